@@ -1,0 +1,377 @@
+//! The embedded registry: the state store under `.modelops/`.
+//!
+//! - `state.json` holds the actual state and the number of committed events;
+//!   it is replaced atomically (write to a temporary file, fsync, rename).
+//! - `events.jsonl` is the append-only event log. `state.json` records how
+//!   many of its bytes are committed. Events are appended before the state
+//!   that counts them is renamed into place, so a crash between the two
+//!   leaves an uncounted tail, which readers ignore and the next writer cuts.
+//! - `lock` is held (an OS file lock, released if the process dies) by
+//!   whoever writes; it names its holder for anyone who has to wait.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use super::registry::{ApplyContext, BackendError, Registry};
+use crate::manifest::Stage;
+use crate::reconcile::PlanStep;
+use crate::state::{ActualState, AppliedModel, AppliedVersion, Event, RegisteredModel, RegisteredVersion};
+
+const STATE_FILE: &str = "state.json";
+const EVENTS_FILE: &str = "events.jsonl";
+const LOCK_FILE: &str = "lock";
+const STATE_FORMAT: u32 = 1;
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct StateFile {
+    format: u32,
+    next_event_seq: u64,
+    #[serde(default)]
+    events_bytes: u64,
+    state: ActualState,
+}
+
+/// The embedded state store.
+#[derive(Debug)]
+pub struct LocalStore {
+    dir: PathBuf,
+    file: Option<StateFile>,
+    pending: Vec<Event>,
+    lock: Option<File>,
+}
+
+impl LocalStore {
+    /// A store in `dir`; nothing is read or created until used.
+    pub fn new(dir: impl Into<PathBuf>) -> LocalStore {
+        LocalStore {
+            dir: dir.into(),
+            file: None,
+            pending: Vec::new(),
+            lock: None,
+        }
+    }
+
+    /// Takes the write lock, waiting up to `timeout` for another holder.
+    /// Creates the state directory.
+    pub fn lock(&mut self, timeout: Duration, command: &str) -> Result<(), BackendError> {
+        fs::create_dir_all(&self.dir).map_err(|e| self.io("cannot create", &self.dir, e))?;
+        let path = self.dir.join(LOCK_FILE);
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| self.io("cannot open", &path, e))?;
+        let started = Instant::now();
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(fs::TryLockError::WouldBlock) if started.elapsed() < timeout => {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(fs::TryLockError::WouldBlock) => {
+                    return Err(BackendError::Locked {
+                        path: self.dir.display().to_string(),
+                        holder: holder_of(&path),
+                        waited_secs: started.elapsed().as_secs(),
+                    });
+                }
+                Err(fs::TryLockError::Error(e)) => return Err(self.io("cannot lock", &path, e)),
+            }
+        }
+        let holder = format!(
+            "pid {} ({}@{}, `{command}`) since {}",
+            std::process::id(),
+            whoami(),
+            hostname(),
+            jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+        );
+        file.set_len(0).map_err(|e| self.io("cannot write", &path, e))?;
+        file.write_all(holder.as_bytes()).map_err(|e| self.io("cannot write", &path, e))?;
+        file.sync_all().map_err(|e| self.io("cannot write", &path, e))?;
+        self.lock = Some(file);
+        Ok(())
+    }
+
+    /// Who holds the lock now, or `None` when nobody does.
+    pub fn lock_holder(dir: &Path) -> Option<String> {
+        let path = dir.join(LOCK_FILE);
+        let file = OpenOptions::new().read(true).write(true).open(&path).ok()?;
+        match file.try_lock() {
+            Ok(()) => None,
+            Err(_) => Some(holder_of(&path)),
+        }
+    }
+
+    /// Removes the lock file, so a holder that cannot be waited out (a hung
+    /// process on another machine sharing the directory) no longer blocks.
+    pub fn remove_lock(dir: &Path) -> std::io::Result<bool> {
+        match fs::remove_file(dir.join(LOCK_FILE)) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn io(&self, what: &'static str, path: &Path, source: std::io::Error) -> BackendError {
+        BackendError::Io {
+            what,
+            path: path.display().to_string(),
+            source,
+        }
+    }
+
+    fn load(&mut self) -> Result<&mut StateFile, BackendError> {
+        if self.file.is_none() {
+            let path = self.dir.join(STATE_FILE);
+            let loaded = match File::open(&path) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => StateFile {
+                    format: STATE_FORMAT,
+                    ..StateFile::default()
+                },
+                Err(e) => return Err(self.io("cannot read", &path, e)),
+                Ok(mut f) => {
+                    let mut text = String::new();
+                    f.read_to_string(&mut text).map_err(|e| self.io("cannot read", &path, e))?;
+                    let parsed: StateFile = serde_json::from_str(&text).map_err(|e| BackendError::Corrupt {
+                        path: path.display().to_string(),
+                        message: e.to_string(),
+                    })?;
+                    if parsed.format != STATE_FORMAT {
+                        return Err(BackendError::Corrupt {
+                            path: path.display().to_string(),
+                            message: format!("state format {} is not {STATE_FORMAT}; use the modelops release that wrote it", parsed.format),
+                        });
+                    }
+                    parsed
+                }
+            };
+            self.file = Some(loaded);
+        }
+        Ok(self.file.as_mut().expect("just loaded"))
+    }
+
+    fn record(&mut self, ctx: &ApplyContext, mut event: Event) -> Result<(), BackendError> {
+        let next = self.load()?.next_event_seq;
+        event.seq = next + self.pending.len() as u64;
+        event.at = ctx.now;
+        event.commit = ctx.commit.clone();
+        event.actor = ctx.actor.clone();
+        self.pending.push(event);
+        Ok(())
+    }
+
+    fn write_atomic(&self, name: &str, bytes: &[u8]) -> Result<(), BackendError> {
+        let path = self.dir.join(name);
+        let tmp = self.dir.join(format!(".{name}.tmp"));
+        let write = || -> std::io::Result<()> {
+            let mut f = File::create(&tmp)?;
+            f.write_all(bytes)?;
+            f.sync_all()?;
+            fs::rename(&tmp, &path)?;
+            File::open(&self.dir)?.sync_all()
+        };
+        write().map_err(|e| self.io("cannot write", &path, e))
+    }
+}
+
+fn holder_of(path: &Path) -> String {
+    fs::read_to_string(path)
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| "another process".to_string())
+}
+
+/// The operator's name: `$USER`, else `unknown`.
+pub fn whoami() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".to_string())
+}
+
+fn hostname() -> String {
+    fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_else(|_| "localhost".to_string())
+}
+
+fn event(model: &str, action: &str, summary: String) -> Event {
+    Event {
+        seq: 0,
+        at: jiff::Timestamp::UNIX_EPOCH,
+        model: model.to_string(),
+        version: None,
+        action: action.to_string(),
+        from_stage: None,
+        to_stage: None,
+        summary,
+        changes: Vec::new(),
+        commit: None,
+        actor: String::new(),
+    }
+}
+
+impl Registry for LocalStore {
+    fn describe(&self) -> String {
+        format!("local state in {}", self.dir.display())
+    }
+
+    fn observe(&mut self) -> Result<ActualState, BackendError> {
+        Ok(self.load()?.state.clone())
+    }
+
+    fn apply(&mut self, step: &PlanStep, ctx: &ApplyContext) -> Result<(), BackendError> {
+        let state = &mut self.load()?.state;
+        let conflict = |m: String| Err(BackendError::Conflict(m));
+        let ev = match step {
+            PlanStep::RegisterModel { model, owner, description } => {
+                if state.models.contains_key(model) {
+                    return conflict(format!("model {model} is already registered"));
+                }
+                state.models.insert(
+                    model.clone(),
+                    RegisteredModel {
+                        name: model.clone(),
+                        owner: owner.clone(),
+                        description: description.clone(),
+                        versions: Vec::new(),
+                        applied: Some(AppliedModel { owner: owner.clone(), description: description.clone() }),
+                    },
+                );
+                event(model, "register_model", format!("registered model {model} (owner {owner})"))
+            }
+            PlanStep::UpdateModel { model, owner, description, changes } => {
+                let Some(m) = state.models.get_mut(model) else {
+                    return conflict(format!("model {model} is not registered"));
+                };
+                m.owner = owner.clone();
+                m.description = description.clone();
+                m.applied = Some(AppliedModel { owner: owner.clone(), description: description.clone() });
+                let mut e = event(model, "update_model", format!("updated model {model}"));
+                e.changes = changes.clone();
+                e
+            }
+            PlanStep::RegisterVersion { model, version, stage, metadata } => {
+                let Some(m) = state.models.get_mut(model) else {
+                    return conflict(format!("model {model} is not registered"));
+                };
+                if m.versions.iter().any(|v| &v.version == version) {
+                    return conflict(format!("{model} version {version} is already registered"));
+                }
+                m.versions.push(RegisteredVersion {
+                    version: version.clone(),
+                    stage: *stage,
+                    metadata: metadata.clone(),
+                    rejected: None,
+                    registered_at: ctx.now,
+                    applied: Some(AppliedVersion { stage: *stage, metadata: metadata.clone() }),
+                });
+                m.versions.sort_by(|a, b| a.version.cmp(&b.version));
+                let mut e = event(model, "register_version", format!("registered {model} version {version} as {stage}"));
+                e.version = Some(version.clone());
+                e.to_stage = Some(*stage);
+                e
+            }
+            PlanStep::UpdateVersion { model, version, metadata, changes } => {
+                let Some(v) = state.models.get_mut(model).and_then(|m| m.versions.iter_mut().find(|v| &v.version == version)) else {
+                    return conflict(format!("{model} version {version} is not registered"));
+                };
+                v.metadata = metadata.clone();
+                let stage = v.stage;
+                v.applied = Some(AppliedVersion { stage, metadata: metadata.clone() });
+                let mut e = event(model, "update_version", format!("updated {model} version {version} metadata"));
+                e.version = Some(version.clone());
+                e.changes = changes.clone();
+                e
+            }
+            PlanStep::TransitionStage { model, version, from, to, reason, .. } => {
+                let Some(v) = state.models.get_mut(model).and_then(|m| m.versions.iter_mut().find(|v| &v.version == version)) else {
+                    return conflict(format!("{model} version {version} is not registered"));
+                };
+                if v.stage != *from {
+                    return conflict(format!("{model} version {version} is {}, not {from} as planned", v.stage));
+                }
+                v.stage = *to;
+                let metadata = v.metadata.clone();
+                v.applied = Some(AppliedVersion { stage: *to, metadata });
+                let mut e = event(model, "transition_stage", format!("{model} version {version}: {from} → {to} ({reason})"));
+                e.version = Some(version.clone());
+                e.from_stage = Some(*from);
+                e.to_stage = Some(*to);
+                e
+            }
+        };
+        self.record(ctx, ev)
+    }
+
+    fn commit(&mut self) -> Result<(), BackendError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        fs::create_dir_all(&self.dir).map_err(|e| self.io("cannot create", &self.dir, e))?;
+        let events_path = self.dir.join(EVENTS_FILE);
+        let mut lines = Vec::new();
+        for e in &self.pending {
+            serde_json::to_writer(&mut lines, e).expect("events serialize");
+            lines.push(b'\n');
+        }
+        let committed = self.load()?.events_bytes;
+        let append = || -> std::io::Result<()> {
+            let mut f = OpenOptions::new().create(true).write(true).truncate(false).open(&events_path)?;
+            f.set_len(committed)?;
+            f.seek(SeekFrom::End(0))?;
+            f.write_all(&lines)?;
+            f.sync_all()
+        };
+        append().map_err(|e| self.io("cannot append to", &events_path, e))?;
+        let count = self.pending.len() as u64;
+        let file = self.load()?;
+        file.next_event_seq += count;
+        file.events_bytes += lines.len() as u64;
+        let bytes = serde_json::to_vec(&*file).expect("state serializes");
+        self.write_atomic(STATE_FILE, &bytes)?;
+        self.pending.clear();
+        Ok(())
+    }
+
+    fn events(&mut self, model: &str) -> Result<Vec<Event>, BackendError> {
+        let committed = self.load()?.events_bytes;
+        let path = self.dir.join(EVENTS_FILE);
+        let file = match File::open(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(self.io("cannot read", &path, e)),
+            Ok(f) => f,
+        };
+        let mut out = Vec::new();
+        for (i, line) in BufReader::new(file.take(committed)).lines().enumerate() {
+            let line = line.map_err(|e| self.io("cannot read", &path, e))?;
+            let e: Event = serde_json::from_str(&line).map_err(|e| BackendError::Corrupt {
+                path: format!("{}:{}", path.display(), i + 1),
+                message: e.to_string(),
+            })?;
+            if e.model == model {
+                out.push(e);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Which version was in Production at `at`, replaying stage events.
+pub fn production_at(events: &[Event], at: jiff::Timestamp) -> Option<crate::manifest::VersionId> {
+    let mut current = None;
+    for e in events.iter().filter(|e| e.at <= at) {
+        match (e.to_stage, &e.version) {
+            (Some(Stage::Production), Some(v)) => current = Some(v.clone()),
+            (Some(_), Some(v)) if current.as_ref() == Some(v) => current = None,
+            _ => {}
+        }
+    }
+    current
+}

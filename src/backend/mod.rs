@@ -1,0 +1,8 @@
+//! Backends at the I/O edge: the registry (embedded `local` store today), and
+//! later serving targets and metrics providers.
+
+pub mod local;
+pub mod registry;
+
+pub use local::LocalStore;
+pub use registry::{ApplyContext, BackendError, Registry};

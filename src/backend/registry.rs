@@ -1,0 +1,70 @@
+//! The registry seam: what any model registry (embedded, MLflow) must do for
+//! planning and applying.
+
+use jiff::Timestamp;
+
+use crate::reconcile::PlanStep;
+use crate::state::{ActualState, Event};
+
+/// Who and what an applied step is recorded against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApplyContext {
+    /// When the apply runs.
+    pub now: Timestamp,
+    /// Git commit the desired state came from, when known.
+    pub commit: Option<String>,
+    /// Who runs it.
+    pub actor: String,
+}
+
+/// A failure talking to or writing a backend.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// The state store could not be read or written.
+    #[error("{what} {path}: {source}")]
+    Io {
+        /// What was being done.
+        what: &'static str,
+        /// Which file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The state store holds something this version cannot read.
+    #[error("{path} is not a modelops state file: {message}")]
+    Corrupt {
+        /// Which file.
+        path: String,
+        /// Why.
+        message: String,
+    },
+    /// Another process holds the lock.
+    #[error("the state at {path} is locked by {holder}; waited {waited_secs} s. If that process is gone, run `modelops unlock`")]
+    Locked {
+        /// The state directory.
+        path: String,
+        /// Who holds it and since when.
+        holder: String,
+        /// How long this process waited.
+        waited_secs: u64,
+    },
+    /// A step does not fit the state it meets (the state changed underneath).
+    #[error("{0}")]
+    Conflict(String),
+}
+
+/// A model registry.
+pub trait Registry {
+    /// Where it is, for messages (never with credentials).
+    fn describe(&self) -> String;
+    /// Reads the actual state.
+    fn observe(&mut self) -> Result<ActualState, BackendError>;
+    /// Applies one step and records its event. Steps already applied stay
+    /// applied when a later one fails.
+    fn apply(&mut self, step: &PlanStep, ctx: &ApplyContext) -> Result<(), BackendError>;
+    /// Makes every applied step durable. Called once after the last step, and
+    /// after a failed step, so what was done is kept.
+    fn commit(&mut self) -> Result<(), BackendError>;
+    /// A model's events, oldest first.
+    fn events(&mut self, model: &str) -> Result<Vec<Event>, BackendError>;
+}

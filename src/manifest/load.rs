@@ -1,0 +1,316 @@
+//! From the repository's files to typed manifests: YAML, then kind, then JSON
+//! Schema, then serde. Each file is checked on its own (in parallel); a file
+//! that fails a layer is reported and left out of the next.
+
+use serde_json::Value;
+
+use super::config::ConfigManifest;
+use super::deployment::DeploymentManifest;
+use super::diagnostic::{Diagnostic, escape_segment};
+use super::model::ModelManifest;
+use super::policy::PolicyManifest;
+use super::schema::{self, Kind};
+use super::yaml;
+
+/// One file as a source hands it over: its repository-relative path and
+/// either its bytes or why they could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceFile {
+    /// Path relative to the repository root, `/`-separated.
+    pub path: String,
+    /// The bytes, or a message saying why the file cannot be read
+    /// (too large, a symlink leaving the repository, an I/O error).
+    pub content: Result<Vec<u8>, String>,
+}
+
+/// A file that passed every per-file layer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Manifest {
+    /// `models/`
+    Model(ModelManifest),
+    /// `deployments/`
+    Deployment(DeploymentManifest),
+    /// `policies/`
+    Policy(PolicyManifest),
+    /// `modelops.yaml`
+    Config(ConfigManifest),
+}
+
+/// The kind a path's folder says its file holds.
+pub fn kind_of_path(path: &str) -> Option<Kind> {
+    if path == "modelops.yaml" || path == "modelops.yml" {
+        return Some(Kind::Config);
+    }
+    let yaml = path.ends_with(".yaml") || path.ends_with(".yml");
+    [Kind::Model, Kind::Deployment, Kind::Policy]
+        .into_iter()
+        .find(|k| yaml && path.starts_with(k.folder()))
+}
+
+/// Checks one file through the per-file layers.
+pub fn load_file(file: &SourceFile) -> Result<(String, Manifest), Vec<Diagnostic>> {
+    let path = file.path.as_str();
+    let bytes = file
+        .content
+        .as_ref()
+        .map_err(|why| vec![Diagnostic::file(path, "file", why.clone())])?;
+    let Some(expected) = kind_of_path(path) else {
+        return Err(vec![Diagnostic::file(path, "file", "not a manifest location")]);
+    };
+    let value = yaml::parse(path, bytes).map_err(|d| vec![d])?;
+    check_kind(path, &value, expected).map_err(|d| vec![d])?;
+    let errors = schema_errors(path, expected, &value);
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let typed = match expected {
+        Kind::Model => serde_json::from_value(value).map(Manifest::Model),
+        Kind::Deployment => serde_json::from_value(value).map(Manifest::Deployment),
+        Kind::Policy => serde_json::from_value(value).map(Manifest::Policy),
+        Kind::Config => serde_json::from_value(value).map(Manifest::Config),
+    };
+    typed
+        .map(|m| (path.to_string(), m))
+        .map_err(|e| vec![Diagnostic::file(path, "schema", e.to_string())])
+}
+
+fn check_kind(path: &str, value: &Value, expected: Kind) -> Result<(), Diagnostic> {
+    match value.get("kind") {
+        None => Err(Diagnostic::pointer(
+            path,
+            "",
+            "schema",
+            format!("missing `kind`: files in {} are `kind: {}`", expected.folder(), expected.as_str()),
+        )),
+        Some(Value::String(k)) if k == expected.as_str() => Ok(()),
+        Some(Value::String(k)) => {
+            let hint = match Kind::parse(k) {
+                Some(other) => format!("; a {} belongs in {}", other.as_str(), other.folder()),
+                None => "; the kinds are Model, Deployment, Policy and Config".to_string(),
+            };
+            Err(Diagnostic::pointer(
+                path,
+                "/kind",
+                "schema",
+                format!("`kind: {k}` in {}, which holds `kind: {}`{hint}", expected.folder(), expected.as_str()),
+            ))
+        }
+        Some(other) => Err(Diagnostic::pointer(
+            path,
+            "/kind",
+            "schema",
+            format!("`kind` must be a string, found {}", yaml::json_type(other)),
+        )),
+    }
+}
+
+/// Every schema violation of one document, each at the pointer of the value
+/// (or the unknown key) at fault.
+fn schema_errors(path: &str, kind: Kind, value: &Value) -> Vec<Diagnostic> {
+    use jsonschema::error::ValidationErrorKind as K;
+    let validator = schema::validator(kind);
+    let mut out = Vec::new();
+    for error in validator.iter_errors(value) {
+        let pointer = error.instance_path().as_str().to_string();
+        match error.kind() {
+            K::AdditionalProperties { unexpected } => {
+                let known = known_fields(kind, value, &pointer);
+                for key in unexpected {
+                    let hint = suggestion(key, &known)
+                        .map(|s| format!("; did you mean `{s}`?"))
+                        .unwrap_or_else(|| {
+                            if known.is_empty() {
+                                String::new()
+                            } else {
+                                format!("; expected one of: {}", known.join(", "))
+                            }
+                        });
+                    out.push(Diagnostic::pointer(
+                        path,
+                        format!("{pointer}/{}", escape_segment(key)),
+                        "schema",
+                        format!("unknown field `{key}`{hint}"),
+                    ));
+                }
+            }
+            _ => out.push(Diagnostic::pointer(
+                path,
+                pointer.clone(),
+                "schema",
+                schema_message(&pointer, &error),
+            )),
+        }
+    }
+    out
+}
+
+fn schema_message(pointer: &str, error: &jsonschema::ValidationError<'_>) -> String {
+    use jsonschema::error::{TypeKind, ValidationErrorKind as K};
+    let field = pointer.rsplit('/').next().unwrap_or("");
+    let place = if field.is_empty() || field.chars().all(|c| c.is_ascii_digit()) {
+        String::new()
+    } else {
+        format!("`{field}` ")
+    };
+    let instance = error.instance();
+    match error.kind() {
+        K::Required { property } => {
+            format!("missing required field `{}`", property.as_str().unwrap_or_default())
+        }
+        K::Type { kind } => {
+            let wanted = match kind {
+                TypeKind::Single(t) => format!("{t:?}").to_lowercase(),
+                TypeKind::Multiple(ts) => ts
+                    .into_iter()
+                    .map(|t| format!("{t:?}").to_lowercase())
+                    .collect::<Vec<_>>()
+                    .join(" or "),
+            };
+            if let Value::String(s) = instance.as_ref()
+                && matches!(s.as_str(), ".nan" | ".NaN" | ".NAN" | ".inf" | ".Inf" | ".INF" | "-.inf" | "-.Inf" | "-.INF" | "+.inf")
+            {
+                return format!("{place}must be a finite number, found {s}");
+            }
+            let wanted = wanted.replace("object", "mapping").replace("array", "sequence");
+            format!("{place}must be {}, found {}", article(&wanted), yaml::json_type(instance))
+        }
+        K::Enum { options } => {
+            let options: Vec<String> = options
+                .as_array()
+                .map(|a| a.iter().map(|o| o.as_str().map_or(o.to_string(), str::to_string)).collect())
+                .unwrap_or_default();
+            format!("{place}must be one of {}, found {}", options.join(", "), short(instance))
+        }
+        K::Constant { expected_value } => {
+            format!("{place}must be {}, found {}", short(expected_value), short(instance))
+        }
+        K::AnyOf { .. } | K::OneOfNotValid { .. } if field == "version" || field == "model_version" => {
+            format!("{place}must be an integer of 1 or more or a semantic version such as 1.4.0, found {}", short(instance))
+        }
+        K::AnyOf { .. } | K::OneOfNotValid { .. } => {
+            format!("{place}has the wrong form: {}", short(instance))
+        }
+        _ => {
+            let text = error.to_string();
+            format!("{place}{text}")
+        }
+    }
+}
+
+fn article(word: &str) -> String {
+    if word.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        format!("an {word}")
+    } else {
+        format!("a {word}")
+    }
+}
+
+/// A value shown in a message, shortened.
+fn short(v: &Value) -> String {
+    let text = match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    if text.chars().count() > 60 {
+        format!("{}…", text.chars().take(60).collect::<String>())
+    } else {
+        text
+    }
+}
+
+/// The field names the schema allows for the object at `pointer`.
+fn known_fields(kind: Kind, _value: &Value, pointer: &str) -> Vec<String> {
+    let root = schema::cached(kind);
+    let resolve = |mut s: &Value| -> Value {
+        for _ in 0..8 {
+            match s.get("$ref").and_then(Value::as_str) {
+                Some(r) => match r.strip_prefix("#/$defs/").and_then(|n| root["$defs"].get(n)) {
+                    Some(next) => s = next,
+                    None => break,
+                },
+                None => break,
+            }
+        }
+        s.clone()
+    };
+    let mut node = resolve(&root);
+    for segment in pointer.split('/').skip(1) {
+        let next = if let Some(p) = node.get("properties").and_then(|p| p.get(segment)) {
+            p.clone()
+        } else if let Some(items) = node.get("items") {
+            items.clone()
+        } else if let Some(ap) = node.get("additionalProperties").filter(|a| a.is_object()) {
+            ap.clone()
+        } else if let Some(any) = node.get("anyOf").and_then(Value::as_array) {
+            match any.iter().map(&resolve).find(|s| s.get("properties").is_some()) {
+                Some(s) => s.get("properties").and_then(|p| p.get(segment)).cloned().unwrap_or(Value::Null),
+                None => Value::Null,
+            }
+        } else {
+            Value::Null
+        };
+        node = resolve(&next);
+        if let Some(any) = node.get("anyOf").and_then(Value::as_array)
+            && let Some(obj) = any.iter().map(&resolve).find(|s| s.get("properties").is_some())
+        {
+            node = obj;
+        }
+    }
+    node.get("properties")
+        .and_then(Value::as_object)
+        .map(|p| p.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+/// The known field closest to a misspelt one, when it is close enough.
+fn suggestion<'a>(key: &str, known: &'a [String]) -> Option<&'a str> {
+    known
+        .iter()
+        .map(|k| (edit_distance(key, k), k))
+        .filter(|(d, k)| *d <= 2.max(k.len() / 4) && *d < k.len())
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k.as_str())
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggestions() {
+        let known: Vec<String> = ["stage", "source", "version", "metrics"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(suggestion("stge", &known), Some("stage"));
+        assert_eq!(suggestion("metric", &known), Some("metrics"));
+        assert_eq!(suggestion("colour", &known), None);
+    }
+
+    #[test]
+    fn paths_to_kinds() {
+        let cases = [
+            ("modelops.yaml", Some(Kind::Config)),
+            ("models/a.yaml", Some(Kind::Model)),
+            ("models/sub/a.yml", Some(Kind::Model)),
+            ("deployments/a.yaml", Some(Kind::Deployment)),
+            ("policies/a.yaml", Some(Kind::Policy)),
+            ("models/README.md", None),
+            ("other/a.yaml", None),
+        ];
+        for (path, want) in cases {
+            assert_eq!(kind_of_path(path), want, "{path}");
+        }
+    }
+}

@@ -1,0 +1,357 @@
+//! Reconciliation: `plan = f(desired, actual, observations, now)`, a pure
+//! function from what git asks for and what the backends hold to the ordered
+//! steps that make them agree. No I/O, no clock: time is a parameter.
+
+pub mod gates;
+pub mod plan;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use jiff::Timestamp;
+use sha2::{Digest, Sha256};
+
+use crate::manifest::{Desired, DesiredModel, DesiredVersion, Diagnostic, Stage, VersionId};
+use crate::state::{ActualState, FieldChange, RegisteredModel, RegisteredVersion, VersionMetadata, diff_metadata};
+
+pub use plan::{DriftItem, ModelAction, ModelPlan, Plan, PlanSource, PlanStep, Summary};
+
+/// Measurements from metrics providers that planning reads (rollout analysis,
+/// monitoring). Empty until those providers exist.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Observations {}
+
+/// Which models to plan: all, or only those named (`plan --base`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum Scope {
+    /// Every model.
+    #[default]
+    All,
+    /// Only these models.
+    Only(BTreeSet<String>),
+}
+
+impl Scope {
+    fn includes(&self, model: &str) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Only(set) => set.contains(model),
+        }
+    }
+}
+
+/// Computes the plan. Deterministic: the same inputs give the same plan.
+pub fn plan(
+    desired: &Desired,
+    actual: &ActualState,
+    _observations: &Observations,
+    now: Timestamp,
+    scope: &Scope,
+) -> Plan {
+    let mut models = Vec::new();
+    let mut drift = Vec::new();
+    let mut errors = Vec::new();
+    let mut unmanaged = Vec::new();
+    for (name, model) in &desired.models {
+        if !scope.includes(name) {
+            continue;
+        }
+        let registered = actual.models.get(name);
+        if let Some(r) = registered {
+            drift.extend(model_drift(r));
+            for v in &r.versions {
+                if model.version(&v.version).is_none() {
+                    unmanaged.push(format!(
+                        "{name} version {} ({}) is in the registry but not in {}; versions are never deleted",
+                        v.version, v.stage, model.file
+                    ));
+                }
+            }
+        }
+        let steps = plan_model(desired, actual, model, registered, &mut errors);
+        let action = match (registered, steps.is_empty()) {
+            (None, _) => ModelAction::Create,
+            (Some(_), true) => ModelAction::NoOp,
+            (Some(_), false) => ModelAction::Update,
+        };
+        models.push(ModelPlan {
+            model: name.clone(),
+            action,
+            steps,
+            manifest_diff: None,
+        });
+    }
+    for name in actual.models.keys() {
+        if !desired.models.contains_key(name) && scope.includes(name) {
+            unmanaged.push(format!("model {name} is in the registry but not in models/; it is left as it is"));
+        }
+    }
+    let summary = Summary::of(&models);
+    Plan {
+        format_version: plan::FORMAT_VERSION.to_string(),
+        created_at: now,
+        source: PlanSource::default(),
+        state_fingerprint: actual.fingerprint(),
+        observed: observed(actual),
+        drift,
+        unmanaged,
+        models,
+        errors,
+        summary,
+    }
+}
+
+/// Stage and metadata digest of every registered version.
+pub fn observed(actual: &ActualState) -> BTreeMap<String, BTreeMap<String, String>> {
+    actual
+        .models
+        .iter()
+        .map(|(name, m)| {
+            let versions = m
+                .versions
+                .iter()
+                .map(|v| {
+                    let bytes = serde_json::to_vec(&v.metadata).expect("metadata serializes");
+                    let digest: String = Sha256::digest(&bytes).iter().take(6).map(|b| format!("{b:02x}")).collect();
+                    (v.version.to_string(), format!("{} {digest}", v.stage))
+                })
+                .collect();
+            (name.clone(), versions)
+        })
+        .collect()
+}
+
+/// The version metadata a manifest entry asks for.
+pub fn metadata_of(v: &DesiredVersion) -> VersionMetadata {
+    let s = &v.spec;
+    VersionMetadata {
+        source: s.source.clone(),
+        training_run_id: s.training_run_id.clone(),
+        dataset_version: s.dataset_version.clone(),
+        metrics: s.metrics.clone(),
+        fairness: s.fairness.clone(),
+        signature: s.signature.clone(),
+        dependencies: s.dependencies.clone(),
+        changelog: s.changelog.clone(),
+        approved_by: s.approved_by.clone(),
+        tags: s.tags.clone(),
+    }
+}
+
+fn model_drift(r: &RegisteredModel) -> Vec<DriftItem> {
+    let mut out = Vec::new();
+    if let Some(applied) = &r.applied {
+        let pairs = [
+            ("owner", Some(applied.owner.clone()), Some(r.owner.clone())),
+            ("description", applied.description.clone(), r.description.clone()),
+        ];
+        for (field, before, after) in pairs {
+            if before != after {
+                out.push(DriftItem {
+                    model: r.name.clone(),
+                    version: None,
+                    change: FieldChange {
+                        field: field.to_string(),
+                        before: before.map(Into::into),
+                        after: after.map(Into::into),
+                    },
+                });
+            }
+        }
+    }
+    for v in &r.versions {
+        let Some(applied) = &v.applied else { continue };
+        if applied.stage != v.stage {
+            out.push(DriftItem {
+                model: r.name.clone(),
+                version: Some(v.version.clone()),
+                change: FieldChange {
+                    field: "stage".to_string(),
+                    before: Some(applied.stage.as_str().into()),
+                    after: Some(v.stage.as_str().into()),
+                },
+            });
+        }
+        for change in diff_metadata(&applied.metadata, &v.metadata) {
+            out.push(DriftItem {
+                model: r.name.clone(),
+                version: Some(v.version.clone()),
+                change,
+            });
+        }
+    }
+    out
+}
+
+fn plan_model(
+    desired: &Desired,
+    actual: &ActualState,
+    model: &DesiredModel,
+    registered: Option<&RegisteredModel>,
+    errors: &mut Vec<Diagnostic>,
+) -> Vec<PlanStep> {
+    let name = &model.name;
+    let mut steps = Vec::new();
+    match registered {
+        None => steps.push(PlanStep::RegisterModel {
+            model: name.clone(),
+            owner: model.owner.clone(),
+            description: model.description.clone(),
+        }),
+        Some(r) if r.owner != model.owner || r.description != model.description => {
+            let mut changes = Vec::new();
+            if r.owner != model.owner {
+                changes.push(change("owner", Some(&r.owner), Some(&model.owner)));
+            }
+            if r.description != model.description {
+                changes.push(change("description", r.description.as_ref(), model.description.as_ref()));
+            }
+            steps.push(PlanStep::UpdateModel {
+                model: name.clone(),
+                owner: model.owner.clone(),
+                description: model.description.clone(),
+                changes,
+            });
+        }
+        Some(_) => {}
+    }
+
+    // A model that has never served may take its first Production version
+    // straight from registration (like a first Argo rollout); afterwards every
+    // promotion follows the stage graph.
+    let first_deploy = registered.is_none_or(|r| !r.has_served());
+    let mut promotions: Vec<PlanStep> = Vec::new();
+    let mut archives: Vec<PlanStep> = Vec::new();
+    let mut new_production: Option<&VersionId> = None;
+
+    for v in &model.versions {
+        let want = v.spec.stage;
+        let meta = metadata_of(v);
+        let existing = registered.and_then(|r| r.versions.iter().find(|x| x.version == v.spec.version));
+        let current = match existing {
+            None => {
+                let initial = match want {
+                    Stage::Archived => Stage::Archived,
+                    _ => Stage::Development,
+                };
+                steps.push(PlanStep::RegisterVersion {
+                    model: name.clone(),
+                    version: v.spec.version.clone(),
+                    stage: initial,
+                    metadata: meta,
+                });
+                initial
+            }
+            Some(x) => {
+                if x.metadata.source != meta.source {
+                    errors.push(Diagnostic::pointer(
+                        &model.file,
+                        format!("{}/source", v.pointer()),
+                        "immutable-source",
+                        format!(
+                            "{name} version {}: source is {} in the registry and cannot change; register a new version instead",
+                            v.spec.version, x.metadata.source
+                        ),
+                    ));
+                } else if x.metadata != meta {
+                    steps.push(PlanStep::UpdateVersion {
+                        model: name.clone(),
+                        version: v.spec.version.clone(),
+                        changes: diff_metadata(&x.metadata, &meta),
+                        metadata: meta,
+                    });
+                }
+                x.stage
+            }
+        };
+        if current == want {
+            continue;
+        }
+        match check_move(current, want, first_deploy) {
+            Err(why) => errors.push(Diagnostic::pointer(
+                &model.file,
+                format!("{}/stage", v.pointer()),
+                "stage-graph",
+                format!("{name} version {}: {why}", v.spec.version),
+            )),
+            Ok(reason) => {
+                if want == Stage::Production {
+                    new_production = Some(&v.spec.version);
+                }
+                let step = PlanStep::TransitionStage {
+                    model: name.clone(),
+                    version: v.spec.version.clone(),
+                    from: current,
+                    to: want,
+                    reason: reason.to_string(),
+                    gates: gates::evaluate(desired, actual, name, &v.spec.version, want),
+                };
+                if want == Stage::Archived {
+                    archives.push(step);
+                } else {
+                    promotions.push(step);
+                }
+            }
+        }
+    }
+
+    // The previous Production version is archived when a newer one reaches
+    // Production, even when git no longer lists it.
+    if let (Some(newer), Some(old)) = (new_production, registered.and_then(RegisteredModel::production))
+        && model.version(&old.version).is_none()
+    {
+        archives.push(archive_replaced(name, old, newer));
+    }
+
+    promotions.sort_by_key(|s| match s {
+        PlanStep::TransitionStage { to, .. } => *to,
+        _ => Stage::Development,
+    });
+    steps.extend(promotions);
+    steps.extend(archives);
+    steps
+}
+
+fn archive_replaced(model: &str, old: &RegisteredVersion, newer: &VersionId) -> PlanStep {
+    PlanStep::TransitionStage {
+        model: model.to_string(),
+        version: old.version.clone(),
+        from: Stage::Production,
+        to: Stage::Archived,
+        reason: format!("replaced in Production by version {newer}"),
+        gates: Vec::new(),
+    }
+}
+
+/// Whether the stage graph allows `from → to`, and why in words.
+pub fn check_move(from: Stage, to: Stage, first_deploy: bool) -> Result<&'static str, String> {
+    use Stage::*;
+    match (from, to) {
+        (Development, Staging) => Ok("promoted after validation"),
+        (Staging, Production) => Ok("promoted to serve"),
+        (Development, Production) if first_deploy => {
+            Ok("first Production version of the model: nothing to compare with")
+        }
+        (Development, Production) => Err(
+            "cannot move Development → Production: promote it to Staging first (the guidelines' stage graph)".to_string(),
+        ),
+        (Archived, Production) => Ok("restored to Production from the archive"),
+        (Archived, Staging) => Ok("restored to Staging from the archive"),
+        (_, Archived) => Ok("archived"),
+        (Production, Staging) => Err(
+            "cannot move Production → Staging: a Production version is Archived when it stops serving".to_string(),
+        ),
+        (f, Development) => Err(format!("cannot move {f} → Development: stages only move forward")),
+        (f, t) => Err(format!("cannot move {f} → {t}")),
+    }
+}
+
+fn change(field: &str, before: Option<&String>, after: Option<&String>) -> FieldChange {
+    FieldChange {
+        field: field.to_string(),
+        before: before.map(|s| s.clone().into()),
+        after: after.map(|s| s.clone().into()),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,239 @@
+//! The `Plan`: ordered steps, drift, and errors — the value rendering and
+//! applying consume. Its JSON form is a stable, documented interface.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::manifest::{Diagnostic, Stage, VersionId};
+use crate::state::{FieldChange, VersionMetadata};
+
+use super::gates::GateResult;
+
+/// Major.minor of the plan's JSON shape. A minor bump only adds fields;
+/// readers must ignore fields they do not know and reject another major.
+pub const FORMAT_VERSION: &str = "1.0";
+
+/// The result of comparing desired and actual state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    /// See [`FORMAT_VERSION`].
+    pub format_version: String,
+    /// When the plan was computed.
+    pub created_at: Timestamp,
+    /// What the plan was computed from.
+    pub source: PlanSource,
+    /// Fingerprint of the actual state the plan was computed from; a saved
+    /// plan is applied only while the state still has it.
+    pub state_fingerprint: String,
+    /// Stage and metadata digest of every registered version at plan time,
+    /// so a stale saved plan can say what changed.
+    pub observed: BTreeMap<String, BTreeMap<String, String>>,
+    /// Changes made outside git since modelops last applied.
+    pub drift: Vec<DriftItem>,
+    /// Models and versions in the registry that git does not declare; left alone.
+    pub unmanaged: Vec<String>,
+    /// Per-model changes, in model-name order.
+    pub models: Vec<ModelPlan>,
+    /// Changes git asks for that modelops refuses (they block apply).
+    pub errors: Vec<Diagnostic>,
+    /// Counts of steps.
+    pub summary: Summary,
+}
+
+/// Where the desired state came from.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PlanSource {
+    /// Repository directory as given.
+    pub repo: String,
+    /// `--rev`, when the files came from a git revision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+    /// Commit id the files came from, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    /// `--base`, when the plan is limited to models changed since it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<String>,
+}
+
+/// A change made outside git.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DriftItem {
+    /// Model.
+    pub model: String,
+    /// Version, when the drift is on a version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<VersionId>,
+    /// Field that changed, before = as modelops applied it, after = as it is now.
+    pub change: FieldChange,
+}
+
+/// What happens to one model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelPlan {
+    /// Model name.
+    pub model: String,
+    /// `create`, `update` or `no-op`.
+    pub action: ModelAction,
+    /// Steps in the order they apply.
+    pub steps: Vec<PlanStep>,
+    /// Unified diff of the model's manifests against `--base`, when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest_diff: Option<String>,
+}
+
+/// The overall action on a model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModelAction {
+    /// The model is new to the registry.
+    Create,
+    /// The model exists and changes.
+    Update,
+    /// Nothing to do.
+    NoOp,
+}
+
+/// One change, carrying everything needed to apply it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum PlanStep {
+    /// Create a registered model.
+    RegisterModel {
+        /// Model.
+        model: String,
+        /// Owner.
+        owner: String,
+        /// Description.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        description: Option<String>,
+    },
+    /// Change a model's owner or description.
+    UpdateModel {
+        /// Model.
+        model: String,
+        /// Owner after.
+        owner: String,
+        /// Description after.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        description: Option<String>,
+        /// Field-level changes.
+        changes: Vec<FieldChange>,
+    },
+    /// Register a version in the given stage.
+    RegisterVersion {
+        /// Model.
+        model: String,
+        /// Version.
+        version: VersionId,
+        /// Stage it is registered in: Development, or Archived for history.
+        stage: Stage,
+        /// Its metadata.
+        metadata: VersionMetadata,
+    },
+    /// Change a version's metadata.
+    UpdateVersion {
+        /// Model.
+        model: String,
+        /// Version.
+        version: VersionId,
+        /// Metadata after.
+        metadata: VersionMetadata,
+        /// Field-level changes.
+        changes: Vec<FieldChange>,
+    },
+    /// Move a version between stages.
+    TransitionStage {
+        /// Model.
+        model: String,
+        /// Version.
+        version: VersionId,
+        /// Stage before.
+        from: Stage,
+        /// Stage after.
+        to: Stage,
+        /// Why, in words.
+        reason: String,
+        /// Validation gates evaluated for this move.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        gates: Vec<GateResult>,
+    },
+}
+
+impl PlanStep {
+    /// The model the step changes.
+    pub fn model(&self) -> &str {
+        match self {
+            PlanStep::RegisterModel { model, .. }
+            | PlanStep::UpdateModel { model, .. }
+            | PlanStep::RegisterVersion { model, .. }
+            | PlanStep::UpdateVersion { model, .. }
+            | PlanStep::TransitionStage { model, .. } => model,
+        }
+    }
+
+    /// Which summary bucket the step counts in.
+    pub fn kind(&self) -> StepKind {
+        match self {
+            PlanStep::RegisterModel { .. } | PlanStep::RegisterVersion { .. } => StepKind::Add,
+            PlanStep::TransitionStage { to: Stage::Archived, .. } => StepKind::Archive,
+            _ => StepKind::Change,
+        }
+    }
+}
+
+/// Summary bucket of a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepKind {
+    /// Registrations.
+    Add,
+    /// Updates and promotions.
+    Change,
+    /// Moves to Archived.
+    Archive,
+}
+
+/// Counts of steps by kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Registrations.
+    pub add: usize,
+    /// Updates and promotions.
+    pub change: usize,
+    /// Moves to Archived.
+    pub archive: usize,
+}
+
+impl Summary {
+    /// Counts the steps of every model plan.
+    pub fn of(models: &[ModelPlan]) -> Summary {
+        let mut s = Summary::default();
+        for step in models.iter().flat_map(|m| &m.steps) {
+            match step.kind() {
+                StepKind::Add => s.add += 1,
+                StepKind::Change => s.change += 1,
+                StepKind::Archive => s.archive += 1,
+            }
+        }
+        s
+    }
+
+    /// Whether there is anything to apply.
+    pub fn is_empty(&self) -> bool {
+        self.add + self.change + self.archive == 0
+    }
+}
+
+impl Plan {
+    /// Whether applying would change anything.
+    pub fn has_changes(&self) -> bool {
+        !self.summary.is_empty()
+    }
+
+    /// Every step, in apply order.
+    pub fn steps(&self) -> impl Iterator<Item = &PlanStep> {
+        self.models.iter().flat_map(|m| &m.steps)
+    }
+}

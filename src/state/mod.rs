@@ -1,0 +1,313 @@
+//! Actual state: what the registry and serving layer hold, as plain data any
+//! backend can produce, plus the audit events they record.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::manifest::model::Signature;
+use crate::manifest::{Stage, VersionId};
+
+/// Everything observed from the backends, the input to planning.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ActualState {
+    /// Registered models by name.
+    #[serde(default)]
+    pub models: BTreeMap<String, RegisteredModel>,
+    /// Traffic routing per model (filled by serving targets).
+    #[serde(default)]
+    pub serving: BTreeMap<String, TrafficRecord>,
+    /// Rollouts in progress or finished, per model.
+    #[serde(default)]
+    pub rollouts: BTreeMap<String, RolloutRecord>,
+}
+
+/// A registered model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegisteredModel {
+    /// Model name.
+    pub name: String,
+    /// Owner as the registry holds it.
+    pub owner: String,
+    /// Description as the registry holds it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Versions in ascending order.
+    pub versions: Vec<RegisteredVersion>,
+    /// Owner and description as modelops last wrote them; differs from the
+    /// live values when someone changed them outside git.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied: Option<AppliedModel>,
+}
+
+/// Model fields as last applied by modelops.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AppliedModel {
+    /// Owner written.
+    pub owner: String,
+    /// Description written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// One registered version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegisteredVersion {
+    /// Identity within the model.
+    pub version: VersionId,
+    /// Current stage.
+    pub stage: Stage,
+    /// Metadata as the registry holds it.
+    pub metadata: VersionMetadata,
+    /// Set when validation gates rejected the version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejected: Option<Rejection>,
+    /// When it was registered.
+    pub registered_at: Timestamp,
+    /// Stage and metadata as modelops last wrote them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied: Option<AppliedVersion>,
+}
+
+/// Version fields as last applied by modelops.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AppliedVersion {
+    /// Stage written.
+    pub stage: Stage,
+    /// Metadata written.
+    pub metadata: VersionMetadata,
+}
+
+/// Why a version was rejected.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rejection {
+    /// The failed checks, in words.
+    pub reason: String,
+    /// When.
+    pub at: Timestamp,
+}
+
+/// A version's registry metadata (everything but identity and stage).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct VersionMetadata {
+    /// Artifact location; immutable once registered.
+    pub source: String,
+    /// Training run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub training_run_id: Option<String>,
+    /// Training data version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset_version: Option<String>,
+    /// Evaluation metrics.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metrics: BTreeMap<String, f64>,
+    /// Per-group fairness scores.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub fairness: BTreeMap<String, BTreeMap<String, f64>>,
+    /// Input/output schema.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<Signature>,
+    /// Pinned inference dependencies.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub dependencies: BTreeMap<String, String>,
+    /// What changed from the previous version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changelog: Option<String>,
+    /// Sign-off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_by: Option<String>,
+    /// Free-form tags.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+}
+
+/// Traffic split of one model on its serving target: percent per version.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TrafficRecord {
+    /// Serving target name.
+    pub target: String,
+    /// Percent of live traffic per version (sums to 100 when serving).
+    pub weights: BTreeMap<String, u8>,
+    /// Percent of requests mirrored to a shadow version.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub mirrors: BTreeMap<String, u8>,
+}
+
+/// Progress of one rollout, kept in the actual state so any run continues it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RolloutRecord {
+    /// Strategy name.
+    pub strategy: String,
+    /// Version being rolled out.
+    pub version: VersionId,
+    /// Version it replaces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_version: Option<VersionId>,
+    /// Index of the current step.
+    pub step: usize,
+    /// When the current step started.
+    pub step_started_at: Timestamp,
+    /// `Progressing`, `Paused`, `Succeeded`, `Failed` or `RolledBack`.
+    pub phase: String,
+    /// Analysis results recorded so far.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub analysis: Vec<serde_json::Value>,
+}
+
+/// One audit record: something modelops changed, when, and from which commit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Position in the log, from 0.
+    pub seq: u64,
+    /// When it was applied.
+    pub at: Timestamp,
+    /// Model concerned.
+    pub model: String,
+    /// Version concerned, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<VersionId>,
+    /// `register_model`, `update_model`, `register_version`, `update_version`, `transition_stage`.
+    pub action: String,
+    /// Stage before, for stage changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_stage: Option<Stage>,
+    /// Stage after, for stage changes and registrations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_stage: Option<Stage>,
+    /// One line saying what changed.
+    pub summary: String,
+    /// Field-level changes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<FieldChange>,
+    /// Git commit the change came from, when the repository is a git repository.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    /// Who ran modelops (`$USER`, or the CI actor).
+    pub actor: String,
+}
+
+/// One field's before and after.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FieldChange {
+    /// Field name, dotted for nested fields (`metrics.test_auc`).
+    pub field: String,
+    /// Value before; absent when the field was not set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<serde_json::Value>,
+    /// Value after; absent when the field is removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<serde_json::Value>,
+}
+
+impl ActualState {
+    /// A digest of everything planning reads; two states with the same
+    /// fingerprint produce the same plan from the same repository.
+    pub fn fingerprint(&self) -> String {
+        let bytes = serde_json::to_vec(self).expect("state serializes");
+        let digest = Sha256::digest(&bytes);
+        digest.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The version of a model, if registered.
+    pub fn version(&self, model: &str, version: &VersionId) -> Option<&RegisteredVersion> {
+        self.models
+            .get(model)?
+            .versions
+            .iter()
+            .find(|v| &v.version == version)
+    }
+}
+
+impl RegisteredModel {
+    /// The version currently in Production, if any.
+    pub fn production(&self) -> Option<&RegisteredVersion> {
+        self.versions.iter().find(|v| v.stage == Stage::Production)
+    }
+
+    /// Whether any version has ever served: one is Production or Archived.
+    pub fn has_served(&self) -> bool {
+        self.versions
+            .iter()
+            .any(|v| matches!(v.stage, Stage::Production | Stage::Archived))
+    }
+}
+
+/// Field-level differences between two metadata records, dotted into maps.
+pub fn diff_metadata(before: &VersionMetadata, after: &VersionMetadata) -> Vec<FieldChange> {
+    let b = serde_json::to_value(before).expect("metadata serializes");
+    let a = serde_json::to_value(after).expect("metadata serializes");
+    let mut out = Vec::new();
+    diff_values("", &b, &a, &mut out);
+    out
+}
+
+fn diff_values(prefix: &str, before: &serde_json::Value, after: &serde_json::Value, out: &mut Vec<FieldChange>) {
+    use serde_json::Value;
+    let (Value::Object(b), Value::Object(a)) = (before, after) else {
+        if before != after {
+            out.push(FieldChange {
+                field: prefix.to_string(),
+                before: (!before.is_null()).then(|| before.clone()),
+                after: (!after.is_null()).then(|| after.clone()),
+            });
+        }
+        return;
+    };
+    let mut keys: Vec<&String> = b.keys().chain(a.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    for key in keys {
+        let field = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+        let bv = b.get(key).unwrap_or(&Value::Null);
+        let av = a.get(key).unwrap_or(&Value::Null);
+        // Maps of scalars (metrics, dependencies, tags) diff per key; the
+        // signature and fairness tables read better whole per entry.
+        let nested = prefix.is_empty() && key != "signature" && (bv.is_object() || av.is_object());
+        if nested {
+            let empty = Value::Object(Default::default());
+            diff_values(&field, if bv.is_null() { &empty } else { bv }, if av.is_null() { &empty } else { av }, out);
+        } else if bv != av {
+            out.push(FieldChange {
+                field,
+                before: (!bv.is_null()).then(|| bv.clone()),
+                after: (!av.is_null()).then(|| av.clone()),
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_diff_is_field_level() {
+        let before = VersionMetadata {
+            source: "s3://a".into(),
+            metrics: BTreeMap::from([("auc".into(), 0.8), ("acc".into(), 0.9)]),
+            ..Default::default()
+        };
+        let after = VersionMetadata {
+            source: "s3://a".into(),
+            metrics: BTreeMap::from([("auc".into(), 0.85), ("f1".into(), 0.7), ("acc".into(), 0.9)]),
+            changelog: Some("x".into()),
+            ..Default::default()
+        };
+        let changes = diff_metadata(&before, &after);
+        let fields: Vec<(&str, Option<String>, Option<String>)> = changes
+            .iter()
+            .map(|c| (c.field.as_str(), c.before.as_ref().map(|v| v.to_string()), c.after.as_ref().map(|v| v.to_string())))
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                ("changelog", None, Some("\"x\"".to_string())),
+                ("metrics.auc", Some("0.8".to_string()), Some("0.85".to_string())),
+                ("metrics.f1", None, Some("0.7".to_string())),
+            ]
+        );
+        assert!(diff_metadata(&after, &after).is_empty());
+    }
+}
