@@ -1,5 +1,34 @@
 //! modelops: a declarative GitOps reconciler for a model-lifecycle repository.
+//!
+//! Data flows one way:
+//!
+//! ```text
+//! source (working tree | git revision)      backend (registry: local store)
+//!        │ files as bytes                          │ observe (read-only)
+//!        ▼                                         ▼
+//! manifest: YAML → schema → rules ─▶ Desired   ActualState (state)
+//!                                      └──────┬──────┘
+//!                         reconcile::plan(desired, actual, observations, now)
+//!                                             │ Plan
+//!                        render (text | markdown | json)   apply ─▶ backend + event log
+//! ```
+//!
+//! - [`manifest`] — desired state: types, JSON Schemas, validation (pure).
+//! - [`source`] — reads manifest files from a directory or a git revision.
+//! - [`state`] — actual state and audit events, as plain data.
+//! - [`reconcile`] — the pure planner and the gate seam.
+//! - [`render`] — plans and diagnostics as text, markdown, JSON, GitHub annotations.
+//! - [`apply`] — runs a plan's steps against a registry.
+//! - [`backend`] — registries at the I/O edge (the embedded `local` store).
+//! - [`commands`] — one file per subcommand; [`run`] is the binary's body.
+
+pub mod apply;
 pub mod backend;
+pub mod cli;
+pub mod commands;
 pub mod manifest;
 pub mod reconcile;
+pub mod render;
+pub mod run;
+pub mod source;
 pub mod state;

@@ -1,1 +1,3 @@
-fn main() {}
+fn main() -> std::process::ExitCode {
+    modelops::run::run(std::env::args_os())
+}

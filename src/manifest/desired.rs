@@ -22,6 +22,8 @@ pub struct Desired {
     pub deployments: BTreeMap<String, DesiredDeployment>,
     /// Policies by name, the built-in `default` included.
     pub policies: BTreeMap<String, PolicySpec>,
+    /// The file each policy comes from (not the built-in `default`).
+    pub policy_files: BTreeMap<String, String>,
 }
 
 /// One model as the repository declares it.

@@ -172,6 +172,9 @@ fn schema_message(pointer: &str, error: &jsonschema::ValidationError<'_>) -> Str
                 return format!("{place}must be a finite number, found {s}");
             }
             let wanted = wanted.replace("object", "mapping").replace("array", "sequence");
+            if wanted == "string" && instance.is_number() {
+                return format!("{place}must be text, found the number {instance}; quote it (\"{instance}\") so YAML keeps it as written");
+            }
             format!("{place}must be {}, found {}", article(&wanted), yaml::json_type(instance))
         }
         K::Enum { options } => {

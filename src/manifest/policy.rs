@@ -85,18 +85,22 @@ fn higher() -> Better {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Gates {
-    /// Gates per metric name; any metric the manifest or run records may be named.
-    #[serde(default)]
+    /// Gates per metric name; any metric the manifest or run records may be
+    /// named. Default: the guidelines' `test_accuracy ≥ 0.85` (regression
+    /// ≤ 0.01) and `test_auc ≥ 0.80`; `{}` turns metric gates off.
+    #[serde(default = "guideline_metrics")]
     pub metrics: BTreeMap<String, MetricGate>,
-    /// Minimum score of every group of every protected attribute (the guidelines: AUC ≥ 0.80).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Minimum score of every group of every protected attribute (default
+    /// 0.80, the guidelines' per-group AUC floor); `null` turns the check off.
+    #[serde(default = "guideline_fairness")]
     #[schemars(range(min = 0.0, max = 1.0))]
     pub fairness_min: Option<f64>,
     /// Signature checks.
     #[serde(default)]
     pub signature: SignatureGate,
-    /// Maximum p99 latency in milliseconds (the guidelines: 100).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Maximum p99 latency in milliseconds (default 100, the guidelines'),
+    /// read from a benchmark or the `latency_p99_ms` metric; `null` turns it off.
+    #[serde(default = "guideline_latency")]
     #[schemars(range(min = 0.0))]
     pub latency_p99_max_ms: Option<f64>,
     /// A latency benchmark modelops runs itself; without one the declared
@@ -110,6 +114,18 @@ pub struct Gates {
 
 fn yes() -> bool {
     true
+}
+
+fn guideline_metrics() -> BTreeMap<String, MetricGate> {
+    Gates::guidelines().metrics
+}
+
+fn guideline_fairness() -> Option<f64> {
+    Some(0.80)
+}
+
+fn guideline_latency() -> Option<f64> {
+    Some(100.0)
 }
 
 /// Signature checks.
@@ -170,9 +186,14 @@ pub struct ProductionRequirements {
     /// Models exempt from the rollout-evidence requirement.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub evidence_waived_for: Vec<String>,
-    /// Who must sign off (`approved_by` on the version): `owner` means the model's owner.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// Who must sign off (`approved_by` on the version): `owner` means the
+    /// model's owner (default `[owner]`); `[]` requires no sign-off.
+    #[serde(default = "owner_approval")]
     pub approvals: Vec<String>,
+}
+
+fn owner_approval() -> Vec<String> {
+    vec!["owner".to_string()]
 }
 
 impl Default for ProductionRequirements {

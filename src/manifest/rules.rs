@@ -140,6 +140,7 @@ pub fn resolve(manifests: Vec<(String, Manifest)>) -> Result<Desired, Vec<Diagno
             models: model_map,
             deployments: deployment_map,
             policies: policy_map,
+            policy_files,
         })
     } else {
         Err(diags)

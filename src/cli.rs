@@ -1,0 +1,182 @@
+//! Command-line arguments: the contract users and CI scripts rely on.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Declarative GitOps for a model lifecycle: validate the repository's model
+/// manifests, plan what the registry must change, apply it, and keep an audit
+/// trail of every change and the commit that asked for it.
+#[derive(Debug, Parser)]
+#[command(name = "modelops", version, propagate_version = true)]
+#[command(after_help = "Exit codes: 0 success (plan --detailed-exitcode: no changes), 1 error, 2 changes (only with --detailed-exitcode).\nEnvironment: MODELOPS_NOW (RFC 3339) overrides the clock.")]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+    /// Shared options.
+    #[command(flatten)]
+    pub global: Global,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// The model-lifecycle repository (holds models/, and optionally
+    /// deployments/, policies/, modelops.yaml).
+    #[arg(long, global = true, default_value = ".", value_name = "DIR")]
+    pub repo: PathBuf,
+    /// Where the embedded state lives (default: .modelops/ under --repo, or
+    /// state.dir in modelops.yaml).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub state: Option<PathBuf>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check every manifest: YAML, JSON Schema, and semantic rules. Reports all errors at once.
+    Validate(ValidateArgs),
+    /// Show what apply would change, drift first; nothing is changed.
+    Plan(PlanArgs),
+    /// Apply a plan: a saved plan file, or a fresh plan after confirmation.
+    Apply(ApplyArgs),
+    /// Show what the registry holds.
+    Status(StatusArgs),
+    /// Show a model's change history: what, when, by whom, from which commit.
+    History(HistoryArgs),
+    /// Show or remove the state lock.
+    Unlock(UnlockArgs),
+    /// Write the JSON Schemas of the four manifest kinds.
+    Schema(SchemaArgs),
+}
+
+/// Format of validation output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ValidateFormat {
+    /// `path:line:col: error: message`
+    Text,
+    /// A JSON document with every error.
+    Json,
+    /// GitHub Actions `::error` annotations.
+    Github,
+}
+
+/// Format of plan output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    /// For a terminal.
+    Text,
+    /// The plan's documented JSON shape.
+    Json,
+    /// For a pull-request comment or job summary.
+    Markdown,
+}
+
+/// Format of status and history output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    /// For a terminal.
+    Text,
+    /// JSON.
+    Json,
+}
+
+/// Which files to read.
+#[derive(Debug, Args)]
+pub struct RevArgs {
+    /// Read the files of this git revision (commit, branch, tag) instead of the
+    /// working tree; the working tree is not touched.
+    #[arg(long, value_name = "REV")]
+    pub rev: Option<String>,
+}
+
+/// `validate`
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Which files.
+    #[command(flatten)]
+    pub rev: RevArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ValidateFormat::Text)]
+    pub format: ValidateFormat,
+}
+
+/// `plan`
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Which files.
+    #[command(flatten)]
+    pub rev: RevArgs,
+    /// Plan only the models whose files changed since this git revision, and
+    /// show each changed manifest's diff.
+    #[arg(long, value_name = "REV")]
+    pub base: Option<String>,
+    /// Save the plan (JSON) for `modelops apply FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub format: PlanFormat,
+    /// Exit 0 when there are no changes, 1 on error, 2 when there are changes.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+}
+
+/// `apply`
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// Which files (ignored when a plan file is given).
+    #[command(flatten)]
+    pub rev: RevArgs,
+    /// A plan saved with `plan --out`; refused if the state changed since.
+    #[arg(value_name = "PLAN_FILE")]
+    pub plan_file: Option<PathBuf>,
+    /// Apply without asking for confirmation.
+    #[arg(long)]
+    pub auto_approve: bool,
+}
+
+/// `status`
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Only this model.
+    #[arg(value_name = "MODEL")]
+    pub model: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ListFormat::Text)]
+    pub format: ListFormat,
+}
+
+/// `history`
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// The model.
+    #[arg(value_name = "MODEL")]
+    pub model: String,
+    /// Also say which version was in Production at this time (RFC 3339, e.g. 2026-11-20T12:00:00Z).
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ListFormat::Text)]
+    pub format: ListFormat,
+}
+
+/// `unlock`
+#[derive(Debug, Args)]
+pub struct UnlockArgs {
+    /// Remove the lock file even while a process holds it.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `schema`
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// Directory to write `<kind>.schema.json` files to.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Do not write; exit 1 if the files there differ from what this build generates.
+    #[arg(long)]
+    pub check: bool,
+}

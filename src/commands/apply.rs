@@ -1,0 +1,156 @@
+//! `modelops apply`: a saved plan (refused when stale) or a fresh plan after
+//! confirmation; steps in order, under the state lock.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::process::ExitCode;
+
+use anyhow::{Context as _, Result, bail};
+
+use super::plan::{Planned, compute};
+use super::{Context, actor, emit};
+use crate::apply::apply;
+use crate::backend::{ApplyContext, Registry};
+use crate::cli::ApplyArgs;
+use crate::reconcile::{Plan, observed};
+use crate::render::plan_text;
+
+/// Applies and reports.
+pub fn run(ctx: &Context, args: ApplyArgs) -> Result<ExitCode> {
+    let (config, saved) = match &args.plan_file {
+        Some(path) => (ctx.config()?, Some(read_plan(path)?)),
+        None => (ctx.config()?, None),
+    };
+    let mut store = ctx.store(&config);
+    store
+        .lock(ctx.lock_timeout(&config), "modelops apply")
+        .context("cannot take the state lock")?;
+
+    let plan = match saved {
+        Some(p) => {
+            let actual = store.observe()?;
+            if actual.fingerprint() != p.state_fingerprint {
+                eprintln!("Saved plan is stale: the state changed after the plan was made, so it can no longer be applied.");
+                for line in what_changed(&p, &actual) {
+                    eprintln!("  {line}");
+                }
+                eprintln!("Run `modelops plan` again.");
+                return Ok(ExitCode::FAILURE);
+            }
+            p
+        }
+        None => {
+            let p = match compute(ctx, args.rev.rev.as_deref(), None)? {
+                Planned::Plan(p) => *p,
+                Planned::Invalid => return Ok(ExitCode::FAILURE),
+            };
+            emit(&plan_text(&p));
+            if !p.errors.is_empty() {
+                return Ok(ExitCode::FAILURE);
+            }
+            if !p.has_changes() {
+                return Ok(ExitCode::SUCCESS);
+            }
+            if !args.auto_approve && !confirm()? {
+                eprintln!("Apply cancelled; nothing changed.");
+                return Ok(ExitCode::FAILURE);
+            }
+            p
+        }
+    };
+    if !plan.has_changes() {
+        emit("No changes to apply.\n");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let apply_ctx = ApplyContext {
+        now: ctx.now,
+        commit: plan.source.commit.clone(),
+        actor: actor(),
+    };
+    let report = apply(&plan, &mut store, &apply_ctx);
+    let mut text = String::new();
+    for line in &report.applied {
+        text.push_str(&format!("  done: {line}\n"));
+    }
+    emit(&text);
+    match report.failed {
+        None => {
+            let s = plan.summary;
+            emit(&format!("\nApply complete: {} added, {} changed, {} archived.\n", s.add, s.change, s.archive));
+            Ok(ExitCode::SUCCESS)
+        }
+        Some((step, e)) => {
+            eprintln!(
+                "\nApply stopped after {} of {} steps.\nFailed: {step}\n  {e}\nThe steps above are applied and recorded. Run `modelops plan` to see what remains; the next apply continues from there.",
+                report.applied.len(),
+                report.total
+            );
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn read_plan(path: &std::path::Path) -> Result<Plan> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read plan file {}", path.display()))?;
+    let value: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("{} is not a modelops plan (JSON)", path.display()))?;
+    let version = value.get("format_version").and_then(|v| v.as_str()).unwrap_or("");
+    let major = crate::reconcile::plan::FORMAT_VERSION.split('.').next().unwrap_or("1");
+    if version.split('.').next() != Some(major) {
+        bail!("{} has plan format {version:?}; this modelops reads {major}.x", path.display());
+    }
+    let plan: Plan = serde_json::from_value(value).with_context(|| format!("{} is not a modelops plan", path.display()))?;
+    if !plan.errors.is_empty() {
+        bail!("{} holds refused changes; fix them and plan again", path.display());
+    }
+    Ok(plan)
+}
+
+/// The differences between the state a plan saw and the state now.
+fn what_changed(plan: &Plan, actual: &crate::state::ActualState) -> Vec<String> {
+    let now = observed(actual);
+    let mut out = Vec::new();
+    let names: std::collections::BTreeSet<&String> = plan.observed.keys().chain(now.keys()).collect();
+    for name in names {
+        let (before, after) = (plan.observed.get(name), now.get(name));
+        match (before, after) {
+            (None, Some(_)) => out.push(format!("model {name} was registered")),
+            (Some(_), None) => out.push(format!("model {name} is gone")),
+            (Some(b), Some(a)) => {
+                let versions: std::collections::BTreeSet<&String> = b.keys().chain(a.keys()).collect();
+                for v in versions {
+                    match (b.get(v), a.get(v)) {
+                        (None, Some(s)) => out.push(format!("{name} version {v} was registered ({})", stage_of(s))),
+                        (Some(x), Some(y)) if x != y => {
+                            if stage_of(x) != stage_of(y) {
+                                out.push(format!("{name} version {v}: stage {} → {}", stage_of(x), stage_of(y)));
+                            } else {
+                                out.push(format!("{name} version {v}: metadata changed"));
+                            }
+                        }
+                        (Some(_), None) => out.push(format!("{name} version {v} is gone")),
+                        _ => {}
+                    }
+                }
+            }
+            (None, None) => {}
+        }
+    }
+    if out.is_empty() {
+        out.push("serving or rollout records changed".to_string());
+    }
+    out
+}
+
+fn stage_of(observed: &str) -> &str {
+    observed.split(' ').next().unwrap_or(observed)
+}
+
+fn confirm() -> Result<bool> {
+    if !std::io::stdin().is_terminal() {
+        bail!("apply needs confirmation, and there is no terminal to ask on: pass --auto-approve, or apply a saved plan (modelops plan --out FILE, then modelops apply FILE)");
+    }
+    eprint!("\nDo you want to apply these changes? Only 'yes' will be accepted: ");
+    std::io::stderr().flush().ok();
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(answer.trim() == "yes")
+}

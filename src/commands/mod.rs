@@ -1,0 +1,180 @@
+//! One file per subcommand: each turns arguments into options, calls the
+//! library, and prints. Shared here: reading the repository, locating state.
+
+mod apply;
+mod history;
+mod plan;
+mod schema;
+mod status;
+mod unlock;
+mod validate;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail};
+use jiff::Timestamp;
+
+use crate::backend::LocalStore;
+use crate::cli::{Cli, Command};
+use crate::manifest::config::ConfigSpec;
+use crate::manifest::load::{Manifest, load_file};
+use crate::manifest::{Desired, Diagnostic, SourceFile};
+use crate::render::diagnostics_text;
+use crate::source::{DirSource, GitSource, ManifestSource, SourceError};
+
+/// Runs the parsed command line.
+pub fn dispatch(cli: Cli) -> Result<ExitCode> {
+    let ctx = Context::new(cli.global.repo, cli.global.state)?;
+    match cli.command {
+        Command::Validate(a) => validate::run(&ctx, a),
+        Command::Plan(a) => plan::run(&ctx, a),
+        Command::Apply(a) => apply::run(&ctx, a),
+        Command::Status(a) => status::run(&ctx, a),
+        Command::History(a) => history::run(&ctx, a),
+        Command::Unlock(a) => unlock::run(&ctx, a),
+        Command::Schema(a) => schema::run(a),
+    }
+}
+
+/// What every command knows: where the repository and state are, and the time.
+pub struct Context {
+    /// `--repo` as given.
+    pub repo: PathBuf,
+    /// `--state` as given.
+    pub state: Option<PathBuf>,
+    /// `MODELOPS_NOW`, or the clock.
+    pub now: Timestamp,
+}
+
+impl Context {
+    fn new(repo: PathBuf, state: Option<PathBuf>) -> Result<Context> {
+        let now = match std::env::var("MODELOPS_NOW") {
+            Ok(text) => text
+                .parse::<Timestamp>()
+                .with_context(|| format!("MODELOPS_NOW={text} is not an RFC 3339 time such as 2026-11-26T09:00:00Z"))?,
+            Err(_) => Timestamp::now(),
+        };
+        Ok(Context { repo, state, now })
+    }
+
+    /// The state directory: `--state`, else `state.dir` of the config
+    /// (relative to the repository), else `.modelops/` in the repository.
+    pub fn state_dir(&self, config: &ConfigSpec) -> PathBuf {
+        if let Some(s) = &self.state {
+            return s.clone();
+        }
+        match &config.state.dir {
+            Some(d) => self.repo.join(d),
+            None => self.repo.join(".modelops"),
+        }
+    }
+
+    /// How long a writer waits for the lock.
+    pub fn lock_timeout(&self, config: &ConfigSpec) -> Duration {
+        let secs = config
+            .state
+            .lock_timeout
+            .as_ref()
+            .and_then(|d| d.seconds().ok())
+            .unwrap_or(30);
+        Duration::from_secs(secs)
+    }
+
+    /// A path inside the repository as the user should see it.
+    pub fn shown(&self, rel: &str) -> String {
+        if self.repo == Path::new(".") {
+            rel.to_string()
+        } else {
+            self.repo.join(rel).display().to_string()
+        }
+    }
+
+    /// Reads the manifest files of the working tree or of `rev`.
+    pub fn read_files(&self, rev: Option<&str>) -> Result<(Vec<SourceFile>, Option<String>), SourceError> {
+        let source: Box<dyn ManifestSource> = match rev {
+            Some(r) => Box::new(GitSource::new(&self.repo, r)),
+            None => Box::new(DirSource::new(&self.repo)),
+        };
+        Ok((source.files()?, source.commit()))
+    }
+
+    /// Reads only `modelops.yaml`, for commands that need the state location
+    /// but not the models.
+    pub fn config(&self) -> Result<ConfigSpec> {
+        for name in ["modelops.yaml", "modelops.yml"] {
+            let path = self.repo.join(name);
+            if !path.exists() {
+                continue;
+            }
+            let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            let file = SourceFile { path: name.to_string(), content: Ok(bytes) };
+            return match load_file(&file) {
+                Ok((_, Manifest::Config(c))) => Ok(c.spec),
+                Ok(_) => bail!("{} is not a Config", path.display()),
+                Err(diags) => {
+                    let diags = self.display_paths(crate::manifest::finish(diags, &[file]));
+                    bail!("invalid configuration:\n{}", diagnostics_text(&diags).trim_end())
+                }
+            };
+        }
+        Ok(ConfigSpec::default())
+    }
+
+    /// Diagnostics with paths as the user should see them.
+    pub fn display_paths(&self, mut diags: Vec<Diagnostic>) -> Vec<Diagnostic> {
+        for d in &mut diags {
+            d.file = self.shown(&d.file);
+        }
+        diags
+    }
+
+    /// The embedded store for this repository's configuration.
+    pub fn store(&self, config: &ConfigSpec) -> LocalStore {
+        LocalStore::new(self.state_dir(config))
+    }
+}
+
+/// The repository resolved, or why not.
+pub enum Loaded {
+    /// Valid.
+    Valid {
+        /// The desired state.
+        desired: Box<Desired>,
+        /// The files it came from.
+        files: Vec<SourceFile>,
+        /// Their commit, when known.
+        commit: Option<String>,
+    },
+    /// Invalid: every error, located and sorted, paths as the user sees them.
+    Invalid(Vec<Diagnostic>, usize),
+}
+
+/// Reads and validates the repository.
+pub fn load(ctx: &Context, rev: Option<&str>) -> Result<Loaded> {
+    let (files, commit) = ctx.read_files(rev)?;
+    Ok(match crate::manifest::load(&files) {
+        Ok(desired) => Loaded::Valid { desired: Box::new(desired), files, commit },
+        Err(diags) => Loaded::Invalid(ctx.display_paths(diags), files.len()),
+    })
+}
+
+/// Writes to stdout; a closed pipe (`modelops plan | head`) ends output quietly.
+pub fn emit(text: &str) {
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|_| out.flush())
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        eprintln!("error: cannot write output: {e}");
+    }
+}
+
+/// Who is running: the CI actor, else `$USER`.
+pub fn actor() -> String {
+    std::env::var("GITHUB_ACTOR")
+        .ok()
+        .filter(|a| !a.is_empty())
+        .unwrap_or_else(crate::backend::local::whoami)
+}

@@ -1,0 +1,117 @@
+//! `modelops plan`: what apply would do, drift first.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::ExitCode;
+
+use anyhow::{Context as _, Result};
+
+use super::{Context, Loaded, emit, load};
+use crate::cli::{PlanArgs, PlanFormat};
+use crate::manifest::{Desired, SourceFile};
+use crate::reconcile::{Observations, Plan, PlanSource, Scope, plan};
+use crate::render::{diagnostics_text, plan_json, plan_markdown, plan_text};
+use crate::backend::Registry;
+use crate::source::changed_files;
+
+/// A plan computed from the repository and the state, or the validation errors.
+pub enum Planned {
+    /// The plan.
+    Plan(Box<Plan>),
+    /// The repository is invalid; already printed.
+    Invalid,
+}
+
+/// Validates, observes, and plans. Prints validation errors itself.
+pub fn compute(ctx: &Context, rev: Option<&str>, base: Option<&str>) -> Result<Planned> {
+    let (desired, files, commit) = match load(ctx, rev)? {
+        Loaded::Valid { desired, files, commit } => (desired, files, commit),
+        Loaded::Invalid(diags, files) => {
+            eprint!("{}", diagnostics_text(&diags));
+            eprintln!("{} error{} in {files} files; nothing planned.", diags.len(), if diags.len() == 1 { "" } else { "s" });
+            return Ok(Planned::Invalid);
+        }
+    };
+    let mut store = ctx.store(&desired.config);
+    let actual = store.observe().with_context(|| format!("cannot read {}", store.describe()))?;
+    let (scope, diffs) = match base {
+        None => (Scope::All, BTreeMap::new()),
+        Some(b) => {
+            let (base_files, _) = ctx.read_files(Some(b)).with_context(|| format!("cannot read --base {b}"))?;
+            changed_scope(&desired, &base_files, &files)
+        }
+    };
+    let mut p = plan(&desired, &actual, &Observations::default(), ctx.now, &scope);
+    p.source = PlanSource {
+        repo: ctx.repo.display().to_string(),
+        revision: rev.map(str::to_string),
+        commit,
+        base: base.map(str::to_string),
+    };
+    for m in &mut p.models {
+        m.manifest_diff = diffs.get(&m.model).cloned();
+    }
+    p.errors = ctx.display_paths(crate::manifest::finish(std::mem::take(&mut p.errors), &files));
+    Ok(Planned::Plan(Box::new(p)))
+}
+
+/// The models whose manifests (or the policy or config they depend on)
+/// differ between `base` and `head`, and each one's unified diff.
+fn changed_scope(desired: &Desired, base: &[SourceFile], head: &[SourceFile]) -> (Scope, BTreeMap<String, String>) {
+    let changed = changed_files(base, head);
+    let mut models = BTreeSet::new();
+    let mut diffs: BTreeMap<String, String> = BTreeMap::new();
+    let config_changed = changed.keys().any(|p| p == "modelops.yaml" || p == "modelops.yml");
+    let changed_policies: BTreeSet<&str> = desired
+        .policy_files
+        .iter()
+        .filter(|(_, file)| changed.contains_key(*file))
+        .map(|(name, _)| name.as_str())
+        .collect();
+    for (name, model) in &desired.models {
+        let deployment_file = desired.deployments.get(name).map(|d| d.file.as_str());
+        let files = [Some(model.file.as_str()), deployment_file];
+        let mut diff = String::new();
+        for path in files.into_iter().flatten() {
+            if let Some((before, after)) = changed.get(path) {
+                models.insert(name.clone());
+                diff.push_str(&unified(path, before, after));
+            }
+        }
+        if !diff.is_empty() {
+            diffs.insert(name.clone(), diff);
+        }
+        if config_changed || changed_policies.contains(model.policy.as_str()) {
+            models.insert(name.clone());
+        }
+    }
+    (Scope::Only(models), diffs)
+}
+
+fn unified(path: &str, before: &str, after: &str) -> String {
+    similar::TextDiff::from_lines(before, after)
+        .unified_diff()
+        .context_radius(3)
+        .header(&format!("a/{path}"), &format!("b/{path}"))
+        .to_string()
+}
+
+/// Prints the plan, saves it when asked, and picks the exit code.
+pub fn run(ctx: &Context, args: PlanArgs) -> Result<ExitCode> {
+    let p = match compute(ctx, args.rev.rev.as_deref(), args.base.as_deref())? {
+        Planned::Plan(p) => p,
+        Planned::Invalid => return Ok(ExitCode::FAILURE),
+    };
+    emit(&match args.format {
+        PlanFormat::Text => plan_text(&p),
+        PlanFormat::Json => plan_json(&p),
+        PlanFormat::Markdown => plan_markdown(&p),
+    });
+    if !p.errors.is_empty() {
+        return Ok(ExitCode::FAILURE);
+    }
+    if let Some(out) = &args.out {
+        std::fs::write(out, plan_json(&p)).with_context(|| format!("cannot write {}", out.display()))?;
+        eprintln!("Saved the plan to {}. Apply it with: modelops apply {}", out.display(), out.display());
+    }
+    Ok(if args.detailed_exitcode && p.has_changes() { ExitCode::from(2) } else { ExitCode::SUCCESS })
+}

@@ -1,0 +1,39 @@
+//! `modelops validate`: every file through every layer, every error at once.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use super::{Context, Loaded, emit, load};
+use crate::cli::{ValidateArgs, ValidateFormat};
+use crate::render::{diagnostics_github, diagnostics_json, diagnostics_text};
+
+/// Validates and prints the result.
+pub fn run(ctx: &Context, args: ValidateArgs) -> Result<ExitCode> {
+    let (diags, files) = match load(ctx, args.rev.rev.as_deref())? {
+        Loaded::Valid { files, desired, .. } => {
+            let summary = format!(
+                "{} files valid: {} models, {} deployments, {} policies.\n",
+                files.len(),
+                desired.models.len(),
+                desired.deployments.len(),
+                desired.policies.len()
+            );
+            if args.format == ValidateFormat::Text {
+                emit(&summary);
+                return Ok(ExitCode::SUCCESS);
+            }
+            (Vec::new(), files.len())
+        }
+        Loaded::Invalid(diags, files) => (diags, files),
+    };
+    match args.format {
+        ValidateFormat::Json => emit(&diagnostics_json(&diags, files)),
+        ValidateFormat::Github => emit(&diagnostics_github(&diags)),
+        ValidateFormat::Text => {
+            eprint!("{}", diagnostics_text(&diags));
+            eprintln!("{} error{} in {} files.", diags.len(), if diags.len() == 1 { "" } else { "s" }, files);
+        }
+    }
+    Ok(if diags.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}

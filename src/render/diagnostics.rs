@@ -1,0 +1,71 @@
+//! Validation errors as text, JSON, or GitHub workflow commands.
+
+use std::fmt::Write;
+
+use crate::manifest::Diagnostic;
+
+/// `path:line:col: error: message`, one per line.
+pub fn diagnostics_text(diags: &[Diagnostic]) -> String {
+    let mut out = String::new();
+    for d in diags {
+        let _ = match (d.line, d.column) {
+            (Some(l), Some(c)) => writeln!(out, "{}:{l}:{c}: error: {}", d.file, d.message),
+            _ => writeln!(out, "{}: error: {}", d.file, d.message),
+        };
+    }
+    out
+}
+
+/// `{"format_version", "valid", "errors": [...]}`.
+pub fn diagnostics_json(diags: &[Diagnostic], files: usize) -> String {
+    let value = serde_json::json!({
+        "format_version": "1.0",
+        "valid": diags.is_empty(),
+        "files": files,
+        "error_count": diags.len(),
+        "errors": diags,
+    });
+    let mut s = serde_json::to_string_pretty(&value).expect("diagnostics serialize");
+    s.push('\n');
+    s
+}
+
+/// `::error file=…,line=…,col=…::message`, which GitHub Actions turns into
+/// annotations on the pull request's lines.
+pub fn diagnostics_github(diags: &[Diagnostic]) -> String {
+    let mut out = String::new();
+    for d in diags {
+        let mut props = format!("file={}", property(&d.file));
+        if let Some(l) = d.line {
+            let _ = write!(props, ",line={l}");
+        }
+        if let Some(c) = d.column {
+            let _ = write!(props, ",col={c}");
+        }
+        let _ = write!(props, ",title={}", property(&format!("modelops: {}", d.rule)));
+        let _ = writeln!(out, "::error {props}::{}", data(&d.message));
+    }
+    out
+}
+
+fn data(s: &str) -> String {
+    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+}
+
+fn property(s: &str) -> String {
+    data(s).replace(':', "%3A").replace(',', "%2C")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn github_escapes() {
+        let d = Diagnostic::at("models/a,b.yaml", 3, 5, "schema", "50% bad\nnext");
+        assert_eq!(
+            diagnostics_github(&[d]),
+            "::error file=models/a%2Cb.yaml,line=3,col=5,title=modelops%3A schema::50%25 bad%0Anext\n"
+        );
+    }
+}

@@ -1,0 +1,45 @@
+//! Rendering: plans and diagnostics as text for a terminal, markdown for a
+//! pull request, JSON for programs, and GitHub workflow commands.
+
+mod diagnostics;
+mod markdown;
+mod text;
+
+pub use diagnostics::{diagnostics_github, diagnostics_json, diagnostics_text};
+pub use markdown::plan_markdown;
+pub use text::{describe_step, plan_text, summary_line};
+
+use serde_json::Value;
+
+use crate::reconcile::Plan;
+use crate::state::FieldChange;
+
+/// The plan as pretty JSON (its documented, versioned shape).
+pub fn plan_json(plan: &Plan) -> String {
+    let mut s = serde_json::to_string_pretty(plan).expect("plans serialize");
+    s.push('\n');
+    s
+}
+
+/// A value as shown in a plan: strings quoted, absent as `(none)`, long values cut.
+pub fn show_value(v: Option<&Value>) -> String {
+    let text = match v {
+        None | Some(Value::Null) => return "(none)".to_string(),
+        Some(v) => serde_json::to_string(v).expect("values serialize"),
+    };
+    if text.chars().count() > 100 {
+        format!("{}…", text.chars().take(100).collect::<String>())
+    } else {
+        text
+    }
+}
+
+/// `field: before → after`.
+pub fn show_change(c: &FieldChange) -> String {
+    format!(
+        "{}: {} → {}",
+        c.field,
+        show_value(c.before.as_ref()),
+        show_value(c.after.as_ref())
+    )
+}

@@ -1,0 +1,111 @@
+//! The plan as terminal text, in the manner of Terraform.
+
+use std::fmt::Write;
+
+use super::show_change;
+use crate::reconcile::plan::StepKind;
+use crate::reconcile::{ModelAction, Plan, PlanStep};
+
+/// The closing summary line.
+pub fn summary_line(plan: &Plan) -> String {
+    if plan.has_changes() {
+        let s = plan.summary;
+        format!("Plan: {} to add, {} to change, {} to archive.", s.add, s.change, s.archive)
+    } else {
+        "No changes. Registry and serving match the repository.".to_string()
+    }
+}
+
+/// One step in one line, without the model name.
+pub fn describe_step(step: &PlanStep) -> String {
+    match step {
+        PlanStep::RegisterModel { model, owner, .. } => format!("register model {model} (owner {owner})"),
+        PlanStep::UpdateModel { .. } => "update model".to_string(),
+        PlanStep::RegisterVersion { version, stage, .. } => format!("register version {version} as {stage}"),
+        PlanStep::UpdateVersion { version, changes, .. } => {
+            format!("update version {version} ({} field{})", changes.len(), if changes.len() == 1 { "" } else { "s" })
+        }
+        PlanStep::TransitionStage { version, from, to, reason, .. } => {
+            format!("version {version}: {from} → {to} ({reason})")
+        }
+    }
+}
+
+fn symbol(step: &PlanStep) -> char {
+    match step.kind() {
+        StepKind::Add => '+',
+        StepKind::Change => '~',
+        StepKind::Archive => '-',
+    }
+}
+
+/// The whole plan for a terminal.
+pub fn plan_text(plan: &Plan) -> String {
+    let mut out = String::new();
+    if !plan.drift.is_empty() {
+        out.push_str("Note: objects changed outside git since modelops last applied them\n\n");
+        for d in &plan.drift {
+            let what = match &d.version {
+                Some(v) => format!("{} version {v}", d.model),
+                None => d.model.clone(),
+            };
+            let _ = writeln!(out, "  ~ {what}: {}", show_change(&d.change));
+        }
+        out.push_str("\nThe plan below puts them back as git declares them.\n\n");
+    }
+    if !plan.unmanaged.is_empty() {
+        out.push_str("Not in git (left as they are):\n");
+        for u in &plan.unmanaged {
+            let _ = writeln!(out, "  {u}");
+        }
+        out.push('\n');
+    }
+    let changed: Vec<_> = plan.models.iter().filter(|m| !m.steps.is_empty()).collect();
+    if !changed.is_empty() {
+        out.push_str("modelops will perform these actions (+ register, ~ change, - archive):\n");
+        for m in changed {
+            let verb = match m.action {
+                ModelAction::Create => "will be created",
+                _ => "will be updated",
+            };
+            let _ = writeln!(out, "\n  # {} {verb}", m.model);
+            for step in &m.steps {
+                let _ = writeln!(out, "  {} {}", symbol(step), describe_step(step));
+                let changes = match step {
+                    PlanStep::UpdateModel { changes, .. } | PlanStep::UpdateVersion { changes, .. } => changes.as_slice(),
+                    _ => &[],
+                };
+                for c in changes {
+                    let _ = writeln!(out, "      {}", show_change(c));
+                }
+                if let PlanStep::TransitionStage { gates, .. } = step {
+                    for g in gates {
+                        let verdict = if g.passed { "PASS" } else { "FAIL" };
+                        let _ = writeln!(out, "      {verdict} {}: {} (threshold {}, from {})", g.check, g.value, g.threshold, g.source);
+                    }
+                }
+            }
+            if let Some(diff) = &m.manifest_diff {
+                out.push_str("\n    manifest changes:\n");
+                for line in diff.lines() {
+                    let _ = writeln!(out, "    {line}");
+                }
+            }
+        }
+        out.push('\n');
+    }
+    let unchanged = plan.models.iter().filter(|m| m.steps.is_empty()).count();
+    if unchanged > 0 && plan.has_changes() {
+        let _ = writeln!(out, "{unchanged} model{} unchanged.", if unchanged == 1 { "" } else { "s" });
+    }
+    if !plan.errors.is_empty() {
+        out.push_str("\nError: git asks for changes that break the stage graph; nothing will be applied:\n\n");
+        for e in &plan.errors {
+            let _ = writeln!(out, "  {}:{}:{}: {}", e.file, e.line.unwrap_or(0), e.column.unwrap_or(0), e.message);
+        }
+        out.push('\n');
+    }
+    out.push_str(&summary_line(plan));
+    out.push('\n');
+    out
+}

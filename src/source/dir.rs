@@ -1,0 +1,132 @@
+//! Manifests from a directory (the working tree).
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use super::{MANIFEST_DIRS, ManifestSource, SourceError, is_yaml, too_large};
+use crate::manifest::SourceFile;
+use crate::manifest::yaml::MAX_FILE_BYTES;
+
+/// A repository's working tree.
+#[derive(Debug, Clone)]
+pub struct DirSource {
+    root: PathBuf,
+}
+
+impl DirSource {
+    /// Reads the repository at `root`.
+    pub fn new(root: impl Into<PathBuf>) -> DirSource {
+        DirSource { root: root.into() }
+    }
+}
+
+impl ManifestSource for DirSource {
+    fn files(&self) -> Result<Vec<SourceFile>, SourceError> {
+        let shown = self.root.display().to_string();
+        let root = fs::canonicalize(&self.root).map_err(|e| SourceError::Repository {
+            path: shown.clone(),
+            message: e.to_string(),
+        })?;
+        if !root.join("models").is_dir() {
+            return Err(SourceError::Repository {
+                path: shown,
+                message: "no models/ directory: is --repo pointing at a modelops repository?".to_string(),
+            });
+        }
+        let mut out = Vec::new();
+        for name in ["modelops.yaml", "modelops.yml"] {
+            let path = root.join(name);
+            if path.symlink_metadata().is_ok() {
+                out.push(read_file(&root, &path, name.to_string()));
+            }
+        }
+        let mut visited = BTreeSet::new();
+        for dir in MANIFEST_DIRS {
+            let path = root.join(dir);
+            if path.symlink_metadata().is_ok() {
+                walk(&root, &path, dir, &mut visited, &mut out);
+            }
+        }
+        out.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(out)
+    }
+
+    fn commit(&self) -> Option<String> {
+        super::head_commit(&self.root)
+    }
+}
+
+/// Collects YAML files under `dir`, following symlinks that stay inside the
+/// repository and reporting those that leave it.
+fn walk(root: &Path, dir: &Path, rel: &str, visited: &mut BTreeSet<PathBuf>, out: &mut Vec<SourceFile>) {
+    let real = match inside(root, dir) {
+        Ok(real) => real,
+        Err(why) => {
+            out.push(SourceFile { path: rel.to_string(), content: Err(why) });
+            return;
+        }
+    };
+    if !visited.insert(real.clone()) {
+        return;
+    }
+    let entries = match fs::read_dir(&real) {
+        Ok(e) => e,
+        Err(e) => {
+            out.push(SourceFile { path: rel.to_string(), content: Err(format!("cannot read directory: {e}")) });
+            return;
+        }
+    };
+    let mut names: Vec<(String, PathBuf)> = entries
+        .filter_map(Result::ok)
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
+        .collect();
+    names.sort();
+    for (name, path) in names {
+        let child = format!("{rel}/{name}");
+        let is_dir = fs::metadata(&path).map(|m| m.is_dir()).unwrap_or(false);
+        if is_dir {
+            if !name.starts_with('.') {
+                walk(root, &path, &child, visited, out);
+            }
+        } else if is_yaml(&name) {
+            out.push(read_file(root, &path, child));
+        }
+    }
+}
+
+/// The real path of `path` when it is inside `root`, else why not.
+fn inside(root: &Path, path: &Path) -> Result<PathBuf, String> {
+    match fs::canonicalize(path) {
+        Ok(real) if real.starts_with(root) => Ok(real),
+        Ok(real) => Err(format!(
+            "symlink leads outside the repository (to {}); modelops only reads files inside it",
+            real.display()
+        )),
+        Err(e) => Err(format!("cannot resolve path: {e}")),
+    }
+}
+
+fn read_file(root: &Path, path: &Path, rel: String) -> SourceFile {
+    let content = inside(root, path).and_then(|real| {
+        let meta = fs::metadata(&real).map_err(|e| format!("cannot read file: {e}"))?;
+        if !meta.is_file() {
+            return Err("not a regular file (a device, socket or pipe?); manifests are plain files".to_string());
+        }
+        let size = meta.len();
+        let file = fs::File::open(&real).map_err(|e| format!("cannot read file: {e}"))?;
+        if size > MAX_FILE_BYTES {
+            return Err(too_large(size));
+        }
+        let mut bytes = Vec::with_capacity(size as usize);
+        file.take(MAX_FILE_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| format!("cannot read file: {e}"))?;
+        if bytes.len() as u64 > MAX_FILE_BYTES {
+            return Err(too_large(bytes.len() as u64));
+        }
+        Ok(bytes)
+    });
+    SourceFile { path: rel, content }
+}
