@@ -43,3 +43,88 @@ pub fn apply(plan: &Plan, registry: &mut dyn Registry, ctx: &ApplyContext) -> Ap
     }
     report
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::{Stage, VersionId};
+    use crate::reconcile::{ModelAction, ModelPlan, PlanSource, Summary};
+    use crate::state::{ActualState, Event, VersionMetadata};
+
+    /// A registry that fails at one step: failure injection for the apply loop.
+    struct FailingRegistry {
+        fail_at: usize,
+        applied: Vec<String>,
+        committed: usize,
+    }
+
+    impl Registry for FailingRegistry {
+        fn describe(&self) -> String {
+            "fake".into()
+        }
+        fn observe(&mut self) -> Result<ActualState, BackendError> {
+            Ok(ActualState::default())
+        }
+        fn apply(&mut self, step: &PlanStep, _: &ApplyContext) -> Result<(), BackendError> {
+            if self.applied.len() == self.fail_at {
+                return Err(BackendError::Conflict("injected failure".into()));
+            }
+            self.applied.push(describe_step(step));
+            Ok(())
+        }
+        fn commit(&mut self) -> Result<(), BackendError> {
+            self.committed = self.applied.len();
+            Ok(())
+        }
+        fn events(&mut self, _: &str) -> Result<Vec<Event>, BackendError> {
+            Ok(Vec::new())
+        }
+    }
+
+    fn plan_of(versions: u64) -> Plan {
+        let steps = (1..=versions)
+            .map(|v| PlanStep::RegisterVersion {
+                model: "fraud-detector".into(),
+                version: VersionId::Number(v),
+                stage: Stage::Development,
+                metadata: VersionMetadata::default(),
+            })
+            .collect();
+        let models = vec![ModelPlan { model: "fraud-detector".into(), action: ModelAction::Update, steps, manifest_diff: None }];
+        Plan {
+            format_version: "1.0".into(),
+            created_at: jiff::Timestamp::UNIX_EPOCH,
+            source: PlanSource::default(),
+            state_fingerprint: String::new(),
+            observed: Default::default(),
+            drift: Vec::new(),
+            unmanaged: Vec::new(),
+            summary: Summary::of(&models),
+            models,
+            errors: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_failed_step_stops_the_apply_and_keeps_what_was_done() {
+        let ctx = ApplyContext { now: jiff::Timestamp::UNIX_EPOCH, commit: None, actor: "t".into() };
+        let mut registry = FailingRegistry { fail_at: 2, applied: Vec::new(), committed: 0 };
+        let report = apply(&plan_of(4), &mut registry, &ctx);
+        assert_eq!(report.total, 4);
+        assert_eq!(report.applied.len(), 2);
+        assert_eq!(registry.applied, ["register version 1 as Development", "register version 2 as Development"]);
+        assert_eq!(registry.committed, 2, "what was done is made durable");
+        let (step, e) = report.failed.expect("the third step fails");
+        assert_eq!(step, "fraud-detector: register version 3 as Development");
+        assert_eq!(e.to_string(), "injected failure");
+    }
+
+    #[test]
+    fn a_clean_apply_applies_every_step() {
+        let ctx = ApplyContext { now: jiff::Timestamp::UNIX_EPOCH, commit: None, actor: "t".into() };
+        let mut registry = FailingRegistry { fail_at: usize::MAX, applied: Vec::new(), committed: 0 };
+        let report = apply(&plan_of(3), &mut registry, &ctx);
+        assert!(report.failed.is_none());
+        assert_eq!(registry.committed, 3);
+    }
+}

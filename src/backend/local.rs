@@ -375,3 +375,107 @@ pub fn production_at(events: &[Event], at: jiff::Timestamp) -> Option<crate::man
     }
     current
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::VersionId;
+    use crate::state::VersionMetadata;
+
+    fn ctx(secs: i64) -> ApplyContext {
+        ApplyContext { now: jiff::Timestamp::from_second(secs).unwrap(), commit: Some("abc".into()), actor: "t".into() }
+    }
+
+    fn steps() -> Vec<PlanStep> {
+        vec![
+            PlanStep::RegisterModel { model: "fraud-detector".into(), owner: "risk".into(), description: None },
+            PlanStep::RegisterVersion {
+                model: "fraud-detector".into(),
+                version: VersionId::Number(1),
+                stage: Stage::Development,
+                metadata: VersionMetadata { source: "s3://a".into(), ..Default::default() },
+            },
+            PlanStep::TransitionStage {
+                model: "fraud-detector".into(),
+                version: VersionId::Number(1),
+                from: Stage::Development,
+                to: Stage::Production,
+                reason: "first".into(),
+                gates: Vec::new(),
+            },
+        ]
+    }
+
+    #[test]
+    fn state_and_events_survive_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = LocalStore::new(dir.path());
+        store.lock(Duration::from_secs(1), "test").unwrap();
+        for (i, s) in steps().iter().enumerate() {
+            store.apply(s, &ctx(i as i64 * 60)).unwrap();
+        }
+        store.commit().unwrap();
+        drop(store);
+        let mut again = LocalStore::new(dir.path());
+        let state = again.observe().unwrap();
+        assert_eq!(state.models["fraud-detector"].versions[0].stage, Stage::Production);
+        let events = again.events("fraud-detector").unwrap();
+        assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), [0, 1, 2]);
+        assert_eq!(production_at(&events, jiff::Timestamp::from_second(60).unwrap()), None);
+        assert_eq!(production_at(&events, jiff::Timestamp::from_second(120).unwrap()), Some(VersionId::Number(1)));
+    }
+
+    #[test]
+    fn an_uncommitted_tail_of_the_event_log_is_ignored_and_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = LocalStore::new(dir.path());
+        store.apply(&steps()[0], &ctx(0)).unwrap();
+        store.commit().unwrap();
+        // A crash after appending events but before the state rename.
+        let mut log = OpenOptions::new().append(true).open(dir.path().join(EVENTS_FILE)).unwrap();
+        log.write_all(b"{\"seq\":1,\"torn").unwrap();
+        let mut reopened = LocalStore::new(dir.path());
+        assert_eq!(reopened.events("fraud-detector").unwrap().len(), 1);
+        reopened.apply(&steps()[1], &ctx(1)).unwrap();
+        reopened.commit().unwrap();
+        let events = LocalStore::new(dir.path()).events("fraud-detector").unwrap();
+        assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), [0, 1]);
+    }
+
+    #[test]
+    fn a_step_that_does_not_fit_the_state_is_a_conflict() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = LocalStore::new(dir.path());
+        let err = store.apply(&steps()[2], &ctx(0)).unwrap_err();
+        assert!(err.to_string().contains("is not registered"), "{err}");
+        store.apply(&steps()[0], &ctx(0)).unwrap();
+        let err = store.apply(&steps()[0], &ctx(0)).unwrap_err();
+        assert!(err.to_string().contains("already registered"), "{err}");
+    }
+
+    #[test]
+    fn a_second_writer_waits_then_names_the_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut first = LocalStore::new(dir.path());
+        first.lock(Duration::from_secs(1), "modelops apply").unwrap();
+        let mut second = LocalStore::new(dir.path());
+        let started = Instant::now();
+        let err = second.lock(Duration::from_millis(300), "modelops apply").unwrap_err();
+        assert!(started.elapsed() >= Duration::from_millis(300));
+        let text = err.to_string();
+        assert!(text.contains(&format!("pid {}", std::process::id())), "{text}");
+        assert!(text.contains("since"), "{text}");
+        assert!(LocalStore::lock_holder(dir.path()).is_some());
+        drop(first);
+        assert!(LocalStore::lock_holder(dir.path()).is_none());
+        second.lock(Duration::from_millis(300), "modelops apply").unwrap();
+    }
+
+    #[test]
+    fn a_state_file_from_elsewhere_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(STATE_FILE), "{\"hello\": 1}").unwrap();
+        let err = LocalStore::new(dir.path()).observe().unwrap_err();
+        assert!(err.to_string().contains("is not a modelops state file"), "{err}");
+    }
+}

@@ -216,14 +216,17 @@ pub struct AbArm {
     pub traffic_percent: u8,
 }
 
-/// What keeps a user in the same arm across requests.
+/// What keeps a user in the same arm across requests: exactly one of
+/// `header` or `cookie`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "snake_case")]
-pub enum StickyKey {
+#[serde(deny_unknown_fields)]
+pub struct StickyKey {
     /// Hash this request header, such as `X-User-Id`.
-    Header(String),
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header: Option<String>,
     /// Hash this cookie.
-    Cookie(String),
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cookie: Option<String>,
 }
 
 /// Direct strategy: no options.

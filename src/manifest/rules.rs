@@ -466,6 +466,11 @@ fn check_deployment(
         if ab.control.version == ab.treatment.version {
             diags.push(Diagnostic::pointer(path, "/spec/ab_test/treatment/version", "ab-arms", "control and treatment are the same version"));
         }
+        if let Some(sticky) = &ab.sticky
+            && sticky.header.is_some() == sticky.cookie.is_some()
+        {
+            diags.push(Diagnostic::pointer(path, "/spec/ab_test/sticky", "ab-sticky", "sticky takes exactly one of header or cookie"));
+        }
         if !ab.confidence.is_finite() {
             diags.push(Diagnostic::pointer(path, "/spec/ab_test/confidence", "finite", "confidence must be a finite number"));
         }

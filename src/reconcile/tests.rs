@@ -1,0 +1,251 @@
+//! Table-driven tests of the planner: one row per situation.
+
+use super::*;
+use crate::manifest::{SourceFile, load};
+use crate::render::describe_step;
+use crate::state::{AppliedVersion, RegisteredModel, RegisteredVersion};
+
+fn version_yaml(v: &str, stage: &str) -> String {
+    format!("    - version: {v}\n      stage: {stage}\n      source: s3://models/m/{v}\n      metrics: {{test_accuracy: 0.9}}\n")
+}
+
+fn desired(versions: &[(&str, &str)]) -> Desired {
+    let mut text = String::from("apiVersion: modelops/v1\nkind: Model\nmetadata:\n  name: fraud-detector\n  owner: risk\nspec:\n  versions:\n");
+    for (v, s) in versions {
+        text.push_str(&version_yaml(v, s));
+    }
+    let files = [SourceFile { path: "models/fraud-detector.yaml".into(), content: Ok(text.into_bytes()) }];
+    load(&files).unwrap_or_else(|d| panic!("{d:#?}"))
+}
+
+fn meta(v: &str) -> VersionMetadata {
+    VersionMetadata {
+        source: format!("s3://models/m/{v}"),
+        metrics: [("test_accuracy".to_string(), 0.9)].into(),
+        ..Default::default()
+    }
+}
+
+fn actual(versions: &[(&str, Stage)]) -> ActualState {
+    let mut state = ActualState::default();
+    let model = RegisteredModel {
+        name: "fraud-detector".into(),
+        owner: "risk".into(),
+        description: None,
+        versions: versions
+            .iter()
+            .map(|(v, s)| RegisteredVersion {
+                version: v.parse().unwrap(),
+                stage: *s,
+                metadata: meta(v),
+                rejected: None,
+                registered_at: Timestamp::UNIX_EPOCH,
+                applied: Some(AppliedVersion { stage: *s, metadata: meta(v) }),
+            })
+            .collect(),
+        applied: None,
+    };
+    state.models.insert(model.name.clone(), model);
+    state
+}
+
+fn steps(p: &Plan) -> Vec<String> {
+    p.steps().map(describe_step).collect()
+}
+
+#[test]
+fn plans_follow_the_stage_graph() {
+    use Stage::*;
+    struct Case {
+        name: &'static str,
+        want: &'static [(&'static str, &'static str)],
+        have: Option<&'static [(&'static str, Stage)]>,
+        steps: &'static [&'static str],
+        error: Option<&'static str>,
+    }
+    let cases = [
+        Case {
+            name: "new model registers history, then promotes straight to its first Production",
+            want: &[("10", "Archived"), ("11", "Production"), ("12", "Staging")],
+            have: None,
+            steps: &[
+                "register model fraud-detector (owner risk)",
+                "register version 10 as Archived",
+                "register version 11 as Development",
+                "register version 12 as Development",
+                "version 12: Development → Staging (promoted after validation)",
+                "version 11: Development → Production (first Production version of the model: nothing to compare with)",
+            ],
+            error: None,
+        },
+        Case {
+            name: "in sync: nothing to do",
+            want: &[("11", "Production"), ("12", "Staging")],
+            have: Some(&[("11", Production), ("12", Staging)]),
+            steps: &[],
+            error: None,
+        },
+        Case {
+            name: "Staging → Production archives the old Production version",
+            want: &[("11", "Archived"), ("12", "Production")],
+            have: Some(&[("11", Production), ("12", Staging)]),
+            steps: &[
+                "version 12: Staging → Production (promoted to serve)",
+                "version 11: Production → Archived (archived)",
+            ],
+            error: None,
+        },
+        Case {
+            name: "old Production version dropped from git is still archived when replaced",
+            want: &[("12", "Production")],
+            have: Some(&[("11", Production), ("12", Staging)]),
+            steps: &[
+                "version 12: Staging → Production (promoted to serve)",
+                "version 11: Production → Archived (replaced in Production by version 12)",
+            ],
+            error: None,
+        },
+        Case {
+            name: "skipping Staging on a model that has served is refused",
+            want: &[("11", "Production"), ("13", "Production")],
+            have: Some(&[("11", Production)]),
+            steps: &[],
+            error: Some("versions 11 and 13 are both Production"),
+        },
+        Case {
+            name: "a new version declared Production on a served model is refused",
+            want: &[("11", "Archived"), ("13", "Production")],
+            have: Some(&[("11", Production)]),
+            steps: &["register version 13 as Development", "version 11: Production → Archived (archived)"],
+            error: Some("cannot move Development → Production"),
+        },
+        Case {
+            name: "a model that never served may go straight to Production",
+            want: &[("1", "Production")],
+            have: Some(&[("1", Development)]),
+            steps: &["version 1: Development → Production (first Production version of the model: nothing to compare with)"],
+            error: None,
+        },
+        Case {
+            name: "Production cannot step back to Staging",
+            want: &[("11", "Staging")],
+            have: Some(&[("11", Production)]),
+            steps: &[],
+            error: Some("cannot move Production → Staging"),
+        },
+        Case {
+            name: "nothing moves back to Development",
+            want: &[("12", "Development")],
+            have: Some(&[("12", Staging)]),
+            steps: &[],
+            error: Some("cannot move Staging → Development"),
+        },
+        Case {
+            name: "an archived version can be restored (rollback through git)",
+            want: &[("10", "Production"), ("11", "Archived")],
+            have: Some(&[("10", Archived), ("11", Production)]),
+            steps: &[
+                "version 10: Archived → Production (restored to Production from the archive)",
+                "version 11: Production → Archived (archived)",
+            ],
+            error: None,
+        },
+    ];
+    for case in cases {
+        let d = match std::panic::catch_unwind(|| desired(case.want)) {
+            Ok(d) => d,
+            Err(_) => {
+                // Validation refused the manifest itself (the two-Production row).
+                assert!(case.error.is_some_and(|e| e.contains("both Production")), "{}", case.name);
+                continue;
+            }
+        };
+        let a = case.have.map(actual).unwrap_or_default();
+        let p = plan(&d, &a, &Observations::default(), Timestamp::UNIX_EPOCH, &Scope::All);
+        assert_eq!(steps(&p), case.steps, "{}", case.name);
+        match case.error {
+            None => assert!(p.errors.is_empty(), "{}: {:?}", case.name, p.errors),
+            Some(e) => {
+                assert_eq!(p.errors.len(), 1, "{}", case.name);
+                assert!(p.errors[0].message.contains(e), "{}: {}", case.name, p.errors[0].message);
+                assert_eq!(p.errors[0].pointer.as_deref().map(|s| s.ends_with("/stage")), Some(true), "{}", case.name);
+            }
+        }
+    }
+}
+
+#[test]
+fn summary_counts_adds_changes_and_archives() {
+    let d = desired(&[("11", "Archived"), ("12", "Production"), ("13", "Development")]);
+    let a = actual(&[("11", Stage::Production), ("12", Stage::Staging)]);
+    let p = plan(&d, &a, &Observations::default(), Timestamp::UNIX_EPOCH, &Scope::All);
+    assert_eq!(p.summary, Summary { add: 1, change: 1, archive: 1 });
+    assert_eq!(p.models[0].action, ModelAction::Update);
+}
+
+#[test]
+fn metadata_changes_are_field_level_and_source_is_immutable() {
+    let d = desired(&[("12", "Staging")]);
+    let mut a = actual(&[("12", Stage::Staging)]);
+    let v = &mut a.models.get_mut("fraud-detector").unwrap().versions[0];
+    v.metadata.metrics.insert("test_accuracy".into(), 0.8);
+    let p = plan(&d, &a, &Observations::default(), Timestamp::UNIX_EPOCH, &Scope::All);
+    match p.steps().next() {
+        Some(PlanStep::UpdateVersion { changes, .. }) => {
+            assert_eq!(changes.len(), 1);
+            assert_eq!(changes[0].field, "metrics.test_accuracy");
+        }
+        other => panic!("expected an update, got {other:?}"),
+    }
+
+    let v = &mut a.models.get_mut("fraud-detector").unwrap().versions[0];
+    v.metadata.source = "s3://elsewhere".into();
+    let p = plan(&d, &a, &Observations::default(), Timestamp::UNIX_EPOCH, &Scope::All);
+    assert_eq!(p.errors.len(), 1);
+    assert!(p.errors[0].message.contains("cannot change"));
+}
+
+#[test]
+fn drift_is_reported_against_what_was_applied() {
+    let d = desired(&[("11", "Production"), ("12", "Staging")]);
+    let mut a = actual(&[("11", Stage::Production), ("12", Stage::Staging)]);
+    // Someone moved 12 to Production by hand.
+    let m = a.models.get_mut("fraud-detector").unwrap();
+    m.versions[1].stage = Stage::Production;
+    let p = plan(&d, &a, &Observations::default(), Timestamp::UNIX_EPOCH, &Scope::All);
+    assert_eq!(p.drift.len(), 1);
+    assert_eq!(p.drift[0].change.field, "stage");
+    assert_eq!(p.drift[0].change.before, Some("Staging".into()));
+    assert_eq!(p.drift[0].change.after, Some("Production".into()));
+    assert!(p.errors.iter().any(|e| e.message.contains("Production → Staging")));
+}
+
+#[test]
+fn versions_missing_from_git_are_reported_not_deleted() {
+    let d = desired(&[("12", "Staging")]);
+    let a = actual(&[("11", Stage::Archived), ("12", Stage::Staging)]);
+    let p = plan(&d, &a, &Observations::default(), Timestamp::UNIX_EPOCH, &Scope::All);
+    assert!(steps(&p).is_empty());
+    assert_eq!(p.unmanaged.len(), 1);
+    assert!(p.unmanaged[0].contains("version 11"));
+}
+
+#[test]
+fn scope_limits_the_plan() {
+    let d = desired(&[("1", "Production")]);
+    let p = plan(&d, &ActualState::default(), &Observations::default(), Timestamp::UNIX_EPOCH, &Scope::Only(Default::default()));
+    assert!(p.models.is_empty());
+    assert!(!p.has_changes());
+}
+
+#[test]
+fn planning_is_deterministic_and_fingerprints_the_state() {
+    let d = desired(&[("11", "Production"), ("12", "Staging")]);
+    let a = actual(&[("11", Stage::Production)]);
+    let now = Timestamp::UNIX_EPOCH;
+    let p1 = plan(&d, &a, &Observations::default(), now, &Scope::All);
+    let p2 = plan(&d, &a, &Observations::default(), now, &Scope::All);
+    assert_eq!(p1, p2);
+    let b = actual(&[("11", Stage::Archived)]);
+    assert_ne!(a.fingerprint(), b.fingerprint());
+}
