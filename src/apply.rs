@@ -90,7 +90,12 @@ mod tests {
                 metadata: VersionMetadata::default(),
             })
             .collect();
-        let models = vec![ModelPlan { model: "fraud-detector".into(), action: ModelAction::Update, steps, manifest_diff: None }];
+        let models = vec![ModelPlan {
+            model: "fraud-detector".into(),
+            action: ModelAction::Update,
+            steps,
+            manifest_diff: None,
+        }];
         Plan {
             format_version: "1.0".into(),
             created_at: jiff::Timestamp::UNIX_EPOCH,
@@ -107,12 +112,26 @@ mod tests {
 
     #[test]
     fn a_failed_step_stops_the_apply_and_keeps_what_was_done() {
-        let ctx = ApplyContext { now: jiff::Timestamp::UNIX_EPOCH, commit: None, actor: "t".into() };
-        let mut registry = FailingRegistry { fail_at: 2, applied: Vec::new(), committed: 0 };
+        let ctx = ApplyContext {
+            now: jiff::Timestamp::UNIX_EPOCH,
+            commit: None,
+            actor: "t".into(),
+        };
+        let mut registry = FailingRegistry {
+            fail_at: 2,
+            applied: Vec::new(),
+            committed: 0,
+        };
         let report = apply(&plan_of(4), &mut registry, &ctx);
         assert_eq!(report.total, 4);
         assert_eq!(report.applied.len(), 2);
-        assert_eq!(registry.applied, ["register version 1 as Development", "register version 2 as Development"]);
+        assert_eq!(
+            registry.applied,
+            [
+                "register version 1 as Development",
+                "register version 2 as Development"
+            ]
+        );
         assert_eq!(registry.committed, 2, "what was done is made durable");
         let (step, e) = report.failed.expect("the third step fails");
         assert_eq!(step, "fraud-detector: register version 3 as Development");
@@ -121,8 +140,16 @@ mod tests {
 
     #[test]
     fn a_clean_apply_applies_every_step() {
-        let ctx = ApplyContext { now: jiff::Timestamp::UNIX_EPOCH, commit: None, actor: "t".into() };
-        let mut registry = FailingRegistry { fail_at: usize::MAX, applied: Vec::new(), committed: 0 };
+        let ctx = ApplyContext {
+            now: jiff::Timestamp::UNIX_EPOCH,
+            commit: None,
+            actor: "t".into(),
+        };
+        let mut registry = FailingRegistry {
+            fail_at: usize::MAX,
+            applied: Vec::new(),
+            committed: 0,
+        };
         let report = apply(&plan_of(3), &mut registry, &ctx);
         assert!(report.failed.is_none());
         assert_eq!(registry.committed, 3);

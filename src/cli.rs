@@ -9,7 +9,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// trail of every change and the commit that asked for it.
 #[derive(Debug, Parser)]
 #[command(name = "modelops", version, propagate_version = true)]
-#[command(after_help = "Exit codes: 0 success (plan --detailed-exitcode: no changes), 1 error, 2 changes (only with --detailed-exitcode).\nEnvironment: MODELOPS_NOW (RFC 3339) overrides the clock.")]
+#[command(
+    after_help = "Exit codes: 0 success (plan --detailed-exitcode: no changes), 1 error, 2 changes (only with --detailed-exitcode).\nEnvironment: MODELOPS_NOW (RFC 3339) overrides the clock."
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]

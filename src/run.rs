@@ -18,7 +18,11 @@ where
         Err(e) => {
             let _ = e.print();
             // Usage errors exit 1: 2 means "plan has changes".
-            return if e.use_stderr() { ExitCode::FAILURE } else { ExitCode::SUCCESS };
+            return if e.use_stderr() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            };
         }
     };
     match crate::commands::dispatch(cli) {

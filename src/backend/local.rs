@@ -19,7 +19,9 @@ use serde::{Deserialize, Serialize};
 use super::registry::{ApplyContext, BackendError, Registry};
 use crate::manifest::Stage;
 use crate::reconcile::PlanStep;
-use crate::state::{ActualState, AppliedModel, AppliedVersion, Event, RegisteredModel, RegisteredVersion};
+use crate::state::{
+    ActualState, AppliedModel, AppliedVersion, Event, RegisteredModel, RegisteredVersion,
+};
 
 const STATE_FILE: &str = "state.json";
 const EVENTS_FILE: &str = "events.jsonl";
@@ -91,9 +93,12 @@ impl LocalStore {
             hostname(),
             jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ"),
         );
-        file.set_len(0).map_err(|e| self.io("cannot write", &path, e))?;
-        file.write_all(holder.as_bytes()).map_err(|e| self.io("cannot write", &path, e))?;
-        file.sync_all().map_err(|e| self.io("cannot write", &path, e))?;
+        file.set_len(0)
+            .map_err(|e| self.io("cannot write", &path, e))?;
+        file.write_all(holder.as_bytes())
+            .map_err(|e| self.io("cannot write", &path, e))?;
+        file.sync_all()
+            .map_err(|e| self.io("cannot write", &path, e))?;
         self.lock = Some(file);
         Ok(())
     }
@@ -137,15 +142,20 @@ impl LocalStore {
                 Err(e) => return Err(self.io("cannot read", &path, e)),
                 Ok(mut f) => {
                     let mut text = String::new();
-                    f.read_to_string(&mut text).map_err(|e| self.io("cannot read", &path, e))?;
-                    let parsed: StateFile = serde_json::from_str(&text).map_err(|e| BackendError::Corrupt {
-                        path: path.display().to_string(),
-                        message: e.to_string(),
-                    })?;
+                    f.read_to_string(&mut text)
+                        .map_err(|e| self.io("cannot read", &path, e))?;
+                    let parsed: StateFile =
+                        serde_json::from_str(&text).map_err(|e| BackendError::Corrupt {
+                            path: path.display().to_string(),
+                            message: e.to_string(),
+                        })?;
                     if parsed.format != STATE_FORMAT {
                         return Err(BackendError::Corrupt {
                             path: path.display().to_string(),
-                            message: format!("state format {} is not {STATE_FORMAT}; use the modelops release that wrote it", parsed.format),
+                            message: format!(
+                                "state format {} is not {STATE_FORMAT}; use the modelops release that wrote it",
+                                parsed.format
+                            ),
                         });
                     }
                     parsed
@@ -230,7 +240,11 @@ impl Registry for LocalStore {
         let state = &mut self.load()?.state;
         let conflict = |m: String| Err(BackendError::Conflict(m));
         let ev = match step {
-            PlanStep::RegisterModel { model, owner, description } => {
+            PlanStep::RegisterModel {
+                model,
+                owner,
+                description,
+            } => {
                 if state.models.contains_key(model) {
                     return conflict(format!("model {model} is already registered"));
                 }
@@ -241,23 +255,43 @@ impl Registry for LocalStore {
                         owner: owner.clone(),
                         description: description.clone(),
                         versions: Vec::new(),
-                        applied: Some(AppliedModel { owner: owner.clone(), description: description.clone() }),
+                        applied: Some(AppliedModel {
+                            owner: owner.clone(),
+                            description: description.clone(),
+                        }),
                     },
                 );
-                event(model, "register_model", format!("registered model {model} (owner {owner})"))
+                event(
+                    model,
+                    "register_model",
+                    format!("registered model {model} (owner {owner})"),
+                )
             }
-            PlanStep::UpdateModel { model, owner, description, changes } => {
+            PlanStep::UpdateModel {
+                model,
+                owner,
+                description,
+                changes,
+            } => {
                 let Some(m) = state.models.get_mut(model) else {
                     return conflict(format!("model {model} is not registered"));
                 };
                 m.owner = owner.clone();
                 m.description = description.clone();
-                m.applied = Some(AppliedModel { owner: owner.clone(), description: description.clone() });
+                m.applied = Some(AppliedModel {
+                    owner: owner.clone(),
+                    description: description.clone(),
+                });
                 let mut e = event(model, "update_model", format!("updated model {model}"));
                 e.changes = changes.clone();
                 e
             }
-            PlanStep::RegisterVersion { model, version, stage, metadata } => {
+            PlanStep::RegisterVersion {
+                model,
+                version,
+                stage,
+                metadata,
+            } => {
                 let Some(m) = state.models.get_mut(model) else {
                     return conflict(format!("model {model} is not registered"));
                 };
@@ -270,37 +304,81 @@ impl Registry for LocalStore {
                     metadata: metadata.clone(),
                     rejected: None,
                     registered_at: ctx.now,
-                    applied: Some(AppliedVersion { stage: *stage, metadata: metadata.clone() }),
+                    applied: Some(AppliedVersion {
+                        stage: *stage,
+                        metadata: metadata.clone(),
+                    }),
                 });
                 m.versions.sort_by(|a, b| a.version.cmp(&b.version));
-                let mut e = event(model, "register_version", format!("registered {model} version {version} as {stage}"));
+                let mut e = event(
+                    model,
+                    "register_version",
+                    format!("registered {model} version {version} as {stage}"),
+                );
                 e.version = Some(version.clone());
                 e.to_stage = Some(*stage);
                 e
             }
-            PlanStep::UpdateVersion { model, version, metadata, changes } => {
-                let Some(v) = state.models.get_mut(model).and_then(|m| m.versions.iter_mut().find(|v| &v.version == version)) else {
+            PlanStep::UpdateVersion {
+                model,
+                version,
+                metadata,
+                changes,
+            } => {
+                let Some(v) = state
+                    .models
+                    .get_mut(model)
+                    .and_then(|m| m.versions.iter_mut().find(|v| &v.version == version))
+                else {
                     return conflict(format!("{model} version {version} is not registered"));
                 };
                 v.metadata = metadata.clone();
                 let stage = v.stage;
-                v.applied = Some(AppliedVersion { stage, metadata: metadata.clone() });
-                let mut e = event(model, "update_version", format!("updated {model} version {version} metadata"));
+                v.applied = Some(AppliedVersion {
+                    stage,
+                    metadata: metadata.clone(),
+                });
+                let mut e = event(
+                    model,
+                    "update_version",
+                    format!("updated {model} version {version} metadata"),
+                );
                 e.version = Some(version.clone());
                 e.changes = changes.clone();
                 e
             }
-            PlanStep::TransitionStage { model, version, from, to, reason, .. } => {
-                let Some(v) = state.models.get_mut(model).and_then(|m| m.versions.iter_mut().find(|v| &v.version == version)) else {
+            PlanStep::TransitionStage {
+                model,
+                version,
+                from,
+                to,
+                reason,
+                ..
+            } => {
+                let Some(v) = state
+                    .models
+                    .get_mut(model)
+                    .and_then(|m| m.versions.iter_mut().find(|v| &v.version == version))
+                else {
                     return conflict(format!("{model} version {version} is not registered"));
                 };
                 if v.stage != *from {
-                    return conflict(format!("{model} version {version} is {}, not {from} as planned", v.stage));
+                    return conflict(format!(
+                        "{model} version {version} is {}, not {from} as planned",
+                        v.stage
+                    ));
                 }
                 v.stage = *to;
                 let metadata = v.metadata.clone();
-                v.applied = Some(AppliedVersion { stage: *to, metadata });
-                let mut e = event(model, "transition_stage", format!("{model} version {version}: {from} → {to} ({reason})"));
+                v.applied = Some(AppliedVersion {
+                    stage: *to,
+                    metadata,
+                });
+                let mut e = event(
+                    model,
+                    "transition_stage",
+                    format!("{model} version {version}: {from} → {to} ({reason})"),
+                );
                 e.version = Some(version.clone());
                 e.from_stage = Some(*from);
                 e.to_stage = Some(*to);
@@ -323,7 +401,11 @@ impl Registry for LocalStore {
         }
         let committed = self.load()?.events_bytes;
         let append = || -> std::io::Result<()> {
-            let mut f = OpenOptions::new().create(true).write(true).truncate(false).open(&events_path)?;
+            let mut f = OpenOptions::new()
+                .create(true)
+                .write(true)
+                .truncate(false)
+                .open(&events_path)?;
             f.set_len(committed)?;
             f.seek(SeekFrom::End(0))?;
             f.write_all(&lines)?;
@@ -383,17 +465,28 @@ mod tests {
     use crate::state::VersionMetadata;
 
     fn ctx(secs: i64) -> ApplyContext {
-        ApplyContext { now: jiff::Timestamp::from_second(secs).unwrap(), commit: Some("abc".into()), actor: "t".into() }
+        ApplyContext {
+            now: jiff::Timestamp::from_second(secs).unwrap(),
+            commit: Some("abc".into()),
+            actor: "t".into(),
+        }
     }
 
     fn steps() -> Vec<PlanStep> {
         vec![
-            PlanStep::RegisterModel { model: "fraud-detector".into(), owner: "risk".into(), description: None },
+            PlanStep::RegisterModel {
+                model: "fraud-detector".into(),
+                owner: "risk".into(),
+                description: None,
+            },
             PlanStep::RegisterVersion {
                 model: "fraud-detector".into(),
                 version: VersionId::Number(1),
                 stage: Stage::Development,
-                metadata: VersionMetadata { source: "s3://a".into(), ..Default::default() },
+                metadata: VersionMetadata {
+                    source: "s3://a".into(),
+                    ..Default::default()
+                },
             },
             PlanStep::TransitionStage {
                 model: "fraud-detector".into(),
@@ -418,11 +511,20 @@ mod tests {
         drop(store);
         let mut again = LocalStore::new(dir.path());
         let state = again.observe().unwrap();
-        assert_eq!(state.models["fraud-detector"].versions[0].stage, Stage::Production);
+        assert_eq!(
+            state.models["fraud-detector"].versions[0].stage,
+            Stage::Production
+        );
         let events = again.events("fraud-detector").unwrap();
         assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), [0, 1, 2]);
-        assert_eq!(production_at(&events, jiff::Timestamp::from_second(60).unwrap()), None);
-        assert_eq!(production_at(&events, jiff::Timestamp::from_second(120).unwrap()), Some(VersionId::Number(1)));
+        assert_eq!(
+            production_at(&events, jiff::Timestamp::from_second(60).unwrap()),
+            None
+        );
+        assert_eq!(
+            production_at(&events, jiff::Timestamp::from_second(120).unwrap()),
+            Some(VersionId::Number(1))
+        );
     }
 
     #[test]
@@ -432,13 +534,18 @@ mod tests {
         store.apply(&steps()[0], &ctx(0)).unwrap();
         store.commit().unwrap();
         // A crash after appending events but before the state rename.
-        let mut log = OpenOptions::new().append(true).open(dir.path().join(EVENTS_FILE)).unwrap();
+        let mut log = OpenOptions::new()
+            .append(true)
+            .open(dir.path().join(EVENTS_FILE))
+            .unwrap();
         log.write_all(b"{\"seq\":1,\"torn").unwrap();
         let mut reopened = LocalStore::new(dir.path());
         assert_eq!(reopened.events("fraud-detector").unwrap().len(), 1);
         reopened.apply(&steps()[1], &ctx(1)).unwrap();
         reopened.commit().unwrap();
-        let events = LocalStore::new(dir.path()).events("fraud-detector").unwrap();
+        let events = LocalStore::new(dir.path())
+            .events("fraud-detector")
+            .unwrap();
         assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), [0, 1]);
     }
 
@@ -457,18 +564,27 @@ mod tests {
     fn a_second_writer_waits_then_names_the_holder() {
         let dir = tempfile::tempdir().unwrap();
         let mut first = LocalStore::new(dir.path());
-        first.lock(Duration::from_secs(1), "modelops apply").unwrap();
+        first
+            .lock(Duration::from_secs(1), "modelops apply")
+            .unwrap();
         let mut second = LocalStore::new(dir.path());
         let started = Instant::now();
-        let err = second.lock(Duration::from_millis(300), "modelops apply").unwrap_err();
+        let err = second
+            .lock(Duration::from_millis(300), "modelops apply")
+            .unwrap_err();
         assert!(started.elapsed() >= Duration::from_millis(300));
         let text = err.to_string();
-        assert!(text.contains(&format!("pid {}", std::process::id())), "{text}");
+        assert!(
+            text.contains(&format!("pid {}", std::process::id())),
+            "{text}"
+        );
         assert!(text.contains("since"), "{text}");
         assert!(LocalStore::lock_holder(dir.path()).is_some());
         drop(first);
         assert!(LocalStore::lock_holder(dir.path()).is_none());
-        second.lock(Duration::from_millis(300), "modelops apply").unwrap();
+        second
+            .lock(Duration::from_millis(300), "modelops apply")
+            .unwrap();
     }
 
     #[test]
@@ -476,6 +592,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join(STATE_FILE), "{\"hello\": 1}").unwrap();
         let err = LocalStore::new(dir.path()).observe().unwrap_err();
-        assert!(err.to_string().contains("is not a modelops state file"), "{err}");
+        assert!(
+            err.to_string().contains("is not a modelops state file"),
+            "{err}"
+        );
     }
 }

@@ -39,7 +39,9 @@ pub enum BackendError {
         message: String,
     },
     /// Another process holds the lock.
-    #[error("the state at {path} is locked by {holder}; waited {waited_secs} s. If that process is gone, run `modelops unlock`")]
+    #[error(
+        "the state at {path} is locked by {holder}; waited {waited_secs} s. If that process is gone, run `modelops unlock`"
+    )]
     Locked {
         /// The state directory.
         path: String,

@@ -29,7 +29,9 @@ pub fn run(ctx: &Context, args: ApplyArgs) -> Result<ExitCode> {
         Some(p) => {
             let actual = store.observe()?;
             if actual.fingerprint() != p.state_fingerprint {
-                eprintln!("Saved plan is stale: the state changed after the plan was made, so it can no longer be applied.");
+                eprintln!(
+                    "Saved plan is stale: the state changed after the plan was made, so it can no longer be applied."
+                );
                 for line in what_changed(&p, &actual) {
                     eprintln!("  {line}");
                 }
@@ -75,7 +77,10 @@ pub fn run(ctx: &Context, args: ApplyArgs) -> Result<ExitCode> {
     match report.failed {
         None => {
             let s = plan.summary;
-            emit(&format!("\nApply complete: {} added, {} changed, {} archived.\n", s.add, s.change, s.archive));
+            emit(&format!(
+                "\nApply complete: {} added, {} changed, {} archived.\n",
+                s.add, s.change, s.archive
+            ));
             Ok(ExitCode::SUCCESS)
         }
         Some((step, e)) => {
@@ -90,16 +95,31 @@ pub fn run(ctx: &Context, args: ApplyArgs) -> Result<ExitCode> {
 }
 
 fn read_plan(path: &std::path::Path) -> Result<Plan> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read plan file {}", path.display()))?;
-    let value: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("{} is not a modelops plan (JSON)", path.display()))?;
-    let version = value.get("format_version").and_then(|v| v.as_str()).unwrap_or("");
-    let major = crate::reconcile::plan::FORMAT_VERSION.split('.').next().unwrap_or("1");
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read plan file {}", path.display()))?;
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a modelops plan (JSON)", path.display()))?;
+    let version = value
+        .get("format_version")
+        .and_then(|v| v.as_str())
+        .unwrap_or("");
+    let major = crate::reconcile::plan::FORMAT_VERSION
+        .split('.')
+        .next()
+        .unwrap_or("1");
     if version.split('.').next() != Some(major) {
-        bail!("{} has plan format {version:?}; this modelops reads {major}.x", path.display());
+        bail!(
+            "{} has plan format {version:?}; this modelops reads {major}.x",
+            path.display()
+        );
     }
-    let plan: Plan = serde_json::from_value(value).with_context(|| format!("{} is not a modelops plan", path.display()))?;
+    let plan: Plan = serde_json::from_value(value)
+        .with_context(|| format!("{} is not a modelops plan", path.display()))?;
     if !plan.errors.is_empty() {
-        bail!("{} holds refused changes; fix them and plan again", path.display());
+        bail!(
+            "{} holds refused changes; fix them and plan again",
+            path.display()
+        );
     }
     Ok(plan)
 }
@@ -108,20 +128,29 @@ fn read_plan(path: &std::path::Path) -> Result<Plan> {
 fn what_changed(plan: &Plan, actual: &crate::state::ActualState) -> Vec<String> {
     let now = observed(actual);
     let mut out = Vec::new();
-    let names: std::collections::BTreeSet<&String> = plan.observed.keys().chain(now.keys()).collect();
+    let names: std::collections::BTreeSet<&String> =
+        plan.observed.keys().chain(now.keys()).collect();
     for name in names {
         let (before, after) = (plan.observed.get(name), now.get(name));
         match (before, after) {
             (None, Some(_)) => out.push(format!("model {name} was registered")),
             (Some(_), None) => out.push(format!("model {name} is gone")),
             (Some(b), Some(a)) => {
-                let versions: std::collections::BTreeSet<&String> = b.keys().chain(a.keys()).collect();
+                let versions: std::collections::BTreeSet<&String> =
+                    b.keys().chain(a.keys()).collect();
                 for v in versions {
                     match (b.get(v), a.get(v)) {
-                        (None, Some(s)) => out.push(format!("{name} version {v} was registered ({})", stage_of(s))),
+                        (None, Some(s)) => out.push(format!(
+                            "{name} version {v} was registered ({})",
+                            stage_of(s)
+                        )),
                         (Some(x), Some(y)) if x != y => {
                             if stage_of(x) != stage_of(y) {
-                                out.push(format!("{name} version {v}: stage {} → {}", stage_of(x), stage_of(y)));
+                                out.push(format!(
+                                    "{name} version {v}: stage {} → {}",
+                                    stage_of(x),
+                                    stage_of(y)
+                                ));
                             } else {
                                 out.push(format!("{name} version {v}: metadata changed"));
                             }
@@ -146,7 +175,9 @@ fn stage_of(observed: &str) -> &str {
 
 fn confirm() -> Result<bool> {
     if !std::io::stdin().is_terminal() {
-        bail!("apply needs confirmation, and there is no terminal to ask on: pass --auto-approve, or apply a saved plan (modelops plan --out FILE, then modelops apply FILE)");
+        bail!(
+            "apply needs confirmation, and there is no terminal to ask on: pass --auto-approve, or apply a saved plan (modelops plan --out FILE, then modelops apply FILE)"
+        );
     }
     eprint!("\nDo you want to apply these changes? Only 'yes' will be accepted: ");
     std::io::stderr().flush().ok();

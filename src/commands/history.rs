@@ -17,7 +17,9 @@ pub fn run(ctx: &Context, args: HistoryArgs) -> Result<ExitCode> {
     let mut store = ctx.store(&config);
     let events = store.events(&args.model)?;
     let at: Option<Timestamp> = match &args.at {
-        Some(t) => Some(t.parse().with_context(|| format!("--at {t} is not an RFC 3339 time such as 2026-11-20T12:00:00Z"))?),
+        Some(t) => Some(t.parse().with_context(|| {
+            format!("--at {t} is not an RFC 3339 time such as 2026-11-20T12:00:00Z")
+        })?),
         None => None,
     };
     if args.format == ListFormat::Json {
@@ -30,21 +32,43 @@ pub fn run(ctx: &Context, args: HistoryArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     if events.is_empty() {
-        emit(&format!("No events for {} in {}.\n", args.model, store.describe()));
+        emit(&format!(
+            "No events for {} in {}.\n",
+            args.model,
+            store.describe()
+        ));
         return Ok(ExitCode::SUCCESS);
     }
     let mut out = String::new();
     for e in &events {
-        let commit = e.commit.as_deref().map(|c| format!(" commit {}", &c[..c.len().min(12)])).unwrap_or_default();
-        let _ = writeln!(out, "{}  {}  (by {}{commit})", e.at.strftime("%Y-%m-%dT%H:%M:%SZ"), e.summary, e.actor);
+        let commit = e
+            .commit
+            .as_deref()
+            .map(|c| format!(" commit {}", &c[..c.len().min(12)]))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "{}  {}  (by {}{commit})",
+            e.at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            e.summary,
+            e.actor
+        );
         for c in &e.changes {
             let _ = writeln!(out, "      {}", crate::render::show_change(c));
         }
     }
     if let Some(t) = at {
         let _ = match production_at(&events, t) {
-            Some(v) => writeln!(out, "\nAt {t}, version {v} of {} was in Production.", args.model),
-            None => writeln!(out, "\nAt {t}, no version of {} was in Production.", args.model),
+            Some(v) => writeln!(
+                out,
+                "\nAt {t}, version {v} of {} was in Production.",
+                args.model
+            ),
+            None => writeln!(
+                out,
+                "\nAt {t}, no version of {} was in Production.",
+                args.model
+            ),
         };
     }
     emit(&out);

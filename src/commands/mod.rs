@@ -52,9 +52,9 @@ pub struct Context {
 impl Context {
     fn new(repo: PathBuf, state: Option<PathBuf>) -> Result<Context> {
         let now = match std::env::var("MODELOPS_NOW") {
-            Ok(text) => text
-                .parse::<Timestamp>()
-                .with_context(|| format!("MODELOPS_NOW={text} is not an RFC 3339 time such as 2026-11-26T09:00:00Z"))?,
+            Ok(text) => text.parse::<Timestamp>().with_context(|| {
+                format!("MODELOPS_NOW={text} is not an RFC 3339 time such as 2026-11-26T09:00:00Z")
+            })?,
             Err(_) => Timestamp::now(),
         };
         Ok(Context { repo, state, now })
@@ -93,7 +93,10 @@ impl Context {
     }
 
     /// Reads the manifest files of the working tree or of `rev`.
-    pub fn read_files(&self, rev: Option<&str>) -> Result<(Vec<SourceFile>, Option<String>), SourceError> {
+    pub fn read_files(
+        &self,
+        rev: Option<&str>,
+    ) -> Result<(Vec<SourceFile>, Option<String>), SourceError> {
         let source: Box<dyn ManifestSource> = match rev {
             Some(r) => Box::new(GitSource::new(&self.repo, r)),
             None => Box::new(DirSource::new(&self.repo)),
@@ -109,14 +112,21 @@ impl Context {
             if !path.exists() {
                 continue;
             }
-            let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-            let file = SourceFile { path: name.to_string(), content: Ok(bytes) };
+            let bytes =
+                std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            let file = SourceFile {
+                path: name.to_string(),
+                content: Ok(bytes),
+            };
             return match load_file(&file) {
                 Ok((_, Manifest::Config(c))) => Ok(c.spec),
                 Ok(_) => bail!("{} is not a Config", path.display()),
                 Err(diags) => {
                     let diags = self.display_paths(crate::manifest::finish(diags, &[file]));
-                    bail!("invalid configuration:\n{}", diagnostics_text(&diags).trim_end())
+                    bail!(
+                        "invalid configuration:\n{}",
+                        diagnostics_text(&diags).trim_end()
+                    )
                 }
             };
         }
@@ -156,7 +166,11 @@ pub enum Loaded {
 pub fn load(ctx: &Context, rev: Option<&str>) -> Result<Loaded> {
     let (files, commit) = ctx.read_files(rev)?;
     Ok(match crate::manifest::load(&files) {
-        Ok(desired) => Loaded::Valid { desired: Box::new(desired), files, commit },
+        Ok(desired) => Loaded::Valid {
+            desired: Box::new(desired),
+            files,
+            commit,
+        },
         Err(diags) => Loaded::Invalid(ctx.display_paths(diags), files.len()),
     })
 }

@@ -6,11 +6,11 @@ use std::process::ExitCode;
 use anyhow::{Context as _, Result};
 
 use super::{Context, Loaded, emit, load};
+use crate::backend::Registry;
 use crate::cli::{PlanArgs, PlanFormat};
 use crate::manifest::{Desired, SourceFile};
 use crate::reconcile::{Observations, Plan, PlanSource, Scope, plan};
 use crate::render::{diagnostics_text, plan_json, plan_markdown, plan_text};
-use crate::backend::Registry;
 use crate::source::changed_files;
 
 /// A plan computed from the repository and the state, or the validation errors.
@@ -24,19 +24,31 @@ pub enum Planned {
 /// Validates, observes, and plans. Prints validation errors itself.
 pub fn compute(ctx: &Context, rev: Option<&str>, base: Option<&str>) -> Result<Planned> {
     let (desired, files, commit) = match load(ctx, rev)? {
-        Loaded::Valid { desired, files, commit } => (desired, files, commit),
+        Loaded::Valid {
+            desired,
+            files,
+            commit,
+        } => (desired, files, commit),
         Loaded::Invalid(diags, files) => {
             eprint!("{}", diagnostics_text(&diags));
-            eprintln!("{} error{} in {files} files; nothing planned.", diags.len(), if diags.len() == 1 { "" } else { "s" });
+            eprintln!(
+                "{} error{} in {files} files; nothing planned.",
+                diags.len(),
+                if diags.len() == 1 { "" } else { "s" }
+            );
             return Ok(Planned::Invalid);
         }
     };
     let mut store = ctx.store(&desired.config);
-    let actual = store.observe().with_context(|| format!("cannot read {}", store.describe()))?;
+    let actual = store
+        .observe()
+        .with_context(|| format!("cannot read {}", store.describe()))?;
     let (scope, diffs) = match base {
         None => (Scope::All, BTreeMap::new()),
         Some(b) => {
-            let (base_files, _) = ctx.read_files(Some(b)).with_context(|| format!("cannot read --base {b}"))?;
+            let (base_files, _) = ctx
+                .read_files(Some(b))
+                .with_context(|| format!("cannot read --base {b}"))?;
             changed_scope(&desired, &base_files, &files)
         }
     };
@@ -50,17 +62,26 @@ pub fn compute(ctx: &Context, rev: Option<&str>, base: Option<&str>) -> Result<P
     for m in &mut p.models {
         m.manifest_diff = diffs.get(&m.model).cloned();
     }
-    p.errors = ctx.display_paths(crate::manifest::finish(std::mem::take(&mut p.errors), &files));
+    p.errors = ctx.display_paths(crate::manifest::finish(
+        std::mem::take(&mut p.errors),
+        &files,
+    ));
     Ok(Planned::Plan(Box::new(p)))
 }
 
 /// The models whose manifests (or the policy or config they depend on)
 /// differ between `base` and `head`, and each one's unified diff.
-fn changed_scope(desired: &Desired, base: &[SourceFile], head: &[SourceFile]) -> (Scope, BTreeMap<String, String>) {
+fn changed_scope(
+    desired: &Desired,
+    base: &[SourceFile],
+    head: &[SourceFile],
+) -> (Scope, BTreeMap<String, String>) {
     let changed = changed_files(base, head);
     let mut models = BTreeSet::new();
     let mut diffs: BTreeMap<String, String> = BTreeMap::new();
-    let config_changed = changed.keys().any(|p| p == "modelops.yaml" || p == "modelops.yml");
+    let config_changed = changed
+        .keys()
+        .any(|p| p == "modelops.yaml" || p == "modelops.yml");
     let changed_policies: BTreeSet<&str> = desired
         .policy_files
         .iter()
@@ -110,8 +131,17 @@ pub fn run(ctx: &Context, args: PlanArgs) -> Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     if let Some(out) = &args.out {
-        std::fs::write(out, plan_json(&p)).with_context(|| format!("cannot write {}", out.display()))?;
-        eprintln!("Saved the plan to {}. Apply it with: modelops apply {}", out.display(), out.display());
+        std::fs::write(out, plan_json(&p))
+            .with_context(|| format!("cannot write {}", out.display()))?;
+        eprintln!(
+            "Saved the plan to {}. Apply it with: modelops apply {}",
+            out.display(),
+            out.display()
+        );
     }
-    Ok(if args.detailed_exitcode && p.has_changes() { ExitCode::from(2) } else { ExitCode::SUCCESS })
+    Ok(if args.detailed_exitcode && p.has_changes() {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

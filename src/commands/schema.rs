@@ -12,7 +12,8 @@ use crate::manifest::schema::{Kind, schema_text};
 pub fn run(args: SchemaArgs) -> Result<ExitCode> {
     let mut stale = Vec::new();
     if !args.check {
-        std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
+        std::fs::create_dir_all(&args.out)
+            .with_context(|| format!("cannot create {}", args.out.display()))?;
     }
     for kind in Kind::ALL {
         let path = args.out.join(kind.schema_file());
@@ -22,14 +23,18 @@ pub fn run(args: SchemaArgs) -> Result<ExitCode> {
                 stale.push(path.display().to_string());
             }
         } else {
-            std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+            std::fs::write(&path, text)
+                .with_context(|| format!("cannot write {}", path.display()))?;
             emit(&format!("wrote {}\n", path.display()));
         }
     }
     if stale.is_empty() {
         Ok(ExitCode::SUCCESS)
     } else {
-        eprintln!("out of date (run `modelops schema --out {}`):", args.out.display());
+        eprintln!(
+            "out of date (run `modelops schema --out {}`):",
+            args.out.display()
+        );
         for s in stale {
             eprintln!("  {s}");
         }

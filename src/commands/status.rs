@@ -37,9 +37,17 @@ pub fn run(ctx: &Context, args: StatusArgs) -> Result<ExitCode> {
     let mut out = String::new();
     for m in models {
         let _ = writeln!(out, "{} (owner {})", m.name, m.owner);
-        let _ = writeln!(out, "  {:<10} {:<12} {:<21} source", "version", "stage", "registered");
+        let _ = writeln!(
+            out,
+            "  {:<10} {:<12} {:<21} source",
+            "version", "stage", "registered"
+        );
         for v in &m.versions {
-            let stage = if v.rejected.is_some() { format!("{} (Rejected)", v.stage) } else { v.stage.to_string() };
+            let stage = if v.rejected.is_some() {
+                format!("{} (Rejected)", v.stage)
+            } else {
+                v.stage.to_string()
+            };
             let _ = writeln!(
                 out,
                 "  {:<10} {:<12} {:<21} {}",
@@ -50,7 +58,11 @@ pub fn run(ctx: &Context, args: StatusArgs) -> Result<ExitCode> {
             );
         }
         if let Some(t) = actual.serving.get(&m.name) {
-            let weights: Vec<String> = t.weights.iter().map(|(v, w)| format!("v{v} {w}%")).collect();
+            let weights: Vec<String> = t
+                .weights
+                .iter()
+                .map(|(v, w)| format!("v{v} {w}%"))
+                .collect();
             let _ = writeln!(out, "  serving on {}: {}", t.target, weights.join(", "));
         }
         out.push('\n');

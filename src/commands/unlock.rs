@@ -14,17 +14,25 @@ pub fn run(ctx: &Context, args: crate::cli::UnlockArgs) -> Result<ExitCode> {
         None => {
             // The lock is an OS lock released when its process dies, so an
             // unheld lock file is harmless; remove it for tidiness.
-            LocalStore::remove_lock(&dir).with_context(|| format!("cannot remove the lock in {}", dir.display()))?;
+            LocalStore::remove_lock(&dir)
+                .with_context(|| format!("cannot remove the lock in {}", dir.display()))?;
             emit(&format!("No lock is held on {}.\n", dir.display()));
             Ok(ExitCode::SUCCESS)
         }
         Some(holder) if args.force => {
-            LocalStore::remove_lock(&dir).with_context(|| format!("cannot remove the lock in {}", dir.display()))?;
-            emit(&format!("Removed the lock on {} held by {holder}.\nThat process may still write; make sure it is stopped.\n", dir.display()));
+            LocalStore::remove_lock(&dir)
+                .with_context(|| format!("cannot remove the lock in {}", dir.display()))?;
+            emit(&format!(
+                "Removed the lock on {} held by {holder}.\nThat process may still write; make sure it is stopped.\n",
+                dir.display()
+            ));
             Ok(ExitCode::SUCCESS)
         }
         Some(holder) => {
-            eprintln!("The state at {} is locked by {holder}.\nIt is released when that process ends. To remove it anyway: modelops unlock --force", dir.display());
+            eprintln!(
+                "The state at {} is locked by {holder}.\nIt is released when that process ends. To remove it anyway: modelops unlock --force",
+                dir.display()
+            );
             Ok(ExitCode::FAILURE)
         }
     }

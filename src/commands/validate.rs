@@ -32,8 +32,17 @@ pub fn run(ctx: &Context, args: ValidateArgs) -> Result<ExitCode> {
         ValidateFormat::Github => emit(&diagnostics_github(&diags)),
         ValidateFormat::Text => {
             eprint!("{}", diagnostics_text(&diags));
-            eprintln!("{} error{} in {} files.", diags.len(), if diags.len() == 1 { "" } else { "s" }, files);
+            eprintln!(
+                "{} error{} in {} files.",
+                diags.len(),
+                if diags.len() == 1 { "" } else { "s" },
+                files
+            );
         }
     }
-    Ok(if diags.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if diags.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -129,10 +129,16 @@ impl std::str::FromStr for VersionId {
         }
         let (nums, _) = Self::semver_parts(s);
         let core = s.split(['-', '+']).next().unwrap_or("");
-        if nums.len() == 3 && core.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())) {
+        if nums.len() == 3
+            && core
+                .split('.')
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        {
             Ok(VersionId::Semantic(s.to_string()))
         } else {
-            Err(format!("`{s}` is neither an integer nor a semantic version like 1.4.0"))
+            Err(format!(
+                "`{s}` is neither an integer nor a semantic version like 1.4.0"
+            ))
         }
     }
 }
@@ -157,7 +163,9 @@ pub fn parse_duration(text: &str) -> Result<u64, String> {
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
     let bad = || {
-        format!("`{text}` is not a duration: write a whole number and a unit (s, m, h, d or w), such as 30m, 1h or 7d")
+        format!(
+            "`{text}` is not a duration: write a whole number and a unit (s, m, h, d or w), such as 30m, 1h or 7d"
+        )
     };
     let n: u64 = num.parse().map_err(|_| bad())?;
     let factor = match unit {
@@ -169,7 +177,9 @@ pub fn parse_duration(text: &str) -> Result<u64, String> {
         _ => return Err(bad()),
     };
     if n == 0 {
-        return Err(format!("`{text}` is zero: a duration must be longer than nothing"));
+        return Err(format!(
+            "`{text}` is zero: a duration must be longer than nothing"
+        ));
     }
     n.checked_mul(factor).ok_or_else(bad)
 }

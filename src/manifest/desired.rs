@@ -3,13 +3,13 @@
 
 use std::collections::BTreeMap;
 
+use super::common::{Stage, VersionId};
 use super::config::ConfigSpec;
 use super::deployment::{
     AbTestStrategy, CanaryStrategy, DeploymentSpec, Monitoring, ShadowStrategy,
 };
 use super::model::ModelVersionSpec;
 use super::policy::PolicySpec;
-use super::common::{Stage, VersionId};
 
 /// Everything the repository asks for.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,7 +62,9 @@ impl DesiredVersion {
 impl DesiredModel {
     /// The version declared Production, if any.
     pub fn production(&self) -> Option<&DesiredVersion> {
-        self.versions.iter().find(|v| v.spec.stage == Stage::Production)
+        self.versions
+            .iter()
+            .find(|v| v.spec.stage == Stage::Production)
     }
 
     /// The declared version with this identity.

@@ -27,13 +27,13 @@ pub struct SourceFile {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Manifest {
     /// `models/`
-    Model(ModelManifest),
+    Model(Box<ModelManifest>),
     /// `deployments/`
-    Deployment(DeploymentManifest),
+    Deployment(Box<DeploymentManifest>),
     /// `policies/`
-    Policy(PolicyManifest),
+    Policy(Box<PolicyManifest>),
     /// `modelops.yaml`
-    Config(ConfigManifest),
+    Config(Box<ConfigManifest>),
 }
 
 /// The kind a path's folder says its file holds.
@@ -55,7 +55,11 @@ pub fn load_file(file: &SourceFile) -> Result<(String, Manifest), Vec<Diagnostic
         .as_ref()
         .map_err(|why| vec![Diagnostic::file(path, "file", why.clone())])?;
     let Some(expected) = kind_of_path(path) else {
-        return Err(vec![Diagnostic::file(path, "file", "not a manifest location")]);
+        return Err(vec![Diagnostic::file(
+            path,
+            "file",
+            "not a manifest location",
+        )]);
     };
     let value = yaml::parse(path, bytes).map_err(|d| vec![d])?;
     check_kind(path, &value, expected).map_err(|d| vec![d])?;
@@ -64,10 +68,12 @@ pub fn load_file(file: &SourceFile) -> Result<(String, Manifest), Vec<Diagnostic
         return Err(errors);
     }
     let typed = match expected {
-        Kind::Model => serde_json::from_value(value).map(Manifest::Model),
-        Kind::Deployment => serde_json::from_value(value).map(Manifest::Deployment),
-        Kind::Policy => serde_json::from_value(value).map(Manifest::Policy),
-        Kind::Config => serde_json::from_value(value).map(Manifest::Config),
+        Kind::Model => serde_json::from_value(value).map(|m| Manifest::Model(Box::new(m))),
+        Kind::Deployment => {
+            serde_json::from_value(value).map(|m| Manifest::Deployment(Box::new(m)))
+        }
+        Kind::Policy => serde_json::from_value(value).map(|m| Manifest::Policy(Box::new(m))),
+        Kind::Config => serde_json::from_value(value).map(|m| Manifest::Config(Box::new(m))),
     };
     typed
         .map(|m| (path.to_string(), m))
@@ -80,7 +86,11 @@ fn check_kind(path: &str, value: &Value, expected: Kind) -> Result<(), Diagnosti
             path,
             "",
             "schema",
-            format!("missing `kind`: files in {} are `kind: {}`", expected.folder(), expected.as_str()),
+            format!(
+                "missing `kind`: files in {} are `kind: {}`",
+                expected.folder(),
+                expected.as_str()
+            ),
         )),
         Some(Value::String(k)) if k == expected.as_str() => Ok(()),
         Some(Value::String(k)) => {
@@ -92,7 +102,11 @@ fn check_kind(path: &str, value: &Value, expected: Kind) -> Result<(), Diagnosti
                 path,
                 "/kind",
                 "schema",
-                format!("`kind: {k}` in {}, which holds `kind: {}`{hint}", expected.folder(), expected.as_str()),
+                format!(
+                    "`kind: {k}` in {}, which holds `kind: {}`{hint}",
+                    expected.folder(),
+                    expected.as_str()
+                ),
             ))
         }
         Some(other) => Err(Diagnostic::pointer(
@@ -155,7 +169,10 @@ fn schema_message(pointer: &str, error: &jsonschema::ValidationError<'_>) -> Str
     let instance = error.instance();
     match error.kind() {
         K::Required { property } => {
-            format!("missing required field `{}`", property.as_str().unwrap_or_default())
+            format!(
+                "missing required field `{}`",
+                property.as_str().unwrap_or_default()
+            )
         }
         K::Type { kind } => {
             let wanted = match kind {
@@ -167,28 +184,65 @@ fn schema_message(pointer: &str, error: &jsonschema::ValidationError<'_>) -> Str
                     .join(" or "),
             };
             if let Value::String(s) = instance.as_ref()
-                && matches!(s.as_str(), ".nan" | ".NaN" | ".NAN" | ".inf" | ".Inf" | ".INF" | "-.inf" | "-.Inf" | "-.INF" | "+.inf")
+                && matches!(
+                    s.as_str(),
+                    ".nan"
+                        | ".NaN"
+                        | ".NAN"
+                        | ".inf"
+                        | ".Inf"
+                        | ".INF"
+                        | "-.inf"
+                        | "-.Inf"
+                        | "-.INF"
+                        | "+.inf"
+                )
             {
                 return format!("{place}must be a finite number, found {s}");
             }
-            let wanted = wanted.replace("object", "mapping").replace("array", "sequence");
+            let wanted = wanted
+                .replace("object", "mapping")
+                .replace("array", "sequence");
             if wanted == "string" && instance.is_number() {
-                return format!("{place}must be text, found the number {instance}; quote it (\"{instance}\") so YAML keeps it as written");
+                return format!(
+                    "{place}must be text, found the number {instance}; quote it (\"{instance}\") so YAML keeps it as written"
+                );
             }
-            format!("{place}must be {}, found {}", article(&wanted), yaml::json_type(instance))
+            format!(
+                "{place}must be {}, found {}",
+                article(&wanted),
+                yaml::json_type(instance)
+            )
         }
         K::Enum { options } => {
             let options: Vec<String> = options
                 .as_array()
-                .map(|a| a.iter().map(|o| o.as_str().map_or(o.to_string(), str::to_string)).collect())
+                .map(|a| {
+                    a.iter()
+                        .map(|o| o.as_str().map_or(o.to_string(), str::to_string))
+                        .collect()
+                })
                 .unwrap_or_default();
-            format!("{place}must be one of {}, found {}", options.join(", "), short(instance))
+            format!(
+                "{place}must be one of {}, found {}",
+                options.join(", "),
+                short(instance)
+            )
         }
         K::Constant { expected_value } => {
-            format!("{place}must be {}, found {}", short(expected_value), short(instance))
+            format!(
+                "{place}must be {}, found {}",
+                short(expected_value),
+                short(instance)
+            )
         }
-        K::AnyOf { .. } | K::OneOfNotValid { .. } if field == "version" || field == "model_version" => {
-            format!("{place}must be an integer of 1 or more or a semantic version such as 1.4.0, found {}", short(instance))
+        K::AnyOf { .. } | K::OneOfNotValid { .. }
+            if field == "version" || field == "model_version" =>
+        {
+            format!(
+                "{place}must be an integer of 1 or more or a semantic version such as 1.4.0, found {}",
+                short(instance)
+            )
         }
         K::AnyOf { .. } | K::OneOfNotValid { .. } => {
             format!("{place}has the wrong form: {}", short(instance))
@@ -227,7 +281,10 @@ fn known_fields(kind: Kind, _value: &Value, pointer: &str) -> Vec<String> {
     let resolve = |mut s: &Value| -> Value {
         for _ in 0..8 {
             match s.get("$ref").and_then(Value::as_str) {
-                Some(r) => match r.strip_prefix("#/$defs/").and_then(|n| root["$defs"].get(n)) {
+                Some(r) => match r
+                    .strip_prefix("#/$defs/")
+                    .and_then(|n| root["$defs"].get(n))
+                {
                     Some(next) => s = next,
                     None => break,
                 },
@@ -236,7 +293,7 @@ fn known_fields(kind: Kind, _value: &Value, pointer: &str) -> Vec<String> {
         }
         s.clone()
     };
-    let mut node = resolve(&root);
+    let mut node = resolve(root);
     for segment in pointer.split('/').skip(1) {
         let next = if let Some(p) = node.get("properties").and_then(|p| p.get(segment)) {
             p.clone()
@@ -245,8 +302,16 @@ fn known_fields(kind: Kind, _value: &Value, pointer: &str) -> Vec<String> {
         } else if let Some(ap) = node.get("additionalProperties").filter(|a| a.is_object()) {
             ap.clone()
         } else if let Some(any) = node.get("anyOf").and_then(Value::as_array) {
-            match any.iter().map(&resolve).find(|s| s.get("properties").is_some()) {
-                Some(s) => s.get("properties").and_then(|p| p.get(segment)).cloned().unwrap_or(Value::Null),
+            match any
+                .iter()
+                .map(&resolve)
+                .find(|s| s.get("properties").is_some())
+            {
+                Some(s) => s
+                    .get("properties")
+                    .and_then(|p| p.get(segment))
+                    .cloned()
+                    .unwrap_or(Value::Null),
                 None => Value::Null,
             }
         } else {
@@ -254,7 +319,10 @@ fn known_fields(kind: Kind, _value: &Value, pointer: &str) -> Vec<String> {
         };
         node = resolve(&next);
         if let Some(any) = node.get("anyOf").and_then(Value::as_array)
-            && let Some(obj) = any.iter().map(&resolve).find(|s| s.get("properties").is_some())
+            && let Some(obj) = any
+                .iter()
+                .map(&resolve)
+                .find(|s| s.get("properties").is_some())
         {
             node = obj;
         }
@@ -295,7 +363,10 @@ mod tests {
 
     #[test]
     fn suggestions() {
-        let known: Vec<String> = ["stage", "source", "version", "metrics"].iter().map(|s| s.to_string()).collect();
+        let known: Vec<String> = ["stage", "source", "version", "metrics"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         assert_eq!(suggestion("stge", &known), Some("stage"));
         assert_eq!(suggestion("metric", &known), Some("metrics"));
         assert_eq!(suggestion("colour", &known), None);

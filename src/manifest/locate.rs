@@ -43,10 +43,17 @@ pub fn position(root: &MarkedYaml<'_>, pointer: &str) -> (usize, usize) {
     for segment in segments(pointer) {
         match &node.data {
             YamlData::Mapping(map) => {
-                let Some((key, value)) = map.iter().find(|(k, _)| key_text(k).as_deref() == Some(&segment)) else {
+                let Some((key, value)) = map
+                    .iter()
+                    .find(|(k, _)| key_text(k).as_deref() == Some(&segment))
+                else {
                     return here;
                 };
-                here = if is_collection(value) { mark(key) } else { mark(value) };
+                here = if is_collection(value) {
+                    mark(key)
+                } else {
+                    mark(value)
+                };
                 node = value;
             }
             YamlData::Sequence(items) => {

@@ -70,28 +70,44 @@ pub fn resolve(manifests: Vec<(String, Manifest)>) -> Result<Desired, Vec<Diagno
     let mut model_map: BTreeMap<String, DesiredModel> = BTreeMap::new();
     let mut model_files: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (path, m) in &models {
-        model_files.entry(m.metadata.name.clone()).or_default().push(path.clone());
+        model_files
+            .entry(m.metadata.name.clone())
+            .or_default()
+            .push(path.clone());
     }
     for (path, m) in models {
         let name = m.metadata.name.clone();
         let files = &model_files[&name];
         if files.len() > 1 {
-            let others: Vec<&str> = files.iter().filter(|f| **f != path).map(String::as_str).collect();
+            let others: Vec<&str> = files
+                .iter()
+                .filter(|f| **f != path)
+                .map(String::as_str)
+                .collect();
             diags.push(Diagnostic::pointer(
                 &path,
                 "/metadata/name",
                 "unique-model",
-                format!("model `{name}` is defined in more than one file: also in {}", others.join(", ")),
+                format!(
+                    "model `{name}` is defined in more than one file: also in {}",
+                    others.join(", ")
+                ),
             ));
             continue;
         }
-        if let Some(model) = check_model(&path, m, &policy_map, &mut diags) {
+        if let Some(model) = check_model(&path, *m, &policy_map, &mut diags) {
             model_map.insert(name, model);
         }
     }
 
     for (path, p) in &policies {
-        for (i, waived) in p.spec.production_requires.evidence_waived_for.iter().enumerate() {
+        for (i, waived) in p
+            .spec
+            .production_requires
+            .evidence_waived_for
+            .iter()
+            .enumerate()
+        {
             if !model_map.contains_key(waived) && !model_files.contains_key(waived) {
                 diags.push(Diagnostic::pointer(
                     path,
@@ -112,7 +128,10 @@ pub fn resolve(manifests: Vec<(String, Manifest)>) -> Result<Desired, Vec<Diagno
                 &path,
                 "/metadata/name",
                 "unique-deployment",
-                format!("deployment `{}` is also defined in {other}", d.metadata.name),
+                format!(
+                    "deployment `{}` is also defined in {other}",
+                    d.metadata.name
+                ),
             ));
             continue;
         }
@@ -122,14 +141,25 @@ pub fn resolve(manifests: Vec<(String, Manifest)>) -> Result<Desired, Vec<Diagno
                 &path,
                 "/spec/model",
                 "unique-deployment",
-                format!("model `{}` already has a deployment in {other}: one deployment per model", d.spec.model),
+                format!(
+                    "model `{}` already has a deployment in {other}: one deployment per model",
+                    d.spec.model
+                ),
             ));
             continue;
         }
         deployment_by_model.insert(d.spec.model.clone(), path.clone());
         let model_name = d.spec.model.clone();
         let known_model = model_files.contains_key(&model_name);
-        if let Some(dep) = check_deployment(&path, d, model_map.get(&model_name), known_model, &model_files, &config, &mut diags) {
+        if let Some(dep) = check_deployment(
+            &path,
+            *d,
+            model_map.get(&model_name),
+            known_model,
+            &model_files,
+            &config,
+            &mut diags,
+        ) {
             deployment_map.insert(dep.model.clone(), dep);
         }
     }
@@ -151,9 +181,11 @@ pub fn resolve(manifests: Vec<(String, Manifest)>) -> Result<Desired, Vec<Diagno
 pub fn valid_model_name(name: &str) -> bool {
     let words: Vec<&str> = name.split('-').collect();
     words.len() >= 2
-        && words
-            .iter()
-            .all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+        && words.iter().all(|w| {
+            !w.is_empty()
+                && w.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
         && name.as_bytes()[0].is_ascii_lowercase()
         && name.len() <= 63
 }
@@ -164,7 +196,8 @@ pub fn is_pinned(spec: &str) -> bool {
     let v = v.strip_prefix("==").unwrap_or(v).trim();
     !v.is_empty()
         && v.as_bytes()[0].is_ascii_digit()
-        && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"._+-!".contains(&b))
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._+-!".contains(&b))
 }
 
 fn check_model(
@@ -184,20 +217,37 @@ fn check_model(
         ));
     }
     if m.metadata.owner.trim().is_empty() {
-        diags.push(Diagnostic::pointer(path, "/metadata/owner", "owner", "owner must name a team or a person"));
+        diags.push(Diagnostic::pointer(
+            path,
+            "/metadata/owner",
+            "owner",
+            "owner must name a team or a person",
+        ));
     }
-    let policy = m.spec.policy.clone().unwrap_or_else(|| DEFAULT_POLICY.to_string());
+    let policy = m
+        .spec
+        .policy
+        .clone()
+        .unwrap_or_else(|| DEFAULT_POLICY.to_string());
     if !policies.contains_key(&policy) {
         let known: Vec<&str> = policies.keys().map(String::as_str).collect();
         diags.push(Diagnostic::pointer(
             path,
             "/spec/policy",
             "known-policy",
-            format!("policy `{policy}` is not defined; known policies: {}", known.join(", ")),
+            format!(
+                "policy `{policy}` is not defined; known policies: {}",
+                known.join(", ")
+            ),
         ));
     }
     if m.spec.versions.is_empty() {
-        diags.push(Diagnostic::pointer(path, "/spec/versions", "versions", "a model needs at least one version"));
+        diags.push(Diagnostic::pointer(
+            path,
+            "/spec/versions",
+            "versions",
+            "a model needs at least one version",
+        ));
     }
     let mut seen: BTreeMap<&VersionId, usize> = BTreeMap::new();
     let mut production: Option<(usize, &VersionId)> = None;
@@ -208,7 +258,12 @@ fn check_model(
                 path,
                 format!("{at}/version"),
                 "unique-version",
-                format!("version {} is declared twice (entries {} and {})", v.version, first + 1, i + 1),
+                format!(
+                    "version {} is declared twice (entries {} and {})",
+                    v.version,
+                    first + 1,
+                    i + 1
+                ),
             ));
         }
         if v.stage == Stage::Production {
@@ -224,7 +279,12 @@ fn check_model(
             }
         }
         if v.source.trim().is_empty() {
-            diags.push(Diagnostic::pointer(path, format!("{at}/source"), "source", "source must say where the artifact is, such as runs:/<run_id>/model"));
+            diags.push(Diagnostic::pointer(
+                path,
+                format!("{at}/source"),
+                "source",
+                "source must say where the artifact is, such as runs:/<run_id>/model",
+            ));
         }
         if let (Some(run), Some(rest)) = (&v.training_run_id, v.source.strip_prefix("runs:/")) {
             let source_run = rest.split('/').next().unwrap_or("");
@@ -239,27 +299,48 @@ fn check_model(
         }
         for (name, value) in &v.metrics {
             if !value.is_finite() {
-                diags.push(Diagnostic::pointer(path, format!("{at}/metrics/{}", escape_segment(name)), "finite", format!("metric `{name}` must be a finite number")));
+                diags.push(Diagnostic::pointer(
+                    path,
+                    format!("{at}/metrics/{}", escape_segment(name)),
+                    "finite",
+                    format!("metric `{name}` must be a finite number"),
+                ));
             }
         }
         for (attr, groups) in &v.fairness {
             if groups.is_empty() {
-                diags.push(Diagnostic::pointer(path, format!("{at}/fairness/{}", escape_segment(attr)), "fairness", format!("protected attribute `{attr}` lists no groups")));
+                diags.push(Diagnostic::pointer(
+                    path,
+                    format!("{at}/fairness/{}", escape_segment(attr)),
+                    "fairness",
+                    format!("protected attribute `{attr}` lists no groups"),
+                ));
             }
             for (group, value) in groups {
                 if !value.is_finite() {
                     diags.push(Diagnostic::pointer(
                         path,
-                        format!("{at}/fairness/{}/{}", escape_segment(attr), escape_segment(group)),
+                        format!(
+                            "{at}/fairness/{}/{}",
+                            escape_segment(attr),
+                            escape_segment(group)
+                        ),
                         "finite",
-                        format!("fairness score of `{attr}` group `{group}` must be a finite number"),
+                        format!(
+                            "fairness score of `{attr}` group `{group}` must be a finite number"
+                        ),
                     ));
                 }
             }
         }
         if let Some(sig) = &v.signature {
             check_columns(path, &format!("{at}/signature/inputs"), &sig.inputs, diags);
-            check_columns(path, &format!("{at}/signature/outputs"), &sig.outputs, diags);
+            check_columns(
+                path,
+                &format!("{at}/signature/outputs"),
+                &sig.outputs,
+                diags,
+            );
         }
         for (lib, pin) in &v.dependencies {
             if !is_pinned(pin) {
@@ -297,16 +378,30 @@ fn check_columns(path: &str, at: &str, columns: &[SignatureColumn], diags: &mut 
     let mut names = BTreeSet::new();
     for (i, c) in columns.iter().enumerate() {
         if c.name.trim().is_empty() {
-            diags.push(Diagnostic::pointer(path, format!("{at}/{i}/name"), "signature", "column name is empty"));
+            diags.push(Diagnostic::pointer(
+                path,
+                format!("{at}/{i}/name"),
+                "signature",
+                "column name is empty",
+            ));
         } else if !names.insert(c.name.as_str()) {
-            diags.push(Diagnostic::pointer(path, format!("{at}/{i}/name"), "signature", format!("column `{}` appears twice", c.name)));
+            diags.push(Diagnostic::pointer(
+                path,
+                format!("{at}/{i}/name"),
+                "signature",
+                format!("column `{}` appears twice", c.name),
+            ));
         }
         if !SIGNATURE_TYPES.contains(&c.column_type.as_str()) {
             diags.push(Diagnostic::pointer(
                 path,
                 format!("{at}/{i}/type"),
                 "signature",
-                format!("column type `{}` is not an MLflow type; use one of {}", c.column_type, SIGNATURE_TYPES.join(", ")),
+                format!(
+                    "column type `{}` is not an MLflow type; use one of {}",
+                    c.column_type,
+                    SIGNATURE_TYPES.join(", ")
+                ),
             ));
         }
     }
@@ -316,10 +411,20 @@ fn check_gates(path: &str, at: &str, gates: &Gates, diags: &mut Vec<Diagnostic>)
     for (name, gate) in &gates.metrics {
         let here = format!("{at}/metrics/{}", escape_segment(name));
         if gate.threshold.is_none() && gate.max_regression.is_none() {
-            diags.push(Diagnostic::pointer(path, here.clone(), "policy", format!("gate on `{name}` sets neither threshold nor max_regression")));
+            diags.push(Diagnostic::pointer(
+                path,
+                here.clone(),
+                "policy",
+                format!("gate on `{name}` sets neither threshold nor max_regression"),
+            ));
         }
         if gate.threshold.is_some_and(|t| !t.is_finite()) {
-            diags.push(Diagnostic::pointer(path, format!("{here}/threshold"), "finite", "threshold must be a finite number"));
+            diags.push(Diagnostic::pointer(
+                path,
+                format!("{here}/threshold"),
+                "finite",
+                "threshold must be a finite number",
+            ));
         }
     }
 }
@@ -330,7 +435,13 @@ fn check_duration(path: &str, at: String, text: &str, diags: &mut Vec<Diagnostic
     }
 }
 
-fn check_quantity(path: &str, at: String, q: &Option<Quantity>, unit: Unit, diags: &mut Vec<Diagnostic>) {
+fn check_quantity(
+    path: &str,
+    at: String,
+    q: &Option<Quantity>,
+    unit: Unit,
+    diags: &mut Vec<Diagnostic>,
+) {
     if let Some(q) = q
         && let Err(why) = q.value(unit)
     {
@@ -355,17 +466,36 @@ fn check_deployment(
             path,
             "/spec/model",
             "known-model",
-            format!("model `{}` is not defined in models/; known models: {}", spec.model, if known.is_empty() { "none".to_string() } else { known.join(", ") }),
+            format!(
+                "model `{}` is not defined in models/; known models: {}",
+                spec.model,
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            ),
         ));
     }
     if !config.has_target(&spec.target) {
         let mut known: Vec<&str> = vec!["local"];
-        known.extend(config.serving.targets.keys().map(String::as_str).filter(|k| *k != "local"));
+        known.extend(
+            config
+                .serving
+                .targets
+                .keys()
+                .map(String::as_str)
+                .filter(|k| *k != "local"),
+        );
         diags.push(Diagnostic::pointer(
             path,
             "/spec/target",
             "known-target",
-            format!("serving target `{}` is not in modelops.yaml serving.targets; known targets: {}", spec.target, known.join(", ")),
+            format!(
+                "serving target `{}` is not in modelops.yaml serving.targets; known targets: {}",
+                spec.target,
+                known.join(", ")
+            ),
         ));
     }
     let given: Vec<&str> = [
@@ -385,7 +515,11 @@ fn check_deployment(
             if given.is_empty() {
                 "no strategy: give exactly one of shadow, canary, ab_test or direct".to_string()
             } else {
-                format!("{} strategies ({}): give exactly one of shadow, canary, ab_test or direct", given.len(), given.join(", "))
+                format!(
+                    "{} strategies ({}): give exactly one of shadow, canary, ab_test or direct",
+                    given.len(),
+                    given.join(", ")
+                )
             },
         ));
     }
@@ -405,21 +539,48 @@ fn check_deployment(
         if let Some(p) = &s.primary {
             check_version("/spec/shadow/primary/version".into(), &p.version, diags);
         }
-        check_version("/spec/shadow/shadow/version".into(), &s.shadow.version, diags);
-        if s.primary.as_ref().is_some_and(|p| p.version == s.shadow.version) {
-            diags.push(Diagnostic::pointer(path, "/spec/shadow/shadow/version", "shadow", "the shadow version is the primary version: shadow a different version"));
+        check_version(
+            "/spec/shadow/shadow/version".into(),
+            &s.shadow.version,
+            diags,
+        );
+        if s.primary
+            .as_ref()
+            .is_some_and(|p| p.version == s.shadow.version)
+        {
+            diags.push(Diagnostic::pointer(
+                path,
+                "/spec/shadow/shadow/version",
+                "shadow",
+                "the shadow version is the primary version: shadow a different version",
+            ));
         }
         if s.comparison.metrics.is_empty() {
-            diags.push(Diagnostic::pointer(path, "/spec/shadow/comparison/metrics", "shadow", "list at least one metric to compare"));
+            diags.push(Diagnostic::pointer(
+                path,
+                "/spec/shadow/comparison/metrics",
+                "shadow",
+                "list at least one metric to compare",
+            ));
         }
-        check_duration(path, "/spec/shadow/comparison/duration".into(), &s.comparison.duration.0, diags);
+        check_duration(
+            path,
+            "/spec/shadow/comparison/duration".into(),
+            &s.comparison.duration.0,
+            diags,
+        );
     }
     if let Some(c) = &spec.canary {
         if let Some(v) = &c.model_version {
             check_version("/spec/canary/model_version".into(), v, diags);
         }
         if c.stages.is_empty() {
-            diags.push(Diagnostic::pointer(path, "/spec/canary/stages", "canary", "a canary needs at least one stage, the last at 100%"));
+            diags.push(Diagnostic::pointer(
+                path,
+                "/spec/canary/stages",
+                "canary",
+                "a canary needs at least one stage, the last at 100%",
+            ));
         }
         let mut last = 0u8;
         for (i, stage) in c.stages.iter().enumerate() {
@@ -429,15 +590,36 @@ fn check_deployment(
                     path,
                     format!("{at}/traffic_percent"),
                     "canary",
-                    format!("traffic must strictly increase from stage to stage: {}% follows {last}%", stage.traffic_percent),
+                    format!(
+                        "traffic must strictly increase from stage to stage: {}% follows {last}%",
+                        stage.traffic_percent
+                    ),
                 ));
             }
             last = last.max(stage.traffic_percent);
             check_duration(path, format!("{at}/duration"), &stage.duration.0, diags);
             if let Some(r) = &stage.rollback_if {
-                check_quantity(path, format!("{at}/rollback_if/error_rate_increase"), &r.error_rate_increase, Unit::Percent, diags);
-                check_quantity(path, format!("{at}/rollback_if/latency_p99_increase"), &r.latency_p99_increase, Unit::Millis, diags);
-                check_quantity(path, format!("{at}/rollback_if/accuracy_drop"), &r.accuracy_drop, Unit::Percent, diags);
+                check_quantity(
+                    path,
+                    format!("{at}/rollback_if/error_rate_increase"),
+                    &r.error_rate_increase,
+                    Unit::Percent,
+                    diags,
+                );
+                check_quantity(
+                    path,
+                    format!("{at}/rollback_if/latency_p99_increase"),
+                    &r.latency_p99_increase,
+                    Unit::Millis,
+                    diags,
+                );
+                check_quantity(
+                    path,
+                    format!("{at}/rollback_if/accuracy_drop"),
+                    &r.accuracy_drop,
+                    Unit::Percent,
+                    diags,
+                );
             }
         }
         if let Some(final_stage) = c.stages.last()
@@ -447,32 +629,61 @@ fn check_deployment(
                 path,
                 format!("/spec/canary/stages/{}/traffic_percent", c.stages.len() - 1),
                 "canary",
-                format!("the last canary stage must send 100% of traffic, not {}%", final_stage.traffic_percent),
+                format!(
+                    "the last canary stage must send 100% of traffic, not {}%",
+                    final_stage.traffic_percent
+                ),
             ));
         }
     }
     if let Some(ab) = &spec.ab_test {
-        check_version("/spec/ab_test/control/version".into(), &ab.control.version, diags);
-        check_version("/spec/ab_test/treatment/version".into(), &ab.treatment.version, diags);
+        check_version(
+            "/spec/ab_test/control/version".into(),
+            &ab.control.version,
+            diags,
+        );
+        check_version(
+            "/spec/ab_test/treatment/version".into(),
+            &ab.treatment.version,
+            diags,
+        );
         let total = u16::from(ab.control.traffic_percent) + u16::from(ab.treatment.traffic_percent);
         if total != 100 {
             diags.push(Diagnostic::pointer(
                 path,
                 "/spec/ab_test/treatment/traffic_percent",
                 "ab-traffic",
-                format!("control and treatment traffic must sum to 100, not {total} ({} + {})", ab.control.traffic_percent, ab.treatment.traffic_percent),
+                format!(
+                    "control and treatment traffic must sum to 100, not {total} ({} + {})",
+                    ab.control.traffic_percent, ab.treatment.traffic_percent
+                ),
             ));
         }
         if ab.control.version == ab.treatment.version {
-            diags.push(Diagnostic::pointer(path, "/spec/ab_test/treatment/version", "ab-arms", "control and treatment are the same version"));
+            diags.push(Diagnostic::pointer(
+                path,
+                "/spec/ab_test/treatment/version",
+                "ab-arms",
+                "control and treatment are the same version",
+            ));
         }
         if let Some(sticky) = &ab.sticky
             && sticky.header.is_some() == sticky.cookie.is_some()
         {
-            diags.push(Diagnostic::pointer(path, "/spec/ab_test/sticky", "ab-sticky", "sticky takes exactly one of header or cookie"));
+            diags.push(Diagnostic::pointer(
+                path,
+                "/spec/ab_test/sticky",
+                "ab-sticky",
+                "sticky takes exactly one of header or cookie",
+            ));
         }
         if !ab.confidence.is_finite() {
-            diags.push(Diagnostic::pointer(path, "/spec/ab_test/confidence", "finite", "confidence must be a finite number"));
+            diags.push(Diagnostic::pointer(
+                path,
+                "/spec/ab_test/confidence",
+                "finite",
+                "confidence must be a finite number",
+            ));
         }
         check_duration(path, "/spec/ab_test/duration".into(), &ab.duration.0, diags);
     }
@@ -490,7 +701,12 @@ fn check_deployment(
     } else {
         Strategy::Direct
     };
-    Some(DesiredDeployment::new(d.metadata.name, path.to_string(), spec, strategy))
+    Some(DesiredDeployment::new(
+        d.metadata.name,
+        path.to_string(),
+        spec,
+        strategy,
+    ))
 }
 
 fn check_monitoring(path: &str, m: &Monitoring, diags: &mut Vec<Diagnostic>) {
@@ -498,9 +714,27 @@ fn check_monitoring(path: &str, m: &Monitoring, diags: &mut Vec<Diagnostic>) {
     if let Some(w) = &m.window {
         check_duration(path, format!("{at}/window"), &w.0, diags);
     }
-    check_quantity(path, format!("{at}/accuracy_drop"), &m.accuracy_drop, Unit::Percent, diags);
-    check_quantity(path, format!("{at}/latency_p99_sla"), &m.latency_p99_sla, Unit::Millis, diags);
-    check_quantity(path, format!("{at}/error_rate"), &m.error_rate, Unit::Percent, diags);
+    check_quantity(
+        path,
+        format!("{at}/accuracy_drop"),
+        &m.accuracy_drop,
+        Unit::Percent,
+        diags,
+    );
+    check_quantity(
+        path,
+        format!("{at}/latency_p99_sla"),
+        &m.latency_p99_sla,
+        Unit::Millis,
+        diags,
+    );
+    check_quantity(
+        path,
+        format!("{at}/error_rate"),
+        &m.error_rate,
+        Unit::Percent,
+        diags,
+    );
 }
 
 fn check_config(path: &str, c: &ConfigSpec, diags: &mut Vec<Diagnostic>) {
@@ -511,7 +745,14 @@ fn check_config(path: &str, c: &ConfigSpec, diags: &mut Vec<Diagnostic>) {
         let at = format!("/spec/serving/targets/{}", escape_segment(name));
         if target.target_type == ServingType::Nginx {
             if target.config_dir.is_none() {
-                diags.push(Diagnostic::pointer(path, at.clone(), "nginx-target", format!("nginx target `{name}` needs config_dir, where its fragments are written")));
+                diags.push(Diagnostic::pointer(
+                    path,
+                    at.clone(),
+                    "nginx-target",
+                    format!(
+                        "nginx target `{name}` needs config_dir, where its fragments are written"
+                    ),
+                ));
             }
             if target.upstream_template.is_none() && target.upstreams.is_empty() {
                 diags.push(Diagnostic::pointer(path, at, "nginx-target", format!("nginx target `{name}` needs upstream_template or upstreams, to know where each version listens")));
@@ -521,8 +762,18 @@ fn check_config(path: &str, c: &ConfigSpec, diags: &mut Vec<Diagnostic>) {
     for (name, p) in &c.metrics {
         let at = format!("/spec/metrics/{}", escape_segment(name));
         match p.provider_type {
-            MetricsType::File if p.path.is_none() => diags.push(Diagnostic::pointer(path, at, "metrics-provider", format!("file provider `{name}` needs path"))),
-            MetricsType::Prometheus if p.url.is_none() => diags.push(Diagnostic::pointer(path, at, "metrics-provider", format!("prometheus provider `{name}` needs url"))),
+            MetricsType::File if p.path.is_none() => diags.push(Diagnostic::pointer(
+                path,
+                at,
+                "metrics-provider",
+                format!("file provider `{name}` needs path"),
+            )),
+            MetricsType::Prometheus if p.url.is_none() => diags.push(Diagnostic::pointer(
+                path,
+                at,
+                "metrics-provider",
+                format!("prometheus provider `{name}` needs url"),
+            )),
             _ => {}
         }
     }

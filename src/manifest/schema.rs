@@ -3,8 +3,8 @@
 
 use std::sync::OnceLock;
 
-use schemars::generate::SchemaSettings;
 use schemars::JsonSchema;
+use schemars::generate::SchemaSettings;
 use serde_json::Value;
 
 use super::config::ConfigManifest;
@@ -83,7 +83,10 @@ pub fn schema_for(kind: Kind) -> Value {
     if let Value::Object(map) = &mut schema {
         map.insert(
             "$id".to_string(),
-            Value::String(format!("https://modelops.dev/schemas/{}", kind.schema_file())),
+            Value::String(format!(
+                "https://modelops.dev/schemas/{}",
+                kind.schema_file()
+            )),
         );
     }
     schema
@@ -95,11 +98,17 @@ pub fn schema_for(kind: Kind) -> Value {
 fn consts_to_enums(v: &mut Value) {
     match v {
         Value::Object(map) => {
-            let all_consts = map.get("oneOf").and_then(Value::as_array).is_some_and(|alts| {
-                !alts.is_empty() && alts.iter().all(|a| a.get("const").is_some())
-            });
+            let all_consts = map
+                .get("oneOf")
+                .and_then(Value::as_array)
+                .is_some_and(|alts| {
+                    !alts.is_empty() && alts.iter().all(|a| a.get("const").is_some())
+                });
             if all_consts {
-                let alts = map.remove("oneOf").and_then(|a| a.as_array().cloned()).unwrap_or_default();
+                let alts = map
+                    .remove("oneOf")
+                    .and_then(|a| a.as_array().cloned())
+                    .unwrap_or_default();
                 let mut values = Vec::new();
                 let mut lines = Vec::new();
                 for a in alts {
@@ -109,13 +118,24 @@ fn consts_to_enums(v: &mut Value) {
                     }
                     values.push(c);
                 }
-                if let Some(t) = values.first().map(|c| if c.is_string() { "string" } else { "number" }) {
+                if let Some(t) = values
+                    .first()
+                    .map(|c| if c.is_string() { "string" } else { "number" })
+                {
                     map.insert("type".into(), Value::String(t.into()));
                 }
                 map.insert("enum".into(), Value::Array(values));
                 if !lines.is_empty() {
-                    let base = map.get("description").and_then(Value::as_str).unwrap_or("").to_string();
-                    let text = if base.is_empty() { lines.join("\n") } else { format!("{base}\n{}", lines.join("\n")) };
+                    let base = map
+                        .get("description")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string();
+                    let text = if base.is_empty() {
+                        lines.join("\n")
+                    } else {
+                        format!("{base}\n{}", lines.join("\n"))
+                    };
                     map.insert("description".into(), Value::String(text));
                 }
             }
@@ -136,7 +156,8 @@ pub fn cached(kind: Kind) -> &'static Value {
 
 /// The committed text of a kind's schema file: pretty JSON and a final newline.
 pub fn schema_text(kind: Kind) -> String {
-    let mut text = serde_json::to_string_pretty(&schema_for(kind)).expect("a JSON value serializes");
+    let mut text =
+        serde_json::to_string_pretty(&schema_for(kind)).expect("a JSON value serializes");
     text.push('\n');
     text
 }

@@ -41,7 +41,13 @@ pub fn parse(file: &str, bytes: &[u8]) -> Result<Value, Diagnostic> {
         let location = e.location().filter(|l| l.line() > 0);
         let message = yaml_message(e);
         match location {
-            Some(l) => Diagnostic::at(file, l.line() as usize, l.column() as usize, "yaml", message),
+            Some(l) => Diagnostic::at(
+                file,
+                l.line() as usize,
+                l.column() as usize,
+                "yaml",
+                message,
+            ),
             None => Diagnostic::file(file, "yaml", message),
         }
     })?;
@@ -85,15 +91,27 @@ fn yaml_message(e: &serde_saphyr::Error) -> String {
         let what = rest.split([' ', '{']).next().unwrap_or("");
         return match what {
             "Depth" => format!("nesting is deeper than {MAX_DEPTH} levels"),
-            "Documents" => "the file holds more than one YAML document; modelops reads one document per file".to_string(),
-            "Nodes" | "Aliases" | "Events" | "AliasAnchorRatio" | "RecordedAnchorEvents" | "RecordedAnchorBytes" => {
-                "aliases expand to too many nodes (an alias bomb?); write the values out instead".to_string()
+            "Documents" => {
+                "the file holds more than one YAML document; modelops reads one document per file"
+                    .to_string()
+            }
+            "Nodes"
+            | "Aliases"
+            | "Events"
+            | "AliasAnchorRatio"
+            | "RecordedAnchorEvents"
+            | "RecordedAnchorBytes" => {
+                "aliases expand to too many nodes (an alias bomb?); write the values out instead"
+                    .to_string()
             }
             _ => format!("the file is too large or complex to read safely ({what})"),
         };
     }
     if let Some(rest) = text.strip_prefix("duplicate mapping key: ") {
-        let key = rest.split(", set DuplicateKeyPolicy").next().unwrap_or(rest);
+        let key = rest
+            .split(", set DuplicateKeyPolicy")
+            .next()
+            .unwrap_or(rest);
         let key = key.split(" at line ").next().unwrap_or(key);
         return format!("duplicate key `{key}`: each key may appear once in a mapping");
     }

@@ -11,7 +11,9 @@ use jiff::Timestamp;
 use sha2::{Digest, Sha256};
 
 use crate::manifest::{Desired, DesiredModel, DesiredVersion, Diagnostic, Stage, VersionId};
-use crate::state::{ActualState, FieldChange, RegisteredModel, RegisteredVersion, VersionMetadata, diff_metadata};
+use crate::state::{
+    ActualState, FieldChange, RegisteredModel, RegisteredVersion, VersionMetadata, diff_metadata,
+};
 
 pub use plan::{DriftItem, ModelAction, ModelPlan, Plan, PlanSource, PlanStep, Summary};
 
@@ -82,7 +84,9 @@ pub fn plan(
     }
     for name in actual.models.keys() {
         if !desired.models.contains_key(name) && scope.includes(name) {
-            unmanaged.push(format!("model {name} is in the registry but not in models/; it is left as it is"));
+            unmanaged.push(format!(
+                "model {name} is in the registry but not in models/; it is left as it is"
+            ));
         }
     }
     let summary = Summary::of(&models);
@@ -111,7 +115,11 @@ pub fn observed(actual: &ActualState) -> BTreeMap<String, BTreeMap<String, Strin
                 .iter()
                 .map(|v| {
                     let bytes = serde_json::to_vec(&v.metadata).expect("metadata serializes");
-                    let digest: String = Sha256::digest(&bytes).iter().take(6).map(|b| format!("{b:02x}")).collect();
+                    let digest: String = Sha256::digest(&bytes)
+                        .iter()
+                        .take(6)
+                        .map(|b| format!("{b:02x}"))
+                        .collect();
                     (v.version.to_string(), format!("{} {digest}", v.stage))
                 })
                 .collect();
@@ -142,7 +150,11 @@ fn model_drift(r: &RegisteredModel) -> Vec<DriftItem> {
     if let Some(applied) = &r.applied {
         let pairs = [
             ("owner", Some(applied.owner.clone()), Some(r.owner.clone())),
-            ("description", applied.description.clone(), r.description.clone()),
+            (
+                "description",
+                applied.description.clone(),
+                r.description.clone(),
+            ),
         ];
         for (field, before, after) in pairs {
             if before != after {
@@ -203,7 +215,11 @@ fn plan_model(
                 changes.push(change("owner", Some(&r.owner), Some(&model.owner)));
             }
             if r.description != model.description {
-                changes.push(change("description", r.description.as_ref(), model.description.as_ref()));
+                changes.push(change(
+                    "description",
+                    r.description.as_ref(),
+                    model.description.as_ref(),
+                ));
             }
             steps.push(PlanStep::UpdateModel {
                 model: name.clone(),
@@ -226,7 +242,8 @@ fn plan_model(
     for v in &model.versions {
         let want = v.spec.stage;
         let meta = metadata_of(v);
-        let existing = registered.and_then(|r| r.versions.iter().find(|x| x.version == v.spec.version));
+        let existing =
+            registered.and_then(|r| r.versions.iter().find(|x| x.version == v.spec.version));
         let current = match existing {
             None => {
                 let initial = match want {
@@ -296,8 +313,10 @@ fn plan_model(
 
     // The previous Production version is archived when a newer one reaches
     // Production, even when git no longer lists it.
-    if let (Some(newer), Some(old)) = (new_production, registered.and_then(RegisteredModel::production))
-        && model.version(&old.version).is_none()
+    if let (Some(newer), Some(old)) = (
+        new_production,
+        registered.and_then(RegisteredModel::production),
+    ) && model.version(&old.version).is_none()
     {
         archives.push(archive_replaced(name, old, newer));
     }

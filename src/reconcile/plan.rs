@@ -178,7 +178,10 @@ impl PlanStep {
     pub fn kind(&self) -> StepKind {
         match self {
             PlanStep::RegisterModel { .. } | PlanStep::RegisterVersion { .. } => StepKind::Add,
-            PlanStep::TransitionStage { to: Stage::Archived, .. } => StepKind::Archive,
+            PlanStep::TransitionStage {
+                to: Stage::Archived,
+                ..
+            } => StepKind::Archive,
             _ => StepKind::Change,
         }
     }

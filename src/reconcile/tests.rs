@@ -6,15 +6,22 @@ use crate::render::describe_step;
 use crate::state::{AppliedVersion, RegisteredModel, RegisteredVersion};
 
 fn version_yaml(v: &str, stage: &str) -> String {
-    format!("    - version: {v}\n      stage: {stage}\n      source: s3://models/m/{v}\n      metrics: {{test_accuracy: 0.9}}\n")
+    format!(
+        "    - version: {v}\n      stage: {stage}\n      source: s3://models/m/{v}\n      metrics: {{test_accuracy: 0.9}}\n"
+    )
 }
 
 fn desired(versions: &[(&str, &str)]) -> Desired {
-    let mut text = String::from("apiVersion: modelops/v1\nkind: Model\nmetadata:\n  name: fraud-detector\n  owner: risk\nspec:\n  versions:\n");
+    let mut text = String::from(
+        "apiVersion: modelops/v1\nkind: Model\nmetadata:\n  name: fraud-detector\n  owner: risk\nspec:\n  versions:\n",
+    );
     for (v, s) in versions {
         text.push_str(&version_yaml(v, s));
     }
-    let files = [SourceFile { path: "models/fraud-detector.yaml".into(), content: Ok(text.into_bytes()) }];
+    let files = [SourceFile {
+        path: "models/fraud-detector.yaml".into(),
+        content: Ok(text.into_bytes()),
+    }];
     load(&files).unwrap_or_else(|d| panic!("{d:#?}"))
 }
 
@@ -40,7 +47,10 @@ fn actual(versions: &[(&str, Stage)]) -> ActualState {
                 metadata: meta(v),
                 rejected: None,
                 registered_at: Timestamp::UNIX_EPOCH,
-                applied: Some(AppliedVersion { stage: *s, metadata: meta(v) }),
+                applied: Some(AppliedVersion {
+                    stage: *s,
+                    metadata: meta(v),
+                }),
             })
             .collect(),
         applied: None,
@@ -116,14 +126,19 @@ fn plans_follow_the_stage_graph() {
             name: "a new version declared Production on a served model is refused",
             want: &[("11", "Archived"), ("13", "Production")],
             have: Some(&[("11", Production)]),
-            steps: &["register version 13 as Development", "version 11: Production → Archived (archived)"],
+            steps: &[
+                "register version 13 as Development",
+                "version 11: Production → Archived (archived)",
+            ],
             error: Some("cannot move Development → Production"),
         },
         Case {
             name: "a model that never served may go straight to Production",
             want: &[("1", "Production")],
             have: Some(&[("1", Development)]),
-            steps: &["version 1: Development → Production (first Production version of the model: nothing to compare with)"],
+            steps: &[
+                "version 1: Development → Production (first Production version of the model: nothing to compare with)",
+            ],
             error: None,
         },
         Case {
@@ -156,19 +171,42 @@ fn plans_follow_the_stage_graph() {
             Ok(d) => d,
             Err(_) => {
                 // Validation refused the manifest itself (the two-Production row).
-                assert!(case.error.is_some_and(|e| e.contains("both Production")), "{}", case.name);
+                assert!(
+                    case.error.is_some_and(|e| e.contains("both Production")),
+                    "{}",
+                    case.name
+                );
                 continue;
             }
         };
         let a = case.have.map(actual).unwrap_or_default();
-        let p = plan(&d, &a, &Observations::default(), Timestamp::UNIX_EPOCH, &Scope::All);
+        let p = plan(
+            &d,
+            &a,
+            &Observations::default(),
+            Timestamp::UNIX_EPOCH,
+            &Scope::All,
+        );
         assert_eq!(steps(&p), case.steps, "{}", case.name);
         match case.error {
             None => assert!(p.errors.is_empty(), "{}: {:?}", case.name, p.errors),
             Some(e) => {
                 assert_eq!(p.errors.len(), 1, "{}", case.name);
-                assert!(p.errors[0].message.contains(e), "{}: {}", case.name, p.errors[0].message);
-                assert_eq!(p.errors[0].pointer.as_deref().map(|s| s.ends_with("/stage")), Some(true), "{}", case.name);
+                assert!(
+                    p.errors[0].message.contains(e),
+                    "{}: {}",
+                    case.name,
+                    p.errors[0].message
+                );
+                assert_eq!(
+                    p.errors[0]
+                        .pointer
+                        .as_deref()
+                        .map(|s| s.ends_with("/stage")),
+                    Some(true),
+                    "{}",
+                    case.name
+                );
             }
         }
     }
@@ -176,10 +214,27 @@ fn plans_follow_the_stage_graph() {
 
 #[test]
 fn summary_counts_adds_changes_and_archives() {
-    let d = desired(&[("11", "Archived"), ("12", "Production"), ("13", "Development")]);
+    let d = desired(&[
+        ("11", "Archived"),
+        ("12", "Production"),
+        ("13", "Development"),
+    ]);
     let a = actual(&[("11", Stage::Production), ("12", Stage::Staging)]);
-    let p = plan(&d, &a, &Observations::default(), Timestamp::UNIX_EPOCH, &Scope::All);
-    assert_eq!(p.summary, Summary { add: 1, change: 1, archive: 1 });
+    let p = plan(
+        &d,
+        &a,
+        &Observations::default(),
+        Timestamp::UNIX_EPOCH,
+        &Scope::All,
+    );
+    assert_eq!(
+        p.summary,
+        Summary {
+            add: 1,
+            change: 1,
+            archive: 1
+        }
+    );
     assert_eq!(p.models[0].action, ModelAction::Update);
 }
 
@@ -189,7 +244,13 @@ fn metadata_changes_are_field_level_and_source_is_immutable() {
     let mut a = actual(&[("12", Stage::Staging)]);
     let v = &mut a.models.get_mut("fraud-detector").unwrap().versions[0];
     v.metadata.metrics.insert("test_accuracy".into(), 0.8);
-    let p = plan(&d, &a, &Observations::default(), Timestamp::UNIX_EPOCH, &Scope::All);
+    let p = plan(
+        &d,
+        &a,
+        &Observations::default(),
+        Timestamp::UNIX_EPOCH,
+        &Scope::All,
+    );
     match p.steps().next() {
         Some(PlanStep::UpdateVersion { changes, .. }) => {
             assert_eq!(changes.len(), 1);
@@ -200,7 +261,13 @@ fn metadata_changes_are_field_level_and_source_is_immutable() {
 
     let v = &mut a.models.get_mut("fraud-detector").unwrap().versions[0];
     v.metadata.source = "s3://elsewhere".into();
-    let p = plan(&d, &a, &Observations::default(), Timestamp::UNIX_EPOCH, &Scope::All);
+    let p = plan(
+        &d,
+        &a,
+        &Observations::default(),
+        Timestamp::UNIX_EPOCH,
+        &Scope::All,
+    );
     assert_eq!(p.errors.len(), 1);
     assert!(p.errors[0].message.contains("cannot change"));
 }
@@ -212,19 +279,35 @@ fn drift_is_reported_against_what_was_applied() {
     // Someone moved 12 to Production by hand.
     let m = a.models.get_mut("fraud-detector").unwrap();
     m.versions[1].stage = Stage::Production;
-    let p = plan(&d, &a, &Observations::default(), Timestamp::UNIX_EPOCH, &Scope::All);
+    let p = plan(
+        &d,
+        &a,
+        &Observations::default(),
+        Timestamp::UNIX_EPOCH,
+        &Scope::All,
+    );
     assert_eq!(p.drift.len(), 1);
     assert_eq!(p.drift[0].change.field, "stage");
     assert_eq!(p.drift[0].change.before, Some("Staging".into()));
     assert_eq!(p.drift[0].change.after, Some("Production".into()));
-    assert!(p.errors.iter().any(|e| e.message.contains("Production → Staging")));
+    assert!(
+        p.errors
+            .iter()
+            .any(|e| e.message.contains("Production → Staging"))
+    );
 }
 
 #[test]
 fn versions_missing_from_git_are_reported_not_deleted() {
     let d = desired(&[("12", "Staging")]);
     let a = actual(&[("11", Stage::Archived), ("12", Stage::Staging)]);
-    let p = plan(&d, &a, &Observations::default(), Timestamp::UNIX_EPOCH, &Scope::All);
+    let p = plan(
+        &d,
+        &a,
+        &Observations::default(),
+        Timestamp::UNIX_EPOCH,
+        &Scope::All,
+    );
     assert!(steps(&p).is_empty());
     assert_eq!(p.unmanaged.len(), 1);
     assert!(p.unmanaged[0].contains("version 11"));
@@ -233,7 +316,13 @@ fn versions_missing_from_git_are_reported_not_deleted() {
 #[test]
 fn scope_limits_the_plan() {
     let d = desired(&[("1", "Production")]);
-    let p = plan(&d, &ActualState::default(), &Observations::default(), Timestamp::UNIX_EPOCH, &Scope::Only(Default::default()));
+    let p = plan(
+        &d,
+        &ActualState::default(),
+        &Observations::default(),
+        Timestamp::UNIX_EPOCH,
+        &Scope::Only(Default::default()),
+    );
     assert!(p.models.is_empty());
     assert!(!p.has_changes());
 }

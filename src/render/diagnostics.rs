@@ -42,14 +42,20 @@ pub fn diagnostics_github(diags: &[Diagnostic]) -> String {
         if let Some(c) = d.column {
             let _ = write!(props, ",col={c}");
         }
-        let _ = write!(props, ",title={}", property(&format!("modelops: {}", d.rule)));
+        let _ = write!(
+            props,
+            ",title={}",
+            property(&format!("modelops: {}", d.rule))
+        );
         let _ = writeln!(out, "::error {props}::{}", data(&d.message));
     }
     out
 }
 
 fn data(s: &str) -> String {
-    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
 }
 
 fn property(s: &str) -> String {

@@ -11,27 +11,56 @@ use crate::reconcile::{ModelAction, Plan, PlanStep};
 pub fn plan_markdown(plan: &Plan) -> String {
     let mut out = String::new();
     out.push_str("### modelops plan\n\n");
-    let commit = plan.source.commit.as_deref().map(|c| format!(" at `{}`", &c[..c.len().min(12)])).unwrap_or_default();
-    let base = plan.source.base.as_deref().map(|b| format!(", models changed since `{b}`")).unwrap_or_default();
+    let commit = plan
+        .source
+        .commit
+        .as_deref()
+        .map(|c| format!(" at `{}`", &c[..c.len().min(12)]))
+        .unwrap_or_default();
+    let base = plan
+        .source
+        .base
+        .as_deref()
+        .map(|b| format!(", models changed since `{b}`"))
+        .unwrap_or_default();
     let _ = writeln!(out, "Repository `{}`{commit}{base}.\n", plan.source.repo);
     let _ = writeln!(out, "**{}**\n", summary_line(plan));
     if !plan.errors.is_empty() {
         out.push_str("#### :x: Refused changes (nothing will be applied)\n\n");
         for e in &plan.errors {
-            let _ = writeln!(out, "- `{}:{}` {}", e.file, e.line.unwrap_or(0), escape(&e.message));
+            let _ = writeln!(
+                out,
+                "- `{}:{}` {}",
+                e.file,
+                e.line.unwrap_or(0),
+                escape(&e.message)
+            );
         }
         out.push('\n');
     }
     if !plan.drift.is_empty() {
         out.push_str("#### Changed outside git\n\n| model | version | change |\n|---|---|---|\n");
         for d in &plan.drift {
-            let v = d.version.as_ref().map(|v| v.to_string()).unwrap_or_default();
-            let _ = writeln!(out, "| `{}` | {v} | {} |", d.model, escape(&show_change(&d.change)));
+            let v = d
+                .version
+                .as_ref()
+                .map(|v| v.to_string())
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "| `{}` | {v} | {} |",
+                d.model,
+                escape(&show_change(&d.change))
+            );
         }
         out.push('\n');
     }
     for m in plan.models.iter().filter(|m| !m.steps.is_empty()) {
-        let action = if m.action == ModelAction::Create { "create" } else { "update" };
+        let action = if m.action == ModelAction::Create {
+            "create"
+        } else {
+            "update"
+        };
         let _ = writeln!(out, "#### `{}` — {action}\n", m.model);
         out.push_str("```diff\n");
         for step in &m.steps {
@@ -41,7 +70,9 @@ pub fn plan_markdown(plan: &Plan) -> String {
                 StepKind::Archive => '-',
             };
             let _ = writeln!(out, "{sign} {}", describe_step(step));
-            if let PlanStep::UpdateModel { changes, .. } | PlanStep::UpdateVersion { changes, .. } = step {
+            if let PlanStep::UpdateModel { changes, .. } | PlanStep::UpdateVersion { changes, .. } =
+                step
+            {
                 for c in changes {
                     let _ = writeln!(out, "#     {}", show_change(c));
                 }
@@ -57,16 +88,27 @@ pub fn plan_markdown(plan: &Plan) -> String {
             out.push_str("```\n\n</details>\n\n");
         }
     }
-    let unchanged: Vec<&str> = plan.models.iter().filter(|m| m.steps.is_empty()).map(|m| m.model.as_str()).collect();
+    let unchanged: Vec<&str> = plan
+        .models
+        .iter()
+        .filter(|m| m.steps.is_empty())
+        .map(|m| m.model.as_str())
+        .collect();
     if !unchanged.is_empty() {
-        let _ = writeln!(out, "<details><summary>Unchanged models ({})</summary>\n", unchanged.len());
+        let _ = writeln!(
+            out,
+            "<details><summary>Unchanged models ({})</summary>\n",
+            unchanged.len()
+        );
         for m in unchanged {
             let _ = writeln!(out, "- `{m}`");
         }
         out.push_str("\n</details>\n");
     }
     if !plan.unmanaged.is_empty() {
-        out.push_str("\n<details><summary>In the registry, not in git (left as they are)</summary>\n\n");
+        out.push_str(
+            "\n<details><summary>In the registry, not in git (left as they are)</summary>\n\n",
+        );
         for u in &plan.unmanaged {
             let _ = writeln!(out, "- {}", escape(u));
         }
@@ -76,5 +118,7 @@ pub fn plan_markdown(plan: &Plan) -> String {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('|', "\\|").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('|', "\\|")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }

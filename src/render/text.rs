@@ -10,7 +10,10 @@ use crate::reconcile::{ModelAction, Plan, PlanStep};
 pub fn summary_line(plan: &Plan) -> String {
     if plan.has_changes() {
         let s = plan.summary;
-        format!("Plan: {} to add, {} to change, {} to archive.", s.add, s.change, s.archive)
+        format!(
+            "Plan: {} to add, {} to change, {} to archive.",
+            s.add, s.change, s.archive
+        )
     } else {
         "No changes. Registry and serving match the repository.".to_string()
     }
@@ -19,13 +22,29 @@ pub fn summary_line(plan: &Plan) -> String {
 /// One step in one line, without the model name.
 pub fn describe_step(step: &PlanStep) -> String {
     match step {
-        PlanStep::RegisterModel { model, owner, .. } => format!("register model {model} (owner {owner})"),
-        PlanStep::UpdateModel { .. } => "update model".to_string(),
-        PlanStep::RegisterVersion { version, stage, .. } => format!("register version {version} as {stage}"),
-        PlanStep::UpdateVersion { version, changes, .. } => {
-            format!("update version {version} ({} field{})", changes.len(), if changes.len() == 1 { "" } else { "s" })
+        PlanStep::RegisterModel { model, owner, .. } => {
+            format!("register model {model} (owner {owner})")
         }
-        PlanStep::TransitionStage { version, from, to, reason, .. } => {
+        PlanStep::UpdateModel { .. } => "update model".to_string(),
+        PlanStep::RegisterVersion { version, stage, .. } => {
+            format!("register version {version} as {stage}")
+        }
+        PlanStep::UpdateVersion {
+            version, changes, ..
+        } => {
+            format!(
+                "update version {version} ({} field{})",
+                changes.len(),
+                if changes.len() == 1 { "" } else { "s" }
+            )
+        }
+        PlanStep::TransitionStage {
+            version,
+            from,
+            to,
+            reason,
+            ..
+        } => {
             format!("version {version}: {from} → {to} ({reason})")
         }
     }
@@ -72,7 +91,8 @@ pub fn plan_text(plan: &Plan) -> String {
             for step in &m.steps {
                 let _ = writeln!(out, "  {} {}", symbol(step), describe_step(step));
                 let changes = match step {
-                    PlanStep::UpdateModel { changes, .. } | PlanStep::UpdateVersion { changes, .. } => changes.as_slice(),
+                    PlanStep::UpdateModel { changes, .. }
+                    | PlanStep::UpdateVersion { changes, .. } => changes.as_slice(),
                     _ => &[],
                 };
                 for c in changes {
@@ -81,7 +101,11 @@ pub fn plan_text(plan: &Plan) -> String {
                 if let PlanStep::TransitionStage { gates, .. } = step {
                     for g in gates {
                         let verdict = if g.passed { "PASS" } else { "FAIL" };
-                        let _ = writeln!(out, "      {verdict} {}: {} (threshold {}, from {})", g.check, g.value, g.threshold, g.source);
+                        let _ = writeln!(
+                            out,
+                            "      {verdict} {}: {} (threshold {}, from {})",
+                            g.check, g.value, g.threshold, g.source
+                        );
                     }
                 }
             }
@@ -96,12 +120,23 @@ pub fn plan_text(plan: &Plan) -> String {
     }
     let unchanged = plan.models.iter().filter(|m| m.steps.is_empty()).count();
     if unchanged > 0 && plan.has_changes() {
-        let _ = writeln!(out, "{unchanged} model{} unchanged.", if unchanged == 1 { "" } else { "s" });
+        let _ = writeln!(
+            out,
+            "{unchanged} model{} unchanged.",
+            if unchanged == 1 { "" } else { "s" }
+        );
     }
     if !plan.errors.is_empty() {
         out.push_str("\nError: git asks for changes that break the stage graph; nothing will be applied:\n\n");
         for e in &plan.errors {
-            let _ = writeln!(out, "  {}:{}:{}: {}", e.file, e.line.unwrap_or(0), e.column.unwrap_or(0), e.message);
+            let _ = writeln!(
+                out,
+                "  {}:{}:{}: {}",
+                e.file,
+                e.line.unwrap_or(0),
+                e.column.unwrap_or(0),
+                e.message
+            );
         }
         out.push('\n');
     }

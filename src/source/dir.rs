@@ -32,7 +32,8 @@ impl ManifestSource for DirSource {
         if !root.join("models").is_dir() {
             return Err(SourceError::Repository {
                 path: shown,
-                message: "no models/ directory: is --repo pointing at a modelops repository?".to_string(),
+                message: "no models/ directory: is --repo pointing at a modelops repository?"
+                    .to_string(),
             });
         }
         let mut out = Vec::new();
@@ -60,11 +61,20 @@ impl ManifestSource for DirSource {
 
 /// Collects YAML files under `dir`, following symlinks that stay inside the
 /// repository and reporting those that leave it.
-fn walk(root: &Path, dir: &Path, rel: &str, visited: &mut BTreeSet<PathBuf>, out: &mut Vec<SourceFile>) {
+fn walk(
+    root: &Path,
+    dir: &Path,
+    rel: &str,
+    visited: &mut BTreeSet<PathBuf>,
+    out: &mut Vec<SourceFile>,
+) {
     let real = match inside(root, dir) {
         Ok(real) => real,
         Err(why) => {
-            out.push(SourceFile { path: rel.to_string(), content: Err(why) });
+            out.push(SourceFile {
+                path: rel.to_string(),
+                content: Err(why),
+            });
             return;
         }
     };
@@ -74,7 +84,10 @@ fn walk(root: &Path, dir: &Path, rel: &str, visited: &mut BTreeSet<PathBuf>, out
     let entries = match fs::read_dir(&real) {
         Ok(e) => e,
         Err(e) => {
-            out.push(SourceFile { path: rel.to_string(), content: Err(format!("cannot read directory: {e}")) });
+            out.push(SourceFile {
+                path: rel.to_string(),
+                content: Err(format!("cannot read directory: {e}")),
+            });
             return;
         }
     };
@@ -112,7 +125,10 @@ fn read_file(root: &Path, path: &Path, rel: String) -> SourceFile {
     let content = inside(root, path).and_then(|real| {
         let meta = fs::metadata(&real).map_err(|e| format!("cannot read file: {e}"))?;
         if !meta.is_file() {
-            return Err("not a regular file (a device, socket or pipe?); manifests are plain files".to_string());
+            return Err(
+                "not a regular file (a device, socket or pipe?); manifests are plain files"
+                    .to_string(),
+            );
         }
         let size = meta.len();
         let file = fs::File::open(&real).map_err(|e| format!("cannot read file: {e}"))?;

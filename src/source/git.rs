@@ -23,22 +23,33 @@ impl GitSource {
     /// Reads revision `rev` (anything `git rev-parse` accepts) of the git
     /// repository containing `dir`; `dir` may be a subdirectory of it.
     pub fn new(dir: impl Into<PathBuf>, rev: impl Into<String>) -> GitSource {
-        GitSource { dir: dir.into(), rev: rev.into() }
+        GitSource {
+            dir: dir.into(),
+            rev: rev.into(),
+        }
     }
 
     fn open(&self) -> Result<(Repository, PathBuf), SourceError> {
-        let repo = Repository::discover(&self.dir).map_err(|e| SourceError::Git(format!(
-            "{} is not inside a git repository ({})", self.dir.display(), e.message()
-        )))?;
+        let repo = Repository::discover(&self.dir).map_err(|e| {
+            SourceError::Git(format!(
+                "{} is not inside a git repository ({})",
+                self.dir.display(),
+                e.message()
+            ))
+        })?;
         let workdir = repo
             .workdir()
             .ok_or_else(|| SourceError::Git("bare repositories are not supported".into()))?;
-        let workdir = std::fs::canonicalize(workdir).map_err(|e| SourceError::Git(e.to_string()))?;
+        let workdir =
+            std::fs::canonicalize(workdir).map_err(|e| SourceError::Git(e.to_string()))?;
         let dir = std::fs::canonicalize(&self.dir).map_err(|e| SourceError::Repository {
             path: self.dir.display().to_string(),
             message: e.to_string(),
         })?;
-        let prefix = dir.strip_prefix(&workdir).map(Path::to_path_buf).unwrap_or_default();
+        let prefix = dir
+            .strip_prefix(&workdir)
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
         Ok((repo, prefix))
     }
 
@@ -75,7 +86,12 @@ impl ManifestSource for GitSource {
             .find_commit(oid)
             .and_then(|c| c.tree())
             .map_err(|e| SourceError::Git(e.message().to_string()))?;
-        let mut w = Walker { repo: &repo, root, prefix: prefix.clone(), out: Vec::new() };
+        let mut w = Walker {
+            repo: &repo,
+            root,
+            prefix: prefix.clone(),
+            out: Vec::new(),
+        };
         let models = prefix.join("models");
         if w.root.get_path(&models).is_err() {
             return Err(SourceError::Repository {
@@ -108,7 +124,12 @@ impl Walker<'_> {
     /// Walks the directory at `path` (relative to the git root), shown as `rel`.
     fn dir(&mut self, path: &Path, rel: String, hops: usize) {
         let tree = match self.resolve(path, hops) {
-            Ok((p, ObjectType::Tree)) => match self.root.get_path(&p).and_then(|e| e.to_object(self.repo)).and_then(|o| o.peel_to_tree()) {
+            Ok((p, ObjectType::Tree)) => match self
+                .root
+                .get_path(&p)
+                .and_then(|e| e.to_object(self.repo))
+                .and_then(|o| o.peel_to_tree())
+            {
                 Ok(t) => t,
                 Err(e) => return self.fail(rel, e.message().to_string()),
             },
@@ -130,7 +151,9 @@ impl Walker<'_> {
                 }
             } else if mode == SYMLINK_MODE {
                 match self.resolve(&child, hops) {
-                    Ok((_, ObjectType::Tree)) if !name.starts_with('.') => self.dir(&child, shown, hops + 1),
+                    Ok((_, ObjectType::Tree)) if !name.starts_with('.') => {
+                        self.dir(&child, shown, hops + 1)
+                    }
                     Ok(_) if is_yaml(&name) => self.file(&child, shown, hops),
                     Ok(_) => {}
                     Err(why) if is_yaml(&name) => self.fail(shown, why),
@@ -147,20 +170,31 @@ impl Walker<'_> {
             if kind != ObjectType::Blob {
                 return Err("not a file".to_string());
             }
-            let entry = self.root.get_path(&real).map_err(|e| e.message().to_string())?;
+            let entry = self
+                .root
+                .get_path(&real)
+                .map_err(|e| e.message().to_string())?;
             let odb = self.repo.odb().map_err(|e| e.message().to_string())?;
-            let (size, _) = odb.read_header(entry.id()).map_err(|e| e.message().to_string())?;
+            let (size, _) = odb
+                .read_header(entry.id())
+                .map_err(|e| e.message().to_string())?;
             if size as u64 > MAX_FILE_BYTES {
                 return Err(too_large(size as u64));
             }
-            let blob = self.repo.find_blob(entry.id()).map_err(|e| e.message().to_string())?;
+            let blob = self
+                .repo
+                .find_blob(entry.id())
+                .map_err(|e| e.message().to_string())?;
             Ok(blob.content().to_vec())
         });
         self.out.push(SourceFile { path: rel, content });
     }
 
     fn fail(&mut self, rel: String, why: String) {
-        self.out.push(SourceFile { path: rel, content: Err(why) });
+        self.out.push(SourceFile {
+            path: rel,
+            content: Err(why),
+        });
     }
 
     /// Follows symlinks from `path` to a real entry inside the repository
@@ -168,11 +202,20 @@ impl Walker<'_> {
     fn resolve(&self, path: &Path, hops: usize) -> Result<(PathBuf, ObjectType), String> {
         let mut current = path.to_path_buf();
         for _ in hops..=MAX_SYMLINK_HOPS {
-            let entry = self.root.get_path(&current).map_err(|_| format!("{} does not exist in this revision", current.display()))?;
+            let entry = self
+                .root
+                .get_path(&current)
+                .map_err(|_| format!("{} does not exist in this revision", current.display()))?;
             if entry.filemode() != SYMLINK_MODE {
-                return entry.kind().map(|k| (current, k)).ok_or_else(|| "unknown object".to_string());
+                return entry
+                    .kind()
+                    .map(|k| (current, k))
+                    .ok_or_else(|| "unknown object".to_string());
             }
-            let blob = self.repo.find_blob(entry.id()).map_err(|e| e.message().to_string())?;
+            let blob = self
+                .repo
+                .find_blob(entry.id())
+                .map_err(|e| e.message().to_string())?;
             let target = String::from_utf8_lossy(blob.content()).into_owned();
             let joined = current.parent().unwrap_or(Path::new("")).join(&target);
             let normal = normalize(&joined)

@@ -55,7 +55,10 @@ pub fn is_yaml(name: &str) -> bool {
 }
 
 /// Paths whose content differs between two file sets, with the text before and after.
-pub fn changed_files(base: &[SourceFile], head: &[SourceFile]) -> BTreeMap<String, (String, String)> {
+pub fn changed_files(
+    base: &[SourceFile],
+    head: &[SourceFile],
+) -> BTreeMap<String, (String, String)> {
     let text = |f: &SourceFile| {
         f.content
             .as_ref()
@@ -70,7 +73,10 @@ pub fn changed_files(base: &[SourceFile], head: &[SourceFile]) -> BTreeMap<Strin
         if b.map(|f| &f.content) != a.map(|f| &f.content) {
             out.insert(
                 path.to_string(),
-                (b.map(|f| text(f)).unwrap_or_default(), a.map(|f| text(f)).unwrap_or_default()),
+                (
+                    b.map(|f| text(f)).unwrap_or_default(),
+                    a.map(|f| text(f)).unwrap_or_default(),
+                ),
             );
         }
     }

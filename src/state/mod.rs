@@ -243,7 +243,12 @@ pub fn diff_metadata(before: &VersionMetadata, after: &VersionMetadata) -> Vec<F
     out
 }
 
-fn diff_values(prefix: &str, before: &serde_json::Value, after: &serde_json::Value, out: &mut Vec<FieldChange>) {
+fn diff_values(
+    prefix: &str,
+    before: &serde_json::Value,
+    after: &serde_json::Value,
+    out: &mut Vec<FieldChange>,
+) {
     use serde_json::Value;
     let (Value::Object(b), Value::Object(a)) = (before, after) else {
         if before != after {
@@ -259,7 +264,11 @@ fn diff_values(prefix: &str, before: &serde_json::Value, after: &serde_json::Val
     keys.sort();
     keys.dedup();
     for key in keys {
-        let field = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+        let field = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
         let bv = b.get(key).unwrap_or(&Value::Null);
         let av = a.get(key).unwrap_or(&Value::Null);
         // Maps of scalars (metrics, dependencies, tags) diff per key; the
@@ -267,7 +276,12 @@ fn diff_values(prefix: &str, before: &serde_json::Value, after: &serde_json::Val
         let nested = prefix.is_empty() && key != "signature" && (bv.is_object() || av.is_object());
         if nested {
             let empty = Value::Object(Default::default());
-            diff_values(&field, if bv.is_null() { &empty } else { bv }, if av.is_null() { &empty } else { av }, out);
+            diff_values(
+                &field,
+                if bv.is_null() { &empty } else { bv },
+                if av.is_null() { &empty } else { av },
+                out,
+            );
         } else if bv != av {
             out.push(FieldChange {
                 field,
@@ -291,20 +305,34 @@ mod tests {
         };
         let after = VersionMetadata {
             source: "s3://a".into(),
-            metrics: BTreeMap::from([("auc".into(), 0.85), ("f1".into(), 0.7), ("acc".into(), 0.9)]),
+            metrics: BTreeMap::from([
+                ("auc".into(), 0.85),
+                ("f1".into(), 0.7),
+                ("acc".into(), 0.9),
+            ]),
             changelog: Some("x".into()),
             ..Default::default()
         };
         let changes = diff_metadata(&before, &after);
         let fields: Vec<(&str, Option<String>, Option<String>)> = changes
             .iter()
-            .map(|c| (c.field.as_str(), c.before.as_ref().map(|v| v.to_string()), c.after.as_ref().map(|v| v.to_string())))
+            .map(|c| {
+                (
+                    c.field.as_str(),
+                    c.before.as_ref().map(|v| v.to_string()),
+                    c.after.as_ref().map(|v| v.to_string()),
+                )
+            })
             .collect();
         assert_eq!(
             fields,
             [
                 ("changelog", None, Some("\"x\"".to_string())),
-                ("metrics.auc", Some("0.8".to_string()), Some("0.85".to_string())),
+                (
+                    "metrics.auc",
+                    Some("0.8".to_string()),
+                    Some("0.85".to_string())
+                ),
                 ("metrics.f1", None, Some("0.7".to_string())),
             ]
         );
