@@ -283,7 +283,17 @@ fn plan_model(
         if current == want {
             continue;
         }
-        match check_move(current, want, first_deploy) {
+        // Putting back a stage someone changed outside git is a revert, not a
+        // move through the stage graph.
+        let reverting = existing
+            .and_then(|x| x.applied.as_ref())
+            .is_some_and(|a| a.stage == want);
+        let allowed = if reverting {
+            Ok("reverting a change made outside git")
+        } else {
+            check_move(current, want, first_deploy)
+        };
+        match allowed {
             Err(why) => errors.push(Diagnostic::pointer(
                 &model.file,
                 format!("{}/stage", v.pointer()),
