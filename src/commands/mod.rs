@@ -185,6 +185,13 @@ pub fn emit(text: &str) {
     }
 }
 
+/// Lets a large value go without freeing it, because the process is about
+/// to exit: freeing the parsed manifests of 10,000 files one allocation at a
+/// time takes about a quarter of a second that the OS does at once.
+pub fn release_at_exit<T>(value: T) {
+    std::mem::forget(value);
+}
+
 /// Who is running: the CI actor, else `$USER`.
 pub fn actor() -> String {
     std::env::var("GITHUB_ACTOR")

@@ -4,13 +4,14 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use super::{Context, Loaded, emit, load};
+use super::{Context, Loaded, emit, load, release_at_exit};
 use crate::cli::{ValidateArgs, ValidateFormat};
 use crate::render::{diagnostics_github, diagnostics_json, diagnostics_text};
 
 /// Validates and prints the result.
 pub fn run(ctx: &Context, args: ValidateArgs) -> Result<ExitCode> {
-    let (diags, files) = match load(ctx, args.rev.rev.as_deref())? {
+    let loaded = load(ctx, args.rev.rev.as_deref())?;
+    let (diags, files) = match &loaded {
         Loaded::Valid { files, desired, .. } => {
             let summary = format!(
                 "{} files valid: {} models, {} deployments, {} policies.\n",
@@ -21,12 +22,14 @@ pub fn run(ctx: &Context, args: ValidateArgs) -> Result<ExitCode> {
             );
             if args.format == ValidateFormat::Text {
                 emit(&summary);
+                release_at_exit(loaded);
                 return Ok(ExitCode::SUCCESS);
             }
             (Vec::new(), files.len())
         }
-        Loaded::Invalid(diags, files) => (diags, files),
+        Loaded::Invalid(diags, files) => (diags.clone(), *files),
     };
+    release_at_exit(loaded);
     match args.format {
         ValidateFormat::Json => emit(&diagnostics_json(&diags, files)),
         ValidateFormat::Github => emit(&diagnostics_github(&diags)),

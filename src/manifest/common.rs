@@ -53,7 +53,11 @@ impl fmt::Display for Stage {
 
 /// A model version: an auto-incremented integer (as MLflow assigns) or a
 /// semantic version string such as `"1.4.0"`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+///
+/// Deserializing checks what the schema says (an integer of 1 or more, or a
+/// string matching the semantic-version pattern), so a typed parse accepts
+/// exactly what the schema accepts.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, JsonSchema)]
 #[serde(untagged)]
 pub enum VersionId {
     /// An integer version, 1 or greater.
@@ -65,6 +69,65 @@ pub enum VersionId {
         ))]
         String,
     ),
+}
+
+/// Whether `s` is `MAJOR.MINOR.PATCH[-pre][+build]` as the schema's pattern says.
+pub fn is_semver(s: &str) -> bool {
+    let ident = |p: &str| {
+        !p.is_empty()
+            && p.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+    };
+    let (rest, build) = match s.split_once('+') {
+        Some((r, b)) => (r, Some(b)),
+        None => (s, None),
+    };
+    let (core, pre) = match rest.split_once('-') {
+        Some((c, p)) => (c, Some(p)),
+        None => (rest, None),
+    };
+    let numbers: Vec<&str> = core.split('.').collect();
+    numbers.len() == 3
+        && numbers.iter().all(|n| {
+            !n.is_empty()
+                && n.bytes().all(|b| b.is_ascii_digit())
+                && (n.len() == 1 || !n.starts_with('0'))
+        })
+        && pre.is_none_or(ident)
+        && build.is_none_or(ident)
+}
+
+impl<'de> Deserialize<'de> for VersionId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = VersionId;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an integer of 1 or more or a semantic version such as 1.4.0")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<VersionId, E> {
+                if v == 0 {
+                    Err(E::invalid_value(serde::de::Unexpected::Unsigned(0), &self))
+                } else {
+                    Ok(VersionId::Number(v))
+                }
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<VersionId, E> {
+                match u64::try_from(v) {
+                    Ok(u) => self.visit_u64(u),
+                    Err(_) => Err(E::invalid_value(serde::de::Unexpected::Signed(v), &self)),
+                }
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<VersionId, E> {
+                if is_semver(v) {
+                    Ok(VersionId::Semantic(v.to_string()))
+                } else {
+                    Err(E::invalid_value(serde::de::Unexpected::Str(v), &self))
+                }
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
 
 impl VersionId {
@@ -280,6 +343,25 @@ mod tests {
         v.sort();
         let shown: Vec<String> = v.iter().map(|v| v.to_string()).collect();
         assert_eq!(shown, ["3", "12", "1.2.0-rc1", "1.2.0", "1.10.0"]);
+    }
+
+    #[test]
+    fn semver_matches_the_schema_pattern() {
+        let cases = [
+            ("1.4.0", true),
+            ("0.0.1", true),
+            ("1.4.0-rc.1", true),
+            ("1.4.0+build.7", true),
+            ("1.4.0-rc1+b2", true),
+            ("01.4.0", false),
+            ("1.4", false),
+            ("1.4.0-", false),
+            ("v1.4.0", false),
+            ("1.4.0_x", false),
+        ];
+        for (s, want) in cases {
+            assert_eq!(is_semver(s), want, "{s}");
+        }
     }
 
     #[test]

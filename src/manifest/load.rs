@@ -61,23 +61,50 @@ pub fn load_file(file: &SourceFile) -> Result<(String, Manifest), Vec<Diagnostic
             "not a manifest location",
         )]);
     };
+    let text = yaml::text(path, bytes).map_err(|d| vec![d])?;
+    // Fast path: straight into the type, then the schema's extra constraints
+    // (ranges, patterns) on the typed value. Only a file that fails either is
+    // parsed again as a plain tree, so every error can be located and listed.
+    let typed = match expected {
+        Kind::Model => yaml::typed(text).map(|m| Manifest::Model(Box::new(m))),
+        Kind::Deployment => yaml::typed(text).map(|m| Manifest::Deployment(Box::new(m))),
+        Kind::Policy => yaml::typed(text).map(|m| Manifest::Policy(Box::new(m))),
+        Kind::Config => yaml::typed(text).map(|m| Manifest::Config(Box::new(m))),
+    };
+    let first_error = match typed {
+        // A Model's only constraints beyond its types are on version ids,
+        // which their deserializer checks (see `model_schema_constrains_only_versions`).
+        Ok(m) if expected == Kind::Model || schema::validator(expected).is_valid(&m.to_value()) => {
+            return Ok((path.to_string(), m));
+        }
+        Ok(_) => None,
+        Err(e) => Some(e),
+    };
     let value = yaml::parse(path, bytes).map_err(|d| vec![d])?;
     check_kind(path, &value, expected).map_err(|d| vec![d])?;
     let errors = schema_errors(path, expected, &value);
     if !errors.is_empty() {
         return Err(errors);
     }
-    let typed = match expected {
-        Kind::Model => serde_json::from_value(value).map(|m| Manifest::Model(Box::new(m))),
-        Kind::Deployment => {
-            serde_json::from_value(value).map(|m| Manifest::Deployment(Box::new(m)))
-        }
-        Kind::Policy => serde_json::from_value(value).map(|m| Manifest::Policy(Box::new(m))),
-        Kind::Config => serde_json::from_value(value).map(|m| Manifest::Config(Box::new(m))),
-    };
-    typed
-        .map(|m| (path.to_string(), m))
-        .map_err(|e| vec![Diagnostic::file(path, "schema", e.to_string())])
+    // The tree passed the schema but the typed parse did not: report the
+    // typed parser's own error, which carries its position.
+    Err(vec![match first_error {
+        Some(e) => yaml::diagnostic(path, "schema", &e),
+        None => Diagnostic::file(path, "schema", "the file does not match its schema"),
+    }])
+}
+
+impl Manifest {
+    /// The manifest as a JSON value, as the schema sees it.
+    pub fn to_value(&self) -> Value {
+        let v = match self {
+            Manifest::Model(m) => serde_json::to_value(m),
+            Manifest::Deployment(d) => serde_json::to_value(d),
+            Manifest::Policy(p) => serde_json::to_value(p),
+            Manifest::Config(c) => serde_json::to_value(c),
+        };
+        v.unwrap_or(Value::Null)
+    }
 }
 
 fn check_kind(path: &str, value: &Value, expected: Kind) -> Result<(), Diagnostic> {

@@ -303,7 +303,10 @@ fn check_model(
                     path,
                     format!("{at}/metrics/{}", escape_segment(name)),
                     "finite",
-                    format!("metric `{name}` must be a finite number"),
+                    format!(
+                        "metric `{name}` must be a finite number, found {}",
+                        yaml_float(*value)
+                    ),
                 ));
             }
         }
@@ -327,7 +330,8 @@ fn check_model(
                         ),
                         "finite",
                         format!(
-                            "fairness score of `{attr}` group `{group}` must be a finite number"
+                            "fairness score of `{attr}` group `{group}` must be a finite number, found {}",
+                            yaml_float(*value)
                         ),
                     ));
                 }
@@ -372,6 +376,21 @@ fn check_model(
         versions,
         file: path.to_string(),
     })
+}
+
+/// A float as YAML writes it (`.nan`, `.inf`, `-.inf`).
+fn yaml_float(v: f64) -> String {
+    if v.is_nan() {
+        ".nan".into()
+    } else if v.is_infinite() {
+        if v > 0.0 {
+            ".inf".into()
+        } else {
+            "-.inf".into()
+        }
+    } else {
+        v.to_string()
+    }
 }
 
 fn check_columns(path: &str, at: &str, columns: &[SignatureColumn], diags: &mut Vec<Diagnostic>) {

@@ -219,6 +219,50 @@ mod tests {
         }
     }
 
+    /// The loader's fast path skips schema validation of typed Model files, so
+    /// the Model schema may constrain nothing but what deserializing checks:
+    /// this fails when a range or pattern is added elsewhere.
+    #[test]
+    fn model_schema_constrains_only_versions() {
+        fn walk(v: &Value, path: &str, found: &mut Vec<String>) {
+            match v {
+                Value::Object(map) => {
+                    for (k, child) in map {
+                        let constraint = matches!(
+                            k.as_str(),
+                            "minimum"
+                                | "maximum"
+                                | "exclusiveMinimum"
+                                | "exclusiveMaximum"
+                                | "pattern"
+                                | "minLength"
+                                | "maxLength"
+                                | "minItems"
+                                | "maxItems"
+                        );
+                        // `format` is only an annotation in draft 2020-12.
+                        if constraint && !path.starts_with("/$defs/VersionId") {
+                            found.push(format!("{path}/{k}"));
+                        }
+                        walk(child, &format!("{path}/{k}"), found);
+                    }
+                }
+                Value::Array(items) => {
+                    for (i, child) in items.iter().enumerate() {
+                        walk(child, &format!("{path}/{i}"), found);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut found = Vec::new();
+        walk(&schema_for(Kind::Model), "", &mut found);
+        assert!(
+            found.is_empty(),
+            "constraints the typed fast path does not check: {found:?}"
+        );
+    }
+
     #[test]
     fn schemas_compile() {
         for kind in Kind::ALL {

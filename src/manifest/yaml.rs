@@ -13,8 +13,8 @@ pub const MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;
 /// Deepest nesting of mappings and sequences accepted.
 pub const MAX_DEPTH: usize = 32;
 
-/// Parses one YAML document into a JSON value whose top level is a mapping.
-pub fn parse(file: &str, bytes: &[u8]) -> Result<Value, Diagnostic> {
+/// The text of a file: UTF-8, without a byte-order mark, not blank.
+pub fn text<'a>(file: &str, bytes: &'a [u8]) -> Result<&'a str, Diagnostic> {
     let text = match std::str::from_utf8(bytes) {
         Ok(t) => t,
         Err(e) => {
@@ -36,21 +36,30 @@ pub fn parse(file: &str, bytes: &[u8]) -> Result<Value, Diagnostic> {
             "file is empty: expected a document starting with `apiVersion: modelops/v1` and `kind:`",
         ));
     }
-    let value: Value = serde_saphyr::from_str_with_options(text, options()).map_err(|e| {
-        let e = e.without_snippet();
-        let location = e.location().filter(|l| l.line() > 0);
-        let message = yaml_message(e);
-        match location {
-            Some(l) => Diagnostic::at(
-                file,
-                l.line() as usize,
-                l.column() as usize,
-                "yaml",
-                message,
-            ),
-            None => Diagnostic::file(file, "yaml", message),
-        }
-    })?;
+    Ok(text)
+}
+
+/// Deserializes a document straight into a manifest type, under the same
+/// limits as [`parse`]. The fast path: most files are valid.
+pub fn typed<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, serde_saphyr::Error> {
+    serde_saphyr::from_str_with_options(text, options())
+}
+
+/// A parser error as a diagnostic at its position.
+pub fn diagnostic(file: &str, rule: &str, e: &serde_saphyr::Error) -> Diagnostic {
+    let e = e.without_snippet();
+    let message = yaml_message(e);
+    match e.location().filter(|l| l.line() > 0) {
+        Some(l) => Diagnostic::at(file, l.line() as usize, l.column() as usize, rule, message),
+        None => Diagnostic::file(file, rule, message),
+    }
+}
+
+/// Parses one YAML document into a JSON value whose top level is a mapping.
+pub fn parse(file: &str, bytes: &[u8]) -> Result<Value, Diagnostic> {
+    let text = text(file, bytes)?;
+    let value: Value = serde_saphyr::from_str_with_options(text, options())
+        .map_err(|e| diagnostic(file, "yaml", &e))?;
     match value {
         Value::Object(_) => Ok(value),
         other => Err(Diagnostic::at(
@@ -80,6 +89,7 @@ fn options() -> serde_saphyr::Options {
     options.budget = Some(budget);
     options.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::Error;
     options.non_finite_float_policy = serde_saphyr::NonFiniteFloatPolicy::AsString;
+    options.strict_booleans = true;
     options
 }
 

@@ -36,20 +36,22 @@ impl ManifestSource for DirSource {
                     .to_string(),
             });
         }
-        let mut out = Vec::new();
+        let mut found = Found::default();
         for name in ["modelops.yaml", "modelops.yml"] {
             let path = root.join(name);
             if path.symlink_metadata().is_ok() {
-                out.push(read_file(&root, &path, name.to_string()));
+                found.files.push((path, name.to_string()));
             }
         }
         let mut visited = BTreeSet::new();
         for dir in MANIFEST_DIRS {
             let path = root.join(dir);
             if path.symlink_metadata().is_ok() {
-                walk(&root, &path, dir, &mut visited, &mut out);
+                walk(&root, &path, dir, &mut visited, &mut found);
             }
         }
+        let mut out = found.problems;
+        out.extend(read_all(&root, found.files));
         out.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(out)
     }
@@ -59,19 +61,49 @@ impl ManifestSource for DirSource {
     }
 }
 
+/// Files to read (path, shown path) and directories that could not be walked.
+#[derive(Default)]
+struct Found {
+    files: Vec<(PathBuf, String)>,
+    problems: Vec<SourceFile>,
+}
+
+/// Reads the files on every core: opening 10,000 small files is a good part
+/// of validating them.
+fn read_all(root: &Path, files: Vec<(PathBuf, String)>) -> Vec<SourceFile> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads == 1 || files.len() < 256 {
+        return files
+            .into_iter()
+            .map(|(p, r)| read_file(root, &p, r))
+            .collect();
+    }
+    let chunk = files.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = files
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|(p, r)| read_file(root, p, r.clone()))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
+}
+
 /// Collects YAML files under `dir`, following symlinks that stay inside the
 /// repository and reporting those that leave it.
-fn walk(
-    root: &Path,
-    dir: &Path,
-    rel: &str,
-    visited: &mut BTreeSet<PathBuf>,
-    out: &mut Vec<SourceFile>,
-) {
+fn walk(root: &Path, dir: &Path, rel: &str, visited: &mut BTreeSet<PathBuf>, out: &mut Found) {
     let real = match inside(root, dir) {
         Ok(real) => real,
         Err(why) => {
-            out.push(SourceFile {
+            out.problems.push(SourceFile {
                 path: rel.to_string(),
                 content: Err(why),
             });
@@ -84,7 +116,7 @@ fn walk(
     let entries = match fs::read_dir(&real) {
         Ok(e) => e,
         Err(e) => {
-            out.push(SourceFile {
+            out.problems.push(SourceFile {
                 path: rel.to_string(),
                 content: Err(format!("cannot read directory: {e}")),
             });
@@ -104,7 +136,7 @@ fn walk(
                 walk(root, &path, &child, visited, out);
             }
         } else if is_yaml(&name) {
-            out.push(read_file(root, &path, child));
+            out.files.push((path, child));
         }
     }
 }

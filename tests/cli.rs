@@ -1,0 +1,31 @@
+//! Integration tests: the real `modelops` binary on temporary repositories
+//! (directories and git repositories), checking exit codes, stdout, stderr
+//! and the state it leaves. Output a person reads is snapshotted with insta.
+//!
+//! - `bad_input` — files that must be refused safely (YAML bombs, symlinks, ...).
+//! - `rules` — one case per schema and semantic rule, with its location.
+//! - `formats` — validation output as JSON and GitHub annotations.
+//! - `lifecycle` — plan, apply, status and history on the example repository.
+//! - `promotion` — stage moves after the first apply, refusals, saved plans, drift.
+//! - `git` — `--rev` and `--base`.
+//! - `robustness` — the state lock, committed schemas, a closed stdout.
+
+#[path = "common/mod.rs"]
+mod common;
+
+#[path = "cli/bad_input.rs"]
+mod bad_input;
+#[path = "cli/fixtures.rs"]
+mod fixtures;
+#[path = "cli/formats.rs"]
+mod formats;
+#[path = "cli/git.rs"]
+mod git;
+#[path = "cli/lifecycle.rs"]
+mod lifecycle;
+#[path = "cli/promotion.rs"]
+mod promotion;
+#[path = "cli/robustness.rs"]
+mod robustness;
+#[path = "cli/rules.rs"]
+mod rules;
