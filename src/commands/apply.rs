@@ -16,33 +16,13 @@ use crate::render::plan_text;
 
 /// Applies and reports.
 pub fn run(ctx: &Context, args: ApplyArgs) -> Result<ExitCode> {
-    let (config, saved) = match &args.plan_file {
-        Some(path) => (ctx.config()?, Some(read_plan(path)?)),
-        None => (ctx.config()?, None),
-    };
-    let mut store = ctx.store(&config);
-    store
-        .lock(ctx.lock_timeout(&config), "modelops apply")
-        .context("cannot take the state lock")?;
-
-    let plan = match saved {
-        Some(p) => {
-            let actual = store.observe()?;
-            if actual.fingerprint() != p.state_fingerprint {
-                eprintln!(
-                    "Saved plan is stale: the state changed after the plan was made, so it can no longer be applied."
-                );
-                for line in what_changed(&p, &actual) {
-                    eprintln!("  {line}");
-                }
-                eprintln!("Run `modelops plan` again.");
-                return Ok(ExitCode::FAILURE);
-            }
-            p
-        }
+    let (plan, config) = match &args.plan_file {
+        // A saved plan is applied as saved: no confirmation, but only onto
+        // the state it was computed from (checked under the lock below).
+        Some(path) => (read_plan(path)?, ctx.config()?),
         None => {
-            let p = match compute(ctx, args.rev.rev.as_deref(), None)? {
-                Planned::Plan(p) => *p,
+            let (p, config) = match compute(ctx, args.rev.rev.as_deref(), None)? {
+                Planned::Plan(p, config) => (*p, *config),
                 Planned::Invalid => return Ok(ExitCode::FAILURE),
             };
             emit(&plan_text(&p));
@@ -56,12 +36,33 @@ pub fn run(ctx: &Context, args: ApplyArgs) -> Result<ExitCode> {
                 eprintln!("Apply cancelled; nothing changed.");
                 return Ok(ExitCode::FAILURE);
             }
-            p
+            (p, config)
         }
     };
     if !plan.has_changes() {
         emit("No changes to apply.\n");
         return Ok(ExitCode::SUCCESS);
+    }
+    let mut store = ctx.store(&config);
+    store
+        .lock(ctx.lock_timeout(&config), "modelops apply")
+        .context("cannot take the state lock")?;
+    let actual = store.observe()?;
+    if actual.fingerprint() != plan.state_fingerprint {
+        if args.plan_file.is_some() {
+            eprintln!(
+                "Saved plan is stale: the state changed after the plan was made, so it can no longer be applied."
+            );
+        } else {
+            eprintln!(
+                "The state changed while this apply waited for the lock; nothing was applied."
+            );
+        }
+        for line in what_changed(&plan, &actual) {
+            eprintln!("  {line}");
+        }
+        eprintln!("Run `modelops plan` again.");
+        return Ok(ExitCode::FAILURE);
     }
     let apply_ctx = ApplyContext {
         now: ctx.now,

@@ -5,9 +5,10 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, Result};
 
-use super::{Context, Loaded, emit, load};
+use super::{Context, Loaded, count, emit, load, release_at_exit};
 use crate::backend::Registry;
 use crate::cli::{PlanArgs, PlanFormat};
+use crate::manifest::config::ConfigSpec;
 use crate::manifest::{Desired, SourceFile};
 use crate::reconcile::{Observations, Plan, PlanSource, Scope, plan};
 use crate::render::{diagnostics_text, plan_json, plan_markdown, plan_text};
@@ -15,8 +16,8 @@ use crate::source::changed_files;
 
 /// A plan computed from the repository and the state, or the validation errors.
 pub enum Planned {
-    /// The plan.
-    Plan(Box<Plan>),
+    /// The plan, and the configuration of the files it was computed from.
+    Plan(Box<Plan>, Box<ConfigSpec>),
     /// The repository is invalid; already printed.
     Invalid,
 }
@@ -32,9 +33,9 @@ pub fn compute(ctx: &Context, rev: Option<&str>, base: Option<&str>) -> Result<P
         Loaded::Invalid(diags, files) => {
             eprint!("{}", diagnostics_text(&diags));
             eprintln!(
-                "{} error{} in {files} files; nothing planned.",
-                diags.len(),
-                if diags.len() == 1 { "" } else { "s" }
+                "{} in {}; nothing planned.",
+                count(diags.len(), "error"),
+                count(files, "file")
             );
             return Ok(Planned::Invalid);
         }
@@ -66,7 +67,9 @@ pub fn compute(ctx: &Context, rev: Option<&str>, base: Option<&str>) -> Result<P
         std::mem::take(&mut p.errors),
         &files,
     ));
-    Ok(Planned::Plan(Box::new(p)))
+    let config = Box::new(desired.config.clone());
+    release_at_exit((desired, files));
+    Ok(Planned::Plan(Box::new(p), config))
 }
 
 /// The models whose manifests (or the policy or config they depend on)
@@ -119,7 +122,7 @@ fn unified(path: &str, before: &str, after: &str) -> String {
 /// Prints the plan, saves it when asked, and picks the exit code.
 pub fn run(ctx: &Context, args: PlanArgs) -> Result<ExitCode> {
     let p = match compute(ctx, args.rev.rev.as_deref(), args.base.as_deref())? {
-        Planned::Plan(p) => p,
+        Planned::Plan(p, _) => p,
         Planned::Invalid => return Ok(ExitCode::FAILURE),
     };
     emit(&match args.format {

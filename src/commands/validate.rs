@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use super::{Context, Loaded, emit, load, release_at_exit};
+use super::{Context, Loaded, count, emit, load, release_at_exit};
 use crate::cli::{ValidateArgs, ValidateFormat};
 use crate::render::{diagnostics_github, diagnostics_json, diagnostics_text};
 
@@ -14,11 +14,14 @@ pub fn run(ctx: &Context, args: ValidateArgs) -> Result<ExitCode> {
     let (diags, files) = match &loaded {
         Loaded::Valid { files, desired, .. } => {
             let summary = format!(
-                "{} files valid: {} models, {} deployments, {} policies.\n",
-                files.len(),
-                desired.models.len(),
-                desired.deployments.len(),
-                desired.policies.len()
+                "{} valid: {}, {}, {}.\n",
+                count(files.len(), "file"),
+                count(desired.models.len(), "model"),
+                count(desired.deployments.len(), "deployment"),
+                match desired.policies.len() {
+                    1 => "1 policy".to_string(),
+                    n => format!("{n} policies"),
+                }
             );
             if args.format == ValidateFormat::Text {
                 emit(&summary);
@@ -36,10 +39,9 @@ pub fn run(ctx: &Context, args: ValidateArgs) -> Result<ExitCode> {
         ValidateFormat::Text => {
             eprint!("{}", diagnostics_text(&diags));
             eprintln!(
-                "{} error{} in {} files.",
-                diags.len(),
-                if diags.len() == 1 { "" } else { "s" },
-                files
+                "{} in {}.",
+                count(diags.len(), "error"),
+                count(files, "file")
             );
         }
     }

@@ -22,6 +22,10 @@ pub struct Diagnostic {
     /// JSON pointer into the document, used to find `line`/`column`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pointer: Option<String>,
+    /// Whether the pointer's last segment names a key that is itself at
+    /// fault (an unknown field): the position is the key's, not its value's.
+    #[serde(skip)]
+    pub at_key: bool,
 }
 
 impl Diagnostic {
@@ -34,6 +38,7 @@ impl Diagnostic {
             rule: rule.to_string(),
             message: message.into(),
             pointer: None,
+            at_key: false,
         }
     }
 
@@ -63,6 +68,19 @@ impl Diagnostic {
         Diagnostic {
             pointer: Some(pointer.into()),
             ..Diagnostic::file(file, rule, message)
+        }
+    }
+
+    /// A problem with a key itself, such as an unknown field.
+    pub fn key(
+        file: &str,
+        pointer: impl Into<String>,
+        rule: &str,
+        message: impl Into<String>,
+    ) -> Diagnostic {
+        Diagnostic {
+            at_key: true,
+            ..Diagnostic::pointer(file, pointer, rule, message)
         }
     }
 

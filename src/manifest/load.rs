@@ -166,7 +166,7 @@ fn schema_errors(path: &str, kind: Kind, value: &Value) -> Vec<Diagnostic> {
                                 format!("; expected one of: {}", known.join(", "))
                             }
                         });
-                    out.push(Diagnostic::pointer(
+                    out.push(Diagnostic::key(
                         path,
                         format!("{pointer}/{}", escape_segment(key)),
                         "schema",

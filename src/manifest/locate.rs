@@ -25,7 +25,7 @@ pub fn resolve<'a>(diags: &mut [Diagnostic], text_of: impl Fn(&str) -> Option<&'
         let Some(root) = docs.first() else { continue };
         for i in indices {
             let pointer = diags[i].pointer.clone().unwrap_or_default();
-            let (line, column) = position(root, &pointer);
+            let (line, column) = position(root, &pointer, diags[i].at_key);
             diags[i].line = Some(line);
             diags[i].column = Some(column);
         }
@@ -35,21 +35,23 @@ pub fn resolve<'a>(diags: &mut [Diagnostic], text_of: impl Fn(&str) -> Option<&'
 /// The 1-based position of the node at `pointer`. A pointer to a collection
 /// member points at its key when the value is itself a collection (the value
 /// of a block mapping starts on the next line, which reads as the wrong
-/// place); a pointer that runs past the tree stops at the deepest node found,
-/// and a final segment that names a key (an unknown field) points at that key.
-pub fn position(root: &MarkedYaml<'_>, pointer: &str) -> (usize, usize) {
+/// place); a pointer that runs past the tree stops at the deepest node found.
+/// With `at_key`, the final segment's key is the position (an unknown field).
+pub fn position(root: &MarkedYaml<'_>, pointer: &str, at_key: bool) -> (usize, usize) {
     let mut node = root;
     let mut here = mark(node);
-    for segment in segments(pointer) {
+    let segments: Vec<String> = segments(pointer).collect();
+    for (i, segment) in segments.iter().enumerate() {
+        let last = i + 1 == segments.len();
         match &node.data {
             YamlData::Mapping(map) => {
                 let Some((key, value)) = map
                     .iter()
-                    .find(|(k, _)| key_text(k).as_deref() == Some(&segment))
+                    .find(|(k, _)| key_text(k).as_deref() == Some(segment.as_str()))
                 else {
                     return here;
                 };
-                here = if is_collection(value) {
+                here = if is_collection(value) || (last && at_key) {
                     mark(key)
                 } else {
                     mark(value)
@@ -120,7 +122,9 @@ mod tests {
             ("/spec/a~1b", (8, 10)),
         ];
         for (pointer, want) in cases {
-            assert_eq!(position(root, pointer), want, "{pointer}");
+            assert_eq!(position(root, pointer, false), want, "{pointer}");
         }
+        assert_eq!(position(root, "/spec/a~1b", true), (8, 3));
+        assert_eq!(position(root, "/kind", true), (2, 1));
     }
 }

@@ -28,13 +28,17 @@ pub fn load(files: &[SourceFile]) -> Result<Desired, Vec<Diagnostic>> {
     let results = check_files(files);
     let mut diags = Vec::new();
     let mut manifests = Vec::new();
-    for r in results {
+    let mut broken = rules::Broken::default();
+    for (file, r) in files.iter().zip(results) {
         match r {
             Ok(m) => manifests.push(m),
-            Err(d) => diags.extend(d),
+            Err(d) => {
+                diags.extend(d);
+                broken.note(file);
+            }
         }
     }
-    match rules::resolve(manifests) {
+    match rules::resolve(manifests, &broken) {
         Ok(desired) if diags.is_empty() => Ok(desired),
         Ok(_) => Err(finish(diags, files)),
         Err(more) => {

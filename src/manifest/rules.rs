@@ -9,12 +9,59 @@ use super::config::{ConfigSpec, MetricsType, ServingType};
 use super::deployment::{DeploymentManifest, Monitoring};
 use super::desired::{Desired, DesiredDeployment, DesiredModel, DesiredVersion, Strategy};
 use super::diagnostic::{Diagnostic, escape_segment};
-use super::load::Manifest;
+use super::load::{Manifest, SourceFile, kind_of_path};
 use super::model::{ModelManifest, SIGNATURE_TYPES, SignatureColumn};
 use super::policy::{DEFAULT_POLICY, Gates, PolicySpec};
+use super::schema::Kind;
+use super::yaml;
 
-/// Checks the rules across all typed manifests. `manifests` are `(path, manifest)`.
-pub fn resolve(manifests: Vec<(String, Manifest)>) -> Result<Desired, Vec<Diagnostic>> {
+/// Names declared by files that failed their own checks, so other files are
+/// not blamed for referring to them.
+#[derive(Debug, Default)]
+pub struct Broken {
+    names: BTreeSet<(Kind, String)>,
+    unnamed: BTreeSet<Kind>,
+}
+
+impl Broken {
+    /// Records a file that failed: its kind, and its `metadata.name` if the
+    /// YAML can be read at all.
+    pub fn note(&mut self, file: &SourceFile) {
+        let Some(kind) = kind_of_path(&file.path) else {
+            return;
+        };
+        let name = file
+            .content
+            .as_ref()
+            .ok()
+            .and_then(|bytes| yaml::parse(&file.path, bytes).ok())
+            .and_then(|v| {
+                v.pointer("/metadata/name")
+                    .and_then(|n| n.as_str())
+                    .map(str::to_string)
+            });
+        match name {
+            Some(n) => {
+                self.names.insert((kind, n));
+            }
+            None => {
+                self.unnamed.insert(kind);
+            }
+        }
+    }
+
+    /// Whether a reference to `name` of `kind` may be to a broken file.
+    fn may_define(&self, kind: Kind, name: &str) -> bool {
+        self.unnamed.contains(&kind) || self.names.contains(&(kind, name.to_string()))
+    }
+}
+
+/// Checks the rules across all typed manifests. `manifests` are `(path,
+/// manifest)`; `broken` names what files that failed would have defined.
+pub fn resolve(
+    manifests: Vec<(String, Manifest)>,
+    broken: &Broken,
+) -> Result<Desired, Vec<Diagnostic>> {
     let mut diags = Vec::new();
     let mut models = Vec::new();
     let mut deployments = Vec::new();
@@ -95,7 +142,7 @@ pub fn resolve(manifests: Vec<(String, Manifest)>) -> Result<Desired, Vec<Diagno
             ));
             continue;
         }
-        if let Some(model) = check_model(&path, *m, &policy_map, &mut diags) {
+        if let Some(model) = check_model(&path, *m, &policy_map, broken, &mut diags) {
             model_map.insert(name, model);
         }
     }
@@ -150,7 +197,8 @@ pub fn resolve(manifests: Vec<(String, Manifest)>) -> Result<Desired, Vec<Diagno
         }
         deployment_by_model.insert(d.spec.model.clone(), path.clone());
         let model_name = d.spec.model.clone();
-        let known_model = model_files.contains_key(&model_name);
+        let known_model =
+            model_files.contains_key(&model_name) || broken.may_define(Kind::Model, &model_name);
         if let Some(dep) = check_deployment(
             &path,
             *d,
@@ -204,6 +252,7 @@ fn check_model(
     path: &str,
     m: ModelManifest,
     policies: &BTreeMap<String, PolicySpec>,
+    broken: &Broken,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<DesiredModel> {
     let before = diags.len();
@@ -229,7 +278,7 @@ fn check_model(
         .policy
         .clone()
         .unwrap_or_else(|| DEFAULT_POLICY.to_string());
-    if !policies.contains_key(&policy) {
+    if !policies.contains_key(&policy) && !broken.may_define(Kind::Policy, &policy) {
         let known: Vec<&str> = policies.keys().map(String::as_str).collect();
         diags.push(Diagnostic::pointer(
             path,

@@ -80,6 +80,7 @@ pub fn schema_for(kind: Kind) -> Value {
         Kind::Config => generate::<ConfigManifest>(),
     };
     consts_to_enums(&mut schema);
+    optional_refs_to_refs(&mut schema);
     if let Value::Object(map) = &mut schema {
         map.insert(
             "$id".to_string(),
@@ -144,6 +145,38 @@ fn consts_to_enums(v: &mut Value) {
             }
         }
         Value::Array(items) => items.iter_mut().for_each(consts_to_enums),
+        _ => {}
+    }
+}
+
+/// Rewrites `anyOf: [{$ref: X}, {type: null}]` (how schemars writes an
+/// optional block) as `$ref: X`. An optional block is absent, never null, and
+/// with a single branch the validator reports errors inside the block at
+/// their own place instead of "does not match anyOf" at the block's key.
+fn optional_refs_to_refs(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            let target =
+                map.get("anyOf")
+                    .and_then(Value::as_array)
+                    .and_then(|alts| match alts.as_slice() {
+                        [a, b] if b.get("type") == Some(&Value::String("null".into())) => {
+                            a.get("$ref").cloned()
+                        }
+                        [a, b] if a.get("type") == Some(&Value::String("null".into())) => {
+                            b.get("$ref").cloned()
+                        }
+                        _ => None,
+                    });
+            if let Some(r) = target {
+                map.remove("anyOf");
+                map.insert("$ref".into(), r);
+            }
+            for child in map.values_mut() {
+                optional_refs_to_refs(child);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(optional_refs_to_refs),
         _ => {}
     }
 }

@@ -8,7 +8,13 @@ use crate::reconcile::{ModelAction, Plan, PlanStep};
 
 /// The closing summary line.
 pub fn summary_line(plan: &Plan) -> String {
-    if plan.has_changes() {
+    if !plan.errors.is_empty() {
+        let s = plan.summary;
+        format!(
+            "Plan refused: {} to add, {} to change, {} to archive, none of it applied until the errors are fixed.",
+            s.add, s.change, s.archive
+        )
+    } else if plan.has_changes() {
         let s = plan.summary;
         format!(
             "Plan: {} to add, {} to change, {} to archive.",

@@ -32,7 +32,7 @@ fn duplicate_key_in_a_mapping() {
     let err = repo.rejects("[REPO]/models/a.yaml:10:7: error: duplicate key `stage`");
     assert_snapshot!(err, @r"
     [REPO]/models/a.yaml:10:7: error: duplicate key `stage`: each key may appear once in a mapping
-    1 error in 1 files.
+    1 error in 1 file.
     ");
 }
 
@@ -204,7 +204,7 @@ fn symlink_inside_the_repository_is_followed() {
         .symlink("models/churn-predictor.yaml", "../shared/churn.yaml");
     repo.run(&["validate"])
         .code(0)
-        .stdout_has("1 files valid: 1 models");
+        .stdout_has("1 file valid: 1 model");
 }
 
 #[test]
@@ -244,7 +244,7 @@ fn symlink_committed_in_git_inside_the_repository_is_followed() {
         .git_commit("symlink");
     repo.run(&["validate", "--rev", "HEAD"])
         .code(0)
-        .stdout_has("1 files valid: 1 models");
+        .stdout_has("1 file valid: 1 model");
 }
 
 #[test]

@@ -90,6 +90,6 @@ fn validate_text_of_a_valid_repository() {
     let repo = Repo::example();
     repo.run(&["validate"])
         .code(0)
-        .stdout_has("8 files valid: 3 models, 3 deployments, 1 policies.")
+        .stdout_has("8 files valid: 3 models, 3 deployments, 1 policy.")
         .stdout_lacks("error");
 }

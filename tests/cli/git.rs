@@ -18,7 +18,7 @@ fn rev_reads_the_commit_not_the_working_tree() {
         .stderr_has("[REPO]/models/churn-predictor.yaml:");
     repo.run(&["validate", "--rev", "HEAD"])
         .code(0)
-        .stdout_has("8 files valid: 3 models, 3 deployments, 1 policies.");
+        .stdout_has("8 files valid: 3 models, 3 deployments, 1 policy.");
     let json = repo
         .run(&["plan", "--rev", "HEAD", "--format", "json"])
         .code(0)
@@ -166,7 +166,7 @@ fn a_repository_in_a_subdirectory_of_git_is_read_from_there() {
 }
 
 #[test]
-#[ignore = "bug: apply --rev takes the state location (and lock timeout) from the working tree's modelops.yaml, plan --rev from the revision's"]
+
 fn apply_rev_uses_the_configuration_of_the_revision() {
     let repo = example_in_git();
     repo.default_state();
