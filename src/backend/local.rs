@@ -306,7 +306,7 @@ impl Registry for LocalStore {
                     registered_at: ctx.now,
                     applied: Some(AppliedVersion {
                         stage: *stage,
-                        metadata: metadata.clone(),
+                        metadata_digest: metadata.digest(),
                     }),
                 });
                 m.versions.sort_by(|a, b| a.version.cmp(&b.version));
@@ -336,7 +336,7 @@ impl Registry for LocalStore {
                 let stage = v.stage;
                 v.applied = Some(AppliedVersion {
                     stage,
-                    metadata: metadata.clone(),
+                    metadata_digest: metadata.digest(),
                 });
                 let mut e = event(
                     model,
@@ -369,10 +369,10 @@ impl Registry for LocalStore {
                     ));
                 }
                 v.stage = *to;
-                let metadata = v.metadata.clone();
+                let metadata_digest = v.metadata.digest();
                 v.applied = Some(AppliedVersion {
                     stage: *to,
-                    metadata,
+                    metadata_digest,
                 });
                 let mut e = event(
                     model,

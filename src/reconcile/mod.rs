@@ -8,7 +8,6 @@ pub mod plan;
 use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::Timestamp;
-use sha2::{Digest, Sha256};
 
 use crate::manifest::{Desired, DesiredModel, DesiredVersion, Diagnostic, Stage, VersionId};
 use crate::state::{
@@ -113,15 +112,7 @@ pub fn observed(actual: &ActualState) -> BTreeMap<String, BTreeMap<String, Strin
             let versions = m
                 .versions
                 .iter()
-                .map(|v| {
-                    let bytes = serde_json::to_vec(&v.metadata).expect("metadata serializes");
-                    let digest: String = Sha256::digest(&bytes)
-                        .iter()
-                        .take(6)
-                        .map(|b| format!("{b:02x}"))
-                        .collect();
-                    (v.version.to_string(), format!("{} {digest}", v.stage))
-                })
+                .map(|v| (v.version.to_string(), format!("{} {}", v.stage, v.metadata.digest())))
                 .collect();
             (name.clone(), versions)
         })
@@ -183,11 +174,15 @@ fn model_drift(r: &RegisteredModel) -> Vec<DriftItem> {
                 },
             });
         }
-        for change in diff_metadata(&applied.metadata, &v.metadata) {
+        if applied.metadata_digest != v.metadata.digest() {
             out.push(DriftItem {
                 model: r.name.clone(),
                 version: Some(v.version.clone()),
-                change,
+                change: FieldChange {
+                    field: "metadata".to_string(),
+                    before: Some(applied.metadata_digest.clone().into()),
+                    after: Some(v.metadata.digest().into()),
+                },
             });
         }
     }

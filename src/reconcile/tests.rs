@@ -49,7 +49,7 @@ fn actual(versions: &[(&str, Stage)]) -> ActualState {
                 registered_at: Timestamp::UNIX_EPOCH,
                 applied: Some(AppliedVersion {
                     stage: *s,
-                    metadata: meta(v),
+                    metadata_digest: meta(v).digest(),
                 }),
             })
             .collect(),
@@ -337,4 +337,22 @@ fn planning_is_deterministic_and_fingerprints_the_state() {
     assert_eq!(p1, p2);
     let b = actual(&[("11", Stage::Archived)]);
     assert_ne!(a.fingerprint(), b.fingerprint());
+}
+
+#[test]
+fn metadata_changed_outside_git_is_drift_and_is_put_back() {
+    let d = desired(&[("12", "Staging")]);
+    let mut a = actual(&[("12", Stage::Staging)]);
+    let v = &mut a.models.get_mut("fraud-detector").unwrap().versions[0];
+    v.metadata.changelog = Some("edited in the registry UI".into());
+    let p = plan(
+        &d,
+        &a,
+        &Observations::default(),
+        Timestamp::UNIX_EPOCH,
+        &Scope::All,
+    );
+    assert_eq!(p.drift.len(), 1);
+    assert_eq!(p.drift[0].change.field, "metadata");
+    assert_eq!(steps(&p), ["update version 12 (1 field)"]);
 }

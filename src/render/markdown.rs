@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::{describe_step, show_change, summary_line};
+use super::{describe_step, show_change, show_drift, summary_line};
 use crate::reconcile::plan::StepKind;
 use crate::reconcile::{ModelAction, Plan, PlanStep};
 
@@ -50,7 +50,7 @@ pub fn plan_markdown(plan: &Plan) -> String {
                 out,
                 "| `{}` | {v} | {} |",
                 d.model,
-                escape(&show_change(&d.change))
+                escape(&show_drift(&d.change))
             );
         }
         out.push('\n');

@@ -43,3 +43,14 @@ pub fn show_change(c: &FieldChange) -> String {
         show_value(c.after.as_ref())
     )
 }
+
+/// A drift item's change: field-level, except metadata, of which only a
+/// digest of what was applied is kept (the plan's update step shows each
+/// field against git).
+pub fn show_drift(c: &FieldChange) -> String {
+    if c.field == "metadata" {
+        "metadata changed since modelops applied it".to_string()
+    } else {
+        show_change(c)
+    }
+}

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::show_change;
+use super::{show_change, show_drift};
 use crate::reconcile::plan::StepKind;
 use crate::reconcile::{ModelAction, Plan, PlanStep};
 
@@ -74,7 +74,7 @@ pub fn plan_text(plan: &Plan) -> String {
                 Some(v) => format!("{} version {v}", d.model),
                 None => d.model.clone(),
             };
-            let _ = writeln!(out, "  ~ {what}: {}", show_change(&d.change));
+            let _ = writeln!(out, "  ~ {what}: {}", show_drift(&d.change));
         }
         out.push_str("\nThe plan below puts them back as git declares them.\n\n");
     }

@@ -71,13 +71,15 @@ pub struct RegisteredVersion {
     pub applied: Option<AppliedVersion>,
 }
 
-/// Version fields as last applied by modelops.
+/// Version fields as last applied by modelops: the stage, and a digest of the
+/// metadata (the plan's update step shows each field against git, so the old
+/// values need not be kept twice).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AppliedVersion {
     /// Stage written.
     pub stage: Stage,
-    /// Metadata written.
-    pub metadata: VersionMetadata,
+    /// [`VersionMetadata::digest`] of the metadata written.
+    pub metadata_digest: String,
 }
 
 /// Why a version was rejected.
@@ -201,13 +203,35 @@ pub struct FieldChange {
     pub after: Option<serde_json::Value>,
 }
 
+/// SHA-256 of a value's JSON form, streamed (no intermediate buffer).
+fn sha256_hex<T: Serialize>(value: &T, bytes: usize) -> String {
+    struct Hashing(Sha256);
+    impl std::io::Write for Hashing {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.update(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut h = Hashing(Sha256::new());
+    serde_json::to_writer(&mut h, value).expect("state serializes");
+    h.0.finalize().iter().take(bytes).map(|b| format!("{b:02x}")).collect()
+}
+
+impl VersionMetadata {
+    /// A short digest of the metadata, to notice changes.
+    pub fn digest(&self) -> String {
+        sha256_hex(self, 8)
+    }
+}
+
 impl ActualState {
     /// A digest of everything planning reads; two states with the same
     /// fingerprint produce the same plan from the same repository.
     pub fn fingerprint(&self) -> String {
-        let bytes = serde_json::to_vec(self).expect("state serializes");
-        let digest = Sha256::digest(&bytes);
-        digest.iter().map(|b| format!("{b:02x}")).collect()
+        sha256_hex(self, 32)
     }
 
     /// The version of a model, if registered.
