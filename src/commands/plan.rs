@@ -40,10 +40,6 @@ pub fn compute(ctx: &Context, rev: Option<&str>, base: Option<&str>) -> Result<P
             return Ok(Planned::Invalid);
         }
     };
-    let mut store = ctx.store(&desired.config);
-    let actual = store
-        .observe()
-        .with_context(|| format!("cannot read {}", store.describe()))?;
     let (scope, diffs) = match base {
         None => (Scope::All, BTreeMap::new()),
         Some(b) => {
@@ -53,6 +49,13 @@ pub fn compute(ctx: &Context, rev: Option<&str>, base: Option<&str>) -> Result<P
             changed_scope(&desired, &base_files, &files)
         }
     };
+    // The files' text is needed again only to locate refused changes, which
+    // are rare: free it before the state is read, and re-read if needed.
+    drop(files);
+    let mut store = ctx.store(&desired.config);
+    let actual = store
+        .observe()
+        .with_context(|| format!("cannot read {}", store.describe()))?;
     let mut p = plan(&desired, &actual, &Observations::default(), ctx.now, &scope);
     p.source = PlanSource {
         repo: ctx.repo.display().to_string(),
@@ -63,12 +66,15 @@ pub fn compute(ctx: &Context, rev: Option<&str>, base: Option<&str>) -> Result<P
     for m in &mut p.models {
         m.manifest_diff = diffs.get(&m.model).cloned();
     }
-    p.errors = ctx.display_paths(crate::manifest::finish(
-        std::mem::take(&mut p.errors),
-        &files,
-    ));
+    if !p.errors.is_empty() {
+        let (files, _) = ctx.read_files(rev)?;
+        p.errors = ctx.display_paths(crate::manifest::finish(
+            std::mem::take(&mut p.errors),
+            &files,
+        ));
+    }
     let config = Box::new(desired.config.clone());
-    release_at_exit((desired, files));
+    release_at_exit((desired, actual));
     Ok(Planned::Plan(Box::new(p), config))
 }
 

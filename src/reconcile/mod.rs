@@ -52,13 +52,14 @@ pub fn plan(
     let mut drift = Vec::new();
     let mut errors = Vec::new();
     let mut unmanaged = Vec::new();
+    let observed = observed(actual);
     for (name, model) in &desired.models {
         if !scope.includes(name) {
             continue;
         }
         let registered = actual.models.get(name);
         if let Some(r) = registered {
-            drift.extend(model_drift(r));
+            drift.extend(model_drift(r, &observed[name]));
             for v in &r.versions {
                 if model.version(&v.version).is_none() {
                     unmanaged.push(format!(
@@ -94,7 +95,7 @@ pub fn plan(
         created_at: now,
         source: PlanSource::default(),
         state_fingerprint: actual.fingerprint(),
-        observed: observed(actual),
+        observed,
         drift,
         unmanaged,
         models,
@@ -103,7 +104,7 @@ pub fn plan(
     }
 }
 
-/// Stage and metadata digest of every registered version.
+/// Stage and metadata digest (`"<Stage> <digest>"`) of every registered version.
 pub fn observed(actual: &ActualState) -> BTreeMap<String, BTreeMap<String, String>> {
     actual
         .models
@@ -136,7 +137,24 @@ pub fn metadata_of(v: &DesiredVersion) -> VersionMetadata {
     }
 }
 
-fn model_drift(r: &RegisteredModel) -> Vec<DriftItem> {
+/// Whether a registered version's metadata is what the manifest declares
+/// (without building the declared record: most versions are unchanged).
+fn same_metadata(v: &DesiredVersion, m: &VersionMetadata) -> bool {
+    let s = &v.spec;
+    s.source == m.source
+        && s.training_run_id == m.training_run_id
+        && s.dataset_version == m.dataset_version
+        && s.metrics == m.metrics
+        && s.fairness == m.fairness
+        && s.signature == m.signature
+        && s.dependencies == m.dependencies
+        && s.changelog == m.changelog
+        && s.approved_by == m.approved_by
+        && s.tags == m.tags
+}
+
+/// Drift of one model; `observed` is its entry of [`observed`].
+fn model_drift(r: &RegisteredModel, observed: &BTreeMap<String, String>) -> Vec<DriftItem> {
     let mut out = Vec::new();
     if let Some(applied) = &r.applied {
         let pairs = [
@@ -174,14 +192,18 @@ fn model_drift(r: &RegisteredModel) -> Vec<DriftItem> {
                 },
             });
         }
-        if applied.metadata_digest != v.metadata.digest() {
+        let digest = observed
+            .get(&v.version.to_string())
+            .and_then(|o| o.split_once(' '))
+            .map_or("", |(_, d)| d);
+        if applied.metadata_digest != digest {
             out.push(DriftItem {
                 model: r.name.clone(),
                 version: Some(v.version.clone()),
                 change: FieldChange {
                     field: "metadata".to_string(),
                     before: Some(applied.metadata_digest.clone().into()),
-                    after: Some(v.metadata.digest().into()),
+                    after: Some(digest.into()),
                 },
             });
         }
@@ -236,7 +258,6 @@ fn plan_model(
 
     for v in &model.versions {
         let want = v.spec.stage;
-        let meta = metadata_of(v);
         let existing =
             registered.and_then(|r| r.versions.iter().find(|x| x.version == v.spec.version));
         let current = match existing {
@@ -249,12 +270,12 @@ fn plan_model(
                     model: name.clone(),
                     version: v.spec.version.clone(),
                     stage: initial,
-                    metadata: meta,
+                    metadata: metadata_of(v),
                 });
                 initial
             }
             Some(x) => {
-                if x.metadata.source != meta.source {
+                if x.metadata.source != v.spec.source {
                     errors.push(Diagnostic::pointer(
                         &model.file,
                         format!("{}/source", v.pointer()),
@@ -264,7 +285,8 @@ fn plan_model(
                             v.spec.version, x.metadata.source
                         ),
                     ));
-                } else if x.metadata != meta {
+                } else if !same_metadata(v, &x.metadata) {
+                    let meta = metadata_of(v);
                     steps.push(PlanStep::UpdateVersion {
                         model: name.clone(),
                         version: v.spec.version.clone(),
