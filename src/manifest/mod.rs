@@ -14,6 +14,7 @@ pub mod model;
 pub mod policy;
 pub mod rules;
 pub mod schema;
+pub mod sorted_map;
 pub mod yaml;
 
 pub use common::{Stage, VersionId};

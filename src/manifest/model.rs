@@ -1,12 +1,11 @@
 //! `kind: Model` — one registered model and every version of it, field for
 //! field the guidelines' metadata table.
 
-use std::collections::BTreeMap;
-
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::{ApiVersion, Stage, VersionId};
+use super::sorted_map::SortedMap;
 
 /// The `kind` of a model manifest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -75,18 +74,18 @@ pub struct ModelVersionSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dataset_version: Option<String>,
     /// Performance scores on evaluation data sets, by metric name (finite numbers).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub metrics: BTreeMap<String, f64>,
+    #[serde(default, skip_serializing_if = "SortedMap::is_empty")]
+    pub metrics: SortedMap<String, f64>,
     /// Per-group scores (for example AUC) for each protected attribute:
     /// `{gender: {female: 0.84, male: 0.86}}`.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub fairness: BTreeMap<String, BTreeMap<String, f64>>,
+    #[serde(default, skip_serializing_if = "SortedMap::is_empty")]
+    pub fairness: SortedMap<String, SortedMap<String, f64>>,
     /// Input and output schema of the model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signature: Option<Signature>,
     /// Library versions required for inference, pinned exactly: `{scikit-learn: "1.5.2"}`.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub dependencies: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "SortedMap::is_empty")]
+    pub dependencies: SortedMap<String, String>,
     /// What changed from the previous version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub changelog: Option<String>,
@@ -94,8 +93,8 @@ pub struct ModelVersionSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approved_by: Option<String>,
     /// Free-form registry tags to set on the version.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub tags: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "SortedMap::is_empty")]
+    pub tags: SortedMap<String, String>,
 }
 
 /// A model's input and output schema, in MLflow's column-based form.

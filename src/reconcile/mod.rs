@@ -113,7 +113,12 @@ pub fn observed(actual: &ActualState) -> BTreeMap<String, BTreeMap<String, Strin
             let versions = m
                 .versions
                 .iter()
-                .map(|v| (v.version.to_string(), format!("{} {}", v.stage, v.metadata.digest())))
+                .map(|v| {
+                    (
+                        v.version.to_string(),
+                        format!("{} {}", v.stage, v.metadata.digest()),
+                    )
+                })
                 .collect();
             (name.clone(), versions)
         })

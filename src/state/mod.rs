@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::manifest::model::Signature;
+use crate::manifest::sorted_map::SortedMap;
 use crate::manifest::{Stage, VersionId};
 
 /// Everything observed from the backends, the input to planning.
@@ -103,17 +104,17 @@ pub struct VersionMetadata {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dataset_version: Option<String>,
     /// Evaluation metrics.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub metrics: BTreeMap<String, f64>,
+    #[serde(default, skip_serializing_if = "SortedMap::is_empty")]
+    pub metrics: SortedMap<String, f64>,
     /// Per-group fairness scores.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub fairness: BTreeMap<String, BTreeMap<String, f64>>,
+    #[serde(default, skip_serializing_if = "SortedMap::is_empty")]
+    pub fairness: SortedMap<String, SortedMap<String, f64>>,
     /// Input/output schema.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signature: Option<Signature>,
     /// Pinned inference dependencies.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub dependencies: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "SortedMap::is_empty")]
+    pub dependencies: SortedMap<String, String>,
     /// What changed from the previous version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub changelog: Option<String>,
@@ -121,8 +122,8 @@ pub struct VersionMetadata {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approved_by: Option<String>,
     /// Free-form tags.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub tags: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "SortedMap::is_empty")]
+    pub tags: SortedMap<String, String>,
 }
 
 /// Traffic split of one model on its serving target: percent per version.
@@ -217,7 +218,11 @@ fn sha256_hex<T: Serialize>(value: &T, bytes: usize) -> String {
     }
     let mut h = Hashing(Sha256::new());
     serde_json::to_writer(&mut h, value).expect("state serializes");
-    h.0.finalize().iter().take(bytes).map(|b| format!("{b:02x}")).collect()
+    h.0.finalize()
+        .iter()
+        .take(bytes)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 impl VersionMetadata {
@@ -324,12 +329,12 @@ mod tests {
     fn metadata_diff_is_field_level() {
         let before = VersionMetadata {
             source: "s3://a".into(),
-            metrics: BTreeMap::from([("auc".into(), 0.8), ("acc".into(), 0.9)]),
+            metrics: SortedMap::from([("auc".into(), 0.8), ("acc".into(), 0.9)]),
             ..Default::default()
         };
         let after = VersionMetadata {
             source: "s3://a".into(),
-            metrics: BTreeMap::from([
+            metrics: SortedMap::from([
                 ("auc".into(), 0.85),
                 ("f1".into(), 0.7),
                 ("acc".into(), 0.9),
