@@ -22,7 +22,8 @@ pub fn run(ctx: &Context, args: ApplyArgs) -> Result<ExitCode> {
         Some(path) => (read_plan(path)?, ctx.config()?),
         None => {
             let (p, config) = match compute(ctx, args.rev.rev.as_deref(), None)? {
-                Planned::Plan(p, config) => (*p, *config),
+                // Applying needs only the plan: free the rest first.
+                Planned::Plan(p, config, _inputs) => (*p, *config),
                 Planned::Invalid => return Ok(ExitCode::FAILURE),
             };
             emit(&plan_text(&p));

@@ -13,14 +13,23 @@ use crate::manifest::{Desired, SourceFile};
 use crate::reconcile::{Observations, Plan, PlanSource, Scope, plan};
 use crate::render::{diagnostics_text, plan_json, plan_markdown, plan_text};
 use crate::source::changed_files;
+use crate::state::ActualState;
 
 /// A plan computed from the repository and the state, or the validation errors.
 pub enum Planned {
-    /// The plan, and the configuration of the files it was computed from.
-    Plan(Box<Plan>, Box<ConfigSpec>),
+    /// The plan, the configuration of the files it was computed from, and
+    /// the inputs, which the caller frees or lets go at exit.
+    Plan(Box<Plan>, Box<ConfigSpec>, Inputs),
     /// The repository is invalid; already printed.
     Invalid,
 }
+
+/// The desired and actual state a plan was computed from, held (never read)
+/// so the caller chooses when they are freed.
+pub struct Inputs(
+    #[allow(dead_code)] Box<Desired>,
+    #[allow(dead_code)] ActualState,
+);
 
 /// Validates, observes, and plans. Prints validation errors itself.
 pub fn compute(ctx: &Context, rev: Option<&str>, base: Option<&str>) -> Result<Planned> {
@@ -74,8 +83,7 @@ pub fn compute(ctx: &Context, rev: Option<&str>, base: Option<&str>) -> Result<P
         ));
     }
     let config = Box::new(desired.config.clone());
-    release_at_exit((desired, actual));
-    Ok(Planned::Plan(Box::new(p), config))
+    Ok(Planned::Plan(Box::new(p), config, Inputs(desired, actual)))
 }
 
 /// The models whose manifests (or the policy or config they depend on)
@@ -128,7 +136,10 @@ fn unified(path: &str, before: &str, after: &str) -> String {
 /// Prints the plan, saves it when asked, and picks the exit code.
 pub fn run(ctx: &Context, args: PlanArgs) -> Result<ExitCode> {
     let p = match compute(ctx, args.rev.rev.as_deref(), args.base.as_deref())? {
-        Planned::Plan(p, _) => p,
+        Planned::Plan(p, _, inputs) => {
+            release_at_exit(inputs);
+            p
+        }
         Planned::Invalid => return Ok(ExitCode::FAILURE),
     };
     emit(&match args.format {
