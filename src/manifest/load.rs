@@ -10,7 +10,7 @@ use super::diagnostic::{Diagnostic, escape_segment};
 use super::model::ModelManifest;
 use super::policy::PolicyManifest;
 use super::schema::{self, Kind};
-use super::yaml;
+use super::{fastyaml, yaml};
 
 /// One file as a source hands it over: its repository-relative path and
 /// either its bytes or why they could not be read.
@@ -65,6 +65,17 @@ pub fn load_file(file: &SourceFile) -> Result<(String, Manifest), Vec<Diagnostic
     // Fast path: straight into the type, then the schema's extra constraints
     // (ranges, patterns) on the typed value. Only a file that fails either is
     // parsed again as a plain tree, so every error can be located and listed.
+    let fast = match expected {
+        Kind::Model => fastyaml::parse(text).map(|m| Manifest::Model(Box::new(m))),
+        Kind::Deployment => fastyaml::parse(text).map(|m| Manifest::Deployment(Box::new(m))),
+        Kind::Policy => fastyaml::parse(text).map(|m| Manifest::Policy(Box::new(m))),
+        Kind::Config => fastyaml::parse(text).map(|m| Manifest::Config(Box::new(m))),
+    };
+    if let Some(m) = fast
+        && (expected == Kind::Model || schema::validator(expected).is_valid(&m.to_value()))
+    {
+        return Ok((path.to_string(), m));
+    }
     let typed = match expected {
         Kind::Model => yaml::typed(text).map(|m| Manifest::Model(Box::new(m))),
         Kind::Deployment => yaml::typed(text).map(|m| Manifest::Deployment(Box::new(m))),

@@ -8,6 +8,7 @@ pub mod config;
 pub mod deployment;
 pub mod desired;
 pub mod diagnostic;
+pub mod fastyaml;
 pub mod load;
 pub mod locate;
 pub mod model;

@@ -40,7 +40,7 @@ impl ManifestSource for DirSource {
         for name in ["modelops.yaml", "modelops.yml"] {
             let path = root.join(name);
             if path.symlink_metadata().is_ok() {
-                found.files.push((path, name.to_string()));
+                found.files.push((path, name.to_string(), true));
             }
         }
         let mut visited = BTreeSet::new();
@@ -64,18 +64,18 @@ impl ManifestSource for DirSource {
 /// Files to read (path, shown path) and directories that could not be walked.
 #[derive(Default)]
 struct Found {
-    files: Vec<(PathBuf, String)>,
+    files: Vec<(PathBuf, String, bool)>,
     problems: Vec<SourceFile>,
 }
 
 /// Reads the files on every core: opening 10,000 small files is a good part
 /// of validating them.
-fn read_all(root: &Path, files: Vec<(PathBuf, String)>) -> Vec<SourceFile> {
+fn read_all(root: &Path, files: Vec<(PathBuf, String, bool)>) -> Vec<SourceFile> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     if threads == 1 || files.len() < 256 {
         return files
             .into_iter()
-            .map(|(p, r)| read_file(root, &p, r))
+            .map(|(p, r, link)| read_file(root, &p, r, link))
             .collect();
     }
     let chunk = files.len().div_ceil(threads);
@@ -85,7 +85,7 @@ fn read_all(root: &Path, files: Vec<(PathBuf, String)>) -> Vec<SourceFile> {
             .map(|part| {
                 scope.spawn(move || {
                     part.iter()
-                        .map(|(p, r)| read_file(root, p, r.clone()))
+                        .map(|(p, r, link)| read_file(root, p, r.clone(), *link))
                         .collect::<Vec<_>>()
                 })
             })
@@ -123,12 +123,15 @@ fn walk(root: &Path, dir: &Path, rel: &str, visited: &mut BTreeSet<PathBuf>, out
             return;
         }
     };
-    let mut names: Vec<(String, PathBuf)> = entries
+    let mut names: Vec<(String, PathBuf, bool)> = entries
         .filter_map(Result::ok)
-        .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
+        .map(|e| {
+            let link = e.file_type().map(|t| t.is_symlink()).unwrap_or(true);
+            (e.file_name().to_string_lossy().into_owned(), e.path(), link)
+        })
         .collect();
     names.sort();
-    for (name, path) in names {
+    for (name, path, link) in names {
         let child = format!("{rel}/{name}");
         let is_dir = fs::metadata(&path).map(|m| m.is_dir()).unwrap_or(false);
         if is_dir {
@@ -136,7 +139,8 @@ fn walk(root: &Path, dir: &Path, rel: &str, visited: &mut BTreeSet<PathBuf>, out
                 walk(root, &path, &child, visited, out);
             }
         } else if is_yaml(&name) {
-            out.files.push((path, child));
+            // `real` is inside the repository, so only a symlink can lead out.
+            out.files.push((path, child, link));
         }
     }
 }
@@ -153,8 +157,15 @@ fn inside(root: &Path, path: &Path) -> Result<PathBuf, String> {
     }
 }
 
-fn read_file(root: &Path, path: &Path, rel: String) -> SourceFile {
-    let content = inside(root, path).and_then(|real| {
+/// Reads one file; `link` says it may be a symlink, whose target must be
+/// inside the repository.
+fn read_file(root: &Path, path: &Path, rel: String, link: bool) -> SourceFile {
+    let real = if link {
+        inside(root, path)
+    } else {
+        Ok(path.to_path_buf())
+    };
+    let content = real.and_then(|real| {
         let meta = fs::metadata(&real).map_err(|e| format!("cannot read file: {e}"))?;
         if !meta.is_file() {
             return Err(
