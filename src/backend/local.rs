@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::registry::{ApplyContext, BackendError, Registry};
-use crate::manifest::Stage;
+use crate::manifest::{Stage, VersionId};
 use crate::reconcile::PlanStep;
 use crate::state::{
     ActualState, AppliedModel, AppliedVersion, Event, RegisteredModel, RegisteredVersion,
@@ -211,6 +211,21 @@ fn hostname() -> String {
         .unwrap_or_else(|_| "localhost".to_string())
 }
 
+/// A registered version to change, or a conflict naming it.
+fn registered_version<'s>(
+    state: &'s mut ActualState,
+    model: &str,
+    version: &VersionId,
+) -> Result<&'s mut RegisteredVersion, BackendError> {
+    state
+        .models
+        .get_mut(model)
+        .and_then(|m| m.versions.iter_mut().find(|v| &v.version == version))
+        .ok_or_else(|| {
+            BackendError::Conflict(format!("{model} version {version} is not registered"))
+        })
+}
+
 fn event(model: &str, action: &str, summary: String) -> Event {
     Event {
         seq: 0,
@@ -325,13 +340,7 @@ impl Registry for LocalStore {
                 metadata,
                 changes,
             } => {
-                let Some(v) = state
-                    .models
-                    .get_mut(model)
-                    .and_then(|m| m.versions.iter_mut().find(|v| &v.version == version))
-                else {
-                    return conflict(format!("{model} version {version} is not registered"));
-                };
+                let v = registered_version(state, model, version)?;
                 v.metadata = metadata.clone();
                 let stage = v.stage;
                 v.applied = Some(AppliedVersion {
@@ -355,13 +364,7 @@ impl Registry for LocalStore {
                 reason,
                 ..
             } => {
-                let Some(v) = state
-                    .models
-                    .get_mut(model)
-                    .and_then(|m| m.versions.iter_mut().find(|v| &v.version == version))
-                else {
-                    return conflict(format!("{model} version {version} is not registered"));
-                };
+                let v = registered_version(state, model, version)?;
                 if v.stage != *from {
                     return conflict(format!(
                         "{model} version {version} is {}, not {from} as planned",

@@ -59,6 +59,16 @@ fn actual(versions: &[(&str, Stage)]) -> ActualState {
     state
 }
 
+fn plan_all(d: &Desired, a: &ActualState) -> Plan {
+    plan(
+        d,
+        a,
+        &Observations::default(),
+        Timestamp::UNIX_EPOCH,
+        &Scope::All,
+    )
+}
+
 fn steps(p: &Plan) -> Vec<String> {
     p.steps().map(describe_step).collect()
 }
@@ -180,13 +190,7 @@ fn plans_follow_the_stage_graph() {
             }
         };
         let a = case.have.map(actual).unwrap_or_default();
-        let p = plan(
-            &d,
-            &a,
-            &Observations::default(),
-            Timestamp::UNIX_EPOCH,
-            &Scope::All,
-        );
+        let p = plan_all(&d, &a);
         assert_eq!(steps(&p), case.steps, "{}", case.name);
         match case.error {
             None => assert!(p.errors.is_empty(), "{}: {:?}", case.name, p.errors),
@@ -220,13 +224,7 @@ fn summary_counts_adds_changes_and_archives() {
         ("13", "Development"),
     ]);
     let a = actual(&[("11", Stage::Production), ("12", Stage::Staging)]);
-    let p = plan(
-        &d,
-        &a,
-        &Observations::default(),
-        Timestamp::UNIX_EPOCH,
-        &Scope::All,
-    );
+    let p = plan_all(&d, &a);
     assert_eq!(
         p.summary,
         Summary {
@@ -244,13 +242,7 @@ fn metadata_changes_are_field_level_and_source_is_immutable() {
     let mut a = actual(&[("12", Stage::Staging)]);
     let v = &mut a.models.get_mut("fraud-detector").unwrap().versions[0];
     v.metadata.metrics.insert("test_accuracy".into(), 0.8);
-    let p = plan(
-        &d,
-        &a,
-        &Observations::default(),
-        Timestamp::UNIX_EPOCH,
-        &Scope::All,
-    );
+    let p = plan_all(&d, &a);
     match p.steps().next() {
         Some(PlanStep::UpdateVersion { changes, .. }) => {
             assert_eq!(changes.len(), 1);
@@ -261,13 +253,7 @@ fn metadata_changes_are_field_level_and_source_is_immutable() {
 
     let v = &mut a.models.get_mut("fraud-detector").unwrap().versions[0];
     v.metadata.source = "s3://elsewhere".into();
-    let p = plan(
-        &d,
-        &a,
-        &Observations::default(),
-        Timestamp::UNIX_EPOCH,
-        &Scope::All,
-    );
+    let p = plan_all(&d, &a);
     assert_eq!(p.errors.len(), 1);
     assert!(p.errors[0].message.contains("cannot change"));
 }
@@ -279,13 +265,7 @@ fn drift_is_reported_against_what_was_applied() {
     // Someone moved 12 to Production by hand.
     let m = a.models.get_mut("fraud-detector").unwrap();
     m.versions[1].stage = Stage::Production;
-    let p = plan(
-        &d,
-        &a,
-        &Observations::default(),
-        Timestamp::UNIX_EPOCH,
-        &Scope::All,
-    );
+    let p = plan_all(&d, &a);
     assert_eq!(p.drift.len(), 1);
     assert_eq!(p.drift[0].change.field, "stage");
     assert_eq!(p.drift[0].change.before, Some("Staging".into()));
@@ -301,13 +281,7 @@ fn drift_is_reported_against_what_was_applied() {
 fn versions_missing_from_git_are_reported_not_deleted() {
     let d = desired(&[("12", "Staging")]);
     let a = actual(&[("11", Stage::Archived), ("12", Stage::Staging)]);
-    let p = plan(
-        &d,
-        &a,
-        &Observations::default(),
-        Timestamp::UNIX_EPOCH,
-        &Scope::All,
-    );
+    let p = plan_all(&d, &a);
     assert!(steps(&p).is_empty());
     assert_eq!(p.unmanaged.len(), 1);
     assert!(p.unmanaged[0].contains("version 11"));
@@ -345,13 +319,7 @@ fn metadata_changed_outside_git_is_drift_and_is_put_back() {
     let mut a = actual(&[("12", Stage::Staging)]);
     let v = &mut a.models.get_mut("fraud-detector").unwrap().versions[0];
     v.metadata.changelog = Some("edited in the registry UI".into());
-    let p = plan(
-        &d,
-        &a,
-        &Observations::default(),
-        Timestamp::UNIX_EPOCH,
-        &Scope::All,
-    );
+    let p = plan_all(&d, &a);
     assert_eq!(p.drift.len(), 1);
     assert_eq!(p.drift[0].change.field, "metadata");
     assert_eq!(steps(&p), ["update version 12 (1 field)"]);
