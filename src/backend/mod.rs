@@ -2,6 +2,7 @@
 //! later serving targets and metrics providers.
 
 pub mod local;
+pub mod mlflow;
 pub mod registry;
 
 pub use local::LocalStore;

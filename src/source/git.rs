@@ -64,11 +64,39 @@ impl GitSource {
     }
 }
 
-/// The commit HEAD points at in the repository containing `dir`, if any.
+/// The commit HEAD points at in the repository containing `dir`, if any,
+/// with `-dirty` appended (as `git describe --dirty` does) when a manifest
+/// under `dir` differs from it, so an event never claims a commit that does
+/// not hold what was applied.
 pub fn head_commit(dir: &Path) -> Option<String> {
     let repo = Repository::discover(dir).ok()?;
     let commit = repo.head().ok()?.peel_to_commit().ok()?;
-    Some(commit.id().to_string())
+    let id = commit.id().to_string();
+    let workdir = std::fs::canonicalize(repo.workdir()?).ok()?;
+    let prefix = std::fs::canonicalize(dir)
+        .ok()?
+        .strip_prefix(&workdir)
+        .ok()?
+        .to_path_buf();
+    let mut options = git2::StatusOptions::new();
+    options
+        .include_untracked(true)
+        .recurse_untracked_dirs(true)
+        .include_ignored(false);
+    for spec in [
+        "modelops.yaml",
+        "modelops.yml",
+        "models",
+        "deployments",
+        "policies",
+    ] {
+        options.pathspec(prefix.join(spec));
+    }
+    let dirty = repo
+        .statuses(Some(&mut options))
+        .map(|s| !s.is_empty())
+        .unwrap_or(true);
+    Some(if dirty { format!("{id}-dirty") } else { id })
 }
 
 struct Walker<'r> {

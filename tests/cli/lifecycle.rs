@@ -216,3 +216,27 @@ fn ci_actor_is_recorded() {
         .code(0)
         .stdout_has("(by octocat commit [COMMIT])");
 }
+
+#[test]
+fn an_apply_from_uncommitted_manifests_records_a_dirty_commit() {
+    let repo = example_in_git();
+    repo.edit(
+        "models/fraud-detector.yaml",
+        "  description: Real-time",
+        "  description: Edited, real-time",
+    );
+    repo.run(&["apply", "--auto-approve"]).code(0);
+    let json: serde_json::Value = serde_json::from_str(
+        repo.run(&["history", "fraud-detector", "--format", "json"])
+            .code(0)
+            .raw_stdout(),
+    )
+    .expect("json");
+    let want = format!("{}-dirty", repo.head());
+    let events = json["events"].as_array().expect("events");
+    assert!(!events.is_empty());
+    assert!(
+        events.iter().all(|e| e["commit"] == want.as_str()),
+        "{events:#?}"
+    );
+}
