@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: installs what the tests need
 # (checking first what is already there), then runs formatting, lints,
-# the schema freshness check and every test.
+# the schema freshness check and every test. It installs MLflow 3.17.2 into
+# .cache/mlflow-venv (once) and starts a real tracking server on a free
+# loopback port for the end-to-end tests, stopping it at the end.
 #
 #   scripts/test.sh            # everything
 #   SKIP_LINT=1 scripts/test.sh   # tests only
@@ -27,7 +29,7 @@ say "toolchain"
 command -v cargo >/dev/null || { echo "cargo is required (https://rustup.rs)"; exit 1; }
 cargo --version
 # git: the tests build temporary git repositories; util-linux: flock for the lock test.
-need_apt git util-linux
+need_apt git util-linux curl
 rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt clippy
 
 if [ -z "${SKIP_LINT:-}" ]; then
@@ -35,6 +37,19 @@ if [ -z "${SKIP_LINT:-}" ]; then
   cargo fmt --all -- --check
   say "cargo clippy --all-targets -- -D warnings"
   cargo clippy --all-targets --locked -- -D warnings
+fi
+
+say "MLflow tracking server (real, on loopback)"
+scripts/mlflow.sh install
+MLFLOW_DIR="$(mktemp -d "${TMPDIR:-/tmp}/modelops-mlflow.XXXXXX")"
+trap 'scripts/mlflow.sh stop "$MLFLOW_DIR"; rm -rf "$MLFLOW_DIR"' EXIT
+if MODELOPS_MLFLOW_URL="$(scripts/mlflow.sh start "$MLFLOW_DIR")"; then
+  export MODELOPS_MLFLOW_URL
+  echo "MLflow at $MODELOPS_MLFLOW_URL"
+elif [ "${MODELOPS_E2E:-}" = 1 ]; then
+  echo "MODELOPS_E2E=1 and the MLflow server did not start"; exit 1
+else
+  echo "MLflow did not start: its end-to-end tests will be skipped"
 fi
 
 say "cargo test"

@@ -9,6 +9,7 @@
 //! - `promotion` — stage moves after the first apply, refusals, saved plans, drift.
 //! - `git` — `--rev` and `--base`.
 //! - `robustness` — the state lock, committed schemas, a closed stdout.
+//! - `mlflow` — the MLflow REST client against a real tracking server.
 
 #[path = "common/mod.rs"]
 mod common;
@@ -23,6 +24,8 @@ mod formats;
 mod git;
 #[path = "cli/lifecycle.rs"]
 mod lifecycle;
+#[path = "cli/mlflow.rs"]
+mod mlflow;
 #[path = "cli/promotion.rs"]
 mod promotion;
 #[path = "cli/robustness.rs"]

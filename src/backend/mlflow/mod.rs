@@ -2,5 +2,6 @@
 //! mapping of modelops' state onto MLflow's models, versions, stages, aliases
 //! and tags. Not yet selectable in `modelops.yaml`.
 
+pub mod client;
 pub mod mapping;
 pub mod request;

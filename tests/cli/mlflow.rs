@@ -1,0 +1,175 @@
+//! The MLflow REST client against a real tracking server (started by
+//! `scripts/test.sh`, whose URL arrives in `MODELOPS_MLFLOW_URL`). With
+//! `MODELOPS_E2E=1` a missing server fails these tests instead of skipping.
+
+use std::time::Duration;
+
+use modelops::backend::mlflow::client::{Client, ClientError, Credentials, Endpoint, MAX_ATTEMPTS};
+use modelops::backend::mlflow::request;
+use serde_json::Value;
+
+/// A client for the test server, or `None` (skip) outside end-to-end runs.
+fn server() -> Option<Client> {
+    match std::env::var("MODELOPS_MLFLOW_URL") {
+        Ok(url) if !url.is_empty() => {
+            let endpoint = Endpoint::new(&url, &Credentials::default()).expect("valid URL");
+            Some(Client::new(endpoint, Duration::from_secs(20)).expect("client"))
+        }
+        _ if std::env::var("MODELOPS_E2E").as_deref() == Ok("1") => {
+            panic!("MODELOPS_E2E=1 but no MLflow server: run the suite through scripts/test.sh")
+        }
+        _ => {
+            eprintln!(
+                "skipped: no MLflow server (MODELOPS_MLFLOW_URL unset; scripts/test.sh starts one)"
+            );
+            None
+        }
+    }
+}
+
+/// A model name no other test run uses.
+fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{prefix}-{}-{nanos}", std::process::id())
+}
+
+#[test]
+fn registers_a_model_version_with_stage_alias_and_tags() {
+    let Some(client) = server() else { return };
+    let name = unique("e2e-churn");
+    client
+        .send(&request::create_registered_model(
+            &name,
+            Some("test model"),
+            &[("modelops.owner".into(), "ml-platform".into())],
+        ))
+        .expect("create model");
+    let created = client
+        .send(&request::create_model_version(
+            &name,
+            "s3://bucket/churn/1",
+            None,
+            Some("first"),
+            &[("modelops.version".into(), "1".into())],
+        ))
+        .expect("create version");
+    assert_eq!(
+        created["model_version"]["version"], "1",
+        "MLflow numbers versions from 1"
+    );
+
+    client
+        .send(&request::transition_stage(&name, 1, "Production"))
+        .expect("transition");
+    client
+        .send(&request::set_alias(&name, "production", 1))
+        .expect("alias");
+    client
+        .send(&request::set_model_version_tag(
+            &name,
+            1,
+            "modelops.stage",
+            "Production",
+        ))
+        .expect("tag");
+    // Setting an alias again is harmless.
+    client
+        .send(&request::set_alias(&name, "production", 1))
+        .expect("alias again");
+
+    let model = client
+        .send(&request::get_registered_model(&name))
+        .expect("get model");
+    let aliases = model["registered_model"]["aliases"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        aliases
+            .iter()
+            .any(|a| a["alias"] == "production" && a["version"] == "1"),
+        "{model:#}"
+    );
+
+    let filter = format!("name='{name}'");
+    let versions = client
+        .send(&request::search_model_versions(&filter, None))
+        .expect("search versions");
+    let v = &versions["model_versions"][0];
+    assert_eq!(v["current_stage"], "Production");
+    let tags: Vec<&Value> = v["tags"]
+        .as_array()
+        .map(|t| t.iter().collect())
+        .unwrap_or_default();
+    assert!(
+        tags.iter()
+            .any(|t| t["key"] == "modelops.stage" && t["value"] == "Production"),
+        "{v:#}"
+    );
+}
+
+#[test]
+fn errors_carry_mlflow_codes_and_creating_twice_is_reported() {
+    let Some(client) = server() else { return };
+    let missing = client
+        .send(&request::get_registered_model(&unique("e2e-missing")))
+        .unwrap_err();
+    assert_eq!(missing.code(), Some("RESOURCE_DOES_NOT_EXIST"), "{missing}");
+
+    let name = unique("e2e-twice");
+    client
+        .send(&request::create_registered_model(&name, None, &[]))
+        .expect("create");
+    let again = client
+        .send(&request::create_registered_model(&name, None, &[]))
+        .unwrap_err();
+    assert_eq!(again.code(), Some("RESOURCE_ALREADY_EXISTS"), "{again}");
+
+    // A runs:/ source must name the run the version belongs to.
+    let bad = client
+        .send(&request::create_model_version(
+            &name,
+            "runs:/abc/model",
+            None,
+            None,
+            &[],
+        ))
+        .unwrap_err();
+    assert_eq!(bad.code(), Some("INVALID_PARAMETER_VALUE"), "{bad}");
+}
+
+#[test]
+fn an_unreachable_server_is_retried_for_reads_only() {
+    // A port that was just free: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let endpoint = Endpoint::new(
+        &format!("http://user:s3cret@127.0.0.1:{port}"),
+        &Credentials::default(),
+    )
+    .unwrap();
+    let client = Client::new(endpoint, Duration::from_secs(2)).unwrap();
+
+    let err = client
+        .send(&request::get_registered_model("any-model"))
+        .unwrap_err();
+    assert!(matches!(err, ClientError::Connect { .. }), "{err}");
+    assert_eq!(client.sent(), MAX_ATTEMPTS as usize, "a read is retried");
+    let text = err.to_string();
+    assert!(
+        text.contains(&format!("127.0.0.1:{port}")) && !text.contains("s3cret"),
+        "{text}"
+    );
+
+    let before = client.sent();
+    client
+        .send(&request::create_registered_model("any-model", None, &[]))
+        .unwrap_err();
+    assert_eq!(client.sent() - before, 1, "a create is never retried");
+}
