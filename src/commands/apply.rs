@@ -9,7 +9,7 @@ use anyhow::{Context as _, Result, bail};
 use super::plan::{Planned, compute};
 use super::{Context, actor, emit};
 use crate::apply::apply;
-use crate::backend::{ApplyContext, Registry};
+use crate::backend::ApplyContext;
 use crate::cli::ApplyArgs;
 use crate::reconcile::{Plan, observed};
 use crate::render::plan_text;
@@ -44,11 +44,13 @@ pub fn run(ctx: &Context, args: ApplyArgs) -> Result<ExitCode> {
         emit("No changes to apply.\n");
         return Ok(ExitCode::SUCCESS);
     }
-    let mut store = ctx.store(&config);
-    store
-        .lock(ctx.lock_timeout(&config), "modelops apply")
+    let mut lock = ctx.store(&config);
+    lock.lock(ctx.lock_timeout(&config), "modelops apply")
         .context("cannot take the state lock")?;
-    let actual = store.observe()?;
+    let mut registry = ctx.registry(&config)?;
+    let actual = registry
+        .observe()
+        .with_context(|| format!("cannot read {}", registry.describe()))?;
     if actual.fingerprint() != plan.state_fingerprint {
         if args.plan_file.is_some() {
             eprintln!(
@@ -70,7 +72,7 @@ pub fn run(ctx: &Context, args: ApplyArgs) -> Result<ExitCode> {
         commit: plan.source.commit.clone(),
         actor: actor(),
     };
-    let report = apply(&plan, &mut store, &apply_ctx);
+    let report = apply(&plan, registry.as_mut(), &apply_ctx);
     let mut text = String::new();
     for line in &report.applied {
         text.push_str(&format!("  done: {line}\n"));

@@ -7,14 +7,13 @@ use anyhow::{Context as _, Result};
 use jiff::Timestamp;
 
 use super::{Context, emit};
-use crate::backend::Registry;
 use crate::backend::local::production_at;
 use crate::cli::{HistoryArgs, ListFormat};
 
 /// Prints the events, oldest first.
 pub fn run(ctx: &Context, args: HistoryArgs) -> Result<ExitCode> {
     let config = ctx.config()?;
-    let mut store = ctx.store(&config);
+    let mut store = ctx.registry(&config)?;
     let events = store.events(&args.model)?;
     let at: Option<Timestamp> = match &args.at {
         Some(t) => Some(t.parse().with_context(|| {

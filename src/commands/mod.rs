@@ -17,9 +17,12 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, bail};
 use jiff::Timestamp;
 
-use crate::backend::LocalStore;
+use crate::backend::mlflow::MlflowRegistry;
+use crate::backend::mlflow::client::{Client, Credentials, Endpoint};
+use crate::backend::{LocalStore, Registry};
 use crate::cli::{Cli, Command};
 use crate::manifest::config::ConfigSpec;
+use crate::manifest::config::RegistryType;
 use crate::manifest::load::{Manifest, load_file};
 use crate::manifest::{Desired, Diagnostic, SourceFile};
 use crate::render::diagnostics_text;
@@ -141,9 +144,35 @@ impl Context {
         diags
     }
 
-    /// The embedded store for this repository's configuration.
+    /// The embedded store for this repository's configuration (it also
+    /// holds the apply lock, whichever registry is used).
     pub fn store(&self, config: &ConfigSpec) -> LocalStore {
         LocalStore::new(self.state_dir(config))
+    }
+
+    /// The registry: MLflow when `MLFLOW_TRACKING_URI` is set or
+    /// `registry.type` is `mlflow` (the variable overrides `registry.uri`),
+    /// else the embedded store.
+    pub fn registry(&self, config: &ConfigSpec) -> Result<Box<dyn Registry>> {
+        let env_uri = std::env::var("MLFLOW_TRACKING_URI")
+            .ok()
+            .filter(|u| !u.trim().is_empty());
+        let uri = match (env_uri, config.registry.registry_type, &config.registry.uri) {
+            (Some(u), _, _) => u,
+            (None, RegistryType::Mlflow, Some(u)) => u.clone(),
+            (None, RegistryType::Mlflow, None) => {
+                bail!(
+                    "registry.type is mlflow but neither registry.uri nor MLFLOW_TRACKING_URI gives the server"
+                )
+            }
+            (None, RegistryType::Local, _) => return Ok(Box::new(self.store(config))),
+        };
+        let endpoint = Endpoint::new(&uri, &Credentials::from_env()).map_err(anyhow::Error::msg)?;
+        let client = Client::new(endpoint, Duration::from_secs(30)).map_err(anyhow::Error::msg)?;
+        Ok(Box::new(MlflowRegistry::new(
+            client,
+            &config.registry.stage_aliases,
+        )))
     }
 }
 

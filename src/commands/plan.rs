@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use anyhow::{Context as _, Result};
 
 use super::{Context, Loaded, count, emit, load, release_at_exit};
-use crate::backend::Registry;
 use crate::cli::{PlanArgs, PlanFormat};
 use crate::manifest::config::ConfigSpec;
 use crate::manifest::{Desired, SourceFile};
@@ -61,7 +60,7 @@ pub fn compute(ctx: &Context, rev: Option<&str>, base: Option<&str>) -> Result<P
     // The files' text is needed again only to locate refused changes, which
     // are rare: free it before the state is read, and re-read if needed.
     drop(files);
-    let mut store = ctx.store(&desired.config);
+    let mut store = ctx.registry(&desired.config)?;
     let actual = store
         .observe()
         .with_context(|| format!("cannot read {}", store.describe()))?;

@@ -6,13 +6,12 @@ use std::process::ExitCode;
 use anyhow::{Result, bail};
 
 use super::{Context, emit};
-use crate::backend::Registry;
 use crate::cli::{ListFormat, StatusArgs};
 
 /// Prints every model (or one) with its versions and stages.
 pub fn run(ctx: &Context, args: StatusArgs) -> Result<ExitCode> {
     let config = ctx.config()?;
-    let mut store = ctx.store(&config);
+    let mut store = ctx.registry(&config)?;
     let actual = store.observe()?;
     let models: Vec<_> = actual
         .models

@@ -173,3 +173,156 @@ fn an_unreachable_server_is_retried_for_reads_only() {
         .unwrap_err();
     assert_eq!(client.sent() - before, 1, "a create is never retried");
 }
+
+/// A model manifest with three versions, MLflow-numbered from 1.
+fn manifest(name: &str) -> String {
+    let columns: String = (0..400)
+        .map(|i| format!("{{name: feature_{i:03}, type: double}}, "))
+        .collect();
+    format!(
+        r#"apiVersion: modelops/v1
+kind: Model
+metadata:
+  name: {name}
+  owner: risk-ml
+  description: End-to-end test model
+spec:
+  versions:
+    - version: 1
+      stage: Archived
+      source: s3://models/{name}/1
+      dataset_version: v1
+      metrics: {{test_accuracy: 0.86, test_auc: 0.81}}
+      dependencies: {{scikit-learn: "1.5.2"}}
+      changelog: First.
+    - version: 2
+      stage: Production
+      source: s3://models/{name}/2
+      dataset_version: v2
+      metrics: {{test_accuracy: 0.88, test_auc: 0.84}}
+      signature:
+        inputs: [{columns}]
+        outputs: [{{name: p, type: double}}]
+      changelog: Wide signature.
+    - version: 3
+      stage: Staging
+      source: s3://models/{name}/3
+      dataset_version: v3
+      metrics: {{test_accuracy: 0.89, test_auc: 0.85}}
+      changelog: Retrained.
+"#
+    )
+}
+
+#[test]
+fn apply_creates_the_declared_registry_and_converges() {
+    let Some(client) = server() else { return };
+    let url = std::env::var("MODELOPS_MLFLOW_URL").unwrap();
+    let env = [("MLFLOW_TRACKING_URI", url.as_str())];
+    let name = format!("fraud-detector-{}", &unique("x")[2..].replace('-', ""));
+    let repo = crate::common::Repo::new();
+    repo.file(&format!("models/{name}.yaml"), manifest(&name));
+    repo.git_commit("e2e");
+
+    repo.run_with(&["plan", "--detailed-exitcode"], &env)
+        .code(2)
+        .stdout_has(&format!("# {name} will be created"));
+    repo.run_with(&["apply", "--auto-approve"], &env).code(0);
+
+    // Everything through the REST API.
+    let model = client
+        .send(&request::get_registered_model(&name))
+        .expect("model");
+    let m = &model["registered_model"];
+    assert_eq!(m["description"], "End-to-end test model");
+    let aliases: Vec<(String, String)> = m["aliases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["alias"].as_str().unwrap().to_string(),
+                a["version"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        aliases.contains(&("production".into(), "2".into())),
+        "{aliases:?}"
+    );
+    assert!(
+        aliases.contains(&("staging".into(), "3".into())),
+        "{aliases:?}"
+    );
+    let versions = client
+        .send(&request::search_model_versions(
+            &format!("name='{name}'"),
+            None,
+        ))
+        .expect("versions");
+    let stages: Vec<(String, String)> = versions["model_versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["version"].as_str().unwrap().to_string(),
+                v["current_stage"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        stages,
+        [
+            ("1".into(), "Archived".into()),
+            ("2".into(), "Production".into()),
+            ("3".into(), "Staging".into())
+        ]
+    );
+    let v2 = &versions["model_versions"][1];
+    let tag = |key: &str| {
+        v2["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["key"] == key)
+            .map(|t| t["value"].as_str().unwrap().to_string())
+    };
+    assert_eq!(tag("modelops.dataset_version").as_deref(), Some("v2"));
+    assert!(
+        tag("modelops.signature.0").is_some(),
+        "a wide signature is split over several tags"
+    );
+    assert_eq!(v2["description"], "Wide signature.");
+
+    // Converged: nothing left to do.
+    repo.run_with(&["plan", "--detailed-exitcode"], &env)
+        .code(0)
+        .stdout_has("No changes.");
+
+    // Someone moves the production alias in the MLflow UI: drift, then put back.
+    client
+        .send(&request::set_alias(&name, "production", 3))
+        .expect("move alias");
+    repo.run_with(&["plan", "--detailed-exitcode"], &env)
+        .code(2)
+        .stdout_has("changed outside git");
+    repo.run_with(&["apply", "--auto-approve"], &env).code(0);
+    repo.run_with(&["plan", "--detailed-exitcode"], &env)
+        .code(0);
+    let model = client
+        .send(&request::get_registered_model(&name))
+        .expect("model");
+    let production = model["registered_model"]["aliases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["alias"] == "production")
+        .map(|a| a["version"].clone());
+    assert_eq!(production, Some(Value::from("2")));
+
+    // The audit trail lives in the registry.
+    repo.run_with(&["history", &name, "--at", "2030-01-01T00:00:00Z"], &env)
+        .code(0)
+        .stdout_has(&format!("version 2 of {name} was in Production"));
+}

@@ -246,8 +246,15 @@ impl Repo {
     /// Runs the binary and collects what it printed. Fails the test if it
     /// hangs.
     pub fn run(&self, args: &[&str]) -> Run {
+        self.run_with(args, &[])
+    }
+
+    /// [`Repo::run`] with extra environment variables.
+    pub fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let started = Instant::now();
-        let child = self.command(args).spawn().expect("modelops starts");
+        let mut command = self.command(args);
+        command.envs(env.iter().copied());
+        let child = command.spawn().expect("modelops starts");
         let (status, stdout, stderr) = wait(child);
         Run {
             args: args.iter().map(|s| s.to_string()).collect(),

@@ -1,7 +1,11 @@
-//! The MLflow registry backend (in progress): REST calls as values and the
-//! mapping of modelops' state onto MLflow's models, versions, stages, aliases
-//! and tags. Not yet selectable in `modelops.yaml`.
+//! The MLflow registry backend: REST calls as values, the client that sends
+//! them, the mapping of modelops' state onto MLflow's models, versions,
+//! stages, aliases and tags, and the [`Registry`](crate::backend::Registry)
+//! built on them.
 
 pub mod client;
 pub mod mapping;
+pub mod registry;
 pub mod request;
+
+pub use registry::MlflowRegistry;

@@ -1,0 +1,533 @@
+//! The MLflow registry: observes registered models and versions in pages, and
+//! applies plan steps as REST calls, following [`super::mapping`].
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use serde_json::{Value, json};
+
+use super::client::{Client, ClientError};
+use super::mapping::{self, PREFIX, mlflow_stage, stage_of, tag_changes, version_tags};
+use super::request;
+use crate::backend::registry::{ApplyContext, BackendError, Registry};
+use crate::manifest::{Stage, VersionId};
+use crate::reconcile::PlanStep;
+use crate::state::{ActualState, AppliedVersion, Event, RegisteredModel, RegisteredVersion};
+
+/// Tag holding the stage modelops last set (drift is a difference from it).
+const STAGE_TAG: &str = "modelops.stage";
+/// Tag holding the digest of the metadata modelops last wrote.
+const DIGEST_TAG: &str = "modelops.digest";
+/// Prefix of the audit-event tags on a version: `modelops.event.<seq>`.
+const EVENT_TAG: &str = "modelops.event.";
+
+/// One version as MLflow holds it, with what applying needs.
+#[derive(Debug, Clone)]
+struct Observed {
+    number: u64,
+    tags: BTreeMap<String, String>,
+}
+
+/// An MLflow tracking server's model registry.
+pub struct MlflowRegistry {
+    client: Client,
+    aliases: BTreeMap<Stage, String>,
+    versions: BTreeMap<(String, VersionId), Observed>,
+    next_number: BTreeMap<String, u64>,
+    model_aliases: BTreeMap<String, BTreeMap<String, u64>>,
+    events_recorded: u64,
+}
+
+impl MlflowRegistry {
+    /// A registry behind `client`; `aliases` names the alias mirroring each
+    /// stage (defaults `production` and `staging`).
+    pub fn new(client: Client, aliases: &BTreeMap<String, String>) -> MlflowRegistry {
+        let mut map = BTreeMap::from([
+            (Stage::Production, "production".to_string()),
+            (Stage::Staging, "staging".to_string()),
+        ]);
+        for (stage, alias) in aliases {
+            match stage.as_str() {
+                "Production" => map.insert(Stage::Production, alias.clone()),
+                "Staging" => map.insert(Stage::Staging, alias.clone()),
+                _ => None,
+            };
+        }
+        MlflowRegistry {
+            client,
+            aliases: map,
+            versions: BTreeMap::new(),
+            next_number: BTreeMap::new(),
+            model_aliases: BTreeMap::new(),
+            events_recorded: 0,
+        }
+    }
+
+    /// HTTP requests sent so far.
+    pub fn requests_sent(&self) -> usize {
+        self.client.sent()
+    }
+
+    fn send(&self, r: &request::Request) -> Result<Value, BackendError> {
+        self.client.send(r).map_err(backend)
+    }
+
+    /// Every page of a search, concatenated under `field`.
+    fn pages(
+        &self,
+        make: impl Fn(Option<&str>) -> request::Request,
+        field: &str,
+    ) -> Result<Vec<Value>, BackendError> {
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = self.send(&make(token.as_deref()))?;
+            if let Some(items) = page.get(field).and_then(Value::as_array) {
+                out.extend(items.iter().cloned());
+            }
+            match page.get("next_page_token").and_then(Value::as_str) {
+                Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    fn number(&self, model: &str, version: &VersionId) -> Result<u64, BackendError> {
+        self.versions
+            .get(&(model.to_string(), version.clone()))
+            .map(|o| o.number)
+            .ok_or_else(|| {
+                BackendError::Conflict(format!(
+                    "{model} version {version} is not registered in MLflow"
+                ))
+            })
+    }
+
+    /// Records an audit event as a tag on the version:
+    /// `modelops.event.<unix ms>.<n>`, `n` counting the events of this apply.
+    fn record(
+        &mut self,
+        model: &str,
+        number: u64,
+        ctx: &ApplyContext,
+        step: &str,
+    ) -> Result<(), BackendError> {
+        self.events_recorded += 1;
+        let seq = format!("{}.{}", ctx.now.as_millisecond(), self.events_recorded);
+        let value = json!({"step": step, "at": ctx.now.to_string(), "commit": ctx.commit, "actor": ctx.actor});
+        self.send(&request::set_model_version_tag(
+            model,
+            number,
+            &format!("{EVENT_TAG}{seq}"),
+            &value.to_string(),
+        ))
+        .map(|_| ())
+    }
+
+    fn transition(
+        &mut self,
+        model: &str,
+        number: u64,
+        from: Stage,
+        to: Stage,
+    ) -> Result<(), BackendError> {
+        self.send(&request::transition_stage(model, number, mlflow_stage(to)))?;
+        let aliases = self.model_aliases.entry(model.to_string()).or_default();
+        if let Some(alias) = self.aliases.get(&from)
+            && aliases.get(alias) == Some(&number)
+        {
+            self.client
+                .send(&request::delete_alias(model, alias))
+                .map_err(backend)?;
+            aliases.remove(alias);
+        }
+        if let Some(alias) = self.aliases.get(&to) {
+            self.client
+                .send(&request::set_alias(model, alias, number))
+                .map_err(backend)?;
+            aliases.insert(alias.clone(), number);
+        }
+        self.send(&request::set_model_version_tag(
+            model,
+            number,
+            STAGE_TAG,
+            to.as_str(),
+        ))?;
+        Ok(())
+    }
+}
+
+fn backend(e: ClientError) -> BackendError {
+    BackendError::Conflict(e.to_string())
+}
+
+fn tags_of(v: &Value) -> BTreeMap<String, String> {
+    v.get("tags")
+        .and_then(Value::as_array)
+        .map(|tags| {
+            tags.iter()
+                .filter_map(|t| {
+                    Some((
+                        t.get("key")?.as_str()?.to_string(),
+                        t.get("value")?.as_str().unwrap_or("").to_string(),
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn text<'v>(v: &'v Value, field: &str) -> &'v str {
+    v.get(field).and_then(Value::as_str).unwrap_or("")
+}
+
+impl Registry for MlflowRegistry {
+    fn describe(&self) -> String {
+        format!("MLflow at {}", self.client.endpoint().shown())
+    }
+
+    fn observe(&mut self) -> Result<ActualState, BackendError> {
+        let models = self.pages(request::search_registered_models, "registered_models")?;
+        let versions = self.pages(|t| request::search_model_versions("", t), "model_versions")?;
+        let mut state = ActualState::default();
+        self.versions.clear();
+        self.next_number.clear();
+        self.model_aliases.clear();
+        for m in &models {
+            let name = text(m, "name").to_string();
+            if name.starts_with("modelops-lock") {
+                continue;
+            }
+            let tags = tags_of(m);
+            let aliases: BTreeMap<String, u64> = m
+                .get("aliases")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| {
+                            Some((
+                                text(x, "alias").to_string(),
+                                text(x, "version").parse().ok()?,
+                            ))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            self.model_aliases.insert(name.clone(), aliases);
+            let description = text(m, "description");
+            state.models.insert(
+                name.clone(),
+                RegisteredModel {
+                    owner: tags
+                        .get(&format!("{PREFIX}owner"))
+                        .cloned()
+                        .unwrap_or_default(),
+                    description: (!description.is_empty()).then(|| description.to_string()),
+                    name,
+                    versions: Vec::new(),
+                    applied: None,
+                },
+            );
+        }
+        for v in &versions {
+            let name = text(v, "name").to_string();
+            let Some(model) = state.models.get_mut(&name) else {
+                continue;
+            };
+            let number: u64 = text(v, "version")
+                .parse()
+                .map_err(|_| BackendError::Corrupt {
+                    path: format!("{name} in MLflow"),
+                    message: format!("version {:?} is not a number", v.get("version")),
+                })?;
+            let next = self.next_number.entry(name.clone()).or_insert(1);
+            *next = (*next).max(number + 1);
+            let tags = tags_of(v);
+            let id = match tags
+                .get(&format!("{PREFIX}version"))
+                .and_then(|t| t.parse::<VersionId>().ok())
+            {
+                Some(VersionId::Semantic(s)) => VersionId::Semantic(s),
+                _ => VersionId::Number(number),
+            };
+            let stage =
+                stage_of(text(v, "current_stage")).ok_or_else(|| BackendError::Corrupt {
+                    path: format!("{name} version {number} in MLflow"),
+                    message: format!("unknown stage {}", text(v, "current_stage")),
+                })?;
+            let metadata =
+                mapping::version_metadata(text(v, "source"), text(v, "description"), &tags)
+                    .map_err(|message| BackendError::Corrupt {
+                        path: format!("{name} version {number} in MLflow"),
+                        message,
+                    })?;
+            let applied = tags
+                .get(STAGE_TAG)
+                .and_then(|s| stage_of_name(s))
+                .map(|applied_stage| AppliedVersion {
+                    stage: applied_stage,
+                    metadata_digest: tags.get(DIGEST_TAG).cloned().unwrap_or_default(),
+                });
+            // Stage and alias are both read back. An alias moved outside git
+            // shows as the stage it implies on the version it now names, and
+            // a stage alias gone from its version shows that version as
+            // Development: either way the plan puts both back.
+            let aliased = self
+                .aliases
+                .iter()
+                .find(|(_, alias)| {
+                    self.model_aliases.get(&name).and_then(|a| a.get(*alias)) == Some(&number)
+                })
+                .map(|(s, _)| *s);
+            let observed_stage = match (applied.as_ref().map(|a| a.stage), aliased) {
+                (Some(applied_stage), Some(alias_stage))
+                    if stage == applied_stage && alias_stage != stage =>
+                {
+                    alias_stage
+                }
+                (Some(applied_stage), None)
+                    if stage == applied_stage && self.aliases.contains_key(&stage) =>
+                {
+                    Stage::Development
+                }
+                _ => stage,
+            };
+            let registered_at = v
+                .get("creation_timestamp")
+                .and_then(Value::as_i64)
+                .and_then(|ms| Timestamp::from_millisecond(ms).ok())
+                .unwrap_or(Timestamp::UNIX_EPOCH);
+            self.versions.insert(
+                (name.clone(), id.clone()),
+                Observed {
+                    number,
+                    tags: tags.clone(),
+                },
+            );
+            model.versions.push(RegisteredVersion {
+                version: id,
+                stage: observed_stage,
+                metadata,
+                rejected: tags
+                    .get(&format!("{PREFIX}rejected"))
+                    .map(|r| crate::state::Rejection {
+                        reason: r.clone(),
+                        at: registered_at,
+                    }),
+                registered_at,
+                applied,
+            });
+        }
+        for m in state.models.values_mut() {
+            m.versions.sort_by(|a, b| a.version.cmp(&b.version));
+        }
+        Ok(state)
+    }
+
+    fn apply(&mut self, step: &PlanStep, ctx: &ApplyContext) -> Result<(), BackendError> {
+        match step {
+            PlanStep::RegisterModel {
+                model,
+                owner,
+                description,
+            } => {
+                let tags = vec![(format!("{PREFIX}owner"), owner.clone())];
+                match self.client.send(&request::create_registered_model(
+                    model,
+                    description.as_deref(),
+                    &tags,
+                )) {
+                    Ok(_) => {}
+                    // Done by an earlier, interrupted apply: converge.
+                    Err(e) if e.code() == Some("RESOURCE_ALREADY_EXISTS") => {
+                        self.send(&request::set_registered_model_tag(
+                            model,
+                            &format!("{PREFIX}owner"),
+                            owner,
+                        ))?;
+                    }
+                    Err(e) => return Err(backend(e)),
+                }
+                self.next_number.entry(model.clone()).or_insert(1);
+                Ok(())
+            }
+            PlanStep::UpdateModel {
+                model,
+                owner,
+                description,
+                ..
+            } => {
+                self.send(&request::update_registered_model(
+                    model,
+                    description.as_deref().unwrap_or(""),
+                ))?;
+                self.send(&request::set_registered_model_tag(
+                    model,
+                    &format!("{PREFIX}owner"),
+                    owner,
+                ))?;
+                Ok(())
+            }
+            PlanStep::RegisterVersion {
+                model,
+                version,
+                stage,
+                metadata,
+            } => {
+                let next = *self.next_number.get(model).unwrap_or(&1);
+                if let VersionId::Number(n) = version
+                    && *n != next
+                {
+                    return Err(BackendError::Conflict(format!(
+                        "MLflow numbers versions itself: the next version of {model} is {next}, but git declares {n}; \
+                         versions are never renumbered, so declare {next} (or register the missing ones) in git"
+                    )));
+                }
+                let mut tags = version_tags(&version.to_string(), metadata);
+                tags.push((STAGE_TAG.to_string(), stage.as_str().to_string()));
+                tags.push((DIGEST_TAG.to_string(), metadata.digest()));
+                let run_id = metadata
+                    .source
+                    .strip_prefix("runs:/")
+                    .and_then(|r| r.split('/').next())
+                    .map(str::to_string);
+                let created = self.send(&request::create_model_version(
+                    model,
+                    &metadata.source,
+                    run_id.as_deref(),
+                    metadata.changelog.as_deref(),
+                    &tags,
+                ))?;
+                let number: u64 = text(&created["model_version"], "version")
+                    .parse()
+                    .unwrap_or(0);
+                self.next_number.insert(model.clone(), number + 1);
+                self.versions.insert(
+                    (model.clone(), version.clone()),
+                    Observed {
+                        number,
+                        tags: tags.into_iter().collect(),
+                    },
+                );
+                if let VersionId::Number(n) = version
+                    && *n != number
+                {
+                    return Err(BackendError::Conflict(format!(
+                        "MLflow registered {model} as version {number}, not {n} as git declares: another client registered a version meanwhile; \
+                         it is left as it is (versions are never deleted)"
+                    )));
+                }
+                if *stage != Stage::Development {
+                    self.transition(model, number, Stage::Development, *stage)?;
+                }
+                self.record(model, number, ctx, &format!("register_version as {stage}"))
+            }
+            PlanStep::UpdateVersion {
+                model,
+                version,
+                metadata,
+                ..
+            } => {
+                let number = self.number(model, version)?;
+                let current = self.versions[&(model.clone(), version.clone())]
+                    .tags
+                    .clone();
+                let mut wanted = version_tags(&version.to_string(), metadata);
+                wanted.push((DIGEST_TAG.to_string(), metadata.digest()));
+                if let Some(stage) = current.get(STAGE_TAG) {
+                    wanted.push((STAGE_TAG.to_string(), stage.clone()));
+                }
+                let (set, delete) = tag_changes(&current, &wanted);
+                self.send(&request::update_model_version(
+                    model,
+                    number,
+                    metadata.changelog.as_deref().unwrap_or(""),
+                ))?;
+                for (k, v) in &set {
+                    self.send(&request::set_model_version_tag(model, number, k, v))?;
+                }
+                for k in &delete {
+                    self.send(&request::delete_model_version_tag(model, number, k))?;
+                }
+                self.record(model, number, ctx, "update_version")
+            }
+            PlanStep::TransitionStage {
+                model,
+                version,
+                from,
+                to,
+                ..
+            } => {
+                let number = self.number(model, version)?;
+                self.transition(model, number, *from, *to)?;
+                self.record(
+                    model,
+                    number,
+                    ctx,
+                    &format!("transition_stage {from} -> {to}"),
+                )
+            }
+        }
+    }
+
+    fn commit(&mut self) -> Result<(), BackendError> {
+        // Every step is durable in MLflow as soon as it is sent.
+        Ok(())
+    }
+
+    fn events(&mut self, model: &str) -> Result<Vec<Event>, BackendError> {
+        let filter = format!("name='{}'", model.replace('\'', "\\'"));
+        let versions = self.pages(
+            |t| request::search_model_versions(&filter, t),
+            "model_versions",
+        )?;
+        let mut events = Vec::new();
+        for v in &versions {
+            let tags = tags_of(v);
+            let number: u64 = text(v, "version").parse().unwrap_or(0);
+            let id = match tags
+                .get(&format!("{PREFIX}version"))
+                .and_then(|t| t.parse::<VersionId>().ok())
+            {
+                Some(VersionId::Semantic(s)) => VersionId::Semantic(s),
+                _ => VersionId::Number(number),
+            };
+            for (key, value) in tags.iter().filter(|(k, _)| k.starts_with(EVENT_TAG)) {
+                let Ok(e) = serde_json::from_str::<Value>(value) else {
+                    continue;
+                };
+                let step = text(&e, "step").to_string();
+                let to_stage = step.rsplit(' ').next().and_then(stage_of_name);
+                events.push(Event {
+                    seq: key[EVENT_TAG.len()..]
+                        .rsplit('.')
+                        .next()
+                        .and_then(|n| n.parse().ok())
+                        .unwrap_or(0),
+                    at: text(&e, "at").parse().unwrap_or(Timestamp::UNIX_EPOCH),
+                    model: model.to_string(),
+                    version: Some(id.clone()),
+                    action: step.split(' ').next().unwrap_or("").to_string(),
+                    from_stage: None,
+                    to_stage,
+                    summary: format!("{model} version {id}: {step}"),
+                    changes: Vec::new(),
+                    commit: e.get("commit").and_then(Value::as_str).map(str::to_string),
+                    actor: text(&e, "actor").to_string(),
+                });
+            }
+        }
+        events.sort_by(|a, b| a.at.cmp(&b.at).then(a.seq.cmp(&b.seq)));
+        Ok(events)
+    }
+}
+
+fn stage_of_name(s: &str) -> Option<Stage> {
+    match s {
+        "Development" => Some(Stage::Development),
+        "Staging" => Some(Stage::Staging),
+        "Production" => Some(Stage::Production),
+        "Archived" => Some(Stage::Archived),
+        _ => None,
+    }
+}
