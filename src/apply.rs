@@ -79,6 +79,12 @@ mod tests {
         fn events(&mut self, _: &str) -> Result<Vec<Event>, BackendError> {
             Ok(Vec::new())
         }
+        fn lock(&mut self, _: std::time::Duration, _: &str) -> Result<(), BackendError> {
+            Ok(())
+        }
+        fn unlock(&mut self) -> Result<(), BackendError> {
+            Ok(())
+        }
     }
 
     fn plan_of(versions: u64) -> Plan {

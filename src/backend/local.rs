@@ -59,7 +59,7 @@ impl LocalStore {
 
     /// Takes the write lock, waiting up to `timeout` for another holder.
     /// Creates the state directory.
-    pub fn lock(&mut self, timeout: Duration, command: &str) -> Result<(), BackendError> {
+    pub fn take_lock(&mut self, timeout: Duration, command: &str) -> Result<(), BackendError> {
         fs::create_dir_all(&self.dir).map_err(|e| self.io("cannot create", &self.dir, e))?;
         let path = self.dir.join(LOCK_FILE);
         let mut file = OpenOptions::new()
@@ -204,7 +204,8 @@ pub fn whoami() -> String {
         .unwrap_or_else(|_| "unknown".to_string())
 }
 
-fn hostname() -> String {
+/// This machine's name.
+pub fn hostname() -> String {
     fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())
         .or_else(|_| std::env::var("HOSTNAME"))
@@ -425,6 +426,17 @@ impl Registry for LocalStore {
         Ok(())
     }
 
+    fn lock(&mut self, timeout: Duration, command: &str) -> Result<(), BackendError> {
+        self.take_lock(timeout, command)
+    }
+
+    fn unlock(&mut self) -> Result<(), BackendError> {
+        // Closing the file releases the OS lock; the file stays, naming the
+        // last holder, and is harmless.
+        self.lock = None;
+        Ok(())
+    }
+
     fn events(&mut self, model: &str) -> Result<Vec<Event>, BackendError> {
         let committed = self.load()?.events_bytes;
         let path = self.dir.join(EVENTS_FILE);
@@ -506,7 +518,7 @@ mod tests {
     fn state_and_events_survive_a_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = LocalStore::new(dir.path());
-        store.lock(Duration::from_secs(1), "test").unwrap();
+        store.take_lock(Duration::from_secs(1), "test").unwrap();
         for (i, s) in steps().iter().enumerate() {
             store.apply(s, &ctx(i as i64 * 60)).unwrap();
         }
@@ -568,12 +580,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut first = LocalStore::new(dir.path());
         first
-            .lock(Duration::from_secs(1), "modelops apply")
+            .take_lock(Duration::from_secs(1), "modelops apply")
             .unwrap();
         let mut second = LocalStore::new(dir.path());
         let started = Instant::now();
         let err = second
-            .lock(Duration::from_millis(300), "modelops apply")
+            .take_lock(Duration::from_millis(300), "modelops apply")
             .unwrap_err();
         assert!(started.elapsed() >= Duration::from_millis(300));
         let text = err.to_string();
@@ -586,7 +598,7 @@ mod tests {
         drop(first);
         assert!(LocalStore::lock_holder(dir.path()).is_none());
         second
-            .lock(Duration::from_millis(300), "modelops apply")
+            .take_lock(Duration::from_millis(300), "modelops apply")
             .unwrap();
     }
 

@@ -6,4 +6,5 @@ pub mod mlflow;
 pub mod registry;
 
 pub use local::LocalStore;
+pub use mlflow::MlflowRegistry;
 pub use registry::{ApplyContext, BackendError, Registry};

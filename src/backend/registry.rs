@@ -69,4 +69,10 @@ pub trait Registry {
     fn commit(&mut self) -> Result<(), BackendError>;
     /// A model's events, oldest first.
     fn events(&mut self, model: &str) -> Result<Vec<Event>, BackendError>;
+    /// Takes the apply lock, waiting up to `timeout` for another holder, then
+    /// failing with [`BackendError::Locked`] naming it. `command` says what
+    /// the holder is doing.
+    fn lock(&mut self, timeout: std::time::Duration, command: &str) -> Result<(), BackendError>;
+    /// Releases the lock taken by [`Registry::lock`].
+    fn unlock(&mut self) -> Result<(), BackendError>;
 }

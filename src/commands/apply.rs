@@ -44,14 +44,34 @@ pub fn run(ctx: &Context, args: ApplyArgs) -> Result<ExitCode> {
         emit("No changes to apply.\n");
         return Ok(ExitCode::SUCCESS);
     }
-    let mut lock = ctx.store(&config);
-    lock.lock(ctx.lock_timeout(&config), "modelops apply")
-        .context("cannot take the state lock")?;
     let mut registry = ctx.registry(&config)?;
+    registry
+        .lock(ctx.lock_timeout(&config), "modelops apply")
+        .context("cannot take the state lock")?;
+    let outcome = apply_locked(ctx, &args, &plan, registry.as_mut());
+    // Released whatever happened; a failure to release is reported, and the
+    // lease (or the process ending, for the local store) frees it anyway.
+    if let Err(e) = registry.unlock() {
+        eprintln!(
+            "warning: cannot release the lock on {}: {e}",
+            registry.describe()
+        );
+    }
+    outcome
+}
+
+/// The part of an apply that runs under the lock.
+fn apply_locked(
+    ctx: &Context,
+    args: &ApplyArgs,
+    plan: &Plan,
+    registry: &mut dyn crate::backend::Registry,
+) -> Result<ExitCode> {
     let actual = registry
         .observe()
         .with_context(|| format!("cannot read {}", registry.describe()))?;
-    if actual.fingerprint() != plan.state_fingerprint {
+    let planned: Vec<&str> = plan.models.iter().map(|m| m.model.as_str()).collect();
+    if actual.fingerprint_of(planned.iter().copied()) != plan.state_fingerprint {
         if args.plan_file.is_some() {
             eprintln!(
                 "Saved plan is stale: the state changed after the plan was made, so it can no longer be applied."
@@ -61,7 +81,7 @@ pub fn run(ctx: &Context, args: ApplyArgs) -> Result<ExitCode> {
                 "The state changed while this apply waited for the lock; nothing was applied."
             );
         }
-        for line in what_changed(&plan, &actual) {
+        for line in what_changed(plan, &actual) {
             eprintln!("  {line}");
         }
         eprintln!("Run `modelops plan` again.");
@@ -72,7 +92,7 @@ pub fn run(ctx: &Context, args: ApplyArgs) -> Result<ExitCode> {
         commit: plan.source.commit.clone(),
         actor: actor(),
     };
-    let report = apply(&plan, registry.as_mut(), &apply_ctx);
+    let report = apply(plan, registry, &apply_ctx);
     let mut text = String::new();
     for line in &report.applied {
         text.push_str(&format!("  done: {line}\n"));
@@ -130,7 +150,8 @@ fn read_plan(path: &std::path::Path) -> Result<Plan> {
 
 /// The differences between the state a plan saw and the state now.
 fn what_changed(plan: &Plan, actual: &crate::state::ActualState) -> Vec<String> {
-    let now = observed(actual);
+    let planned: Vec<&str> = plan.models.iter().map(|m| m.model.as_str()).collect();
+    let now = observed(actual, &planned);
     let mut out = Vec::new();
     let names: std::collections::BTreeSet<&String> =
         plan.observed.keys().chain(now.keys()).collect();

@@ -150,10 +150,9 @@ impl Context {
         LocalStore::new(self.state_dir(config))
     }
 
-    /// The registry: MLflow when `MLFLOW_TRACKING_URI` is set or
-    /// `registry.type` is `mlflow` (the variable overrides `registry.uri`),
-    /// else the embedded store.
-    pub fn registry(&self, config: &ConfigSpec) -> Result<Box<dyn Registry>> {
+    /// The MLflow registry when `MLFLOW_TRACKING_URI` is set or
+    /// `registry.type` is `mlflow` (the variable overrides `registry.uri`).
+    pub fn mlflow(&self, config: &ConfigSpec) -> Result<Option<MlflowRegistry>> {
         let env_uri = std::env::var("MLFLOW_TRACKING_URI")
             .ok()
             .filter(|u| !u.trim().is_empty());
@@ -165,14 +164,22 @@ impl Context {
                     "registry.type is mlflow but neither registry.uri nor MLFLOW_TRACKING_URI gives the server"
                 )
             }
-            (None, RegistryType::Local, _) => return Ok(Box::new(self.store(config))),
+            (None, RegistryType::Local, _) => return Ok(None),
         };
         let endpoint = Endpoint::new(&uri, &Credentials::from_env()).map_err(anyhow::Error::msg)?;
         let client = Client::new(endpoint, Duration::from_secs(30)).map_err(anyhow::Error::msg)?;
-        Ok(Box::new(MlflowRegistry::new(
+        Ok(Some(MlflowRegistry::new(
             client,
             &config.registry.stage_aliases,
         )))
+    }
+
+    /// The registry: MLflow (see [`Context::mlflow`]), else the embedded store.
+    pub fn registry(&self, config: &ConfigSpec) -> Result<Box<dyn Registry>> {
+        Ok(match self.mlflow(config)? {
+            Some(m) => Box::new(m),
+            None => Box::new(self.store(config)),
+        })
     }
 }
 

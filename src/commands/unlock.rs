@@ -5,11 +5,40 @@ use std::process::ExitCode;
 use anyhow::{Context as _, Result};
 
 use super::{Context, emit};
-use crate::backend::LocalStore;
+use crate::backend::{LocalStore, Registry};
 
 /// Reports or removes the lock.
 pub fn run(ctx: &Context, args: crate::cli::UnlockArgs) -> Result<ExitCode> {
-    let dir = ctx.state_dir(&ctx.config()?);
+    let config = ctx.config()?;
+    if let Some(mlflow) = ctx.mlflow(&config)? {
+        return Ok(match mlflow.lock_holder()? {
+            None => {
+                emit(&format!("No lock is held on {}.\n", mlflow.describe()));
+                ExitCode::SUCCESS
+            }
+            Some((holder, expired)) if expired || args.force => {
+                mlflow.remove_lock()?;
+                let note = if expired {
+                    " (its lease had run out)"
+                } else {
+                    ""
+                };
+                emit(&format!(
+                    "Removed the lock on {} held by {holder}{note}.\n",
+                    mlflow.describe()
+                ));
+                ExitCode::SUCCESS
+            }
+            Some((holder, _)) => {
+                eprintln!(
+                    "{} is locked by {holder}.\nIts lease runs out 15 minutes after it was taken. To remove it now: modelops unlock --force",
+                    mlflow.describe()
+                );
+                ExitCode::FAILURE
+            }
+        });
+    }
+    let dir = ctx.state_dir(&config);
     match LocalStore::lock_holder(&dir) {
         None => {
             // The lock is an OS lock released when its process dies, so an

@@ -52,14 +52,20 @@ pub fn plan(
     let mut drift = Vec::new();
     let mut errors = Vec::new();
     let mut unmanaged = Vec::new();
-    let observed = observed(actual);
+    let in_scope: Vec<&str> = desired
+        .models
+        .keys()
+        .filter(|n| scope.includes(n))
+        .map(String::as_str)
+        .collect();
+    let observed = observed(actual, &in_scope);
     for (name, model) in &desired.models {
         if !scope.includes(name) {
             continue;
         }
         let registered = actual.models.get(name);
         if let Some(r) = registered {
-            drift.extend(model_drift(r, &observed[name]));
+            drift.extend(model_drift(r, &observed[name.as_str()]));
             for v in &r.versions {
                 if model.version(&v.version).is_none() {
                     unmanaged.push(format!(
@@ -94,7 +100,7 @@ pub fn plan(
         format_version: plan::FORMAT_VERSION.to_string(),
         created_at: now,
         source: PlanSource::default(),
-        state_fingerprint: actual.fingerprint(),
+        state_fingerprint: actual.fingerprint_of(in_scope.iter().copied()),
         observed,
         drift,
         unmanaged,
@@ -104,11 +110,15 @@ pub fn plan(
     }
 }
 
-/// Stage and metadata digest (`"<Stage> <digest>"`) of every registered version.
-pub fn observed(actual: &ActualState) -> BTreeMap<String, BTreeMap<String, String>> {
-    actual
-        .models
+/// Stage and metadata digest (`"<Stage> <digest>"`) of every registered
+/// version of these models.
+pub fn observed(
+    actual: &ActualState,
+    models: &[&str],
+) -> BTreeMap<String, BTreeMap<String, String>> {
+    models
         .iter()
+        .filter_map(|name| actual.models.get(*name).map(|m| (*name, m)))
         .map(|(name, m)| {
             let versions = m
                 .versions
@@ -120,7 +130,7 @@ pub fn observed(actual: &ActualState) -> BTreeMap<String, BTreeMap<String, Strin
                     )
                 })
                 .collect();
-            (name.clone(), versions)
+            (name.to_string(), versions)
         })
         .collect()
 }
@@ -257,6 +267,11 @@ fn plan_model(
     // straight from registration (like a first Argo rollout); afterwards every
     // promotion follows the stage graph.
     let first_deploy = registered.is_none_or(|r| !r.has_served());
+    // A registry that numbers versions itself gives the next new integer
+    // version the next number; git must declare exactly that.
+    let mut next_number = actual
+        .assigns_numbers
+        .then(|| actual.next_numbers.get(name).copied().unwrap_or(1));
     let mut promotions: Vec<PlanStep> = Vec::new();
     let mut archives: Vec<PlanStep> = Vec::new();
     let mut new_production: Option<&VersionId> = None;
@@ -267,6 +282,21 @@ fn plan_model(
             registered.and_then(|r| r.versions.iter().find(|x| x.version == v.spec.version));
         let current = match existing {
             None => {
+                if let (Some(next), VersionId::Number(n)) = (next_number.as_mut(), &v.spec.version)
+                {
+                    if *n != *next {
+                        errors.push(Diagnostic::pointer(
+                            &model.file,
+                            format!("{}/version", v.pointer()),
+                            "version-number",
+                            format!(
+                                "{name}: the registry numbers versions itself and will number the next one {next}, not {n}; \
+                                 declare {next} (modelops never renumbers versions)"
+                            ),
+                        ));
+                    }
+                    *next += 1;
+                }
                 let initial = match want {
                     Stage::Archived => Stage::Archived,
                     _ => Stage::Development,

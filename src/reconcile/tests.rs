@@ -324,3 +324,52 @@ fn metadata_changed_outside_git_is_drift_and_is_put_back() {
     assert_eq!(p.drift[0].change.field, "metadata");
     assert_eq!(steps(&p), ["update version 12 (1 field)"]);
 }
+
+#[test]
+fn a_registry_that_numbers_versions_gets_the_numbers_it_will_assign() {
+    let d = desired(&[
+        ("11", "Production"),
+        ("12", "Staging"),
+        ("14", "Development"),
+    ]);
+    let mut a = actual(&[("11", Stage::Production)]);
+    a.assigns_numbers = true;
+    a.next_numbers.insert("fraud-detector".into(), 12);
+    let p = plan_all(&d, &a);
+    assert_eq!(p.errors.len(), 1, "{:?}", p.errors);
+    assert!(
+        p.errors[0]
+            .message
+            .contains("will number the next one 13, not 14"),
+        "{}",
+        p.errors[0].message
+    );
+    assert_eq!(
+        p.errors[0].pointer.as_deref(),
+        Some("/spec/versions/2/version")
+    );
+
+    // A new model starts at 1.
+    let d = desired(&[("1", "Production"), ("2", "Staging")]);
+    let fresh = ActualState {
+        assigns_numbers: true,
+        ..Default::default()
+    };
+    assert!(plan_all(&d, &fresh).errors.is_empty());
+    let d = desired(&[("10", "Production")]);
+    assert_eq!(plan_all(&d, &fresh).errors.len(), 1);
+}
+
+#[test]
+fn other_models_in_a_shared_registry_do_not_make_a_plan_stale() {
+    let d = desired(&[("11", "Production")]);
+    let mut a = actual(&[("11", Stage::Production)]);
+    let p = plan_all(&d, &a);
+    let mut other = a.models["fraud-detector"].clone();
+    other.name = "churn-predictor".into();
+    a.models.insert(other.name.clone(), other);
+    assert_eq!(a.fingerprint_of(["fraud-detector"]), p.state_fingerprint);
+    assert!(!p.observed.contains_key("churn-predictor"));
+    a.models.get_mut("fraud-detector").unwrap().versions[0].stage = Stage::Archived;
+    assert_ne!(a.fingerprint_of(["fraud-detector"]), p.state_fingerprint);
+}

@@ -23,6 +23,14 @@ pub struct ActualState {
     /// Rollouts in progress or finished, per model.
     #[serde(default)]
     pub rollouts: BTreeMap<String, RolloutRecord>,
+    /// Whether the registry numbers integer versions itself (MLflow does):
+    /// then a new integer version in git must be the number it will assign.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub assigns_numbers: bool,
+    /// With `assigns_numbers`, the number each registered model's next
+    /// version will receive (a model not yet registered starts at 1).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub next_numbers: BTreeMap<String, u64>,
 }
 
 /// A registered model.
@@ -237,6 +245,26 @@ impl ActualState {
     /// fingerprint produce the same plan from the same repository.
     pub fn fingerprint(&self) -> String {
         sha256_hex(self, 32)
+    }
+
+    /// A digest of what planning reads about these models only: in a shared
+    /// registry, other teams' models change all the time and must not make
+    /// a plan stale.
+    pub fn fingerprint_of<'a>(&self, models: impl IntoIterator<Item = &'a str>) -> String {
+        let part: Vec<_> = models
+            .into_iter()
+            .map(|name| {
+                (
+                    name,
+                    self.models.get(name),
+                    self.serving.get(name),
+                    self.rollouts.get(name),
+                    self.assigns_numbers
+                        .then(|| self.next_numbers.get(name).copied().unwrap_or(1)),
+                )
+            })
+            .collect();
+        sha256_hex(&part, 32)
     }
 
     /// The version of a model, if registered.

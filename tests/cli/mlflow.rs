@@ -326,3 +326,36 @@ fn apply_creates_the_declared_registry_and_converges() {
         .code(0)
         .stdout_has(&format!("version 2 of {name} was in Production"));
 }
+
+#[test]
+fn a_second_apply_waits_for_the_lock_then_names_its_holder() {
+    use modelops::backend::Registry;
+    let Some(client) = server() else { return };
+    let url = std::env::var("MODELOPS_MLFLOW_URL").unwrap();
+    let env = [("MLFLOW_TRACKING_URI", url.as_str())];
+    let mut holder = modelops::backend::MlflowRegistry::new(client, &Default::default());
+    holder
+        .lock(Duration::from_secs(60), "integration test holder")
+        .expect("take the MLflow lock");
+
+    let repo = crate::common::Repo::new();
+    let name = format!("lock-test-{}", &unique("x")[2..].replace('-', ""));
+    repo.file(
+        "modelops.yaml",
+        "apiVersion: modelops/v1\nkind: Config\nspec:\n  state: {lock_timeout: 1s}\n",
+    );
+    repo.file(&format!("models/{name}.yaml"), manifest(&name));
+    repo.run_with(&["apply", "--auto-approve"], &env)
+        .code(1)
+        .stderr_has("is locked by pid ")
+        .stderr_has("integration test holder");
+    repo.run_with(&["unlock"], &env)
+        .code(1)
+        .stderr_has("integration test holder");
+
+    holder.unlock().expect("release");
+    repo.run_with(&["unlock"], &env)
+        .code(0)
+        .stdout_has("No lock is held");
+    repo.run_with(&["apply", "--auto-approve"], &env).code(0);
+}

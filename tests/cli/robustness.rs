@@ -20,7 +20,7 @@ fn apply_gives_up_on_a_held_lock_and_names_the_holder() {
     let repo = impatient();
     let mut holder = LocalStore::new(repo.state());
     holder
-        .lock(Duration::from_secs(1), "integration test holder")
+        .take_lock(Duration::from_secs(1), "integration test holder")
         .expect("take the lock");
     let out = repo
         .run(&["apply", "--auto-approve"])

@@ -20,6 +20,11 @@ const STAGE_TAG: &str = "modelops.stage";
 const DIGEST_TAG: &str = "modelops.digest";
 /// Prefix of the audit-event tags on a version: `modelops.event.<seq>`.
 const EVENT_TAG: &str = "modelops.event.";
+/// The registered model whose existence is the apply lock: creating a model
+/// is atomic in MLflow, so RESOURCE_ALREADY_EXISTS means someone holds it.
+pub const LOCK_MODEL: &str = "modelops-lock";
+/// How long a lock is good for; after that another apply may take it over.
+const LOCK_LEASE: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 /// One version as MLflow holds it, with what applying needs.
 #[derive(Debug, Clone)]
@@ -36,6 +41,7 @@ pub struct MlflowRegistry {
     next_number: BTreeMap<String, u64>,
     model_aliases: BTreeMap<String, BTreeMap<String, u64>>,
     events_recorded: u64,
+    locked: bool,
 }
 
 impl MlflowRegistry {
@@ -60,6 +66,7 @@ impl MlflowRegistry {
             next_number: BTreeMap::new(),
             model_aliases: BTreeMap::new(),
             events_recorded: 0,
+            locked: false,
         }
     }
 
@@ -154,6 +161,41 @@ impl MlflowRegistry {
             to.as_str(),
         ))?;
         Ok(())
+    }
+}
+
+impl MlflowRegistry {
+    /// Who holds the lock and whether their lease has run out, or `None`
+    /// when nobody holds it.
+    pub fn lock_holder(&self) -> Result<Option<(String, bool)>, BackendError> {
+        match self.client.send(&request::get_registered_model(LOCK_MODEL)) {
+            Ok(v) => {
+                let tags = tags_of(&v["registered_model"]);
+                let holder = tags
+                    .get(&format!("{PREFIX}lock.holder"))
+                    .cloned()
+                    .unwrap_or_else(|| "another apply".into());
+                let expired = tags
+                    .get(&format!("{PREFIX}lock.expires"))
+                    .and_then(|t| t.parse::<Timestamp>().ok())
+                    .is_some_and(|t| t < Timestamp::now());
+                Ok(Some((holder, expired)))
+            }
+            Err(e) if e.code() == Some("RESOURCE_DOES_NOT_EXIST") => Ok(None),
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    /// Removes the lock whoever holds it (`modelops unlock --force`).
+    pub fn remove_lock(&self) -> Result<bool, BackendError> {
+        match self
+            .client
+            .send(&request::delete_registered_model(LOCK_MODEL))
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.code() == Some("RESOURCE_DOES_NOT_EXIST") => Ok(false),
+            Err(e) => Err(backend(e)),
+        }
     }
 }
 
@@ -321,6 +363,17 @@ impl Registry for MlflowRegistry {
         for m in state.models.values_mut() {
             m.versions.sort_by(|a, b| a.version.cmp(&b.version));
         }
+        state.assigns_numbers = true;
+        state.next_numbers = state
+            .models
+            .keys()
+            .map(|name| {
+                (
+                    name.clone(),
+                    self.next_number.get(name).copied().unwrap_or(1),
+                )
+            })
+            .collect();
         Ok(state)
     }
 
@@ -472,6 +525,62 @@ impl Registry for MlflowRegistry {
 
     fn commit(&mut self) -> Result<(), BackendError> {
         // Every step is durable in MLflow as soon as it is sent.
+        Ok(())
+    }
+
+    fn lock(&mut self, timeout: std::time::Duration, command: &str) -> Result<(), BackendError> {
+        let started = std::time::Instant::now();
+        loop {
+            let now = Timestamp::now();
+            let expires = now + jiff::SignedDuration::try_from(LOCK_LEASE).unwrap_or_default();
+            let holder = format!(
+                "pid {} ({}@{}, `{command}`) since {}",
+                std::process::id(),
+                crate::backend::local::whoami(),
+                crate::backend::local::hostname(),
+                now.strftime("%Y-%m-%dT%H:%M:%SZ")
+            );
+            let tags = vec![
+                (format!("{PREFIX}lock.holder"), holder.clone()),
+                (format!("{PREFIX}lock.expires"), expires.to_string()),
+            ];
+            match self.client.send(&request::create_registered_model(
+                LOCK_MODEL,
+                Some(&holder),
+                &tags,
+            )) {
+                Ok(_) => {
+                    self.locked = true;
+                    return Ok(());
+                }
+                Err(e) if e.code() == Some("RESOURCE_ALREADY_EXISTS") => {
+                    let (holder, expired) = self
+                        .lock_holder()?
+                        .unwrap_or(("another apply".into(), false));
+                    if expired {
+                        // The holder's lease ran out (a cancelled job): take it over.
+                        self.send(&request::delete_registered_model(LOCK_MODEL))?;
+                        continue;
+                    }
+                    if started.elapsed() >= timeout {
+                        return Err(BackendError::Locked {
+                            path: self.describe(),
+                            holder,
+                            waited_secs: started.elapsed().as_secs(),
+                        });
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(500));
+                }
+                Err(e) => return Err(backend(e)),
+            }
+        }
+    }
+
+    fn unlock(&mut self) -> Result<(), BackendError> {
+        if self.locked {
+            self.send(&request::delete_registered_model(LOCK_MODEL))?;
+            self.locked = false;
+        }
         Ok(())
     }
 

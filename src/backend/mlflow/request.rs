@@ -113,6 +113,17 @@ pub fn create_registered_model(
     )
 }
 
+/// `registered-models/delete`. Used only for modelops' lock model, which has
+/// no versions: modelops never deletes a model or a version it manages.
+pub fn delete_registered_model(name: &str) -> Request {
+    Request::with_body(
+        Method::Delete,
+        "registered-models/delete",
+        json!({"name": name}),
+        true,
+    )
+}
+
 /// `registered-models/get`.
 pub fn get_registered_model(name: &str) -> Request {
     Request::get("registered-models/get", vec![("name", name.to_string())])
