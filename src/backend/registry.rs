@@ -1,7 +1,11 @@
 //! The registry seam: what any model registry (embedded, MLflow) must do for
 //! planning and applying.
 
+use std::collections::BTreeMap;
+
 use jiff::Timestamp;
+
+use crate::manifest::sorted_map::SortedMap;
 
 use crate::reconcile::PlanStep;
 use crate::state::{ActualState, Event};
@@ -75,4 +79,13 @@ pub trait Registry {
     fn lock(&mut self, timeout: std::time::Duration, command: &str) -> Result<(), BackendError>;
     /// Releases the lock taken by [`Registry::lock`].
     fn unlock(&mut self) -> Result<(), BackendError>;
+    /// The metrics these training runs logged (`None` for an unknown run).
+    /// A registry without a tracking server knows no runs and returns an
+    /// empty map, so nothing is verified.
+    fn run_metrics(
+        &mut self,
+        _runs: &[String],
+    ) -> Result<BTreeMap<String, Option<SortedMap<String, f64>>>, BackendError> {
+        Ok(BTreeMap::new())
+    }
 }

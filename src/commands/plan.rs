@@ -9,7 +9,7 @@ use super::{Context, Loaded, count, emit, load, release_at_exit};
 use crate::cli::{PlanArgs, PlanFormat};
 use crate::manifest::config::ConfigSpec;
 use crate::manifest::{Desired, SourceFile};
-use crate::reconcile::{Observations, Plan, PlanSource, Scope, plan};
+use crate::reconcile::{Observations, Plan, PlanSource, Scope, plan, runs_to_verify};
 use crate::render::{diagnostics_text, plan_json, plan_markdown, plan_text};
 use crate::source::changed_files;
 use crate::state::ActualState;
@@ -64,7 +64,13 @@ pub fn compute(ctx: &Context, rev: Option<&str>, base: Option<&str>) -> Result<P
     let actual = store
         .observe()
         .with_context(|| format!("cannot read {}", store.describe()))?;
-    let mut p = plan(&desired, &actual, &Observations::default(), ctx.now, &scope);
+    let runs = runs_to_verify(&desired, &actual, &scope);
+    let observations = Observations {
+        run_metrics: store
+            .run_metrics(&runs)
+            .with_context(|| format!("cannot read training runs from {}", store.describe()))?,
+    };
+    let mut p = plan(&desired, &actual, &observations, ctx.now, &scope);
     p.source = PlanSource {
         repo: ctx.repo.display().to_string(),
         revision: rev.map(str::to_string),

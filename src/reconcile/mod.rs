@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::Timestamp;
 
+use crate::manifest::sorted_map::SortedMap;
 use crate::manifest::{Desired, DesiredModel, DesiredVersion, Diagnostic, Stage, VersionId};
 use crate::state::{
     ActualState, FieldChange, RegisteredModel, RegisteredVersion, VersionMetadata, diff_metadata,
@@ -16,10 +17,72 @@ use crate::state::{
 
 pub use plan::{DriftItem, ModelAction, ModelPlan, Plan, PlanSource, PlanStep, Summary};
 
-/// Measurements from metrics providers that planning reads (rollout analysis,
-/// monitoring). Empty until those providers exist.
+/// What planning reads besides the registry's state: the metrics logged by
+/// training runs (to verify declared metrics), and later rollout analysis
+/// and monitoring measurements.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Observations {}
+pub struct Observations {
+    /// Logged metrics by run id, for the runs [`runs_to_verify`] names;
+    /// `None` for a run the registry does not know.
+    pub run_metrics: BTreeMap<String, Option<SortedMap<String, f64>>>,
+}
+
+/// Training runs whose logged metrics must match the manifest: those of
+/// versions about to be registered or whose metrics change. Registered,
+/// unchanged versions were verified when they were registered.
+pub fn runs_to_verify(desired: &Desired, actual: &ActualState, scope: &Scope) -> Vec<String> {
+    let mut runs = Vec::new();
+    for (name, model) in desired.models.iter().filter(|(n, _)| scope.includes(n)) {
+        for v in &model.versions {
+            let Some(run) = &v.spec.training_run_id else {
+                continue;
+            };
+            let unchanged = actual
+                .version(name, &v.spec.version)
+                .is_some_and(|r| r.metadata.metrics == v.spec.metrics);
+            if !unchanged && !runs.contains(run) {
+                runs.push(run.clone());
+            }
+        }
+    }
+    runs
+}
+
+/// Declared metrics that differ from what their training run logged.
+fn verify_metrics(model: &DesiredModel, observations: &Observations, errors: &mut Vec<Diagnostic>) {
+    for v in &model.versions {
+        let Some(run) = &v.spec.training_run_id else {
+            continue;
+        };
+        let Some(logged) = observations.run_metrics.get(run) else {
+            continue;
+        };
+        let Some(logged) = logged else {
+            errors.push(Diagnostic::pointer(
+                &model.file,
+                format!("{}/training_run_id", v.pointer()),
+                "verified-metrics",
+                format!("{} version {}: training run {run} does not exist in the registry's tracking server", model.name, v.spec.version),
+            ));
+            continue;
+        };
+        for (metric, declared) in &v.spec.metrics {
+            let problem = match logged.get(metric) {
+                None => format!("run {run} logged no `{metric}`"),
+                Some(value) if (value - declared).abs() > 1e-9 * value.abs().max(1.0) => {
+                    format!("declared {declared}, but run {run} logged {value}")
+                }
+                Some(_) => continue,
+            };
+            errors.push(Diagnostic::pointer(
+                &model.file,
+                format!("{}/metrics/{}", v.pointer(), crate::manifest::diagnostic::escape_segment(metric)),
+                "verified-metrics",
+                format!("{} version {}: metric `{metric}`: {problem}; declared metrics must be the measured ones", model.name, v.spec.version),
+            ));
+        }
+    }
+}
 
 /// Which models to plan: all, or only those named (`plan --base`).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -44,7 +107,7 @@ impl Scope {
 pub fn plan(
     desired: &Desired,
     actual: &ActualState,
-    _observations: &Observations,
+    observations: &Observations,
     now: Timestamp,
     scope: &Scope,
 ) -> Plan {
@@ -75,6 +138,7 @@ pub fn plan(
                 }
             }
         }
+        verify_metrics(model, observations, &mut errors);
         let steps = plan_model(desired, actual, model, registered, &mut errors);
         let action = match (registered, steps.is_empty()) {
             (None, _) => ModelAction::Create,

@@ -1,6 +1,7 @@
 //! Table-driven tests of the planner: one row per situation.
 
 use super::*;
+use crate::manifest::sorted_map::SortedMap;
 use crate::manifest::{SourceFile, load};
 use crate::render::describe_step;
 use crate::state::{AppliedVersion, RegisteredModel, RegisteredVersion};
@@ -372,4 +373,53 @@ fn other_models_in_a_shared_registry_do_not_make_a_plan_stale() {
     assert!(!p.observed.contains_key("churn-predictor"));
     a.models.get_mut("fraud-detector").unwrap().versions[0].stage = Stage::Archived;
     assert_ne!(a.fingerprint_of(["fraud-detector"]), p.state_fingerprint);
+}
+
+#[test]
+fn declared_metrics_must_be_the_ones_the_training_run_logged() {
+    let text = "apiVersion: modelops/v1\nkind: Model\nmetadata:\n  name: fraud-detector\n  owner: risk\nspec:\n  versions:\n    - version: 1\n      stage: Staging\n      source: runs:/r1/model\n      training_run_id: r1\n      metrics: {test_accuracy: 0.9, test_auc: 0.8}\n";
+    let files = [SourceFile {
+        path: "models/fraud-detector.yaml".into(),
+        content: Ok(text.as_bytes().to_vec()),
+    }];
+    let d = load(&files).unwrap();
+    let empty = ActualState::default();
+    assert_eq!(runs_to_verify(&d, &empty, &Scope::All), ["r1"]);
+
+    let check = |logged: Option<SortedMap<String, f64>>| {
+        let obs = Observations {
+            run_metrics: [("r1".to_string(), logged)].into(),
+        };
+        plan(&d, &empty, &obs, Timestamp::UNIX_EPOCH, &Scope::All).errors
+    };
+    let same: SortedMap<String, f64> = [
+        ("test_accuracy".to_string(), 0.9),
+        ("test_auc".to_string(), 0.8),
+        ("loss".to_string(), 0.2),
+    ]
+    .into();
+    assert!(check(Some(same)).is_empty());
+    let differs = check(Some([("test_accuracy".to_string(), 0.87)].into()));
+    let messages: Vec<&str> = differs.iter().map(|e| e.message.as_str()).collect();
+    assert_eq!(messages.len(), 2, "{messages:?}");
+    assert!(
+        messages[0].contains("declared 0.9, but run r1 logged 0.87"),
+        "{messages:?}"
+    );
+    assert!(
+        messages[1].contains("run r1 logged no `test_auc`"),
+        "{messages:?}"
+    );
+    assert_eq!(
+        differs[0].pointer.as_deref(),
+        Some("/spec/versions/0/metrics/test_accuracy")
+    );
+    let missing = check(None);
+    assert!(
+        missing[0]
+            .message
+            .contains("training run r1 does not exist"),
+        "{}",
+        missing[0].message
+    );
 }

@@ -321,6 +321,34 @@ fn apply_creates_the_declared_registry_and_converges() {
         .map(|a| a["version"].clone());
     assert_eq!(production, Some(Value::from("2")));
 
+    // A tag edited in the MLflow UI is drift too, and apply writes it back.
+    client
+        .send(&request::set_model_version_tag(
+            &name,
+            2,
+            "modelops.dataset_version",
+            "tampered",
+        ))
+        .expect("edit tag");
+    repo.run_with(&["plan", "--detailed-exitcode"], &env)
+        .code(2)
+        .stdout_has("metadata changed since modelops applied it")
+        .stdout_has("dataset_version: \"tampered\" → \"v2\"");
+    repo.run_with(&["apply", "--auto-approve"], &env).code(0);
+    repo.run_with(&["plan", "--detailed-exitcode"], &env)
+        .code(0);
+
+    // So is a stage moved by hand.
+    client
+        .send(&request::transition_stage(&name, 3, "Archived"))
+        .expect("move stage");
+    repo.run_with(&["plan", "--detailed-exitcode"], &env)
+        .code(2)
+        .stdout_has("stage: \"Staging\" → \"Archived\"");
+    repo.run_with(&["apply", "--auto-approve"], &env).code(0);
+    repo.run_with(&["plan", "--detailed-exitcode"], &env)
+        .code(0);
+
     // The audit trail lives in the registry.
     repo.run_with(&["history", &name, "--at", "2030-01-01T00:00:00Z"], &env)
         .code(0)
@@ -358,4 +386,64 @@ fn a_second_apply_waits_for_the_lock_then_names_its_holder() {
         .code(0)
         .stdout_has("No lock is held");
     repo.run_with(&["apply", "--auto-approve"], &env).code(0);
+}
+
+/// A run with one logged metric, created through the REST API.
+fn run_with_metric(client: &Client, key: &str, value: f64) -> String {
+    use modelops::backend::mlflow::request::{Method, Request};
+    let post = |path: &'static str, body: Value| Request {
+        method: Method::Post,
+        path,
+        query: Vec::new(),
+        body: Some(body),
+        idempotent: false,
+    };
+    let experiment = client
+        .send(&post(
+            "experiments/create",
+            serde_json::json!({"name": unique("e2e-experiment")}),
+        ))
+        .expect("experiment");
+    let run = client
+        .send(&post(
+            "runs/create",
+            serde_json::json!({"experiment_id": experiment["experiment_id"], "start_time": 0}),
+        ))
+        .expect("run");
+    let run_id = run["run"]["info"]["run_id"]
+        .as_str()
+        .expect("run id")
+        .to_string();
+    client
+        .send(&post("runs/log-metric", serde_json::json!({"run_id": run_id, "key": key, "value": value, "timestamp": 0, "step": 0})))
+        .expect("metric");
+    run_id
+}
+
+#[test]
+fn declared_metrics_are_checked_against_the_training_run() {
+    let Some(client) = server() else { return };
+    let url = std::env::var("MODELOPS_MLFLOW_URL").unwrap();
+    let env = [("MLFLOW_TRACKING_URI", url.as_str())];
+    let run = run_with_metric(&client, "test_accuracy", 0.87);
+    let name = format!("churn-predictor-{}", &unique("x")[2..].replace('-', ""));
+    let model = |accuracy: &str| {
+        format!(
+            "apiVersion: modelops/v1\nkind: Model\nmetadata:\n  name: {name}\n  owner: ml-platform\nspec:\n  versions:\n    - version: 1\n      stage: Staging\n      source: runs:/{run}/model\n      training_run_id: {run}\n      metrics: {{test_accuracy: {accuracy}}}\n"
+        )
+    };
+    let repo = crate::common::Repo::new();
+    repo.file(&format!("models/{name}.yaml"), model("0.9"));
+    repo.run_with(&["plan"], &env)
+        .code(1)
+        .stdout_has("declared 0.9, but run");
+    repo.file(&format!("models/{name}.yaml"), model("0.87"));
+    repo.run_with(&["apply", "--auto-approve"], &env).code(0);
+    let versions = client
+        .send(&request::search_model_versions(
+            &format!("name='{name}'"),
+            None,
+        ))
+        .expect("versions");
+    assert_eq!(versions["model_versions"][0]["run_id"], run.as_str());
 }

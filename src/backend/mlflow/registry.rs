@@ -10,6 +10,7 @@ use super::client::{Client, ClientError};
 use super::mapping::{self, PREFIX, mlflow_stage, stage_of, tag_changes, version_tags};
 use super::request;
 use crate::backend::registry::{ApplyContext, BackendError, Registry};
+use crate::manifest::sorted_map::SortedMap;
 use crate::manifest::{Stage, VersionId};
 use crate::reconcile::PlanStep;
 use crate::state::{ActualState, AppliedVersion, Event, RegisteredModel, RegisteredVersion};
@@ -574,6 +575,36 @@ impl Registry for MlflowRegistry {
                 Err(e) => return Err(backend(e)),
             }
         }
+    }
+
+    fn run_metrics(
+        &mut self,
+        runs: &[String],
+    ) -> Result<BTreeMap<String, Option<SortedMap<String, f64>>>, BackendError> {
+        let mut out = BTreeMap::new();
+        for run in runs {
+            let metrics = match self.client.send(&request::get_run(run)) {
+                Ok(v) => Some(
+                    v["run"]["data"]["metrics"]
+                        .as_array()
+                        .map(|ms| {
+                            ms.iter()
+                                .filter_map(|m| {
+                                    Some((
+                                        m.get("key")?.as_str()?.to_string(),
+                                        m.get("value")?.as_f64()?,
+                                    ))
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                ),
+                Err(e) if e.code() == Some("RESOURCE_DOES_NOT_EXIST") => None,
+                Err(e) => return Err(backend(e)),
+            };
+            out.insert(run.clone(), metrics);
+        }
+        Ok(out)
     }
 
     fn unlock(&mut self) -> Result<(), BackendError> {
