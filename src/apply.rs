@@ -110,6 +110,7 @@ mod tests {
             observed: Default::default(),
             drift: Vec::new(),
             unmanaged: Vec::new(),
+            warnings: Vec::new(),
             summary: Summary::of(&models),
             models,
             errors: Vec::new(),

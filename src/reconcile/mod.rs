@@ -48,8 +48,14 @@ pub fn runs_to_verify(desired: &Desired, actual: &ActualState, scope: &Scope) ->
     runs
 }
 
-/// Declared metrics that differ from what their training run logged.
-fn verify_metrics(model: &DesiredModel, observations: &Observations, errors: &mut Vec<Diagnostic>) {
+/// Declared metrics that differ from what their training run logged. A run
+/// the tracking server does not know cannot be compared: that is a warning.
+fn verify_metrics(
+    model: &DesiredModel,
+    observations: &Observations,
+    errors: &mut Vec<Diagnostic>,
+    warnings: &mut Vec<String>,
+) {
     for v in &model.versions {
         let Some(run) = &v.spec.training_run_id else {
             continue;
@@ -58,11 +64,9 @@ fn verify_metrics(model: &DesiredModel, observations: &Observations, errors: &mu
             continue;
         };
         let Some(logged) = logged else {
-            errors.push(Diagnostic::pointer(
-                &model.file,
-                format!("{}/training_run_id", v.pointer()),
-                "verified-metrics",
-                format!("{} version {}: training run {run} does not exist in the registry's tracking server", model.name, v.spec.version),
+            warnings.push(format!(
+                "{} version {}: training run {run} is not in the tracking server, so its metrics are not verified",
+                model.name, v.spec.version
             ));
             continue;
         };
@@ -115,6 +119,7 @@ pub fn plan(
     let mut drift = Vec::new();
     let mut errors = Vec::new();
     let mut unmanaged = Vec::new();
+    let mut warnings = Vec::new();
     let in_scope: Vec<&str> = desired
         .models
         .keys()
@@ -138,7 +143,7 @@ pub fn plan(
                 }
             }
         }
-        verify_metrics(model, observations, &mut errors);
+        verify_metrics(model, observations, &mut errors, &mut warnings);
         let steps = plan_model(desired, actual, model, registered, &mut errors);
         let action = match (registered, steps.is_empty()) {
             (None, _) => ModelAction::Create,
@@ -168,6 +173,7 @@ pub fn plan(
         observed,
         drift,
         unmanaged,
+        warnings,
         models,
         errors,
         summary,

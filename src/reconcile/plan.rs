@@ -13,7 +13,7 @@ use super::gates::GateResult;
 
 /// Major.minor of the plan's JSON shape. A minor bump only adds fields;
 /// readers must ignore fields they do not know and reject another major.
-pub const FORMAT_VERSION: &str = "1.0";
+pub const FORMAT_VERSION: &str = "1.1";
 
 /// The result of comparing desired and actual state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -34,6 +34,10 @@ pub struct Plan {
     pub drift: Vec<DriftItem>,
     /// Models and versions in the registry that git does not declare; left alone.
     pub unmanaged: Vec<String>,
+    /// What could not be checked, in words (such as a training run the
+    /// tracking server does not know). They do not block apply.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// Per-model changes, in model-name order.
     pub models: Vec<ModelPlan>,
     /// Changes git asks for that modelops refuses (they block apply).

@@ -414,12 +414,14 @@ fn declared_metrics_must_be_the_ones_the_training_run_logged() {
         differs[0].pointer.as_deref(),
         Some("/spec/versions/0/metrics/test_accuracy")
     );
-    let missing = check(None);
+    let obs = Observations {
+        run_metrics: [("r1".to_string(), None)].into(),
+    };
+    let unknown = plan(&d, &empty, &obs, Timestamp::UNIX_EPOCH, &Scope::All);
+    assert!(unknown.errors.is_empty());
     assert!(
-        missing[0]
-            .message
-            .contains("training run r1 does not exist"),
-        "{}",
-        missing[0].message
+        unknown.warnings[0].contains("training run r1 is not in the tracking server"),
+        "{:?}",
+        unknown.warnings
     );
 }

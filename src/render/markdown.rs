@@ -38,6 +38,9 @@ pub fn plan_markdown(plan: &Plan) -> String {
         }
         out.push('\n');
     }
+    for w in &plan.warnings {
+        let _ = writeln!(out, "> :warning: {}\n", escape(w));
+    }
     if !plan.drift.is_empty() {
         out.push_str("#### Changed outside git\n\n| model | version | change |\n|---|---|---|\n");
         for d in &plan.drift {

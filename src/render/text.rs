@@ -78,6 +78,12 @@ pub fn plan_text(plan: &Plan) -> String {
         }
         out.push_str("\nThe plan below puts them back as git declares them.\n\n");
     }
+    for w in &plan.warnings {
+        let _ = writeln!(out, "Warning: {w}");
+    }
+    if !plan.warnings.is_empty() {
+        out.push('\n');
+    }
     if !plan.unmanaged.is_empty() {
         out.push_str("Not in git (left as they are):\n");
         for u in &plan.unmanaged {

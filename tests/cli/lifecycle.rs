@@ -24,7 +24,7 @@ fn first_plan_as_text() {
         .run(&["plan"])
         .code(0)
         .stdout_has("# fraud-detector will be created")
-        .stdout_has("~ version 11: Development → Production (first Production version of the model: nothing to compare with)")
+        .stdout_has("~ version 2: Development → Production (first Production version of the model: nothing to compare with)")
         .stdout_has("Plan: 11 to add, 6 to change, 0 to archive.");
     snapshot!(out.stdout());
     assert!(!repo.has_state_dir(), "plan must not create state");
@@ -45,7 +45,7 @@ fn first_plan_as_markdown() {
 fn first_plan_as_json() {
     let repo = example_in_git();
     let json = repo.run(&["plan", "--format", "json"]).code(0).json();
-    assert_eq!(json["format_version"], "1.0");
+    assert_eq!(json["format_version"], "1.1");
     assert_eq!(json["created_at"], crate::common::NOW);
     assert_eq!(json["source"]["repo"], "[REPO]");
     assert_eq!(json["source"]["commit"], "[COMMIT]");
@@ -85,7 +85,7 @@ fn apply_registers_everything_once() {
     let out = repo
         .run(&["apply", "--auto-approve"])
         .code(0)
-        .stdout_has("  done: fraud-detector: register version 10 as Archived")
+        .stdout_has("  done: fraud-detector: register version 1 as Archived")
         .stdout_has("Apply complete: 11 added, 6 changed, 0 archived.");
     snapshot!(out.stdout());
     let state = std::fs::read(repo.state_file()).expect("state written");
@@ -138,7 +138,7 @@ fn status_shows_the_registered_versions() {
     snapshot!(out.stdout());
     repo.run(&["status", "fraud-detector"])
         .code(0)
-        .stdout_has("  11         Production   2026-11-26T09:00:00Z  runs:/c0a42a8348c8778970e5cb63e6c40e05/model")
+        .stdout_has("  2          Production   2026-11-26T09:00:00Z  runs:/c0a42a8348c8778970e5cb63e6c40e05/model")
         .stdout_lacks("churn-predictor");
     repo.run(&["status", "fraud-detectr"])
         .code(1)
@@ -156,7 +156,7 @@ fn history_records_every_change_with_its_commit() {
     let out = repo
         .run(&["history", "fraud-detector"])
         .code(0)
-        .stdout_has("2026-11-26T09:00:00Z  fraud-detector version 11: Development → Production (first Production version of the model: nothing to compare with)  (by tester commit [COMMIT])");
+        .stdout_has("2026-11-26T09:00:00Z  fraud-detector version 2: Development → Production (first Production version of the model: nothing to compare with)  (by tester commit [COMMIT])");
     assert_eq!(out.stdout().lines().count(), 6, "{}", out.stdout());
     snapshot!(out.stdout());
 
@@ -187,7 +187,7 @@ fn history_at_a_time_says_which_version_served() {
         .stdout_has("At 2026-11-25T00:00:00Z, no version of fraud-detector was in Production.");
     repo.run(&["history", "fraud-detector", "--at", "2026-11-26T12:00:00Z"])
         .code(0)
-        .stdout_has("At 2026-11-26T12:00:00Z, version 11 of fraud-detector was in Production.");
+        .stdout_has("At 2026-11-26T12:00:00Z, version 2 of fraud-detector was in Production.");
     repo.run(&["history", "fraud-detector", "--at", "yesterday"])
         .code(1)
         .stderr_has("--at yesterday is not an RFC 3339 time");

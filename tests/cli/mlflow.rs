@@ -447,3 +447,63 @@ fn declared_metrics_are_checked_against_the_training_run() {
         .expect("versions");
     assert_eq!(versions["model_versions"][0]["run_id"], run.as_str());
 }
+
+#[test]
+fn the_example_repository_applies_to_mlflow_exactly() {
+    let Some(client) = server() else { return };
+    let url = std::env::var("MODELOPS_MLFLOW_URL").unwrap();
+    let env = [("MLFLOW_TRACKING_URI", url.as_str())];
+    let repo = crate::common::Repo::example();
+    repo.run_with(&["apply", "--auto-approve"], &env).code(0);
+    repo.run_with(&["plan", "--detailed-exitcode"], &env)
+        .code(0)
+        .stdout_has("No changes.");
+    let want: [(&str, &[&str], &str, &str); 3] = [
+        (
+            "churn-predictor",
+            &["Archived", "Production", "Staging"],
+            "2",
+            "3",
+        ),
+        (
+            "fraud-detector",
+            &["Archived", "Production", "Staging"],
+            "2",
+            "3",
+        ),
+        (
+            "recommendation-ranker",
+            &["Production", "Staging"],
+            "1",
+            "2",
+        ),
+    ];
+    for (name, stages, production, staging) in want {
+        let versions = client
+            .send(&request::search_model_versions(
+                &format!("name='{name}'"),
+                None,
+            ))
+            .expect("versions");
+        let got: Vec<&str> = versions["model_versions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["current_stage"].as_str().unwrap())
+            .collect();
+        assert_eq!(got, stages, "{name}");
+        let model = client
+            .send(&request::get_registered_model(name))
+            .expect("model");
+        let alias = |a: &str| {
+            model["registered_model"]["aliases"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|x| x["alias"] == a)
+                .map(|x| x["version"].as_str().unwrap().to_string())
+        };
+        assert_eq!(alias("production").as_deref(), Some(production), "{name}");
+        assert_eq!(alias("staging").as_deref(), Some(staging), "{name}");
+    }
+}

@@ -9,7 +9,7 @@ const FRAUD: &str = "models/fraud-detector.yaml";
 /// The day after the first apply.
 const LATER: &str = "2026-11-27T09:00:00Z";
 
-/// Edits the fraud detector's manifest: 12 to Production, 11 to Archived.
+/// Edits the fraud detector's manifest: 3 to Production, 2 to Archived.
 fn promote_12(repo: &Repo) {
     repo.edit(FRAUD, "stage: Production", "stage: Archived")
         .edit(FRAUD, "stage: Staging", "stage: Production");
@@ -24,7 +24,7 @@ fn staging_to_production_archives_the_previous_version() {
     let plan = repo
         .run(&["plan", "--detailed-exitcode"])
         .code(2)
-        .stdout_has("  # fraud-detector will be updated\n  ~ version 12: Staging → Production (promoted to serve)\n  - version 11: Production → Archived (archived)\n")
+        .stdout_has("  # fraud-detector will be updated\n  ~ version 3: Staging → Production (promoted to serve)\n  - version 2: Production → Archived (archived)\n")
         .stdout_has("2 models unchanged.")
         .stdout_has("Plan: 0 to add, 1 to change, 1 to archive.");
     snapshot!(plan.stdout());
@@ -34,18 +34,18 @@ fn staging_to_production_archives_the_previous_version() {
     repo.run(&["plan", "--detailed-exitcode"]).code(0);
     repo.run(&["status", "fraud-detector"])
         .code(0)
-        .stdout_has("  11         Archived ")
-        .stdout_has("  12         Production ");
+        .stdout_has("  2          Archived ")
+        .stdout_has("  3          Production ");
     let history = repo
         .run(&["history", "fraud-detector", "--at", "2026-11-28T00:00:00Z"])
         .code(0)
-        .stdout_has("2026-11-27T09:00:00Z  fraud-detector version 12: Staging → Production (promoted to serve)  (by tester commit [COMMIT])")
-        .stdout_has("2026-11-27T09:00:00Z  fraud-detector version 11: Production → Archived (archived)")
-        .stdout_has("At 2026-11-28T00:00:00Z, version 12 of fraud-detector was in Production.");
+        .stdout_has("2026-11-27T09:00:00Z  fraud-detector version 3: Staging → Production (promoted to serve)  (by tester commit [COMMIT])")
+        .stdout_has("2026-11-27T09:00:00Z  fraud-detector version 2: Production → Archived (archived)")
+        .stdout_has("At 2026-11-28T00:00:00Z, version 3 of fraud-detector was in Production.");
     snapshot!("history_after_promotion", history.stdout());
     repo.run(&["history", "fraud-detector", "--at", "2026-11-26T12:00:00Z"])
         .code(0)
-        .stdout_has("At 2026-11-26T12:00:00Z, version 11 of fraud-detector was in Production.");
+        .stdout_has("At 2026-11-26T12:00:00Z, version 2 of fraud-detector was in Production.");
 }
 
 #[test]
@@ -56,15 +56,15 @@ fn skipping_staging_is_refused_at_the_stage_line() {
     let mut text = repo.read(FRAUD);
     text.push_str(
         "
-    - version: 13
+    - version: 4
       stage: Production
       source: runs:/0d1e2f/model
       training_run_id: 0d1e2f
 ",
     );
     repo.file(FRAUD, text);
-    // Line 85 is blank, 86 `- version: 13`, 87 its stage.
-    let located = "[REPO]/models/fraud-detector.yaml:87:14: fraud-detector version 13: cannot move Development → Production: promote it to Staging first (the guidelines' stage graph)";
+    // Line 85 is blank, 86 `- version: 4`, 87 its stage.
+    let located = "[REPO]/models/fraud-detector.yaml:87:14: fraud-detector version 4: cannot move Development → Production: promote it to Staging first (the guidelines' stage graph)";
     let plan = repo
         .run(&["plan", "--detailed-exitcode"])
         .code(1)
@@ -76,7 +76,7 @@ fn skipping_staging_is_refused_at_the_stage_line() {
     repo.run(&["plan", "--format", "markdown"])
         .code(1)
         .stdout_has("#### :x: Refused changes (nothing will be applied)")
-        .stdout_has("- `[REPO]/models/fraud-detector.yaml:87` fraud-detector version 13: cannot move Development → Production");
+        .stdout_has("- `[REPO]/models/fraud-detector.yaml:87` fraud-detector version 4: cannot move Development → Production");
     let json = repo.run(&["plan", "--format", "json"]).code(1).json();
     assert_eq!(json["errors"][0]["line"], 87);
     assert_eq!(json["errors"][0]["column"], 14);
@@ -100,8 +100,8 @@ fn skipping_staging_is_refused_at_the_stage_line() {
 fn a_version_removed_from_git_stays_in_the_registry() {
     let repo = applied();
     let text = repo.read(FRAUD);
-    let start = text.find("    - version: 10\n").expect("version 10");
-    let end = text.find("    - version: 11\n").expect("version 11");
+    let start = text.find("    - version: 1\n").expect("version 1");
+    let end = text.find("    - version: 2\n").expect("version 2");
     repo.file(FRAUD, format!("{}{}", &text[..start], &text[end..]));
     repo.remove("models/recommendation-ranker.yaml")
         .remove("deployments/recommendation-ranker.yaml");
@@ -109,17 +109,17 @@ fn a_version_removed_from_git_stays_in_the_registry() {
         .run(&["plan", "--detailed-exitcode"])
         .code(0)
         .stdout_has("Not in git (left as they are):")
-        .stdout_has("  fraud-detector version 10 (Archived) is in the registry but not in models/fraud-detector.yaml; versions are never deleted")
+        .stdout_has("  fraud-detector version 1 (Archived) is in the registry but not in models/fraud-detector.yaml; versions are never deleted")
         .stdout_has("  model recommendation-ranker is in the registry but not in models/; it is left as it is")
         .stdout_has("No changes.");
     snapshot!(plan.stdout());
     repo.run(&["apply", "--auto-approve"]).code(0);
     repo.run(&["status", "fraud-detector"])
         .code(0)
-        .stdout_has("  10         Archived ");
+        .stdout_has("  1          Archived ");
     repo.run(&["status", "recommendation-ranker"])
         .code(0)
-        .stdout_has("  6          Production ");
+        .stdout_has("  1          Production ");
 }
 
 #[test]
@@ -133,7 +133,7 @@ fn changing_a_registered_source_is_refused() {
     );
     repo.run(&["plan"])
         .code(1)
-        .stdout_has("[REPO]/models/fraud-detector.yaml:39:15: fraud-detector version 11: source is runs:/c0a42a8348c8778970e5cb63e6c40e05/model in the registry and cannot change; register a new version instead");
+        .stdout_has("[REPO]/models/fraud-detector.yaml:39:15: fraud-detector version 2: source is runs:/c0a42a8348c8778970e5cb63e6c40e05/model in the registry and cannot change; register a new version instead");
     repo.run(&["apply", "--auto-approve"]).code(1);
     assert_eq!(
         std::fs::read(repo.state_file()).expect("state"),
@@ -148,12 +148,12 @@ fn changed_metadata_is_updated_field_by_field() {
     repo.edit(FRAUD, "test_recall: 0.71", "test_recall: 0.72");
     repo.run(&["plan"])
         .code(0)
-        .stdout_has("  ~ update version 12 (1 field)\n      metrics.test_recall: 0.71 → 0.72\n")
+        .stdout_has("  ~ update version 3 (1 field)\n      metrics.test_recall: 0.71 → 0.72\n")
         .stdout_has("Plan: 0 to add, 1 to change, 0 to archive.");
     repo.run(&["apply", "--auto-approve"]).code(0);
     repo.run(&["history", "fraud-detector"])
         .code(0)
-        .stdout_has("updated fraud-detector version 12 metadata  (by tester commit [COMMIT])\n      metrics.test_recall: 0.71 → 0.72\n");
+        .stdout_has("updated fraud-detector version 3 metadata  (by tester commit [COMMIT])\n      metrics.test_recall: 0.71 → 0.72\n");
 }
 
 #[test]
@@ -165,7 +165,7 @@ fn saved_plan_is_applied() {
         .stderr_has("Saved the plan to plan.json. Apply it with: modelops apply plan.json");
     let saved: serde_json::Value =
         serde_json::from_str(&repo.read("plan.json")).expect("plan.json is JSON");
-    assert_eq!(saved["format_version"], "1.0");
+    assert_eq!(saved["format_version"], "1.1");
     assert!(!repo.state_file().exists());
     repo.run(&["apply", "plan.json"])
         .code(0)
@@ -188,8 +188,8 @@ fn stale_saved_plan_is_refused_and_says_what_changed() {
         .run(&["apply", "plan.json"])
         .code(1)
         .stderr_has("Saved plan is stale: the state changed after the plan was made, so it can no longer be applied.")
-        .stderr_has("  fraud-detector version 11: stage Production → Archived")
-        .stderr_has("  fraud-detector version 12: stage Staging → Production")
+        .stderr_has("  fraud-detector version 2: stage Production → Archived")
+        .stderr_has("  fraud-detector version 3: stage Staging → Production")
         .stderr_has("Run `modelops plan` again.")
         .stdout_empty();
     snapshot!(out.stderr());
@@ -206,7 +206,7 @@ fn saved_plan_of_another_major_format_is_refused() {
     repo.run(&["plan", "--out", "plan.json"]).code(0);
     repo.edit(
         "plan.json",
-        "\"format_version\": \"1.0\"",
+        "\"format_version\": \"1.1\"",
         "\"format_version\": \"2.0\"",
     );
     repo.run(&["apply", "plan.json"])
@@ -227,8 +227,8 @@ fn a_stage_changed_outside_git_is_drift_and_is_put_back() {
         .expect("versions");
     let v11 = versions
         .iter_mut()
-        .find(|v| v["version"] == 11)
-        .expect("version 11");
+        .find(|v| v["version"] == 2)
+        .expect("version 2");
     v11["stage"] = "Archived".into();
     std::fs::write(repo.state_file(), serde_json::to_vec(&state).expect("json"))
         .expect("write state");
@@ -236,13 +236,13 @@ fn a_stage_changed_outside_git_is_drift_and_is_put_back() {
     let plan = repo
         .run(&["plan", "--detailed-exitcode"])
         .code(2)
-        .stdout_has("Note: objects changed outside git since modelops last applied them\n\n  ~ fraud-detector version 11: stage: \"Production\" → \"Archived\"\n")
+        .stdout_has("Note: objects changed outside git since modelops last applied them\n\n  ~ fraud-detector version 2: stage: \"Production\" → \"Archived\"\n")
         .stdout_has("The plan below puts them back as git declares them.")
-        .stdout_has("  ~ version 11: Archived → Production (reverting a change made outside git)");
+        .stdout_has("  ~ version 2: Archived → Production (reverting a change made outside git)");
     snapshot!(plan.stdout());
     repo.run(&["plan", "--format", "markdown"])
         .code(0)
-        .stdout_has("#### Changed outside git\n\n| model | version | change |\n|---|---|---|\n| `fraud-detector` | 11 | stage: \"Production\" → \"Archived\" |");
+        .stdout_has("#### Changed outside git\n\n| model | version | change |\n|---|---|---|\n| `fraud-detector` | 2 | stage: \"Production\" → \"Archived\" |");
     let json = repo.run(&["plan", "--format", "json"]).code(0).json();
     assert_eq!(json["drift"][0]["model"], "fraud-detector");
     assert_eq!(json["drift"][0]["change"]["field"], "stage");
