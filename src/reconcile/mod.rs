@@ -367,10 +367,11 @@ fn plan_model(
                     }
                     *next += 1;
                 }
-                let initial = match want {
-                    Stage::Archived => Stage::Archived,
-                    _ => Stage::Development,
-                };
+                // Every version is registered in Development and moved on
+                // from there, history included (archived last): an apply cut
+                // short then leaves a state the next plan continues from,
+                // and a model's first deploy stays a first deploy.
+                let initial = Stage::Development;
                 steps.push(PlanStep::RegisterVersion {
                     model: name.clone(),
                     version: v.spec.version.clone(),
@@ -412,6 +413,8 @@ fn plan_model(
             .is_some_and(|a| a.stage == want);
         let allowed = if reverting {
             Ok("reverting a change made outside git")
+        } else if existing.is_none() && want == Stage::Archived {
+            Ok("registered as history")
         } else {
             check_move(current, want, first_deploy)
         };

@@ -91,11 +91,12 @@ fn plans_follow_the_stage_graph() {
             have: None,
             steps: &[
                 "register model fraud-detector (owner risk)",
-                "register version 10 as Archived",
+                "register version 10 as Development",
                 "register version 11 as Development",
                 "register version 12 as Development",
                 "version 12: Development → Staging (promoted after validation)",
                 "version 11: Development → Production (first Production version of the model: nothing to compare with)",
+                "version 10: Development → Archived (registered as history)",
             ],
             error: None,
         },
@@ -423,5 +424,23 @@ fn declared_metrics_must_be_the_ones_the_training_run_logged() {
         unknown.warnings[0].contains("training run r1 is not in the tracking server"),
         "{:?}",
         unknown.warnings
+    );
+}
+
+#[test]
+fn a_first_apply_cut_short_is_continued_by_the_next_plan() {
+    let d = desired(&[("1", "Archived"), ("2", "Production"), ("3", "Staging")]);
+    // The first apply registered two versions, then the server went away.
+    let a = actual(&[("1", Stage::Development), ("2", Stage::Development)]);
+    let p = plan_all(&d, &a);
+    assert!(p.errors.is_empty(), "{:?}", p.errors);
+    assert_eq!(
+        steps(&p),
+        [
+            "register version 3 as Development",
+            "version 3: Development → Staging (promoted after validation)",
+            "version 2: Development → Production (first Production version of the model: nothing to compare with)",
+            "version 1: Development → Archived (archived)",
+        ]
     );
 }

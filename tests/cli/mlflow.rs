@@ -27,6 +27,13 @@ fn server() -> Option<Client> {
     }
 }
 
+/// Tests that apply take the one apply lock in the shared server (and one of
+/// them breaks it on purpose): they run one at a time.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// A model name no other test run uses.
 fn unique(prefix: &str) -> String {
     let nanos = std::time::SystemTime::now()
@@ -217,6 +224,7 @@ spec:
 #[test]
 fn apply_creates_the_declared_registry_and_converges() {
     let Some(client) = server() else { return };
+    let _serial = serial();
     let url = std::env::var("MODELOPS_MLFLOW_URL").unwrap();
     let env = [("MLFLOW_TRACKING_URI", url.as_str())];
     let name = format!("fraud-detector-{}", &unique("x")[2..].replace('-', ""));
@@ -359,6 +367,7 @@ fn apply_creates_the_declared_registry_and_converges() {
 fn a_second_apply_waits_for_the_lock_then_names_its_holder() {
     use modelops::backend::Registry;
     let Some(client) = server() else { return };
+    let _serial = serial();
     let url = std::env::var("MODELOPS_MLFLOW_URL").unwrap();
     let env = [("MLFLOW_TRACKING_URI", url.as_str())];
     let mut holder = modelops::backend::MlflowRegistry::new(client, &Default::default());
@@ -423,6 +432,7 @@ fn run_with_metric(client: &Client, key: &str, value: f64) -> String {
 #[test]
 fn declared_metrics_are_checked_against_the_training_run() {
     let Some(client) = server() else { return };
+    let _serial = serial();
     let url = std::env::var("MODELOPS_MLFLOW_URL").unwrap();
     let env = [("MLFLOW_TRACKING_URI", url.as_str())];
     let run = run_with_metric(&client, "test_accuracy", 0.87);
@@ -451,6 +461,7 @@ fn declared_metrics_are_checked_against_the_training_run() {
 #[test]
 fn the_example_repository_applies_to_mlflow_exactly() {
     let Some(client) = server() else { return };
+    let _serial = serial();
     let url = std::env::var("MODELOPS_MLFLOW_URL").unwrap();
     let env = [("MLFLOW_TRACKING_URI", url.as_str())];
     let repo = crate::common::Repo::example();
@@ -506,4 +517,103 @@ fn the_example_repository_applies_to_mlflow_exactly() {
         assert_eq!(alias("production").as_deref(), Some(production), "{name}");
         assert_eq!(alias("staging").as_deref(), Some(staging), "{name}");
     }
+}
+
+/// A TCP proxy in front of the test server that can play dead: it forwards
+/// `budget` connections (one request each: the client does not reuse them),
+/// then closes every new one at once, as a server that went away would.
+struct FlakyProxy {
+    port: u16,
+    budget: std::sync::Arc<std::sync::atomic::AtomicI64>,
+}
+
+impl FlakyProxy {
+    fn new(target: &str) -> FlakyProxy {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicI64, Ordering};
+        let target = target
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_string();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let budget = Arc::new(AtomicI64::new(-1));
+        let left = budget.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let n = left.load(Ordering::SeqCst);
+                if n == 0 {
+                    drop(client);
+                    continue;
+                }
+                if n > 0 {
+                    left.fetch_sub(1, Ordering::SeqCst);
+                }
+                let Ok(server) = std::net::TcpStream::connect(&target) else {
+                    continue;
+                };
+                let (mut c2, mut s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                let (mut c1, mut s1) = (client, server);
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut c1, &mut s1);
+                    let _ = s1.shutdown(std::net::Shutdown::Write);
+                });
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut s2, &mut c2);
+                    let _ = c2.shutdown(std::net::Shutdown::Both);
+                });
+            }
+        });
+        FlakyProxy { port, budget }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn allow(&self, connections: i64) {
+        self.budget
+            .store(connections, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_server_lost_in_the_middle_of_an_apply_is_reported_and_the_next_apply_converges() {
+    let Some(client) = server() else { return };
+    let _serial = serial();
+    let proxy = FlakyProxy::new(&std::env::var("MODELOPS_MLFLOW_URL").unwrap());
+    let url = proxy.url();
+    let env = [("MLFLOW_TRACKING_URI", url.as_str())];
+    let name = format!("fraud-detector-{}", &unique("f")[2..].replace('-', ""));
+    let repo = crate::common::Repo::new();
+    repo.file(&format!("models/{name}.yaml"), manifest(&name));
+
+    // Enough for the lock, the reads and a few steps, not for all of them.
+    proxy.allow(12);
+    let out = repo
+        .run_with(&["apply", "--auto-approve"], &env)
+        .code(1)
+        .stderr_has("Apply stopped after ")
+        .stderr_has("cannot reach MLflow at");
+    assert!(!out.stderr().contains("panicked"), "{}", out.stderr());
+
+    // The server is back: the lock left behind by the lost apply is the
+    // only thing in the way, and `unlock --force` clears it.
+    proxy.allow(-1);
+    repo.run_with(&["unlock", "--force"], &env).code(0);
+    repo.run_with(&["apply", "--auto-approve"], &env).code(0);
+    repo.run_with(&["plan", "--detailed-exitcode"], &env)
+        .code(0)
+        .stdout_has("No changes.");
+    let versions = client
+        .send(&request::search_model_versions(
+            &format!("name='{name}'"),
+            None,
+        ))
+        .expect("versions");
+    assert_eq!(
+        versions["model_versions"].as_array().unwrap().len(),
+        3,
+        "no version registered twice"
+    );
 }

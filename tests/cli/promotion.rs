@@ -169,7 +169,7 @@ fn saved_plan_is_applied() {
     assert!(!repo.state_file().exists());
     repo.run(&["apply", "plan.json"])
         .code(0)
-        .stdout_has("Apply complete: 11 added, 6 changed, 0 archived.");
+        .stdout_has("Apply complete: 11 added, 6 changed, 2 archived.");
     repo.run(&["plan", "--detailed-exitcode"]).code(0);
     repo.run(&["history", "fraud-detector"])
         .code(0)
