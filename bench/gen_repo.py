@@ -105,6 +105,10 @@ def flow_map(pairs):
     return "{" + ", ".join(f"{k}: {v}" for k, v in pairs) + "}"
 
 
+# Set by --first-version: where integer version numbers start (None: random).
+FIRST_VERSION = None
+
+
 def model_manifest(index, width, rng):
     domain, task, what, inputs, output, framework = FAMILIES[index % len(FAMILIES)]
     name = f"{domain}-{task}-{index:0{width}d}"
@@ -135,7 +139,8 @@ def model_manifest(index, width, rng):
         "  versions:",
     ]
     for step, stage in enumerate(STAGES):
-        version = q(f"{major}.{minor + step}.0") if semantic else str(first + step)
+        start = FIRST_VERSION if FIRST_VERSION is not None else first
+        version = q(f"{major}.{minor + step}.0") if semantic else str(start + step)
         run_id = f"{rng.getrandbits(128):032x}"
         dataset = f"v{data_major}.{data_minor + step}"
         acc = accuracies[step]
@@ -257,7 +262,11 @@ def main():
     parser.add_argument("--models", type=int, default=10_000)
     parser.add_argument("--deployments", type=int, default=5)
     parser.add_argument("--seed", type=int, default=20240601)
+    parser.add_argument("--first-version", type=int, default=None,
+                        help="number integer versions from this (MLflow numbers from 1); default: a random start per model")
     args = parser.parse_args()
+    global FIRST_VERSION
+    FIRST_VERSION = args.first_version
     if args.models < 1:
         parser.error("--models must be at least 1")
 

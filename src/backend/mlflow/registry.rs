@@ -230,8 +230,19 @@ impl Registry for MlflowRegistry {
     }
 
     fn observe(&mut self) -> Result<ActualState, BackendError> {
-        let models = self.pages(request::search_registered_models, "registered_models")?;
-        let versions = self.pages(|t| request::search_model_versions("", t), "model_versions")?;
+        // The two searches are independent: run them side by side.
+        let (models, versions) = std::thread::scope(|scope| {
+            let models =
+                scope.spawn(|| self.pages(request::search_registered_models, "registered_models"));
+            let versions = self.pages(|t| request::search_model_versions("", t), "model_versions");
+            (
+                models
+                    .join()
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e)),
+                versions,
+            )
+        });
+        let (models, versions) = (models?, versions?);
         let mut state = ActualState::default();
         self.versions.clear();
         self.next_number.clear();
