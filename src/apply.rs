@@ -19,20 +19,28 @@ pub struct ApplyReport {
 /// Applies every step of `plan`, in order. Each applied step is recorded in
 /// the event log with `ctx`'s commit, time and actor.
 pub fn apply(plan: &Plan, registry: &mut dyn Registry, ctx: &ApplyContext) -> ApplyReport {
-    let steps: Vec<&PlanStep> = plan.steps().collect();
+    let groups: Vec<&[PlanStep]> = plan
+        .models
+        .iter()
+        .map(|m| m.steps.as_slice())
+        .filter(|s| !s.is_empty())
+        .collect();
+    let outcomes = registry.apply_models(&groups, ctx);
     let mut report = ApplyReport {
         applied: Vec::new(),
-        total: steps.len(),
+        total: groups.iter().map(|g| g.len()).sum(),
         failed: None,
     };
-    for step in steps {
-        let line = format!("{}: {}", step.model(), describe_step(step));
-        match registry.apply(step, ctx) {
-            Ok(()) => report.applied.push(line),
-            Err(e) => {
-                report.failed = Some((line, e));
-                break;
-            }
+    for (steps, outcome) in groups.iter().zip(outcomes) {
+        for step in &steps[..outcome.applied.min(steps.len())] {
+            report
+                .applied
+                .push(format!("{}: {}", step.model(), describe_step(step)));
+        }
+        if let (Some(e), None) = (outcome.failed, &report.failed)
+            && let Some(step) = steps.get(outcome.applied)
+        {
+            report.failed = Some((format!("{}: {}", step.model(), describe_step(step)), e));
         }
     }
     if let Err(e) = registry.commit() {
@@ -143,6 +151,38 @@ mod tests {
         let (step, e) = report.failed.expect("the third step fails");
         assert_eq!(step, "fraud-detector: register version 3 as Development");
         assert_eq!(e.to_string(), "injected failure");
+    }
+
+    #[test]
+    fn after_a_failure_no_further_model_is_started() {
+        let ctx = ApplyContext {
+            now: jiff::Timestamp::UNIX_EPOCH,
+            commit: None,
+            actor: "t".into(),
+        };
+        let mut plan = plan_of(2);
+        let mut second = plan.models[0].clone();
+        second.model = "churn-predictor".into();
+        for step in &mut second.steps {
+            if let PlanStep::RegisterVersion { model, .. } = step {
+                *model = "churn-predictor".into();
+            }
+        }
+        plan.models.push(second);
+        let mut registry = FailingRegistry {
+            fail_at: 1,
+            applied: Vec::new(),
+            committed: 0,
+        };
+        let report = apply(&plan, &mut registry, &ctx);
+        assert_eq!(report.total, 4);
+        assert_eq!(
+            report.applied,
+            ["fraud-detector: register version 1 as Development"]
+        );
+        let (step, _) = report.failed.expect("the second step fails");
+        assert_eq!(step, "fraud-detector: register version 2 as Development");
+        assert_eq!(registry.applied.len(), 1, "churn-predictor was not started");
     }
 
     #[test]

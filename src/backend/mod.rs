@@ -7,4 +7,4 @@ pub mod registry;
 
 pub use local::LocalStore;
 pub use mlflow::MlflowRegistry;
-pub use registry::{ApplyContext, BackendError, Registry};
+pub use registry::{ApplyContext, BackendError, ModelOutcome, Registry};

@@ -59,6 +59,15 @@ pub enum BackendError {
     Conflict(String),
 }
 
+/// What happened to one model's steps in [`Registry::apply_models`].
+#[derive(Debug, Default)]
+pub struct ModelOutcome {
+    /// How many of its steps were applied, from the first.
+    pub applied: usize,
+    /// The error of the step after those, if one failed.
+    pub failed: Option<BackendError>,
+}
+
 /// A model registry.
 pub trait Registry {
     /// Where it is, for messages (never with credentials).
@@ -68,6 +77,31 @@ pub trait Registry {
     /// Applies one step and records its event. Steps already applied stay
     /// applied when a later one fails.
     fn apply(&mut self, step: &PlanStep, ctx: &ApplyContext) -> Result<(), BackendError>;
+    /// Applies the steps of several models, each model's in order, and says
+    /// per model how far it got. Models are independent, so a registry may
+    /// write several at once; after a failure it starts no new model. The
+    /// default applies them one after another.
+    fn apply_models(&mut self, models: &[&[PlanStep]], ctx: &ApplyContext) -> Vec<ModelOutcome> {
+        let mut outcomes = Vec::new();
+        let mut stopped = false;
+        for steps in models {
+            let mut outcome = ModelOutcome::default();
+            if !stopped {
+                for step in *steps {
+                    match self.apply(step, ctx) {
+                        Ok(()) => outcome.applied += 1,
+                        Err(e) => {
+                            outcome.failed = Some(e);
+                            stopped = true;
+                            break;
+                        }
+                    }
+                }
+            }
+            outcomes.push(outcome);
+        }
+        outcomes
+    }
     /// Makes every applied step durable. Called once after the last step, and
     /// after a failed step, so what was done is kept.
     fn commit(&mut self) -> Result<(), BackendError>;

@@ -2,6 +2,8 @@
 //! applies plan steps as REST calls, following [`super::mapping`].
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
 
 use jiff::Timestamp;
 use serde_json::{Value, json};
@@ -9,7 +11,7 @@ use serde_json::{Value, json};
 use super::client::{Client, ClientError};
 use super::mapping::{self, PREFIX, mlflow_stage, stage_of, tag_changes, version_tags};
 use super::request;
-use crate::backend::registry::{ApplyContext, BackendError, Registry};
+use crate::backend::registry::{ApplyContext, BackendError, ModelOutcome, Registry};
 use crate::manifest::sorted_map::SortedMap;
 use crate::manifest::{Stage, VersionId};
 use crate::reconcile::PlanStep;
@@ -21,6 +23,8 @@ const STAGE_TAG: &str = "modelops.stage";
 const DIGEST_TAG: &str = "modelops.digest";
 /// Prefix of the audit-event tags on a version: `modelops.event.<seq>`.
 const EVENT_TAG: &str = "modelops.event.";
+/// How many models are written at once.
+const WRITERS: usize = 8;
 /// The registered model whose existence is the apply lock: creating a model
 /// is atomic in MLflow, so RESOURCE_ALREADY_EXISTS means someone holds it.
 pub const LOCK_MODEL: &str = "modelops-lock";
@@ -38,10 +42,12 @@ struct Observed {
 pub struct MlflowRegistry {
     client: Client,
     aliases: BTreeMap<Stage, String>,
-    versions: BTreeMap<(String, VersionId), Observed>,
-    next_number: BTreeMap<String, u64>,
-    model_aliases: BTreeMap<String, BTreeMap<String, u64>>,
-    events_recorded: u64,
+    // Caches filled by `observe` and kept current by writes; behind locks so
+    // that models are written concurrently (never held across a request).
+    versions: Mutex<BTreeMap<(String, VersionId), Observed>>,
+    next_number: Mutex<BTreeMap<String, u64>>,
+    model_aliases: Mutex<BTreeMap<String, BTreeMap<String, u64>>>,
+    events_recorded: AtomicU64,
     locked: bool,
 }
 
@@ -63,10 +69,10 @@ impl MlflowRegistry {
         MlflowRegistry {
             client,
             aliases: map,
-            versions: BTreeMap::new(),
-            next_number: BTreeMap::new(),
-            model_aliases: BTreeMap::new(),
-            events_recorded: 0,
+            versions: Mutex::default(),
+            next_number: Mutex::default(),
+            model_aliases: Mutex::default(),
+            events_recorded: AtomicU64::new(0),
             locked: false,
         }
     }
@@ -101,7 +107,7 @@ impl MlflowRegistry {
     }
 
     fn number(&self, model: &str, version: &VersionId) -> Result<u64, BackendError> {
-        self.versions
+        lock(&self.versions)
             .get(&(model.to_string(), version.clone()))
             .map(|o| o.number)
             .ok_or_else(|| {
@@ -114,14 +120,14 @@ impl MlflowRegistry {
     /// Records an audit event as a tag on the version:
     /// `modelops.event.<unix ms>.<n>`, `n` counting the events of this apply.
     fn record(
-        &mut self,
+        &self,
         model: &str,
         number: u64,
         ctx: &ApplyContext,
         step: &str,
     ) -> Result<(), BackendError> {
-        self.events_recorded += 1;
-        let seq = format!("{}.{}", ctx.now.as_millisecond(), self.events_recorded);
+        let n = self.events_recorded.fetch_add(1, Ordering::Relaxed) + 1;
+        let seq = format!("{}.{}", ctx.now.as_millisecond(), n);
         let value = json!({"step": step, "at": ctx.now.to_string(), "commit": ctx.commit, "actor": ctx.actor});
         self.send(&request::set_model_version_tag(
             model,
@@ -133,27 +139,32 @@ impl MlflowRegistry {
     }
 
     fn transition(
-        &mut self,
+        &self,
         model: &str,
         number: u64,
         from: Stage,
         to: Stage,
     ) -> Result<(), BackendError> {
         self.send(&request::transition_stage(model, number, mlflow_stage(to)))?;
-        let aliases = self.model_aliases.entry(model.to_string()).or_default();
+        let current = lock(&self.model_aliases)
+            .get(model)
+            .cloned()
+            .unwrap_or_default();
         if let Some(alias) = self.aliases.get(&from)
-            && aliases.get(alias) == Some(&number)
+            && current.get(alias) == Some(&number)
         {
-            self.client
-                .send(&request::delete_alias(model, alias))
-                .map_err(backend)?;
-            aliases.remove(alias);
+            self.send(&request::delete_alias(model, alias))?;
+            lock(&self.model_aliases)
+                .entry(model.to_string())
+                .or_default()
+                .remove(alias);
         }
         if let Some(alias) = self.aliases.get(&to) {
-            self.client
-                .send(&request::set_alias(model, alias, number))
-                .map_err(backend)?;
-            aliases.insert(alias.clone(), number);
+            self.send(&request::set_alias(model, alias, number))?;
+            lock(&self.model_aliases)
+                .entry(model.to_string())
+                .or_default()
+                .insert(alias.clone(), number);
         }
         self.send(&request::set_model_version_tag(
             model,
@@ -162,6 +173,156 @@ impl MlflowRegistry {
             to.as_str(),
         ))?;
         Ok(())
+    }
+}
+
+impl MlflowRegistry {
+    /// Applies one step; `&self`, so models can be written concurrently.
+    fn apply_step(&self, step: &PlanStep, ctx: &ApplyContext) -> Result<(), BackendError> {
+        match step {
+            PlanStep::RegisterModel {
+                model,
+                owner,
+                description,
+            } => {
+                let tags = vec![(format!("{PREFIX}owner"), owner.clone())];
+                match self.client.send(&request::create_registered_model(
+                    model,
+                    description.as_deref(),
+                    &tags,
+                )) {
+                    Ok(_) => {}
+                    // Done by an earlier, interrupted apply: converge.
+                    Err(e) if e.code() == Some("RESOURCE_ALREADY_EXISTS") => {
+                        self.send(&request::set_registered_model_tag(
+                            model,
+                            &format!("{PREFIX}owner"),
+                            owner,
+                        ))?;
+                    }
+                    Err(e) => return Err(backend(e)),
+                }
+                lock(&self.next_number).entry(model.clone()).or_insert(1);
+                Ok(())
+            }
+            PlanStep::UpdateModel {
+                model,
+                owner,
+                description,
+                ..
+            } => {
+                self.send(&request::update_registered_model(
+                    model,
+                    description.as_deref().unwrap_or(""),
+                ))?;
+                self.send(&request::set_registered_model_tag(
+                    model,
+                    &format!("{PREFIX}owner"),
+                    owner,
+                ))?;
+                Ok(())
+            }
+            PlanStep::RegisterVersion {
+                model,
+                version,
+                stage,
+                metadata,
+            } => {
+                let next = lock(&self.next_number).get(model).copied().unwrap_or(1);
+                if let VersionId::Number(n) = version
+                    && *n != next
+                {
+                    return Err(BackendError::Conflict(format!(
+                        "MLflow numbers versions itself: the next version of {model} is {next}, but git declares {n}; \
+                         versions are never renumbered, so declare {next} (or register the missing ones) in git"
+                    )));
+                }
+                let mut tags = version_tags(&version.to_string(), metadata);
+                tags.push((STAGE_TAG.to_string(), stage.as_str().to_string()));
+                tags.push((DIGEST_TAG.to_string(), metadata.digest()));
+                let run_id = metadata
+                    .source
+                    .strip_prefix("runs:/")
+                    .and_then(|r| r.split('/').next())
+                    .map(str::to_string);
+                let created = self.send(&request::create_model_version(
+                    model,
+                    &metadata.source,
+                    run_id.as_deref(),
+                    metadata.changelog.as_deref(),
+                    &tags,
+                ))?;
+                let number: u64 = text(&created["model_version"], "version")
+                    .parse()
+                    .unwrap_or(0);
+                lock(&self.next_number).insert(model.clone(), number + 1);
+                lock(&self.versions).insert(
+                    (model.clone(), version.clone()),
+                    Observed {
+                        number,
+                        tags: tags.into_iter().collect(),
+                    },
+                );
+                if let VersionId::Number(n) = version
+                    && *n != number
+                {
+                    return Err(BackendError::Conflict(format!(
+                        "MLflow registered {model} as version {number}, not {n} as git declares: another client registered a version meanwhile; \
+                         it is left as it is (versions are never deleted)"
+                    )));
+                }
+                if *stage != Stage::Development {
+                    self.transition(model, number, Stage::Development, *stage)?;
+                }
+                self.record(model, number, ctx, &format!("register_version as {stage}"))
+            }
+            PlanStep::UpdateVersion {
+                model,
+                version,
+                metadata,
+                ..
+            } => {
+                let number = self.number(model, version)?;
+                let current = lock(&self.versions)
+                    .get(&(model.clone(), version.clone()))
+                    .map(|o| o.tags.clone())
+                    .unwrap_or_default();
+                let mut wanted = version_tags(&version.to_string(), metadata);
+                wanted.push((DIGEST_TAG.to_string(), metadata.digest()));
+                if let Some(stage) = current.get(STAGE_TAG) {
+                    wanted.push((STAGE_TAG.to_string(), stage.clone()));
+                }
+                let (set, delete) = tag_changes(&current, &wanted);
+                self.send(&request::update_model_version(
+                    model,
+                    number,
+                    metadata.changelog.as_deref().unwrap_or(""),
+                ))?;
+                for (k, v) in &set {
+                    self.send(&request::set_model_version_tag(model, number, k, v))?;
+                }
+                for k in &delete {
+                    self.send(&request::delete_model_version_tag(model, number, k))?;
+                }
+                self.record(model, number, ctx, "update_version")
+            }
+            PlanStep::TransitionStage {
+                model,
+                version,
+                from,
+                to,
+                ..
+            } => {
+                let number = self.number(model, version)?;
+                self.transition(model, number, *from, *to)?;
+                self.record(
+                    model,
+                    number,
+                    ctx,
+                    &format!("transition_stage {from} -> {to}"),
+                )
+            }
+        }
     }
 }
 
@@ -198,6 +359,12 @@ impl MlflowRegistry {
             Err(e) => Err(backend(e)),
         }
     }
+}
+
+/// A cache's lock; a panic elsewhere cannot leave it half-written, so a
+/// poisoned one is used as it is.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn backend(e: ClientError) -> BackendError {
@@ -244,9 +411,9 @@ impl Registry for MlflowRegistry {
         });
         let (models, versions) = (models?, versions?);
         let mut state = ActualState::default();
-        self.versions.clear();
-        self.next_number.clear();
-        self.model_aliases.clear();
+        let mut known_versions = BTreeMap::new();
+        let mut next_numbers: BTreeMap<String, u64> = BTreeMap::new();
+        let mut all_aliases = BTreeMap::new();
         for m in &models {
             let name = text(m, "name").to_string();
             if name.starts_with("modelops-lock") {
@@ -267,7 +434,7 @@ impl Registry for MlflowRegistry {
                         .collect()
                 })
                 .unwrap_or_default();
-            self.model_aliases.insert(name.clone(), aliases);
+            all_aliases.insert(name.clone(), aliases);
             let description = text(m, "description");
             state.models.insert(
                 name.clone(),
@@ -294,7 +461,7 @@ impl Registry for MlflowRegistry {
                     path: format!("{name} in MLflow"),
                     message: format!("version {:?} is not a number", v.get("version")),
                 })?;
-            let next = self.next_number.entry(name.clone()).or_insert(1);
+            let next = next_numbers.entry(name.clone()).or_insert(1);
             *next = (*next).max(number + 1);
             let tags = tags_of(v);
             let id = match tags
@@ -330,7 +497,7 @@ impl Registry for MlflowRegistry {
                 .aliases
                 .iter()
                 .find(|(_, alias)| {
-                    self.model_aliases.get(&name).and_then(|a| a.get(*alias)) == Some(&number)
+                    all_aliases.get(&name).and_then(|a| a.get(*alias)) == Some(&number)
                 })
                 .map(|(s, _)| *s);
             let observed_stage = match (applied.as_ref().map(|a| a.stage), aliased) {
@@ -351,7 +518,7 @@ impl Registry for MlflowRegistry {
                 .and_then(Value::as_i64)
                 .and_then(|ms| Timestamp::from_millisecond(ms).ok())
                 .unwrap_or(Timestamp::UNIX_EPOCH);
-            self.versions.insert(
+            known_versions.insert(
                 (name.clone(), id.clone()),
                 Observed {
                     number,
@@ -375,164 +542,57 @@ impl Registry for MlflowRegistry {
         for m in state.models.values_mut() {
             m.versions.sort_by(|a, b| a.version.cmp(&b.version));
         }
+        *lock(&self.versions) = known_versions;
+        *lock(&self.model_aliases) = all_aliases;
         state.assigns_numbers = true;
         state.next_numbers = state
             .models
             .keys()
-            .map(|name| {
-                (
-                    name.clone(),
-                    self.next_number.get(name).copied().unwrap_or(1),
-                )
-            })
+            .map(|name| (name.clone(), next_numbers.get(name).copied().unwrap_or(1)))
             .collect();
+        *lock(&self.next_number) = next_numbers;
         Ok(state)
     }
 
     fn apply(&mut self, step: &PlanStep, ctx: &ApplyContext) -> Result<(), BackendError> {
-        match step {
-            PlanStep::RegisterModel {
-                model,
-                owner,
-                description,
-            } => {
-                let tags = vec![(format!("{PREFIX}owner"), owner.clone())];
-                match self.client.send(&request::create_registered_model(
-                    model,
-                    description.as_deref(),
-                    &tags,
-                )) {
-                    Ok(_) => {}
-                    // Done by an earlier, interrupted apply: converge.
-                    Err(e) if e.code() == Some("RESOURCE_ALREADY_EXISTS") => {
-                        self.send(&request::set_registered_model_tag(
-                            model,
-                            &format!("{PREFIX}owner"),
-                            owner,
-                        ))?;
+        self.apply_step(step, ctx)
+    }
+
+    fn apply_models(&mut self, models: &[&[PlanStep]], ctx: &ApplyContext) -> Vec<ModelOutcome> {
+        // Models are independent: write up to WRITERS of them at once, each
+        // model's steps in order. After a failure no new model starts.
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let failed = std::sync::atomic::AtomicBool::new(false);
+        let outcomes: Vec<Mutex<ModelOutcome>> = models.iter().map(|_| Mutex::default()).collect();
+        let this = &*self;
+        std::thread::scope(|scope| {
+            for _ in 0..WRITERS.min(models.len()) {
+                scope.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::SeqCst);
+                        if i >= models.len() || failed.load(Ordering::SeqCst) {
+                            return;
+                        }
+                        let mut outcome = ModelOutcome::default();
+                        for step in models[i] {
+                            match this.apply_step(step, ctx) {
+                                Ok(()) => outcome.applied += 1,
+                                Err(e) => {
+                                    outcome.failed = Some(e);
+                                    failed.store(true, Ordering::SeqCst);
+                                    break;
+                                }
+                            }
+                        }
+                        *lock(&outcomes[i]) = outcome;
                     }
-                    Err(e) => return Err(backend(e)),
-                }
-                self.next_number.entry(model.clone()).or_insert(1);
-                Ok(())
+                });
             }
-            PlanStep::UpdateModel {
-                model,
-                owner,
-                description,
-                ..
-            } => {
-                self.send(&request::update_registered_model(
-                    model,
-                    description.as_deref().unwrap_or(""),
-                ))?;
-                self.send(&request::set_registered_model_tag(
-                    model,
-                    &format!("{PREFIX}owner"),
-                    owner,
-                ))?;
-                Ok(())
-            }
-            PlanStep::RegisterVersion {
-                model,
-                version,
-                stage,
-                metadata,
-            } => {
-                let next = *self.next_number.get(model).unwrap_or(&1);
-                if let VersionId::Number(n) = version
-                    && *n != next
-                {
-                    return Err(BackendError::Conflict(format!(
-                        "MLflow numbers versions itself: the next version of {model} is {next}, but git declares {n}; \
-                         versions are never renumbered, so declare {next} (or register the missing ones) in git"
-                    )));
-                }
-                let mut tags = version_tags(&version.to_string(), metadata);
-                tags.push((STAGE_TAG.to_string(), stage.as_str().to_string()));
-                tags.push((DIGEST_TAG.to_string(), metadata.digest()));
-                let run_id = metadata
-                    .source
-                    .strip_prefix("runs:/")
-                    .and_then(|r| r.split('/').next())
-                    .map(str::to_string);
-                let created = self.send(&request::create_model_version(
-                    model,
-                    &metadata.source,
-                    run_id.as_deref(),
-                    metadata.changelog.as_deref(),
-                    &tags,
-                ))?;
-                let number: u64 = text(&created["model_version"], "version")
-                    .parse()
-                    .unwrap_or(0);
-                self.next_number.insert(model.clone(), number + 1);
-                self.versions.insert(
-                    (model.clone(), version.clone()),
-                    Observed {
-                        number,
-                        tags: tags.into_iter().collect(),
-                    },
-                );
-                if let VersionId::Number(n) = version
-                    && *n != number
-                {
-                    return Err(BackendError::Conflict(format!(
-                        "MLflow registered {model} as version {number}, not {n} as git declares: another client registered a version meanwhile; \
-                         it is left as it is (versions are never deleted)"
-                    )));
-                }
-                if *stage != Stage::Development {
-                    self.transition(model, number, Stage::Development, *stage)?;
-                }
-                self.record(model, number, ctx, &format!("register_version as {stage}"))
-            }
-            PlanStep::UpdateVersion {
-                model,
-                version,
-                metadata,
-                ..
-            } => {
-                let number = self.number(model, version)?;
-                let current = self.versions[&(model.clone(), version.clone())]
-                    .tags
-                    .clone();
-                let mut wanted = version_tags(&version.to_string(), metadata);
-                wanted.push((DIGEST_TAG.to_string(), metadata.digest()));
-                if let Some(stage) = current.get(STAGE_TAG) {
-                    wanted.push((STAGE_TAG.to_string(), stage.clone()));
-                }
-                let (set, delete) = tag_changes(&current, &wanted);
-                self.send(&request::update_model_version(
-                    model,
-                    number,
-                    metadata.changelog.as_deref().unwrap_or(""),
-                ))?;
-                for (k, v) in &set {
-                    self.send(&request::set_model_version_tag(model, number, k, v))?;
-                }
-                for k in &delete {
-                    self.send(&request::delete_model_version_tag(model, number, k))?;
-                }
-                self.record(model, number, ctx, "update_version")
-            }
-            PlanStep::TransitionStage {
-                model,
-                version,
-                from,
-                to,
-                ..
-            } => {
-                let number = self.number(model, version)?;
-                self.transition(model, number, *from, *to)?;
-                self.record(
-                    model,
-                    number,
-                    ctx,
-                    &format!("transition_stage {from} -> {to}"),
-                )
-            }
-        }
+        });
+        outcomes
+            .into_iter()
+            .map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner()))
+            .collect()
     }
 
     fn commit(&mut self) -> Result<(), BackendError> {
