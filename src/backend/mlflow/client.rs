@@ -239,10 +239,13 @@ impl Client {
     /// (it writes headers and body in two sends, which meets Nagle's
     /// algorithm and delayed ACKs), so a fresh connection is faster.
     pub fn new(endpoint: Endpoint, timeout: Duration) -> Result<Client, String> {
+        // MODELOPS_HTTP_KEEPALIVE=1 keeps connections for reuse: only for
+        // measuring the difference (bench/mlflow.sh), not for use.
+        let keep_alive = std::env::var("MODELOPS_HTTP_KEEPALIVE").as_deref() == Ok("1");
         let http = reqwest::blocking::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(10)))
-            .pool_max_idle_per_host(0)
+            .pool_max_idle_per_host(if keep_alive { 16 } else { 0 })
             .tcp_nodelay(true)
             .user_agent(concat!("modelops/", env!("CARGO_PKG_VERSION")))
             .build()
