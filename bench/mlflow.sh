@@ -138,7 +138,7 @@ Each read figure is the median of $RUNS runs; requests are counted in the server
 | plan requests ≤ pages ($PAGES) + 2 | $PLAN_REQ | $(verdict "$PLAN_REQ <= $PAGES + 2") |
 | plan ≥ 2× faster than MlflowClient | ${SPEEDUP}× | $(verdict "$SPEEDUP >= 2") |
 
-Both commands are timed as whole processes, as a user or a CI job runs them: modelops' time includes reading and validating the repository and planning; the script's includes starting Python and importing mlflow. Against the reads alone the ratio is ${READ_RATIO}× (modelops runs its two searches side by side; the MLflow server answers each in 0.1–0.3 s, which bounds both).
+Both commands are timed as whole processes, as a user or a CI job runs them: modelops' time includes reading and validating the repository and planning; the script's includes starting Python and importing mlflow. Against the reads alone the ratio is ${READ_RATIO}× (modelops runs its two searches side by side; both tools wait on the same two answers, and the server's time to answer the versions search, a few seconds for 3,000 versions with their tags, bounds both).
 
 Client settings: \`modelops apply\` of $KEEPALIVE_MODELS models onto a fresh server took ${KA_S[0]} s with a new connection per request (what modelops does) and ${KA_S[1]} s reusing kept-alive connections (\`MODELOPS_HTTP_KEEPALIVE=1\`, for this comparison only).
 <!-- mlflow:end -->"
