@@ -333,8 +333,17 @@ $(printf '%s\n' "${TARGETS[@]}")
 EOF
 }
 
+# Keep the MLflow section that bench/mlflow.sh writes into the same file.
+MLFLOW_SECTION=""
+if [[ -f "$REPORT" ]]; then
+    MLFLOW_SECTION="$(sed -n '/<!-- mlflow:start -->/,/<!-- mlflow:end -->/p' "$REPORT")"
+fi
 printf '\n'
-report | tee "$REPORT"
+report | tee "$REPORT.new"
+if [[ -n "$MLFLOW_SECTION" ]]; then
+    printf '\n%s\n' "$MLFLOW_SECTION" >>"$REPORT.new"
+fi
+mv "$REPORT.new" "$REPORT"
 printf '\nwrote %s\n' "$REPORT"
 
 if ((${#MISSES[@]})); then
