@@ -176,12 +176,15 @@ impl LocalStore {
         Ok(())
     }
 
-    fn write_atomic(&self, name: &str, bytes: &[u8]) -> Result<(), BackendError> {
+    /// Writes `name` atomically, streaming `value` as JSON (no second copy
+    /// of a large state in memory).
+    fn write_atomic<T: Serialize>(&self, name: &str, value: &T) -> Result<(), BackendError> {
         let path = self.dir.join(name);
         let tmp = self.dir.join(format!(".{name}.tmp"));
         let write = || -> std::io::Result<()> {
-            let mut f = File::create(&tmp)?;
-            f.write_all(bytes)?;
+            let mut f = std::io::BufWriter::new(File::create(&tmp)?);
+            serde_json::to_writer(&mut f, value)?;
+            let f = f.into_inner().map_err(|e| e.into_error())?;
             f.sync_all()?;
             fs::rename(&tmp, &path)?;
             File::open(&self.dir)?.sync_all()
@@ -398,13 +401,9 @@ impl Registry for LocalStore {
         }
         fs::create_dir_all(&self.dir).map_err(|e| self.io("cannot create", &self.dir, e))?;
         let events_path = self.dir.join(EVENTS_FILE);
-        let mut lines = Vec::new();
-        for e in &self.pending {
-            serde_json::to_writer(&mut lines, e).expect("events serialize");
-            lines.push(b'\n');
-        }
         let committed = self.load()?.events_bytes;
-        let append = || -> std::io::Result<()> {
+        let pending = &self.pending;
+        let append = || -> std::io::Result<u64> {
             let mut f = OpenOptions::new()
                 .create(true)
                 .write(true)
@@ -412,16 +411,22 @@ impl Registry for LocalStore {
                 .open(&events_path)?;
             f.set_len(committed)?;
             f.seek(SeekFrom::End(0))?;
-            f.write_all(&lines)?;
-            f.sync_all()
+            let mut out = std::io::BufWriter::new(f);
+            for e in pending {
+                serde_json::to_writer(&mut out, e)?;
+                out.write_all(b"\n")?;
+            }
+            let f = out.into_inner().map_err(|e| e.into_error())?;
+            f.sync_all()?;
+            Ok(f.metadata()?.len() - committed)
         };
-        append().map_err(|e| self.io("cannot append to", &events_path, e))?;
+        let written = append().map_err(|e| self.io("cannot append to", &events_path, e))?;
         let count = self.pending.len() as u64;
         let file = self.load()?;
         file.next_event_seq += count;
-        file.events_bytes += lines.len() as u64;
-        let bytes = serde_json::to_vec(&*file).expect("state serializes");
-        self.write_atomic(STATE_FILE, &bytes)?;
+        file.events_bytes += written;
+        let file = self.file.as_ref().expect("loaded above");
+        self.write_atomic(STATE_FILE, file)?;
         self.pending.clear();
         Ok(())
     }

@@ -31,7 +31,7 @@ pub struct Observations {
 /// versions about to be registered or whose metrics change. Registered,
 /// unchanged versions were verified when they were registered.
 pub fn runs_to_verify(desired: &Desired, actual: &ActualState, scope: &Scope) -> Vec<String> {
-    let mut runs = Vec::new();
+    let mut runs = BTreeSet::new();
     for (name, model) in desired.models.iter().filter(|(n, _)| scope.includes(n)) {
         for v in &model.versions {
             let Some(run) = &v.spec.training_run_id else {
@@ -40,12 +40,12 @@ pub fn runs_to_verify(desired: &Desired, actual: &ActualState, scope: &Scope) ->
             let unchanged = actual
                 .version(name, &v.spec.version)
                 .is_some_and(|r| r.metadata.metrics == v.spec.metrics);
-            if !unchanged && !runs.contains(run) {
-                runs.push(run.clone());
+            if !unchanged {
+                runs.insert(run.as_str());
             }
         }
     }
-    runs
+    runs.into_iter().map(str::to_string).collect()
 }
 
 /// Declared metrics that differ from what their training run logged. A run
