@@ -45,6 +45,24 @@ impl Stage {
     }
 }
 
+impl std::str::FromStr for Stage {
+    type Err = String;
+    /// Parses a stage name as manifests write it (`Production`).
+    fn from_str(s: &str) -> Result<Stage, String> {
+        [
+            Stage::Development,
+            Stage::Staging,
+            Stage::Production,
+            Stage::Archived,
+        ]
+        .into_iter()
+        .find(|stage| stage.as_str() == s)
+        .ok_or_else(|| {
+            format!("`{s}` is not a stage: Development, Staging, Production or Archived")
+        })
+    }
+}
+
 impl fmt::Display for Stage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -484,7 +484,7 @@ impl Registry for MlflowRegistry {
                     })?;
             let applied = tags
                 .get(STAGE_TAG)
-                .and_then(|s| stage_of_name(s))
+                .and_then(|s| s.parse().ok())
                 .map(|applied_stage| AppliedVersion {
                     stage: applied_stage,
                     metadata_digest: tags.get(DIGEST_TAG).cloned().unwrap_or_default(),
@@ -708,7 +708,7 @@ impl Registry for MlflowRegistry {
                     continue;
                 };
                 let step = text(&e, "step").to_string();
-                let to_stage = step.rsplit(' ').next().and_then(stage_of_name);
+                let to_stage = step.rsplit(' ').next().and_then(|s| s.parse().ok());
                 events.push(Event {
                     seq: key[EVENT_TAG.len()..]
                         .rsplit('.')
@@ -730,15 +730,5 @@ impl Registry for MlflowRegistry {
         }
         events.sort_by(|a, b| a.at.cmp(&b.at).then(a.seq.cmp(&b.seq)));
         Ok(events)
-    }
-}
-
-fn stage_of_name(s: &str) -> Option<Stage> {
-    match s {
-        "Development" => Some(Stage::Development),
-        "Staging" => Some(Stage::Staging),
-        "Production" => Some(Stage::Production),
-        "Archived" => Some(Stage::Archived),
-        _ => None,
     }
 }
