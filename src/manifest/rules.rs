@@ -805,9 +805,47 @@ fn check_monitoring(path: &str, m: &Monitoring, diags: &mut Vec<Diagnostic>) {
     );
 }
 
+/// Whether MLflow accepts `alias`: letters, digits, `_` and `-`, and not
+/// one of its reserved names (`latest`, `v<number>`).
+pub fn valid_alias(alias: &str) -> bool {
+    let reserved = alias.eq_ignore_ascii_case("latest")
+        || (alias.len() > 1
+            && alias[..1].eq_ignore_ascii_case("v")
+            && alias[1..].bytes().all(|b| b.is_ascii_digit()));
+    !alias.is_empty()
+        && !reserved
+        && alias
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
 fn check_config(path: &str, c: &ConfigSpec, diags: &mut Vec<Diagnostic>) {
     if let Some(t) = &c.state.lock_timeout {
         check_duration(path, "/spec/state/lock_timeout".into(), &t.0, diags);
+    }
+    let mut seen_aliases = BTreeSet::new();
+    for (stage, alias) in &c.registry.stage_aliases {
+        let at = format!("/spec/registry/stage_aliases/{}", escape_segment(stage));
+        if stage != "Production" && stage != "Staging" {
+            diags.push(Diagnostic::key(
+                path,
+                at.clone(),
+                "stage-alias",
+                format!(
+                    "`{stage}` has no alias: only Production and Staging are mirrored by aliases"
+                ),
+            ));
+        }
+        if !valid_alias(alias) {
+            diags.push(Diagnostic::pointer(path, at.clone(), "stage-alias", format!("`{alias}` is not an alias MLflow accepts: letters, digits, `_` and `-`, not `latest` or `v<number>`")));
+        } else if !seen_aliases.insert(alias.as_str()) {
+            diags.push(Diagnostic::pointer(
+                path,
+                at,
+                "stage-alias",
+                format!("alias `{alias}` is given to two stages"),
+            ));
+        }
     }
     for (name, target) in &c.serving.targets {
         let at = format!("/spec/serving/targets/{}", escape_segment(name));
@@ -866,6 +904,23 @@ mod tests {
         ];
         for (name, want) in cases {
             assert_eq!(valid_model_name(name), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn aliases() {
+        let cases = [
+            ("production", true),
+            ("prod_2-a", true),
+            ("latest", false),
+            ("v3", false),
+            ("v", true),
+            ("vx", true),
+            ("has space", false),
+            ("", false),
+        ];
+        for (alias, want) in cases {
+            assert_eq!(valid_alias(alias), want, "{alias}");
         }
     }
 

@@ -433,6 +433,21 @@ fn bad_config_is_reported_with_its_location() {
 }
 
 #[test]
+fn stage_aliases_must_be_ones_mlflow_accepts() {
+    let repo = valid();
+    repo.file(
+        "modelops.yaml",
+        "apiVersion: modelops/v1\nkind: Config\nspec:\n  registry:\n    stage_aliases:\n      Production: latest\n      Canary: canary\n",
+    );
+    let err =
+        repo.rejects("[REPO]/modelops.yaml:6:19: error: `latest` is not an alias MLflow accepts");
+    assert!(
+        err.contains("[REPO]/modelops.yaml:7:7: error: `Canary` has no alias: only Production and Staging are mirrored by aliases"),
+        "{err}"
+    );
+}
+
+#[test]
 fn every_error_in_every_file_sorted_by_file_then_line() {
     let repo = Repo::new();
     repo.file(
