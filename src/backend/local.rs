@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::registry::{ApplyContext, BackendError, Registry};
-use crate::manifest::{Stage, VersionId};
+use crate::manifest::VersionId;
 use crate::reconcile::PlanStep;
 use crate::state::{
     ActualState, AppliedModel, AppliedVersion, Event, RegisteredModel, RegisteredVersion,
@@ -465,24 +465,11 @@ impl Registry for LocalStore {
     }
 }
 
-/// Which version was in Production at `at`, replaying stage events.
-pub fn production_at(events: &[Event], at: jiff::Timestamp) -> Option<crate::manifest::VersionId> {
-    let mut current = None;
-    for e in events.iter().filter(|e| e.at <= at) {
-        match (e.to_stage, &e.version) {
-            (Some(Stage::Production), Some(v)) => current = Some(v.clone()),
-            (Some(_), Some(v)) if current.as_ref() == Some(v) => current = None,
-            _ => {}
-        }
-    }
-    current
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::VersionId;
-    use crate::state::VersionMetadata;
+    use crate::manifest::Stage;
+    use crate::state::{VersionMetadata, production_at};
 
     fn ctx(secs: i64) -> ApplyContext {
         ApplyContext {

@@ -7,8 +7,8 @@ use anyhow::{Context as _, Result};
 use jiff::Timestamp;
 
 use super::{Context, emit};
-use crate::backend::local::production_at;
 use crate::cli::{HistoryArgs, ListFormat};
+use crate::state::production_at;
 
 /// Prints the events, oldest first.
 pub fn run(ctx: &Context, args: HistoryArgs) -> Result<ExitCode> {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::common::{Stage, VersionId};
+use super::common::VersionId;
 use super::config::ConfigSpec;
 use super::deployment::{
     AbTestStrategy, CanaryStrategy, DeploymentSpec, Monitoring, ShadowStrategy,
@@ -60,13 +60,6 @@ impl DesiredVersion {
 }
 
 impl DesiredModel {
-    /// The version declared Production, if any.
-    pub fn production(&self) -> Option<&DesiredVersion> {
-        self.versions
-            .iter()
-            .find(|v| v.spec.stage == Stage::Production)
-    }
-
     /// The declared version with this identity.
     pub fn version(&self, id: &VersionId) -> Option<&DesiredVersion> {
         self.versions.iter().find(|v| &v.spec.version == id)

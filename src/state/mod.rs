@@ -241,13 +241,8 @@ impl VersionMetadata {
 }
 
 impl ActualState {
-    /// A digest of everything planning reads; two states with the same
-    /// fingerprint produce the same plan from the same repository.
-    pub fn fingerprint(&self) -> String {
-        sha256_hex(self, 32)
-    }
-
-    /// A digest of what planning reads about these models only: in a shared
+    /// A digest of what planning reads about these models: two states with
+    /// the same fingerprint produce the same plan for them. Only these: in a shared
     /// registry, other teams' models change all the time and must not make
     /// a plan stale.
     pub fn fingerprint_of<'a>(&self, models: impl IntoIterator<Item = &'a str>) -> String {
@@ -347,6 +342,19 @@ fn diff_values(
             });
         }
     }
+}
+
+/// Which version was in Production at `at`, replaying stage events.
+pub fn production_at(events: &[Event], at: Timestamp) -> Option<VersionId> {
+    let mut current = None;
+    for e in events.iter().filter(|e| e.at <= at) {
+        match (e.to_stage, &e.version) {
+            (Some(Stage::Production), Some(v)) => current = Some(v.clone()),
+            (Some(_), Some(v)) if current.as_ref() == Some(v) => current = None,
+            _ => {}
+        }
+    }
+    current
 }
 
 #[cfg(test)]

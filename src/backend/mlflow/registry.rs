@@ -77,11 +77,6 @@ impl MlflowRegistry {
         }
     }
 
-    /// HTTP requests sent so far.
-    pub fn requests_sent(&self) -> usize {
-        self.client.sent()
-    }
-
     fn send(&self, r: &request::Request) -> Result<Value, BackendError> {
         self.client.send(r).map_err(backend)
     }
