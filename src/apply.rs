@@ -14,6 +14,8 @@ pub struct ApplyReport {
     pub total: usize,
     /// The step that failed and why; later steps were not attempted.
     pub failed: Option<(String, BackendError)>,
+    /// Versions marked Rejected by their gates (among `applied`).
+    pub rejected: usize,
 }
 
 /// Applies every step of `plan`, in order. Each applied step is recorded in
@@ -30,9 +32,13 @@ pub fn apply(plan: &Plan, registry: &mut dyn Registry, ctx: &ApplyContext) -> Ap
         applied: Vec::new(),
         total: groups.iter().map(|g| g.len()).sum(),
         failed: None,
+        rejected: 0,
     };
     for (steps, outcome) in groups.iter().zip(outcomes) {
         for step in &steps[..outcome.applied.min(steps.len())] {
+            if matches!(step, PlanStep::RejectVersion { .. }) {
+                report.rejected += 1;
+            }
             report
                 .applied
                 .push(format!("{}: {}", step.model(), describe_step(step)));
@@ -47,6 +53,7 @@ pub fn apply(plan: &Plan, registry: &mut dyn Registry, ctx: &ApplyContext) -> Ap
         // Nothing of this run is durable: report the commit failure against
         // the whole run rather than a single step.
         report.applied.clear();
+        report.rejected = 0;
         report.failed = Some(("saving the applied steps".to_string(), e));
     }
     report
@@ -112,6 +119,8 @@ mod tests {
         }];
         Plan {
             format_version: "1.0".into(),
+            rejected: Vec::new(),
+            policies: Default::default(),
             created_at: jiff::Timestamp::UNIX_EPOCH,
             source: PlanSource::default(),
             state_fingerprint: String::new(),

@@ -16,7 +16,9 @@
 //! - [`manifest`] — desired state: types, JSON Schemas, validation (pure).
 //! - [`source`] — reads manifest files from a directory or a git revision.
 //! - [`state`] — actual state and audit events, as plain data.
-//! - [`reconcile`] — the pure planner and the gate seam.
+//! - [`observe`] — what gates read besides the registry: run metrics, logged
+//!   signatures, latency benchmarks.
+//! - [`reconcile`] — the pure planner, validation gates, and their re-check at apply.
 //! - [`render`] — plans and diagnostics as text, markdown, JSON, GitHub annotations.
 //! - [`apply`] — runs a plan's steps against a registry.
 //! - [`backend`] — registries at the I/O edge (the embedded `local` store).
@@ -31,6 +33,7 @@ pub mod backend;
 pub mod cli;
 pub mod commands;
 pub mod manifest;
+pub mod observe;
 pub mod reconcile;
 pub mod render;
 pub mod run;

@@ -20,7 +20,7 @@ use super::registry::{ApplyContext, BackendError, Registry};
 use crate::manifest::VersionId;
 use crate::reconcile::PlanStep;
 use crate::state::{
-    ActualState, AppliedModel, AppliedVersion, Event, RegisteredModel, RegisteredVersion,
+    ActualState, AppliedModel, AppliedVersion, Event, RegisteredModel, RegisteredVersion, Rejection,
 };
 
 const STATE_FILE: &str = "state.json";
@@ -376,6 +376,8 @@ impl Registry for LocalStore {
                     ));
                 }
                 v.stage = *to;
+                // The gates passed: an earlier rejection no longer stands.
+                v.rejected = None;
                 let metadata_digest = v.metadata.digest();
                 v.applied = Some(AppliedVersion {
                     stage: *to,
@@ -389,6 +391,38 @@ impl Registry for LocalStore {
                 e.version = Some(version.clone());
                 e.from_stage = Some(*from);
                 e.to_stage = Some(*to);
+                e
+            }
+            PlanStep::RejectVersion {
+                model,
+                version,
+                from,
+                to,
+                gates,
+                key,
+                ..
+            } => {
+                let v = registered_version(state, model, version)?;
+                if v.stage != *from {
+                    return conflict(format!(
+                        "{model} version {version} is {}, not {from} as planned",
+                        v.stage
+                    ));
+                }
+                let reason = crate::reconcile::gates::failure_summary(gates);
+                v.rejected = Some(Rejection {
+                    reason: reason.clone(),
+                    at: ctx.now,
+                    stage: Some(*to),
+                    key: Some(key.clone()),
+                });
+                let mut e = event(
+                    model,
+                    "reject_version",
+                    format!("{model} version {version}: Rejected for {to}: {reason}"),
+                );
+                e.version = Some(version.clone());
+                e.from_stage = Some(*from);
                 e
             }
         };
@@ -502,6 +536,7 @@ mod tests {
                 to: Stage::Production,
                 reason: "first".into(),
                 gates: Vec::new(),
+                policy: None,
             },
         ]
     }

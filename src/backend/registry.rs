@@ -8,7 +8,7 @@ use jiff::Timestamp;
 use crate::manifest::sorted_map::SortedMap;
 
 use crate::reconcile::PlanStep;
-use crate::state::{ActualState, Event};
+use crate::state::{ActualState, Event, LoggedSignature};
 
 /// Who and what an applied step is recorded against.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,5 +121,16 @@ pub trait Registry {
         _runs: &[String],
     ) -> Result<BTreeMap<String, Option<SortedMap<String, f64>>>, BackendError> {
         Ok(BTreeMap::new())
+    }
+
+    /// The signature of the model logged at `source` (trained by `run_id`),
+    /// for the gate that compares it with git's. `None`: this registry keeps
+    /// no model artifacts, so there is nothing to compare with.
+    fn logged_signature(
+        &mut self,
+        _source: &str,
+        _run_id: Option<&str>,
+    ) -> Option<Result<LoggedSignature, BackendError>> {
+        None
     }
 }

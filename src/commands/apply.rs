@@ -11,7 +11,8 @@ use super::{Context, actor, emit};
 use crate::apply::apply;
 use crate::backend::ApplyContext;
 use crate::cli::ApplyArgs;
-use crate::reconcile::{Plan, observed};
+use crate::observe;
+use crate::reconcile::{Observations, Plan, gated_moves, observed, recheck_gates};
 use crate::render::plan_text;
 
 /// Applies and reports.
@@ -87,6 +88,9 @@ fn apply_locked(
         eprintln!("Run `modelops plan` again.");
         return Ok(ExitCode::FAILURE);
     }
+    // The gates again, immediately before the moves: a run's metrics, a
+    // benchmark or a rollout record may have changed since the plan.
+    let plan = &recheck(ctx, plan, &actual, registry)?;
     let apply_ctx = ApplyContext {
         now: ctx.now,
         commit: plan.source.commit.clone(),
@@ -99,6 +103,19 @@ fn apply_locked(
     }
     emit(&text);
     match report.failed {
+        None if report.rejected > 0 => {
+            let s = plan.summary;
+            emit(&format!(
+                "\nApply complete: {} added, {} changed, {} archived, {} rejected.\n",
+                s.add, s.change, s.archive, s.reject
+            ));
+            eprintln!(
+                "{} rejected by validation gates and marked Rejected; the refused moves were not applied. \
+                 A rejected move is not tried again until the version's manifest entry (or its policy) changes.",
+                crate::commands::count(report.rejected, "version")
+            );
+            Ok(ExitCode::FAILURE)
+        }
         None => {
             let s = plan.summary;
             emit(&format!(
@@ -116,6 +133,36 @@ fn apply_locked(
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+/// `plan` with its gated moves evaluated again against `actual`, read under
+/// the lock; says what changed.
+fn recheck(
+    ctx: &Context,
+    plan: &Plan,
+    actual: &crate::state::ActualState,
+    registry: &mut dyn crate::backend::Registry,
+) -> Result<Plan> {
+    let mut plan = plan.clone();
+    let moves = gated_moves(&plan, actual);
+    if moves.is_empty() {
+        return Ok(plan);
+    }
+    let runs: Vec<String> = moves
+        .iter()
+        .filter_map(|m| m.metadata.as_ref()?.training_run_id.clone())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let candidates: Vec<_> = moves.iter().filter_map(|m| m.candidate(&plan)).collect();
+    let observations = Observations {
+        run_metrics: observe::run_metrics(registry, &runs)?,
+        gates: observe::gate_observations(registry, &candidates, &ctx.repo),
+    };
+    for note in recheck_gates(&mut plan, actual, &observations) {
+        eprintln!("Gate re-check: {note}");
+    }
+    Ok(plan)
 }
 
 fn read_plan(path: &std::path::Path) -> Result<Plan> {

@@ -9,7 +9,10 @@ use super::{Context, Loaded, count, emit, load, release_at_exit};
 use crate::cli::{PlanArgs, PlanFormat};
 use crate::manifest::config::ConfigSpec;
 use crate::manifest::{Desired, SourceFile};
-use crate::reconcile::{Observations, Plan, PlanSource, Scope, plan, runs_to_verify};
+use crate::observe;
+use crate::reconcile::{
+    Observations, Plan, PlanSource, Scope, gate_candidates, plan, runs_to_verify,
+};
 use crate::render::{diagnostics_text, plan_json, plan_markdown, plan_text};
 use crate::source::changed_files;
 use crate::state::ActualState;
@@ -65,10 +68,10 @@ pub fn compute(ctx: &Context, rev: Option<&str>, base: Option<&str>) -> Result<P
         .observe()
         .with_context(|| format!("cannot read {}", store.describe()))?;
     let runs = runs_to_verify(&desired, &actual, &scope);
+    let candidates = gate_candidates(&desired, &actual, &scope);
     let observations = Observations {
-        run_metrics: store
-            .run_metrics(&runs)
-            .with_context(|| format!("cannot read training runs from {}", store.describe()))?,
+        run_metrics: observe::run_metrics(store.as_mut(), &runs)?,
+        gates: observe::gate_observations(store.as_mut(), &candidates, &ctx.repo),
     };
     let mut p = plan(&desired, &actual, &observations, ctx.now, &scope);
     p.source = PlanSource {
@@ -163,6 +166,11 @@ pub fn run(ctx: &Context, args: PlanArgs) -> Result<ExitCode> {
             out.display(),
             out.display()
         );
+    }
+    if p.summary.reject > 0 {
+        // A failed gate is an error (DESIGN.md), even though the plan can be
+        // applied: applying marks the versions Rejected.
+        return Ok(ExitCode::FAILURE);
     }
     Ok(if args.detailed_exitcode && p.has_changes() {
         ExitCode::from(2)

@@ -4,32 +4,44 @@
 
 pub mod gates;
 pub mod plan;
+mod recheck;
+
+pub use recheck::{GatedMove, gated_moves, recheck_gates};
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::Timestamp;
 
+use crate::manifest::policy::Benchmark;
 use crate::manifest::sorted_map::SortedMap;
 use crate::manifest::{Desired, DesiredModel, DesiredVersion, Diagnostic, Stage, VersionId};
+
 use crate::state::{
     ActualState, FieldChange, RegisteredModel, RegisteredVersion, VersionMetadata, diff_metadata,
 };
+use gates::{Candidate, GateInputs, GateObservations};
 
-pub use plan::{DriftItem, ModelAction, ModelPlan, Plan, PlanSource, PlanStep, Summary};
+pub use plan::{
+    DriftItem, HeldRejection, ModelAction, ModelPlan, Plan, PlanSource, PlanStep, Summary,
+};
 
 /// What planning reads besides the registry's state: the metrics logged by
-/// training runs (to verify declared metrics), and later rollout analysis
-/// and monitoring measurements.
+/// training runs (to verify declared metrics and feed gates), what gates
+/// read from the registry and benchmarks, and later rollout analysis and
+/// monitoring measurements.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Observations {
     /// Logged metrics by run id, for the runs [`runs_to_verify`] names;
     /// `None` for a run the registry does not know.
     pub run_metrics: BTreeMap<String, Option<SortedMap<String, f64>>>,
+    /// Logged signatures and latency benchmarks of [`gate_candidates`].
+    pub gates: GateObservations,
 }
 
-/// Training runs whose logged metrics must match the manifest: those of
-/// versions about to be registered or whose metrics change. Registered,
-/// unchanged versions were verified when they were registered.
+/// Training runs whose logged metrics must be read: those of versions about
+/// to be registered or whose metrics change (to verify them), and of
+/// versions about to enter Staging or Production (their gates read them).
+/// Registered, unchanged versions were verified when they were registered.
 pub fn runs_to_verify(desired: &Desired, actual: &ActualState, scope: &Scope) -> Vec<String> {
     let mut runs = BTreeSet::new();
     for (name, model) in desired.models.iter().filter(|(n, _)| scope.includes(n)) {
@@ -37,15 +49,68 @@ pub fn runs_to_verify(desired: &Desired, actual: &ActualState, scope: &Scope) ->
             let Some(run) = &v.spec.training_run_id else {
                 continue;
             };
-            let unchanged = actual
-                .version(name, &v.spec.version)
-                .is_some_and(|r| r.metadata.metrics == v.spec.metrics);
-            if !unchanged {
+            let registered = actual.version(name, &v.spec.version);
+            let unchanged = registered.is_some_and(|r| r.metadata.metrics == v.spec.metrics);
+            let gated = matches!(v.spec.stage, Stage::Staging | Stage::Production)
+                && registered.is_none_or(|r| r.stage != v.spec.stage);
+            if !unchanged || gated {
                 runs.insert(run.as_str());
             }
         }
     }
     runs.into_iter().map(str::to_string).collect()
+}
+
+/// A version whose move into Staging or Production will be gated, with what
+/// the commands need to observe for it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GateCandidate {
+    /// Model.
+    pub model: String,
+    /// Version.
+    pub version: VersionId,
+    /// The stage it moves to.
+    pub to: Stage,
+    /// Its artifact source (for the logged signature).
+    pub source: String,
+    /// Its training run.
+    pub run_id: Option<String>,
+    /// The latency benchmark its policy names for that stage.
+    pub benchmark: Option<Benchmark>,
+}
+
+/// Versions git moves into Staging or Production, in scope: the ones whose
+/// gates read logged signatures and benchmarks. A version held by an
+/// earlier rejection may be listed; reading for it is harmless.
+pub fn gate_candidates(
+    desired: &Desired,
+    actual: &ActualState,
+    scope: &Scope,
+) -> Vec<GateCandidate> {
+    let mut out = Vec::new();
+    for (name, model) in desired.models.iter().filter(|(n, _)| scope.includes(n)) {
+        let policy = &desired.policies[&model.policy];
+        for v in &model.versions {
+            let Some(gates) = gates::gates_for(policy, v.spec.stage) else {
+                continue;
+            };
+            if actual
+                .version(name, &v.spec.version)
+                .is_some_and(|r| r.stage == v.spec.stage)
+            {
+                continue;
+            }
+            out.push(GateCandidate {
+                model: name.clone(),
+                version: v.spec.version.clone(),
+                to: v.spec.stage,
+                source: v.spec.source.clone(),
+                run_id: v.spec.training_run_id.clone(),
+                benchmark: gates.benchmark.clone(),
+            });
+        }
+    }
+    out
 }
 
 /// Declared metrics that differ from what their training run logged. A run
@@ -120,6 +185,7 @@ pub fn plan(
     let mut errors = Vec::new();
     let mut unmanaged = Vec::new();
     let mut warnings = Vec::new();
+    let mut held = Vec::new();
     let in_scope: Vec<&str> = desired
         .models
         .keys()
@@ -144,7 +210,12 @@ pub fn plan(
             }
         }
         verify_metrics(model, observations, &mut errors, &mut warnings);
-        let steps = plan_model(desired, actual, model, registered, &mut errors);
+        let mut out = ModelOutput {
+            errors: &mut errors,
+            warnings: &mut warnings,
+            held: &mut held,
+        };
+        let steps = plan_model(desired, actual, observations, model, registered, &mut out);
         let action = match (registered, steps.is_empty()) {
             (None, _) => ModelAction::Create,
             (Some(_), true) => ModelAction::NoOp,
@@ -165,6 +236,18 @@ pub fn plan(
         }
     }
     let summary = Summary::of(&models);
+    let policies = models
+        .iter()
+        .flat_map(|m| &m.steps)
+        .filter_map(|s| match s {
+            PlanStep::TransitionStage {
+                policy: Some(p), ..
+            }
+            | PlanStep::RejectVersion { policy: p, .. } => Some(p),
+            _ => None,
+        })
+        .map(|p| (p.clone(), desired.policies[p].clone()))
+        .collect();
     Plan {
         format_version: plan::FORMAT_VERSION.to_string(),
         created_at: now,
@@ -174,6 +257,8 @@ pub fn plan(
         drift,
         unmanaged,
         warnings,
+        rejected: held,
+        policies,
         models,
         errors,
         summary,
@@ -296,13 +381,23 @@ fn model_drift(r: &RegisteredModel, observed: &BTreeMap<String, String>) -> Vec<
     out
 }
 
+/// Where [`plan_model`] reports besides its steps.
+struct ModelOutput<'a> {
+    errors: &'a mut Vec<Diagnostic>,
+    warnings: &'a mut Vec<String>,
+    held: &'a mut Vec<HeldRejection>,
+}
+
 fn plan_model(
     desired: &Desired,
     actual: &ActualState,
+    observations: &Observations,
     model: &DesiredModel,
     registered: Option<&RegisteredModel>,
-    errors: &mut Vec<Diagnostic>,
+    out: &mut ModelOutput,
 ) -> Vec<PlanStep> {
+    let errors = &mut *out.errors;
+    let policy = &desired.policies[&model.policy];
     let name = &model.name;
     let mut steps = Vec::new();
     match registered {
@@ -345,6 +440,9 @@ fn plan_model(
     let mut promotions: Vec<PlanStep> = Vec::new();
     let mut archives: Vec<PlanStep> = Vec::new();
     let mut new_production: Option<&VersionId> = None;
+    // A Production promotion the gates refuse leaves the serving version in
+    // Production: archiving it would leave the model with nothing serving.
+    let mut production_refused: Option<&VersionId> = None;
 
     for v in &model.versions {
         let want = v.spec.stage;
@@ -426,6 +524,58 @@ fn plan_model(
                 format!("{name} version {}: {why}", v.spec.version),
             )),
             Ok(reason) => {
+                let mut gate_results = Vec::new();
+                let mut gated_by = None;
+                if !reverting && gates::gates_for(policy, want).is_some() {
+                    let metadata = metadata_of(v);
+                    let key = gates::rejection_key(&metadata, want, policy);
+                    if let Some(r) = existing
+                        .and_then(|x| x.rejected.as_ref())
+                        .filter(|r| r.key.as_deref() == Some(key.as_str()))
+                    {
+                        out.held.push(HeldRejection {
+                            model: name.clone(),
+                            version: v.spec.version.clone(),
+                            wanted: want,
+                            at: r.at,
+                            reason: r.reason.clone(),
+                        });
+                        if want == Stage::Production {
+                            production_refused = Some(&v.spec.version);
+                        }
+                        continue;
+                    }
+                    gate_results = gates::evaluate(&GateInputs {
+                        policy,
+                        candidate: Candidate {
+                            model: name,
+                            owner: &model.owner,
+                            version: &v.spec.version,
+                            metadata: &metadata,
+                            from: current,
+                            to: want,
+                        },
+                        actual,
+                        run_metrics: &observations.run_metrics,
+                        observed: &observations.gates,
+                    });
+                    if gates::any_failed(&gate_results) {
+                        if want == Stage::Production {
+                            production_refused = Some(&v.spec.version);
+                        }
+                        promotions.push(PlanStep::RejectVersion {
+                            model: name.clone(),
+                            version: v.spec.version.clone(),
+                            from: current,
+                            to: want,
+                            policy: model.policy.clone(),
+                            gates: gate_results,
+                            key,
+                        });
+                        continue;
+                    }
+                    gated_by = Some(model.policy.clone());
+                }
                 if want == Stage::Production {
                     new_production = Some(&v.spec.version);
                 }
@@ -435,7 +585,8 @@ fn plan_model(
                     from: current,
                     to: want,
                     reason: reason.to_string(),
-                    gates: gates::evaluate(desired, actual, name, &v.spec.version, want),
+                    gates: gate_results,
+                    policy: gated_by,
                 };
                 if want == Stage::Archived {
                     archives.push(step);
@@ -456,8 +607,29 @@ fn plan_model(
         archives.push(archive_replaced(name, old, newer));
     }
 
+    if let (Some(refused), Some(serving)) = (
+        production_refused,
+        registered.and_then(RegisteredModel::production),
+    ) {
+        let before = archives.len();
+        archives.retain(|s| {
+            !matches!(
+                s,
+                PlanStep::TransitionStage {
+                    from: Stage::Production,
+                    ..
+                }
+            )
+        });
+        if archives.len() != before {
+            out.warnings.push(format!(
+                "{name} version {} stays in Production: version {refused}, which git puts in Production, was rejected by its gates",
+                serving.version
+            ));
+        }
+    }
     promotions.sort_by_key(|s| match s {
-        PlanStep::TransitionStage { to, .. } => *to,
+        PlanStep::TransitionStage { to, .. } | PlanStep::RejectVersion { to, .. } => *to,
         _ => Stage::Development,
     });
     steps.extend(promotions);
@@ -473,6 +645,7 @@ fn archive_replaced(model: &str, old: &RegisteredVersion, newer: &VersionId) -> 
         to: Stage::Archived,
         reason: format!("replaced in Production by version {newer}"),
         gates: Vec::new(),
+        policy: None,
     }
 }
 

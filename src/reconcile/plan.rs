@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use crate::manifest::policy::PolicySpec;
 use crate::manifest::{Diagnostic, Stage, VersionId};
 use crate::state::{FieldChange, VersionMetadata};
 
@@ -13,7 +14,7 @@ use super::gates::GateResult;
 
 /// Major.minor of the plan's JSON shape. A minor bump only adds fields;
 /// readers must ignore fields they do not know and reject another major.
-pub const FORMAT_VERSION: &str = "1.1";
+pub const FORMAT_VERSION: &str = "1.2";
 
 /// The result of comparing desired and actual state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -38,6 +39,15 @@ pub struct Plan {
     /// tracking server does not know). They do not block apply.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// Versions validation gates rejected earlier whose manifest entry and
+    /// policy have not changed since: git still asks for the move, and it is
+    /// not tried again until they do.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rejected: Vec<HeldRejection>,
+    /// The policies the plan's gated moves were evaluated with, so a saved
+    /// plan's gates can be evaluated again at apply time.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub policies: BTreeMap<String, PolicySpec>,
     /// Per-model changes, in model-name order.
     pub models: Vec<ModelPlan>,
     /// Changes git asks for that modelops refuses (they block apply).
@@ -72,6 +82,21 @@ pub struct DriftItem {
     pub version: Option<VersionId>,
     /// Field that changed, before = as modelops applied it, after = as it is now.
     pub change: FieldChange,
+}
+
+/// A version held back by an earlier rejection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HeldRejection {
+    /// Model.
+    pub model: String,
+    /// Version.
+    pub version: VersionId,
+    /// The stage git asks for.
+    pub wanted: Stage,
+    /// When the gates rejected it.
+    pub at: Timestamp,
+    /// The failed checks.
+    pub reason: String,
 }
 
 /// What happens to one model.
@@ -160,9 +185,31 @@ pub enum PlanStep {
         to: Stage,
         /// Why, in words.
         reason: String,
-        /// Validation gates evaluated for this move.
+        /// Validation gates evaluated for this move (all passed or skipped).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         gates: Vec<GateResult>,
+        /// The policy the gates come from, for a gated move.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        policy: Option<String>,
+    },
+    /// Mark a version Rejected: validation gates refuse its move. The stage
+    /// stays as it is, and the move is not tried again until the version's
+    /// manifest entry or its policy changes.
+    RejectVersion {
+        /// Model.
+        model: String,
+        /// Version.
+        version: VersionId,
+        /// Its stage, which stays.
+        from: Stage,
+        /// The stage the gates refuse.
+        to: Stage,
+        /// The policy the gates come from.
+        policy: String,
+        /// Every check evaluated, at least one failed.
+        gates: Vec<GateResult>,
+        /// [`super::gates::rejection_key`] of what was refused.
+        key: String,
     },
 }
 
@@ -174,7 +221,8 @@ impl PlanStep {
             | PlanStep::UpdateModel { model, .. }
             | PlanStep::RegisterVersion { model, .. }
             | PlanStep::UpdateVersion { model, .. }
-            | PlanStep::TransitionStage { model, .. } => model,
+            | PlanStep::TransitionStage { model, .. }
+            | PlanStep::RejectVersion { model, .. } => model,
         }
     }
 
@@ -182,6 +230,7 @@ impl PlanStep {
     pub fn kind(&self) -> StepKind {
         match self {
             PlanStep::RegisterModel { .. } | PlanStep::RegisterVersion { .. } => StepKind::Add,
+            PlanStep::RejectVersion { .. } => StepKind::Reject,
             PlanStep::TransitionStage {
                 to: Stage::Archived,
                 ..
@@ -200,6 +249,8 @@ pub enum StepKind {
     Change,
     /// Moves to Archived.
     Archive,
+    /// Versions marked Rejected by gates.
+    Reject,
 }
 
 /// Counts of steps by kind.
@@ -211,6 +262,9 @@ pub struct Summary {
     pub change: usize,
     /// Moves to Archived.
     pub archive: usize,
+    /// Versions validation gates reject (their moves are not applied).
+    #[serde(default)]
+    pub reject: usize,
 }
 
 impl Summary {
@@ -222,6 +276,7 @@ impl Summary {
                 StepKind::Add => s.add += 1,
                 StepKind::Change => s.change += 1,
                 StepKind::Archive => s.archive += 1,
+                StepKind::Reject => s.reject += 1,
             }
         }
         s
@@ -229,7 +284,7 @@ impl Summary {
 
     /// Whether there is anything to apply.
     pub fn is_empty(&self) -> bool {
-        self.add + self.change + self.archive == 0
+        self.add + self.change + self.archive + self.reject == 0
     }
 }
 

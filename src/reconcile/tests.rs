@@ -19,10 +19,23 @@ fn desired(versions: &[(&str, &str)]) -> Desired {
     for (v, s) in versions {
         text.push_str(&version_yaml(v, s));
     }
-    let files = [SourceFile {
+    load_with_policy(&text, LENIENT)
+}
+
+/// A `default` policy that gates nothing, for tests about the stage graph.
+const LENIENT: &str = "apiVersion: modelops/v1\nkind: Policy\nmetadata: {name: default}\nspec:\n  staging: &g {metrics: {}, fairness_min: null, signature: {required: false}, latency_p99_max_ms: null, require_pinned_dependencies: false}\n  production: *g\n  production_requires: {rollout_evidence: false, approvals: []}\n";
+
+fn load_with_policy(model: &str, policy: &str) -> Desired {
+    let mut files = vec![SourceFile {
         path: "models/fraud-detector.yaml".into(),
-        content: Ok(text.into_bytes()),
+        content: Ok(model.as_bytes().to_vec()),
     }];
+    if !policy.is_empty() {
+        files.push(SourceFile {
+            path: "policies/default.yaml".into(),
+            content: Ok(policy.as_bytes().to_vec()),
+        });
+    }
     load(&files).unwrap_or_else(|d| panic!("{d:#?}"))
 }
 
@@ -232,7 +245,8 @@ fn summary_counts_adds_changes_and_archives() {
         Summary {
             add: 1,
             change: 1,
-            archive: 1
+            archive: 1,
+            reject: 0
         }
     );
     assert_eq!(p.models[0].action, ModelAction::Update);
@@ -393,6 +407,7 @@ fn declared_metrics_must_be_the_ones_the_training_run_logged() {
     let check = |logged: Option<SortedMap<String, f64>>| {
         let obs = Observations {
             run_metrics: [("r1".to_string(), logged)].into(),
+            ..Default::default()
         };
         plan(&d, &empty, &obs, Timestamp::UNIX_EPOCH, &Scope::All).errors
     };
@@ -420,6 +435,7 @@ fn declared_metrics_must_be_the_ones_the_training_run_logged() {
     );
     let obs = Observations {
         run_metrics: [("r1".to_string(), None)].into(),
+        ..Default::default()
     };
     let unknown = plan(&d, &empty, &obs, Timestamp::UNIX_EPOCH, &Scope::All);
     assert!(unknown.errors.is_empty());
@@ -446,4 +462,160 @@ fn a_first_apply_cut_short_is_continued_by_the_next_plan() {
             "version 1: Development → Archived (archived)",
         ]
     );
+}
+
+/// A model whose versions carry everything the default policy checks; each
+/// row is (version, stage, test_accuracy).
+fn gated(versions: &[(&str, &str, f64)]) -> Desired {
+    let mut text = String::from(
+        "apiVersion: modelops/v1\nkind: Model\nmetadata:\n  name: fraud-detector\n  owner: risk\nspec:\n  versions:\n",
+    );
+    for (v, stage, accuracy) in versions {
+        text.push_str(&format!(
+            "    - version: {v}\n      stage: {stage}\n      source: s3://models/m/{v}\n      \
+             metrics: {{test_accuracy: {accuracy}, test_auc: 0.9, latency_p99_ms: 20}}\n      \
+             fairness: {{gender: {{female: 0.9, male: 0.9}}}}\n      \
+             signature: {{inputs: [{{name: amount, type: double}}], outputs: [{{name: score, type: double}}]}}\n      \
+             dependencies: {{numpy: \"1.26.4\"}}\n      approved_by: risk\n"
+        ));
+    }
+    load_with_policy(&text, "")
+}
+
+/// The registry state `gated` declares, every version in the given stage.
+fn gated_actual(d: &Desired, stages: &[(&str, Stage)]) -> ActualState {
+    let model = &d.models["fraud-detector"];
+    let mut a = actual(&[]);
+    let m = a.models.get_mut("fraud-detector").unwrap();
+    for (v, stage) in stages {
+        let dv = model.version(&v.parse().unwrap()).unwrap();
+        m.versions.push(RegisteredVersion {
+            version: dv.spec.version.clone(),
+            stage: *stage,
+            metadata: metadata_of(dv),
+            rejected: None,
+            registered_at: Timestamp::UNIX_EPOCH,
+            applied: None,
+        });
+    }
+    a
+}
+
+#[test]
+fn a_failed_gate_plans_a_rejection_not_the_move() {
+    let d = gated(&[("1", "Production", 0.91), ("2", "Staging", 0.84)]);
+    let a = gated_actual(&d, &[("1", Stage::Production), ("2", Stage::Development)]);
+    let p = plan_all(&d, &a);
+    assert!(p.errors.is_empty(), "{:?}", p.errors);
+    assert_eq!(
+        steps(&p),
+        ["version 2: mark Rejected, stays Development (gates refuse Development → Staging)"]
+    );
+    assert_eq!(p.summary.reject, 1);
+    assert!(p.has_changes());
+    assert!(
+        p.policies.contains_key("default"),
+        "the plan carries its policy"
+    );
+    let PlanStep::RejectVersion { gates: g, .. } = &p.models[0].steps[0] else {
+        panic!("a rejection")
+    };
+    let failed: Vec<&str> = g
+        .iter()
+        .filter(|r| r.failed())
+        .map(|r| r.check.as_str())
+        .collect();
+    assert_eq!(failed, ["metric.test_accuracy", "regression.test_accuracy"]);
+}
+
+#[test]
+fn a_rejected_version_is_held_until_its_manifest_changes() {
+    let d = gated(&[("1", "Production", 0.91), ("2", "Staging", 0.84)]);
+    let mut a = gated_actual(&d, &[("1", Stage::Production), ("2", Stage::Development)]);
+    let p = plan_all(&d, &a);
+    let PlanStep::RejectVersion { key, .. } = &p.models[0].steps[0] else {
+        panic!("a rejection")
+    };
+    a.models.get_mut("fraud-detector").unwrap().versions[1].rejected =
+        Some(crate::state::Rejection {
+            reason: "metric.test_accuracy: 0.84 (needs ≥ 0.85)".into(),
+            at: Timestamp::UNIX_EPOCH,
+            stage: Some(Stage::Staging),
+            key: Some(key.clone()),
+        });
+    let held = plan_all(&d, &a);
+    assert!(steps(&held).is_empty(), "{:?}", steps(&held));
+    assert!(!held.has_changes());
+    assert_eq!(held.rejected.len(), 1);
+    assert_eq!(held.rejected[0].wanted, Stage::Staging);
+
+    // A retrained version (new metrics) is evaluated again, and passes.
+    let fixed = gated(&[("1", "Production", 0.91), ("2", "Staging", 0.93)]);
+    let p = plan_all(&fixed, &a);
+    assert_eq!(
+        steps(&p),
+        [
+            "update version 2 (1 field)",
+            "version 2: Development → Staging (promoted after validation)"
+        ]
+    );
+    assert!(p.rejected.is_empty());
+}
+
+#[test]
+fn a_refused_production_promotion_keeps_the_serving_version() {
+    let d = gated(&[("1", "Archived", 0.91), ("2", "Production", 0.84)]);
+    let a = gated_actual(&d, &[("1", Stage::Production), ("2", Stage::Staging)]);
+    let p = plan_all(&d, &a);
+    assert_eq!(
+        steps(&p),
+        ["version 2: mark Rejected, stays Staging (gates refuse Staging → Production)"]
+    );
+    assert!(
+        p.warnings[0].contains("version 1 stays in Production"),
+        "{:?}",
+        p.warnings
+    );
+}
+
+#[test]
+fn gates_are_checked_again_at_apply_time() {
+    let d = gated(&[("1", "Archived", 0.91), ("2", "Production", 0.95)]);
+    let mut a = gated_actual(&d, &[("1", Stage::Production), ("2", Stage::Staging)]);
+    a.rollouts.insert(
+        "fraud-detector".into(),
+        crate::state::RolloutRecord {
+            strategy: "shadow".into(),
+            version: VersionId::Number(2),
+            from_version: Some(VersionId::Number(1)),
+            step: 0,
+            step_started_at: Timestamp::UNIX_EPOCH,
+            phase: "Succeeded".into(),
+            analysis: Vec::new(),
+        },
+    );
+    let planned = plan_all(&d, &a);
+    assert_eq!(
+        steps(&planned),
+        [
+            "version 2: Staging → Production (promoted to serve)",
+            "version 1: Production → Archived (archived)"
+        ]
+    );
+    // Unchanged inputs: the same verdict.
+    let mut same = planned.clone();
+    assert!(recheck_gates(&mut same, &a, &Observations::default()).is_empty());
+    assert_eq!(steps(&same), steps(&planned));
+    // The rollout record is gone by apply time: the move is refused, and the
+    // serving version is not archived.
+    a.rollouts.clear();
+    let mut now = planned.clone();
+    let notes = recheck_gates(&mut now, &a, &Observations::default());
+    assert_eq!(
+        steps(&now),
+        ["version 2: mark Rejected, stays Staging (gates refuse Staging → Production)"]
+    );
+    assert_eq!(now.summary.reject, 1);
+    assert!(notes[0].contains("evidence.rollout"), "{notes:?}");
+    assert!(notes[1].contains("stays in Production"), "{notes:?}");
 }

@@ -4,6 +4,7 @@
 use std::fmt::Write;
 
 use super::{describe_step, show_change, show_drift, summary_line};
+use crate::reconcile::gates::{GateResult, GateStatus};
 use crate::reconcile::plan::StepKind;
 use crate::reconcile::{ModelAction, Plan, PlanStep};
 
@@ -41,6 +42,21 @@ pub fn plan_markdown(plan: &Plan) -> String {
     for w in &plan.warnings {
         let _ = writeln!(out, "> :warning: {}\n", escape(w));
     }
+    if !plan.rejected.is_empty() {
+        out.push_str("#### Rejected earlier (not tried again until the manifest entry or policy changes)\n\n| model | version | wants | rejected at | failed checks |\n|---|---|---|---|---|\n");
+        for r in &plan.rejected {
+            let _ = writeln!(
+                out,
+                "| `{}` | {} | {} | {} | {} |",
+                r.model,
+                r.version,
+                r.wanted,
+                r.at,
+                escape(&r.reason)
+            );
+        }
+        out.push('\n');
+    }
     if !plan.drift.is_empty() {
         out.push_str("#### Changed outside git\n\n| model | version | change |\n|---|---|---|\n");
         for d in &plan.drift {
@@ -71,6 +87,7 @@ pub fn plan_markdown(plan: &Plan) -> String {
                 StepKind::Add => '+',
                 StepKind::Change => '!',
                 StepKind::Archive => '-',
+                StepKind::Reject => '!',
             };
             let _ = writeln!(out, "{sign} {}", describe_step(step));
             if let PlanStep::UpdateModel { changes, .. } | PlanStep::UpdateVersion { changes, .. } =
@@ -82,6 +99,14 @@ pub fn plan_markdown(plan: &Plan) -> String {
             }
         }
         out.push_str("```\n\n");
+        for step in &m.steps {
+            if let PlanStep::TransitionStage { gates, .. } | PlanStep::RejectVersion { gates, .. } =
+                step
+                && !gates.is_empty()
+            {
+                out.push_str(&gate_table_markdown(step, gates));
+            }
+        }
         if let Some(diff) = &m.manifest_diff {
             out.push_str("<details><summary>Manifest changes</summary>\n\n```diff\n");
             out.push_str(diff);
@@ -124,4 +149,45 @@ fn escape(s: &str) -> String {
     s.replace('|', "\\|")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
+}
+
+/// One move's gates as a markdown table under a heading with the verdict.
+fn gate_table_markdown(step: &PlanStep, gates: &[GateResult]) -> String {
+    let (version, from, to, rejected) = match step {
+        PlanStep::TransitionStage {
+            version, from, to, ..
+        } => (version, from, to, false),
+        PlanStep::RejectVersion {
+            version, from, to, ..
+        } => (version, from, to, true),
+        _ => return String::new(),
+    };
+    let verdict = if rejected {
+        ":x: **rejected**: the move is not applied and the version is marked Rejected"
+    } else {
+        ":white_check_mark: passed"
+    };
+    let mut out = format!(
+        "Gates for version {version}, {from} → {to}: {verdict}\n\n| gate | result | value | threshold | source |\n|---|---|---|---|---|\n"
+    );
+    for g in gates {
+        let value = match &g.reason {
+            Some(r) => format!("{}<br>_{}_", escape(&g.value), escape(r)),
+            None => escape(&g.value),
+        };
+        let result = match g.status {
+            GateStatus::Pass => "PASS",
+            GateStatus::Fail => "**FAIL**",
+            GateStatus::Skip => "SKIP",
+        };
+        let _ = writeln!(
+            out,
+            "| `{}` | {result} | {value} | {} | {} |",
+            g.check,
+            escape(&g.threshold),
+            escape(&g.source)
+        );
+    }
+    out.push('\n');
+    out
 }

@@ -7,7 +7,7 @@ mod text;
 
 pub use diagnostics::{diagnostics_github, diagnostics_json, diagnostics_text};
 pub use markdown::plan_markdown;
-pub use text::{describe_step, plan_text, summary_line};
+pub use text::{describe_step, gate_table, plan_text, summary_line};
 
 use serde_json::Value;
 

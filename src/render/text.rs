@@ -3,21 +3,26 @@
 use std::fmt::Write;
 
 use super::{show_change, show_drift};
+use crate::reconcile::gates::GateResult;
 use crate::reconcile::plan::StepKind;
 use crate::reconcile::{ModelAction, Plan, PlanStep};
 
 /// The closing summary line.
 pub fn summary_line(plan: &Plan) -> String {
+    let s = plan.summary;
+    let rejected = if s.reject > 0 {
+        format!(", {} to reject (failed gates)", s.reject)
+    } else {
+        String::new()
+    };
     if !plan.errors.is_empty() {
-        let s = plan.summary;
         format!(
-            "Plan refused: {} to add, {} to change, {} to archive, none of it applied until the errors are fixed.",
+            "Plan refused: {} to add, {} to change, {} to archive{rejected}, none of it applied until the errors are fixed.",
             s.add, s.change, s.archive
         )
     } else if plan.has_changes() {
-        let s = plan.summary;
         format!(
-            "Plan: {} to add, {} to change, {} to archive.",
+            "Plan: {} to add, {} to change, {} to archive{rejected}.",
             s.add, s.change, s.archive
         )
     } else {
@@ -53,6 +58,11 @@ pub fn describe_step(step: &PlanStep) -> String {
         } => {
             format!("version {version}: {from} → {to} ({reason})")
         }
+        PlanStep::RejectVersion {
+            version, from, to, ..
+        } => {
+            format!("version {version}: mark Rejected, stays {from} (gates refuse {from} → {to})")
+        }
     }
 }
 
@@ -61,6 +71,7 @@ fn symbol(step: &PlanStep) -> char {
         StepKind::Add => '+',
         StepKind::Change => '~',
         StepKind::Archive => '-',
+        StepKind::Reject => '!',
     }
 }
 
@@ -84,6 +95,19 @@ pub fn plan_text(plan: &Plan) -> String {
     if !plan.warnings.is_empty() {
         out.push('\n');
     }
+    if !plan.rejected.is_empty() {
+        out.push_str(
+            "Rejected earlier by validation gates, not tried again until the manifest entry or policy changes:\n",
+        );
+        for r in &plan.rejected {
+            let _ = writeln!(
+                out,
+                "  {} version {} (git asks for {}): rejected at {}: {}",
+                r.model, r.version, r.wanted, r.at, r.reason
+            );
+        }
+        out.push('\n');
+    }
     if !plan.unmanaged.is_empty() {
         out.push_str("Not in git (left as they are):\n");
         for u in &plan.unmanaged {
@@ -93,7 +117,11 @@ pub fn plan_text(plan: &Plan) -> String {
     }
     let changed: Vec<_> = plan.models.iter().filter(|m| !m.steps.is_empty()).collect();
     if !changed.is_empty() {
-        out.push_str("modelops will perform these actions (+ register, ~ change, - archive):\n");
+        out.push_str(if plan.summary.reject > 0 {
+            "modelops will perform these actions (+ register, ~ change, - archive, ! reject):\n"
+        } else {
+            "modelops will perform these actions (+ register, ~ change, - archive):\n"
+        });
         for m in changed {
             let verb = match m.action {
                 ModelAction::Create => "will be created",
@@ -110,14 +138,11 @@ pub fn plan_text(plan: &Plan) -> String {
                 for c in changes {
                     let _ = writeln!(out, "      {}", show_change(c));
                 }
-                if let PlanStep::TransitionStage { gates, .. } = step {
-                    for g in gates {
-                        let verdict = if g.passed { "PASS" } else { "FAIL" };
-                        let _ = writeln!(
-                            out,
-                            "      {verdict} {}: {} (threshold {}, from {})",
-                            g.check, g.value, g.threshold, g.source
-                        );
+                if let PlanStep::TransitionStage { gates, .. }
+                | PlanStep::RejectVersion { gates, .. } = step
+                {
+                    for line in gate_table(gates) {
+                        let _ = writeln!(out, "      {line}");
                     }
                 }
             }
@@ -154,5 +179,50 @@ pub fn plan_text(plan: &Plan) -> String {
     }
     out.push_str(&summary_line(plan));
     out.push('\n');
+    out
+}
+
+/// Gate results as an aligned table, with each failure's or skip's reason
+/// on a line below it.
+pub fn gate_table(gates: &[GateResult]) -> Vec<String> {
+    if gates.is_empty() {
+        return Vec::new();
+    }
+    let header = ["gate", "result", "value", "threshold", "source"];
+    let rows: Vec<[&str; 5]> = gates
+        .iter()
+        .map(|g| {
+            [
+                g.check.as_str(),
+                g.status.label(),
+                g.value.as_str(),
+                g.threshold.as_str(),
+                g.source.as_str(),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(|h| h.chars().count());
+    for r in &rows {
+        for (w, cell) in widths.iter_mut().zip(r) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &[&str; 5]| {
+        let mut l = String::new();
+        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+            l.push_str(cell);
+            if i < 4 {
+                l.push_str(&" ".repeat(w - cell.chars().count() + 2));
+            }
+        }
+        l.trim_end().to_string()
+    };
+    let mut out = vec![line(&header)];
+    for (g, r) in gates.iter().zip(&rows) {
+        out.push(line(r));
+        if let Some(reason) = &g.reason {
+            out.push(format!("  ↳ {reason}"));
+        }
+    }
     out
 }

@@ -91,13 +91,49 @@ pub struct AppliedVersion {
     pub metadata_digest: String,
 }
 
-/// Why a version was rejected.
+/// Why a version was rejected: validation gates refused its promotion.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Rejection {
     /// The failed checks, in words.
     pub reason: String,
     /// When.
     pub at: Timestamp,
+    /// The stage it was refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<Stage>,
+    /// [`crate::reconcile::gates::rejection_key`] of what was refused: the
+    /// version's metadata, the stage and the policy. The move is not tried
+    /// again while the key is the same, that is until the manifest changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+/// The signature a model version's logged model carries in the registry.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LoggedSignature {
+    /// The logged model's signature.
+    Found(Signature),
+    /// Nothing to compare with, and why in words (no MLmodel at the source,
+    /// a source the registry does not serve).
+    NotLogged(String),
+}
+
+/// What a latency benchmark measured against a serving endpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LatencyReport {
+    /// Requests sent.
+    pub requests: u32,
+    /// Transport errors, timeouts and non-2xx answers.
+    pub failed: u32,
+    /// Median latency of the successful requests, nearest rank.
+    pub p50_ms: f64,
+    /// 95th percentile, nearest rank.
+    pub p95_ms: f64,
+    /// 99th percentile, nearest rank.
+    pub p99_ms: f64,
+    /// The first failure in words, credentials removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_error: Option<String>,
 }
 
 /// A version's registry metadata (everything but identity and stage).
@@ -179,7 +215,7 @@ pub struct Event {
     /// Version concerned, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<VersionId>,
-    /// `register_model`, `update_model`, `register_version`, `update_version`, `transition_stage`.
+    /// `register_model`, `update_model`, `register_version`, `update_version`, `transition_stage`, `reject_version`.
     pub action: String,
     /// Stage before, for stage changes.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -15,12 +15,16 @@ use crate::backend::registry::{ApplyContext, BackendError, ModelOutcome, Registr
 use crate::manifest::sorted_map::SortedMap;
 use crate::manifest::{Stage, VersionId};
 use crate::reconcile::PlanStep;
-use crate::state::{ActualState, AppliedVersion, Event, RegisteredModel, RegisteredVersion};
+use crate::state::{
+    ActualState, AppliedVersion, Event, RegisteredModel, RegisteredVersion, Rejection,
+};
 
 /// Tag holding the stage modelops last set (drift is a difference from it).
 const STAGE_TAG: &str = "modelops.stage";
 /// Tag holding the digest of the metadata modelops last wrote.
 const DIGEST_TAG: &str = "modelops.digest";
+/// Tag marking a version Rejected by validation gates: a JSON [`Rejection`].
+const REJECTED_TAG: &str = "modelops.rejected";
 /// Prefix of the audit-event tags on a version: `modelops.event.<seq>`.
 const EVENT_TAG: &str = "modelops.event.";
 /// How many models are written at once.
@@ -310,12 +314,54 @@ impl MlflowRegistry {
             } => {
                 let number = self.number(model, version)?;
                 self.transition(model, number, *from, *to)?;
+                let key = (model.clone(), version.clone());
+                let was_rejected = lock(&self.versions)
+                    .get(&key)
+                    .is_some_and(|o| o.tags.contains_key(REJECTED_TAG));
+                if was_rejected {
+                    // The gates passed: an earlier rejection no longer stands.
+                    self.send(&request::delete_model_version_tag(
+                        model,
+                        number,
+                        REJECTED_TAG,
+                    ))?;
+                    if let Some(o) = lock(&self.versions).get_mut(&key) {
+                        o.tags.remove(REJECTED_TAG);
+                    }
+                }
                 self.record(
                     model,
                     number,
                     ctx,
                     &format!("transition_stage {from} -> {to}"),
                 )
+            }
+            PlanStep::RejectVersion {
+                model,
+                version,
+                to,
+                gates,
+                key,
+                ..
+            } => {
+                let number = self.number(model, version)?;
+                let rejection = Rejection {
+                    reason: crate::reconcile::gates::failure_summary(gates),
+                    at: ctx.now,
+                    stage: Some(*to),
+                    key: Some(key.clone()),
+                };
+                let value = serde_json::to_string(&rejection).expect("rejections serialize");
+                self.send(&request::set_model_version_tag(
+                    model,
+                    number,
+                    REJECTED_TAG,
+                    &value,
+                ))?;
+                if let Some(o) = lock(&self.versions).get_mut(&(model.clone(), version.clone())) {
+                    o.tags.insert(REJECTED_TAG.to_string(), value);
+                }
+                self.record(model, number, ctx, &format!("reject_version for {to}"))
             }
         }
     }
@@ -524,12 +570,16 @@ impl Registry for MlflowRegistry {
                 version: id,
                 stage: observed_stage,
                 metadata,
-                rejected: tags
-                    .get(&format!("{PREFIX}rejected"))
-                    .map(|r| crate::state::Rejection {
+                rejected: tags.get(REJECTED_TAG).map(|r| {
+                    // Written by modelops as JSON; a hand-written tag is kept
+                    // as its reason, and (having no key) never holds a move.
+                    serde_json::from_str(r).unwrap_or_else(|_| Rejection {
                         reason: r.clone(),
                         at: registered_at,
-                    }),
+                        stage: None,
+                        key: None,
+                    })
+                }),
                 registered_at,
                 applied,
             });
@@ -703,7 +753,12 @@ impl Registry for MlflowRegistry {
                     continue;
                 };
                 let step = text(&e, "step").to_string();
-                let to_stage = step.rsplit(' ').next().and_then(|s| s.parse().ok());
+                // A rejection names the stage refused, not one entered.
+                let to_stage = if step.starts_with("reject_version") {
+                    None
+                } else {
+                    step.rsplit(' ').next().and_then(|s| s.parse().ok())
+                };
                 events.push(Event {
                     seq: key[EVENT_TAG.len()..]
                         .rsplit('.')

@@ -1,0 +1,240 @@
+//! Validation gates: what must hold before a version enters Staging or
+//! Production, evaluated from a policy, the candidate's metadata, the
+//! Production baseline and what was observed (training runs, the registry's
+//! logged signature, a latency benchmark). Pure: every input is a value.
+//!
+//! A check that cannot be measured — a missing metric, an unreadable source —
+//! fails with its reason; only checks that do not apply (no baseline on a
+//! first promotion, a waiver) are skipped, and say so.
+
+mod checks;
+mod signature;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::manifest::policy::{Gates, PolicySpec};
+use crate::manifest::{Stage, VersionId};
+use crate::state::{ActualState, LatencyReport, LoggedSignature, VersionMetadata};
+
+pub use signature::compatibility;
+
+/// The verdict of one check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GateStatus {
+    /// The check holds.
+    Pass,
+    /// The check does not hold, or could not be measured: the move is refused.
+    Fail,
+    /// The check does not apply to this move (see `reason`).
+    Skip,
+}
+
+impl GateStatus {
+    /// `PASS`, `FAIL` or `SKIP`, as tables show it.
+    pub fn label(self) -> &'static str {
+        match self {
+            GateStatus::Pass => "PASS",
+            GateStatus::Fail => "FAIL",
+            GateStatus::Skip => "SKIP",
+        }
+    }
+}
+
+/// One check of one promotion: its verdict, what was measured, against what.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GateResult {
+    /// Check name, such as `metric.test_accuracy` or `fairness.gender`.
+    pub check: String,
+    /// The verdict.
+    pub status: GateStatus,
+    /// Measured value, in words.
+    pub value: String,
+    /// The threshold, in words.
+    pub threshold: String,
+    /// Where the value came from: `manifest`, `run <id>`, `benchmark`, `registry`, ...
+    pub source: String,
+    /// Why it failed or was skipped, when the value alone does not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl GateResult {
+    /// Whether the check blocks the move.
+    pub fn failed(&self) -> bool {
+        self.status == GateStatus::Fail
+    }
+}
+
+/// Whether any result blocks the move.
+pub fn any_failed(results: &[GateResult]) -> bool {
+    results.iter().any(GateResult::failed)
+}
+
+/// The failed checks in one line, for a rejection's reason.
+pub fn failure_summary(results: &[GateResult]) -> String {
+    results
+        .iter()
+        .filter(|g| g.failed())
+        .map(|g| match &g.reason {
+            Some(r) => format!("{}: {} ({r})", g.check, g.value),
+            None => format!("{}: {} (needs {})", g.check, g.value, g.threshold),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// A (model, version) pair, the key of per-version observations.
+pub type VersionKey = (String, VersionId);
+
+/// What gates read besides the desired and actual state, gathered by the
+/// commands (which do the I/O) for the versions [`candidates`] names.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GateObservations {
+    /// Each candidate's logged-model signature, read from the registry (only
+    /// registries that keep model artifacts fill this in).
+    pub logged_signatures: BTreeMap<VersionKey, Result<LoggedSignature, String>>,
+    /// Latency benchmarks run for candidates whose policy names one.
+    pub benchmarks: BTreeMap<VersionKey, Result<LatencyReport, String>>,
+}
+
+/// The version a gate evaluation is about.
+#[derive(Debug, Clone, Copy)]
+pub struct Candidate<'a> {
+    /// Model name.
+    pub model: &'a str,
+    /// The model's owner (the `owner` approval).
+    pub owner: &'a str,
+    /// Version being moved.
+    pub version: &'a VersionId,
+    /// Its metadata as it will be when the move happens.
+    pub metadata: &'a VersionMetadata,
+    /// Stage it moves from.
+    pub from: Stage,
+    /// Stage it moves to.
+    pub to: Stage,
+}
+
+/// Everything one evaluation reads.
+#[derive(Debug, Clone, Copy)]
+pub struct GateInputs<'a> {
+    /// The model's policy.
+    pub policy: &'a PolicySpec,
+    /// The version and the move.
+    pub candidate: Candidate<'a>,
+    /// Registry and rollout state (the Production baseline, rollout evidence).
+    pub actual: &'a ActualState,
+    /// Logged metrics by run id (`None`: the tracking server does not know the run).
+    pub run_metrics:
+        &'a BTreeMap<String, Option<crate::manifest::sorted_map::SortedMap<String, f64>>>,
+    /// Logged signatures and benchmarks.
+    pub observed: &'a GateObservations,
+}
+
+/// The gates of a move, or `None` when the move is not gated (to Development
+/// or Archived).
+pub fn gates_for(policy: &PolicySpec, to: Stage) -> Option<&Gates> {
+    match to {
+        Stage::Staging => Some(&policy.staging),
+        Stage::Production => Some(&policy.production),
+        Stage::Development | Stage::Archived => None,
+    }
+}
+
+/// Evaluates every gate of `inputs.candidate`'s move, in a fixed order:
+/// metrics (threshold, then regression), fairness, signature, latency,
+/// dependencies, then for Production the evidence and approvals. An empty
+/// list means the move is not gated or the policy turns every check off.
+pub fn evaluate(inputs: &GateInputs) -> Vec<GateResult> {
+    let c = &inputs.candidate;
+    let Some(gates) = gates_for(inputs.policy, c.to) else {
+        return Vec::new();
+    };
+    let baseline = inputs
+        .actual
+        .models
+        .get(c.model)
+        .and_then(|m| m.production())
+        .filter(|p| &p.version != c.version)
+        .map(|p| (&p.version, &p.metadata));
+    let key = (c.model.to_string(), c.version.clone());
+    let mut out = Vec::new();
+    for (name, gate) in &gates.metrics {
+        out.extend(checks::metric(
+            name,
+            gate,
+            c.metadata,
+            baseline,
+            inputs.run_metrics,
+        ));
+    }
+    if let Some(min) = gates.fairness_min {
+        out.extend(checks::fairness(min, c.metadata));
+    }
+    out.extend(signature::checks(
+        &gates.signature,
+        c.metadata,
+        baseline,
+        inputs.observed.logged_signatures.get(&key),
+    ));
+    if let Some(max) = gates.latency_p99_max_ms {
+        out.push(checks::latency(
+            max,
+            gates.benchmark.is_some(),
+            inputs.observed.benchmarks.get(&key),
+            c.metadata,
+            inputs.run_metrics,
+        ));
+    }
+    if gates.require_pinned_dependencies {
+        out.push(checks::pinned(c.metadata));
+    }
+    if c.to == Stage::Production {
+        let requires = &inputs.policy.production_requires;
+        if requires.rollout_evidence {
+            out.push(checks::evidence(
+                requires,
+                c,
+                inputs.actual.rollouts.get(c.model),
+            ));
+        }
+        for who in &requires.approvals {
+            out.push(checks::approval(who, c));
+        }
+    }
+    out
+}
+
+/// Identifies what a rejection refused: the version's metadata, the stage it
+/// was to enter and the policy it was held to. A rejected move is tried again
+/// only when this changes — when its manifest entry or its policy changes.
+pub fn rejection_key(metadata: &VersionMetadata, to: Stage, policy: &PolicySpec) -> String {
+    let mut h = Sha256::new();
+    h.update(metadata.digest().as_bytes());
+    h.update(b"\0");
+    h.update(to.as_str().as_bytes());
+    h.update(b"\0");
+    h.update(serde_json::to_vec(policy).expect("policies serialize"));
+    let digest = h.finalize();
+    digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
+}
+
+/// A number as a person reads it: at most six decimals, no trailing zeros.
+pub(crate) fn num(x: f64) -> String {
+    if x.is_nan() {
+        return "NaN".to_string();
+    }
+    let s = format!("{x:.6}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" {
+        "0".to_string()
+    } else {
+        s.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests;

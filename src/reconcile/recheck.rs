@@ -1,0 +1,218 @@
+//! Gates evaluated again at apply time, immediately before the moves,
+//! against the state read under the apply lock: the Production baseline,
+//! a run's metrics or a benchmark may have changed since the plan. A saved
+//! plan carries its policies, so this needs nothing but the plan and the state.
+
+use super::gates::{self, Candidate, GateInputs, GateResult, GateStatus};
+use super::{GateCandidate, Observations, Plan, PlanStep, Summary};
+use crate::manifest::{Stage, VersionId};
+use crate::state::{ActualState, VersionMetadata};
+
+/// A gated move of a plan and what its gates read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GatedMove {
+    /// Index of the model in `plan.models`.
+    pub model_index: usize,
+    /// Index of the step in that model's steps.
+    pub step_index: usize,
+    /// Model.
+    pub model: String,
+    /// Version.
+    pub version: VersionId,
+    /// Stage before.
+    pub from: Stage,
+    /// Stage after.
+    pub to: Stage,
+    /// Policy name.
+    pub policy: String,
+    /// The model's owner when the move happens.
+    pub owner: String,
+    /// The version's metadata when the move happens (`None`: the version is
+    /// neither in the plan nor in the registry, so it cannot be checked).
+    pub metadata: Option<VersionMetadata>,
+}
+
+impl GatedMove {
+    /// What the commands observe for it (logged signature, benchmark).
+    pub fn candidate(&self, plan: &Plan) -> Option<GateCandidate> {
+        let metadata = self.metadata.as_ref()?;
+        Some(GateCandidate {
+            model: self.model.clone(),
+            version: self.version.clone(),
+            to: self.to,
+            source: metadata.source.clone(),
+            run_id: metadata.training_run_id.clone(),
+            benchmark: plan
+                .policies
+                .get(&self.policy)
+                .and_then(|p| gates::gates_for(p, self.to))
+                .and_then(|g| g.benchmark.clone()),
+        })
+    }
+}
+
+/// The plan's gated moves (transitions that passed their gates when
+/// planned), with the metadata and owner they will meet: the plan's own
+/// registrations and updates first, else the registry's.
+pub fn gated_moves(plan: &Plan, actual: &ActualState) -> Vec<GatedMove> {
+    let mut out = Vec::new();
+    for (mi, m) in plan.models.iter().enumerate() {
+        for (si, step) in m.steps.iter().enumerate() {
+            let PlanStep::TransitionStage {
+                version,
+                from,
+                to,
+                policy: Some(policy),
+                ..
+            } = step
+            else {
+                continue;
+            };
+            let planned_metadata = m.steps[..si].iter().rev().find_map(|s| match s {
+                PlanStep::RegisterVersion {
+                    version: v,
+                    metadata,
+                    ..
+                }
+                | PlanStep::UpdateVersion {
+                    version: v,
+                    metadata,
+                    ..
+                } if v == version => Some(metadata.clone()),
+                _ => None,
+            });
+            let metadata = planned_metadata.or_else(|| {
+                actual
+                    .version(&m.model, version)
+                    .map(|r| r.metadata.clone())
+            });
+            let planned_owner = m.steps.iter().find_map(|s| match s {
+                PlanStep::RegisterModel { owner, .. } | PlanStep::UpdateModel { owner, .. } => {
+                    Some(owner.clone())
+                }
+                _ => None,
+            });
+            let owner = planned_owner
+                .or_else(|| actual.models.get(&m.model).map(|r| r.owner.clone()))
+                .unwrap_or_default();
+            out.push(GatedMove {
+                model_index: mi,
+                step_index: si,
+                model: m.model.clone(),
+                version: version.clone(),
+                from: *from,
+                to: *to,
+                policy: policy.clone(),
+                owner,
+                metadata,
+            });
+        }
+    }
+    out
+}
+
+fn unknown(check: &str, why: String) -> Vec<GateResult> {
+    vec![GateResult {
+        check: check.to_string(),
+        status: GateStatus::Fail,
+        value: "unknown".into(),
+        threshold: "known".into(),
+        source: "plan".into(),
+        reason: Some(why),
+    }]
+}
+
+/// Evaluates every gated move of `plan` again. A move whose gates now fail
+/// becomes a [`PlanStep::RejectVersion`]; when it was a Production
+/// promotion, the archiving of the serving version is dropped. Moves that
+/// still pass get their fresh results. Returns what changed, in words.
+pub fn recheck_gates(
+    plan: &mut Plan,
+    actual: &ActualState,
+    observations: &Observations,
+) -> Vec<String> {
+    let mut notes = Vec::new();
+    let mut refused_production = Vec::new();
+    for mv in gated_moves(plan, actual) {
+        let results = match (plan.policies.get(&mv.policy), &mv.metadata) {
+            (None, _) => unknown(
+                "policy",
+                format!("the plan does not carry policy `{}`", mv.policy),
+            ),
+            (Some(_), None) => unknown(
+                "version",
+                format!(
+                    "{} version {} is neither in the plan nor in the registry",
+                    mv.model, mv.version
+                ),
+            ),
+            (Some(policy), Some(metadata)) => gates::evaluate(&GateInputs {
+                policy,
+                candidate: Candidate {
+                    model: &mv.model,
+                    owner: &mv.owner,
+                    version: &mv.version,
+                    metadata,
+                    from: mv.from,
+                    to: mv.to,
+                },
+                actual,
+                run_metrics: &observations.run_metrics,
+                observed: &observations.gates,
+            }),
+        };
+        let step = &mut plan.models[mv.model_index].steps[mv.step_index];
+        if !gates::any_failed(&results) {
+            if let PlanStep::TransitionStage { gates, .. } = step {
+                *gates = results;
+            }
+            continue;
+        }
+        notes.push(format!(
+            "{} version {}: the gates for {} → {} fail now, at apply time: {}",
+            mv.model,
+            mv.version,
+            mv.from,
+            mv.to,
+            gates::failure_summary(&results)
+        ));
+        let key = match (plan.policies.get(&mv.policy), &mv.metadata) {
+            (Some(p), Some(m)) => gates::rejection_key(m, mv.to, p),
+            _ => String::new(),
+        };
+        *step = PlanStep::RejectVersion {
+            model: mv.model.clone(),
+            version: mv.version.clone(),
+            from: mv.from,
+            to: mv.to,
+            policy: mv.policy.clone(),
+            gates: results,
+            key,
+        };
+        if mv.to == Stage::Production {
+            refused_production.push(mv.model_index);
+        }
+    }
+    for mi in refused_production {
+        let m = &mut plan.models[mi];
+        let before = m.steps.len();
+        m.steps.retain(|s| {
+            !matches!(
+                s,
+                PlanStep::TransitionStage {
+                    from: Stage::Production,
+                    to: Stage::Archived,
+                    ..
+                }
+            )
+        });
+        if m.steps.len() != before {
+            notes.push(format!(
+                "{}: the serving version stays in Production, since its replacement was rejected",
+                m.model
+            ));
+        }
+    }
+    plan.summary = Summary::of(&plan.models);
+    notes
+}
