@@ -8,6 +8,7 @@
 //! - `lifecycle` — plan, apply, status and history on the example repository.
 //! - `promotion` — stage moves after the first apply, refusals, saved plans, drift.
 //! - `git` — `--rev` and `--base`.
+//! - `latency` — the serving-latency benchmark against a server inside the test.
 //! - `robustness` — the state lock, committed schemas, a closed stdout.
 //! - `mlflow` — the MLflow REST client against a real tracking server.
 
@@ -22,6 +23,8 @@ mod fixtures;
 mod formats;
 #[path = "cli/git.rs"]
 mod git;
+#[path = "cli/latency.rs"]
+mod latency;
 #[path = "cli/lifecycle.rs"]
 mod lifecycle;
 #[path = "cli/mlflow.rs"]

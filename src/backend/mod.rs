@@ -1,6 +1,7 @@
 //! Backends at the I/O edge: the registry (embedded `local` store today), and
 //! later serving targets and metrics providers.
 
+pub mod benchmark;
 pub mod local;
 pub mod mlflow;
 pub mod registry;
