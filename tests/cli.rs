@@ -11,6 +11,7 @@
 //! - `latency` — the serving-latency benchmark against a server inside the test.
 //! - `robustness` — the state lock, committed schemas, a closed stdout.
 //! - `mlflow` — the MLflow REST client against a real tracking server.
+//! - `mlflow_signature` — reading the signature MLflow logged with a model.
 
 #[path = "common/mod.rs"]
 mod common;
@@ -29,6 +30,8 @@ mod latency;
 mod lifecycle;
 #[path = "cli/mlflow.rs"]
 mod mlflow;
+#[path = "cli/mlflow_signature.rs"]
+mod mlflow_signature;
 #[path = "cli/promotion.rs"]
 mod promotion;
 #[path = "cli/robustness.rs"]

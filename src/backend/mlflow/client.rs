@@ -270,11 +270,34 @@ impl Client {
 
     /// Sends a call, retrying as [`retry_delay`] allows; returns MLflow's JSON answer.
     pub fn send(&self, request: &Request) -> Result<Value, ClientError> {
+        self.retrying(request.idempotent, || self.send_once(request))
+    }
+
+    /// GETs a file MLflow serves as it is, not as JSON (an artifact), from
+    /// `relative_url` under the base URL; `path` names the call in errors.
+    /// Retried like any idempotent call; an error answer is read as MLflow's.
+    pub fn get_text(&self, relative_url: &str, path: &str) -> Result<String, ClientError> {
+        self.retrying(true, || {
+            let url = format!("{}{relative_url}", self.endpoint.base);
+            let (status, body) = self.exchange(self.http.get(&url), path)?;
+            if (200..300).contains(&status) {
+                Ok(body)
+            } else {
+                Err(error_of(path, status, &body))
+            }
+        })
+    }
+
+    fn retrying<T>(
+        &self,
+        idempotent: bool,
+        once: impl Fn() -> Result<T, ClientError>,
+    ) -> Result<T, ClientError> {
         let mut attempt = 1;
         loop {
-            match self.send_once(request) {
+            match once() {
                 Ok(v) => return Ok(v),
-                Err(e) => match retry_delay(request.idempotent, &e, attempt) {
+                Err(e) => match retry_delay(idempotent, &e, attempt) {
                     Some(wait) => {
                         std::thread::sleep(wait);
                         attempt += 1;
@@ -296,19 +319,7 @@ impl Client {
         if let Some(body) = &request.body {
             builder = builder.json(body);
         }
-        builder = match &self.endpoint.auth {
-            Auth::None => builder,
-            Auth::Basic(user, pass) => builder.basic_auth(user, Some(pass)),
-            Auth::Bearer(token) => builder.bearer_auth(token),
-        };
-        self.sent.fetch_add(1, Ordering::Relaxed);
-        let response = builder
-            .send()
-            .map_err(|e| self.transport_error(request, &e))?;
-        let status = response.status().as_u16();
-        let body = response
-            .text()
-            .map_err(|e| self.transport_error(request, &e))?;
+        let (status, body) = self.exchange(builder, request.path)?;
         if (200..300).contains(&status) {
             if body.trim().is_empty() {
                 return Ok(Value::Object(Default::default()));
@@ -319,11 +330,31 @@ impl Client {
         }
     }
 
-    fn transport_error(&self, request: &Request, e: &reqwest::Error) -> ClientError {
+    /// Sends with credentials; the status and the body as text.
+    fn exchange(
+        &self,
+        builder: reqwest::blocking::RequestBuilder,
+        path: &str,
+    ) -> Result<(u16, String), ClientError> {
+        let builder = match &self.endpoint.auth {
+            Auth::None => builder,
+            Auth::Basic(user, pass) => builder.basic_auth(user, Some(pass)),
+            Auth::Bearer(token) => builder.bearer_auth(token),
+        };
+        self.sent.fetch_add(1, Ordering::Relaxed);
+        let response = builder.send().map_err(|e| self.transport_error(path, &e))?;
+        let status = response.status().as_u16();
+        let body = response
+            .text()
+            .map_err(|e| self.transport_error(path, &e))?;
+        Ok((status, body))
+    }
+
+    fn transport_error(&self, path: &str, e: &reqwest::Error) -> ClientError {
         if e.is_timeout() {
             return ClientError::Timeout {
                 url: self.endpoint.base.clone(),
-                path: request.path.to_string(),
+                path: path.to_string(),
                 secs: self.timeout.as_secs(),
             };
         }

@@ -1,10 +1,11 @@
 //! The MLflow registry backend: REST calls as values, the client that sends
 //! them, the mapping of modelops' state onto MLflow's models, versions,
-//! stages, aliases and tags, and the [`Registry`](crate::backend::Registry)
-//! built on them.
+//! stages, aliases and tags, the [`Registry`](crate::backend::Registry)
+//! built on them, and the signature MLflow logged with a model ([`mlmodel`]).
 
 pub mod client;
 pub mod mapping;
+pub mod mlmodel;
 pub mod registry;
 pub mod request;
 
