@@ -56,22 +56,14 @@ fn run_benchmark(b: &Benchmark, c: &GateCandidate, repo: &Path) -> Result<Latenc
     let payload = std::fs::read(&path)
         .map_err(|e| format!("cannot read the benchmark payload {}: {e}", b.payload_file))?;
     let endpoint = endpoint_for(b, &c.model, &c.version.to_string());
-    let report = benchmark::run(&BenchmarkSpec {
+    benchmark::run(&BenchmarkSpec {
         endpoint: &endpoint,
         payload: &payload,
         requests: b.requests,
         concurrency: b.concurrency,
         timeout: REQUEST_TIMEOUT,
     })
-    .map_err(|e| e.to_string())?;
-    Ok(LatencyReport {
-        requests: report.requests,
-        failed: report.failed,
-        p50_ms: report.p50_ms,
-        p95_ms: report.p95_ms,
-        p99_ms: report.p99_ms,
-        first_error: report.first_error,
-    })
+    .map_err(|e| e.to_string())
 }
 
 /// Logged metrics of these training runs, for verification and gates.

@@ -7,6 +7,7 @@
 //! - `formats` — validation output as JSON and GitHub annotations.
 //! - `lifecycle` — plan, apply, status and history on the example repository.
 //! - `promotion` — stage moves after the first apply, refusals, saved plans, drift.
+//! - `gates` — validation gates: failures shown, versions Rejected and held, re-checked at apply.
 //! - `git` — `--rev` and `--base`.
 //! - `latency` — the serving-latency benchmark against a server inside the test.
 //! - `robustness` — the state lock, committed schemas, a closed stdout.
@@ -22,6 +23,8 @@ mod bad_input;
 mod fixtures;
 #[path = "cli/formats.rs"]
 mod formats;
+#[path = "cli/gates.rs"]
+mod gates;
 #[path = "cli/git.rs"]
 mod git;
 #[path = "cli/latency.rs"]

@@ -11,23 +11,7 @@ use std::time::{Duration, Instant};
 use reqwest::blocking::Client;
 use reqwest::header::CONTENT_TYPE;
 
-/// What a benchmark measured.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct LatencyReport {
-    /// Requests sent.
-    pub requests: u32,
-    /// Transport errors, timeouts, or non-2xx answers; always below `requests`.
-    pub failed: u32,
-    /// Median wall time in milliseconds over the successful requests (nearest rank).
-    pub p50_ms: f64,
-    /// 95th percentile in milliseconds over the successful requests (nearest rank).
-    pub p95_ms: f64,
-    /// 99th percentile in milliseconds over the successful requests (nearest rank).
-    pub p99_ms: f64,
-    /// The failure of the lowest-numbered failed request, in words: status and
-    /// start of body, or the transport error. Never holds credentials from the URL.
-    pub first_error: Option<String>,
-}
+pub use crate::state::LatencyReport;
 
 /// What to measure.
 #[derive(Debug, Clone, Copy)]

@@ -55,6 +55,14 @@ pub fn run(ctx: &Context, args: StatusArgs) -> Result<ExitCode> {
                 v.registered_at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
                 v.metadata.source
             );
+            if let Some(r) = &v.rejected {
+                let stage = r.stage.map(|s| format!(" for {s}")).unwrap_or_default();
+                let _ = writeln!(
+                    out,
+                    "             rejected{stage} at {}: {}",
+                    r.at, r.reason
+                );
+            }
         }
         if let Some(t) = actual.serving.get(&m.name) {
             let weights: Vec<String> = t

@@ -398,6 +398,16 @@ fn plan_model(
 ) -> Vec<PlanStep> {
     let errors = &mut *out.errors;
     let policy = &desired.policies[&model.policy];
+    let declared_production = model
+        .versions
+        .iter()
+        .find(|v| v.spec.stage == Stage::Production)
+        .map(|v| (&v.spec.version, metadata_of(v)));
+    let baseline = gates::baseline_of(
+        actual,
+        &model.name,
+        declared_production.as_ref().map(|(v, m)| (*v, m)),
+    );
     let name = &model.name;
     let mut steps = Vec::new();
     match registered {
@@ -555,6 +565,7 @@ fn plan_model(
                             from: current,
                             to: want,
                         },
+                        baseline,
                         actual,
                         run_metrics: &observations.run_metrics,
                         observed: &observations.gates,

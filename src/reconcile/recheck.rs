@@ -30,6 +30,37 @@ pub struct GatedMove {
     /// The version's metadata when the move happens (`None`: the version is
     /// neither in the plan nor in the registry, so it cannot be checked).
     pub metadata: Option<VersionMetadata>,
+    /// The version this plan puts in Production, with its metadata, for a
+    /// model with none serving (see [`gates::baseline_of`]).
+    pub planned_production: Option<(VersionId, VersionMetadata)>,
+}
+
+/// A version's metadata as it will be when step `before` of a model's plan
+/// runs: the plan's last registration or update of it, else the registry's.
+fn metadata_at(
+    steps: &[PlanStep],
+    before: usize,
+    model: &str,
+    version: &VersionId,
+    actual: &ActualState,
+) -> Option<VersionMetadata> {
+    steps[..before]
+        .iter()
+        .rev()
+        .find_map(|s| match s {
+            PlanStep::RegisterVersion {
+                version: v,
+                metadata,
+                ..
+            }
+            | PlanStep::UpdateVersion {
+                version: v,
+                metadata,
+                ..
+            } if v == version => Some(metadata.clone()),
+            _ => None,
+        })
+        .or_else(|| actual.version(model, version).map(|r| r.metadata.clone()))
 }
 
 impl GatedMove {
@@ -68,23 +99,17 @@ pub fn gated_moves(plan: &Plan, actual: &ActualState) -> Vec<GatedMove> {
             else {
                 continue;
             };
-            let planned_metadata = m.steps[..si].iter().rev().find_map(|s| match s {
-                PlanStep::RegisterVersion {
+            let metadata = metadata_at(&m.steps, si, &m.model, version, actual);
+            let planned_production = m.steps.iter().find_map(|s| match s {
+                PlanStep::TransitionStage {
                     version: v,
-                    metadata,
+                    to: Stage::Production,
                     ..
+                } if v != version => {
+                    let meta = metadata_at(&m.steps, m.steps.len(), &m.model, v, actual)?;
+                    Some((v.clone(), meta))
                 }
-                | PlanStep::UpdateVersion {
-                    version: v,
-                    metadata,
-                    ..
-                } if v == version => Some(metadata.clone()),
                 _ => None,
-            });
-            let metadata = planned_metadata.or_else(|| {
-                actual
-                    .version(&m.model, version)
-                    .map(|r| r.metadata.clone())
             });
             let planned_owner = m.steps.iter().find_map(|s| match s {
                 PlanStep::RegisterModel { owner, .. } | PlanStep::UpdateModel { owner, .. } => {
@@ -105,6 +130,7 @@ pub fn gated_moves(plan: &Plan, actual: &ActualState) -> Vec<GatedMove> {
                 policy: policy.clone(),
                 owner,
                 metadata,
+                planned_production,
             });
         }
     }
@@ -156,6 +182,11 @@ pub fn recheck_gates(
                     from: mv.from,
                     to: mv.to,
                 },
+                baseline: gates::baseline_of(
+                    actual,
+                    &mv.model,
+                    mv.planned_production.as_ref().map(|(v, m)| (v, m)),
+                ),
                 actual,
                 run_metrics: &observations.run_metrics,
                 observed: &observations.gates,

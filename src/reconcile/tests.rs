@@ -619,3 +619,33 @@ fn gates_are_checked_again_at_apply_time() {
     assert!(notes[0].contains("evidence.rollout"), "{notes:?}");
     assert!(notes[1].contains("stays in Production"), "{notes:?}");
 }
+
+#[test]
+fn on_a_first_deploy_newer_versions_are_held_to_the_declared_production_version() {
+    // Nothing registered yet: version 2 enters Production in this apply, and
+    // version 3 regresses 0.02 against it.
+    let d = gated(&[("2", "Production", 0.90), ("3", "Staging", 0.88)]);
+    let p = plan_all(&d, &ActualState::default());
+    let rejected: Vec<String> = steps(&p)
+        .into_iter()
+        .filter(|s| s.contains("Rejected"))
+        .collect();
+    assert_eq!(
+        rejected,
+        ["version 3: mark Rejected, stays Development (gates refuse Development → Staging)"]
+    );
+    let PlanStep::RejectVersion { gates: g, .. } = p.models[0]
+        .steps
+        .iter()
+        .find(|s| matches!(s, PlanStep::RejectVersion { .. }))
+        .unwrap()
+    else {
+        unreachable!()
+    };
+    let regression = g
+        .iter()
+        .find(|r| r.check == "regression.test_accuracy")
+        .unwrap();
+    assert!(regression.failed());
+    assert_eq!(regression.threshold, "≥ 0.89 (version 2: 0.9 − 0.01)");
+}

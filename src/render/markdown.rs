@@ -162,14 +162,25 @@ fn gate_table_markdown(step: &PlanStep, gates: &[GateResult]) -> String {
         } => (version, from, to, true),
         _ => return String::new(),
     };
-    let verdict = if rejected {
-        ":x: **rejected**: the move is not applied and the version is marked Rejected"
+    let passed = gates
+        .iter()
+        .filter(|g| g.status == GateStatus::Pass)
+        .count();
+    let skipped = gates
+        .iter()
+        .filter(|g| g.status == GateStatus::Skip)
+        .count();
+    // Passed gates fold away; a rejection is shown open.
+    let mut out = if rejected {
+        format!(
+            "**Gates for version {version}, {from} → {to}: :x: rejected** — the move is not applied and the version is marked Rejected.\n\n"
+        )
     } else {
-        ":white_check_mark: passed"
+        format!(
+            "<details><summary>Gates for version {version}, {from} → {to}: :white_check_mark: {passed} passed, {skipped} skipped</summary>\n\n"
+        )
     };
-    let mut out = format!(
-        "Gates for version {version}, {from} → {to}: {verdict}\n\n| gate | result | value | threshold | source |\n|---|---|---|---|---|\n"
-    );
+    out.push_str("| gate | result | value | threshold | source |\n|---|---|---|---|---|\n");
     for g in gates {
         let value = match &g.reason {
             Some(r) => format!("{}<br>_{}_", escape(&g.value), escape(r)),
@@ -189,5 +200,8 @@ fn gate_table_markdown(step: &PlanStep, gates: &[GateResult]) -> String {
         );
     }
     out.push('\n');
+    if !rejected {
+        out.push_str("</details>\n\n");
+    }
     out
 }

@@ -70,3 +70,18 @@ pub const CHURN_FILE: &str = "models/churn-predictor.yaml";
 
 /// Where the deployment goes.
 pub const DEPLOY_FILE: &str = "deployments/churn-predictor.yaml";
+
+/// A `default` policy that turns every gate off, for tests about something
+/// else (registry mechanics, the stage graph) whose manifests are minimal.
+pub const NO_GATES_POLICY: &str = "\
+apiVersion: modelops/v1
+kind: Policy
+metadata: {name: default}
+spec:
+  staging: &none {metrics: {}, fairness_min: null, signature: {required: false}, latency_p99_max_ms: null, require_pinned_dependencies: false}
+  production: *none
+  production_requires: {rollout_evidence: false, approvals: []}
+";
+
+/// Where [`NO_GATES_POLICY`] goes.
+pub const POLICY_FILE: &str = "policies/default.yaml";

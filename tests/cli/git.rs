@@ -82,16 +82,7 @@ fn rev_outside_a_git_repository_is_an_error() {
 #[test]
 fn base_plans_only_the_models_whose_files_changed() {
     let repo = applied();
-    repo.edit(
-        "models/fraud-detector.yaml",
-        "stage: Production",
-        "stage: Archived",
-    )
-    .edit(
-        "models/fraud-detector.yaml",
-        "stage: Staging",
-        "stage: Production",
-    );
+    crate::promotion::promote_12(&repo);
     repo.git_commit("promote fraud-detector 12");
     let plan = repo
         .run(&["plan", "--base", "HEAD~1"])
@@ -100,6 +91,7 @@ fn base_plans_only_the_models_whose_files_changed() {
         .stdout_has("    manifest changes:\n    --- a/models/fraud-detector.yaml\n    +++ b/models/fraud-detector.yaml\n")
         .stdout_has("    -      stage: Production\n    +      stage: Archived\n")
         .stdout_has("    -      stage: Staging\n    +      stage: Production\n")
+        .stdout_has("    +      approved_by: risk-ml\n")
         .stdout_lacks("churn-predictor")
         .stdout_lacks("recommendation-ranker");
     snapshot!(plan.stdout());

@@ -45,13 +45,13 @@ fn first_plan_as_markdown() {
 fn first_plan_as_json() {
     let repo = example_in_git();
     let json = repo.run(&["plan", "--format", "json"]).code(0).json();
-    assert_eq!(json["format_version"], "1.1");
+    assert_eq!(json["format_version"], "1.2");
     assert_eq!(json["created_at"], crate::common::NOW);
     assert_eq!(json["source"]["repo"], "[REPO]");
     assert_eq!(json["source"]["commit"], "[COMMIT]");
     assert_eq!(
         json["summary"],
-        serde_json::json!({"add": 11, "change": 6, "archive": 2})
+        serde_json::json!({"add": 11, "change": 6, "archive": 2, "reject": 0})
     );
     assert_eq!(json["errors"], serde_json::json!([]));
     let models: Vec<&str> = json["models"]

@@ -229,6 +229,10 @@ fn apply_creates_the_declared_registry_and_converges() {
     let env = [("MLFLOW_TRACKING_URI", url.as_str())];
     let name = format!("fraud-detector-{}", &unique("x")[2..].replace('-', ""));
     let repo = crate::common::Repo::new();
+    repo.file(
+        crate::fixtures::POLICY_FILE,
+        crate::fixtures::NO_GATES_POLICY,
+    );
     repo.file(&format!("models/{name}.yaml"), manifest(&name));
     repo.git_commit("e2e");
 
@@ -376,6 +380,10 @@ fn a_second_apply_waits_for_the_lock_then_names_its_holder() {
         .expect("take the MLflow lock");
 
     let repo = crate::common::Repo::new();
+    repo.file(
+        crate::fixtures::POLICY_FILE,
+        crate::fixtures::NO_GATES_POLICY,
+    );
     let name = format!("lock-test-{}", &unique("x")[2..].replace('-', ""));
     repo.file(
         "modelops.yaml",
@@ -443,6 +451,10 @@ fn declared_metrics_are_checked_against_the_training_run() {
         )
     };
     let repo = crate::common::Repo::new();
+    repo.file(
+        crate::fixtures::POLICY_FILE,
+        crate::fixtures::NO_GATES_POLICY,
+    );
     repo.file(&format!("models/{name}.yaml"), model("0.9"));
     repo.run_with(&["plan"], &env)
         .code(1)
@@ -586,6 +598,10 @@ fn a_server_lost_in_the_middle_of_an_apply_is_reported_and_the_next_apply_conver
     let env = [("MLFLOW_TRACKING_URI", url.as_str())];
     let name = format!("fraud-detector-{}", &unique("f")[2..].replace('-', ""));
     let repo = crate::common::Repo::new();
+    repo.file(
+        crate::fixtures::POLICY_FILE,
+        crate::fixtures::NO_GATES_POLICY,
+    );
     repo.file(&format!("models/{name}.yaml"), manifest(&name));
 
     // Enough for the lock, the reads and a few steps, not for all of them.

@@ -9,10 +9,17 @@ const FRAUD: &str = "models/fraud-detector.yaml";
 /// The day after the first apply.
 const LATER: &str = "2026-11-27T09:00:00Z";
 
-/// Edits the fraud detector's manifest: 3 to Production, 2 to Archived.
-fn promote_12(repo: &Repo) {
-    repo.edit(FRAUD, "stage: Production", "stage: Archived")
-        .edit(FRAUD, "stage: Staging", "stage: Production");
+/// Promotes the fraud detector's version 3 as a team would after its canary
+/// succeeded: the owner signs it off, 3 to Production, 2 to Archived.
+pub fn promote_12(repo: &Repo) {
+    repo.record_rollout("fraud-detector", 3, "canary", "Succeeded")
+        .edit(FRAUD, "stage: Production", "stage: Archived")
+        .edit(FRAUD, "stage: Staging", "stage: Production")
+        .edit(
+            FRAUD,
+            "adds optional device_fingerprint_seen_before.\n",
+            "adds optional device_fingerprint_seen_before.\n      approved_by: risk-ml\n",
+        );
 }
 
 #[test]
@@ -24,13 +31,16 @@ fn staging_to_production_archives_the_previous_version() {
     let plan = repo
         .run(&["plan", "--detailed-exitcode"])
         .code(2)
-        .stdout_has("  # fraud-detector will be updated\n  ~ version 3: Staging → Production (promoted to serve)\n  - version 2: Production → Archived (archived)\n")
+        .stdout_has("  # fraud-detector will be updated\n  ~ update version 3 (1 field)\n      approved_by: (none) → \"risk-ml\"\n  ~ version 3: Staging → Production (promoted to serve)\n")
+        .stdout_has("      evidence.rollout          PASS    canary succeeded")
+        .stdout_has("      approval.owner            PASS    risk-ml")
+        .stdout_has("  - version 2: Production → Archived (archived)\n")
         .stdout_has("2 models unchanged.")
-        .stdout_has("Plan: 0 to add, 1 to change, 1 to archive.");
+        .stdout_has("Plan: 0 to add, 2 to change, 1 to archive.");
     snapshot!(plan.stdout());
     repo.run(&["apply", "--auto-approve"])
         .code(0)
-        .stdout_has("Apply complete: 0 added, 1 changed, 1 archived.");
+        .stdout_has("Apply complete: 0 added, 2 changed, 1 archived.");
     repo.run(&["plan", "--detailed-exitcode"]).code(0);
     repo.run(&["status", "fraud-detector"])
         .code(0)
@@ -165,7 +175,7 @@ fn saved_plan_is_applied() {
         .stderr_has("Saved the plan to plan.json. Apply it with: modelops apply plan.json");
     let saved: serde_json::Value =
         serde_json::from_str(&repo.read("plan.json")).expect("plan.json is JSON");
-    assert_eq!(saved["format_version"], "1.1");
+    assert_eq!(saved["format_version"], "1.2");
     assert!(!repo.state_file().exists());
     repo.run(&["apply", "plan.json"])
         .code(0)
@@ -206,7 +216,7 @@ fn saved_plan_of_another_major_format_is_refused() {
     repo.run(&["plan", "--out", "plan.json"]).code(0);
     repo.edit(
         "plan.json",
-        "\"format_version\": \"1.1\"",
+        "\"format_version\": \"1.2\"",
         "\"format_version\": \"2.0\"",
     );
     repo.run(&["apply", "plan.json"])

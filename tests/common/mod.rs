@@ -121,6 +121,24 @@ impl Repo {
         std::fs::read_to_string(self.path(rel)).expect("read")
     }
 
+    /// Records in the embedded state that a rollout of `model` `version`
+    /// finished in `phase` (`Succeeded`, `Failed`, ...): the evidence the
+    /// Staging → Production gate looks for, as the rollout engine leaves it.
+    pub fn record_rollout(&self, model: &str, version: u64, strategy: &str, phase: &str) -> &Repo {
+        let path = self.state_file();
+        let mut file: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).expect("state.json")).expect("JSON");
+        file["state"]["rollouts"][model] = serde_json::json!({
+            "strategy": strategy,
+            "version": version,
+            "step": 0,
+            "step_started_at": "2026-11-26T09:00:00Z",
+            "phase": phase,
+        });
+        std::fs::write(&path, serde_json::to_vec_pretty(&file).expect("JSON")).expect("write");
+        self
+    }
+
     /// Replaces `from` (which must occur exactly once) with `to` in a file.
     pub fn edit(&self, rel: &str, from: &str, to: &str) -> &Repo {
         let text = self.read(rel);

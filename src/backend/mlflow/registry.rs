@@ -16,7 +16,8 @@ use crate::manifest::sorted_map::SortedMap;
 use crate::manifest::{Stage, VersionId};
 use crate::reconcile::PlanStep;
 use crate::state::{
-    ActualState, AppliedVersion, Event, RegisteredModel, RegisteredVersion, Rejection,
+    ActualState, AppliedVersion, Event, LoggedSignature, RegisteredModel, RegisteredVersion,
+    Rejection,
 };
 
 /// Tag holding the stage modelops last set (drift is a difference from it).
@@ -721,6 +722,14 @@ impl Registry for MlflowRegistry {
             out.insert(run.clone(), metrics);
         }
         Ok(out)
+    }
+
+    fn logged_signature(
+        &mut self,
+        source: &str,
+        run_id: Option<&str>,
+    ) -> Option<Result<LoggedSignature, BackendError>> {
+        Some(super::mlmodel::logged_signature(&self.client, source, run_id).map_err(backend))
     }
 
     fn unlock(&mut self) -> Result<(), BackendError> {

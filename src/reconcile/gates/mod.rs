@@ -125,7 +125,11 @@ pub struct GateInputs<'a> {
     pub policy: &'a PolicySpec,
     /// The version and the move.
     pub candidate: Candidate<'a>,
-    /// Registry and rollout state (the Production baseline, rollout evidence).
+    /// The version regressions and signature compatibility are measured
+    /// against: the one serving in Production, or, on a model's first
+    /// deploy, the one this plan puts in Production. See [`baseline_of`].
+    pub baseline: Option<(&'a VersionId, &'a VersionMetadata)>,
+    /// Registry and rollout state (rollout evidence).
     pub actual: &'a ActualState,
     /// Logged metrics by run id (`None`: the tracking server does not know the run).
     pub run_metrics:
@@ -144,6 +148,22 @@ pub fn gates_for(policy: &PolicySpec, to: Stage) -> Option<&Gates> {
     }
 }
 
+/// The baseline of a model's gated moves: the version serving in
+/// Production, else the version git puts in Production (a first deploy
+/// registers both in one apply, and the newer versions are still held to it).
+pub fn baseline_of<'a>(
+    actual: &'a ActualState,
+    model: &str,
+    planned: Option<(&'a VersionId, &'a VersionMetadata)>,
+) -> Option<(&'a VersionId, &'a VersionMetadata)> {
+    actual
+        .models
+        .get(model)
+        .and_then(|m| m.production())
+        .map(|p| (&p.version, &p.metadata))
+        .or(planned)
+}
+
 /// Evaluates every gate of `inputs.candidate`'s move, in a fixed order:
 /// metrics (threshold, then regression), fairness, signature, latency,
 /// dependencies, then for Production the evidence and approvals. An empty
@@ -153,13 +173,7 @@ pub fn evaluate(inputs: &GateInputs) -> Vec<GateResult> {
     let Some(gates) = gates_for(inputs.policy, c.to) else {
         return Vec::new();
     };
-    let baseline = inputs
-        .actual
-        .models
-        .get(c.model)
-        .and_then(|m| m.production())
-        .filter(|p| &p.version != c.version)
-        .map(|p| (&p.version, &p.metadata));
+    let baseline = inputs.baseline.filter(|(v, _)| *v != c.version);
     let key = (c.model.to_string(), c.version.clone());
     let mut out = Vec::new();
     for (name, gate) in &gates.metrics {

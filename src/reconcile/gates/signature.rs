@@ -89,7 +89,13 @@ fn valid(sig: &Signature) -> GateResult {
         row(
             "signature.valid",
             GateStatus::Pass,
-            format!("{} inputs, {} outputs", sig.inputs.len(), sig.outputs.len()),
+            format!(
+                "{} input{}, {} output{}",
+                sig.inputs.len(),
+                if sig.inputs.len() == 1 { "" } else { "s" },
+                sig.outputs.len(),
+                if sig.outputs.len() == 1 { "" } else { "s" }
+            ),
             threshold,
             "manifest",
         )
@@ -117,7 +123,7 @@ fn compatible(
             GateStatus::Skip,
             "not compared".into(),
             &threshold,
-            "registry",
+            "manifest",
         )
     };
     let Some((bv, bm)) = baseline else {
@@ -138,20 +144,22 @@ fn compatible(
         );
     };
     let (breaking, additive) = compatibility(old, sig);
+    let source = format!("manifest vs version {bv}");
+    let source = source.as_str();
     if breaking.is_empty() {
         let value = if additive.is_empty() {
             "unchanged".to_string()
         } else {
             format!("compatible: {}", additive.join("; "))
         };
-        row(check, GateStatus::Pass, value, &threshold, "registry")
+        row(check, GateStatus::Pass, value, &threshold, source)
     } else if allow_breaking {
         row(
             check,
             GateStatus::Pass,
             format!("breaking: {}", breaking.join("; ")),
             &threshold,
-            "registry",
+            source,
         )
     } else {
         let mut r = row(
@@ -159,7 +167,7 @@ fn compatible(
             GateStatus::Fail,
             breaking.join("; "),
             &threshold,
-            "registry",
+            source,
         );
         r.reason = Some(
             "breaking signature changes are refused; set `signature.allow_breaking_changes` in the policy to allow them"

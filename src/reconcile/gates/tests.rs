@@ -124,6 +124,7 @@ impl Case {
                 from: self.from,
                 to: self.to,
             },
+            baseline: baseline_of(&self.actual, "fraud-detector", None),
             actual: &self.actual,
             run_metrics: &self.runs,
             observed: &self.observed,
@@ -309,7 +310,8 @@ fn run_metrics_are_preferred_and_labelled() {
 #[test]
 fn fairness_floor_per_group() {
     use GateStatus::*;
-    let rows: &[(&[(&str, f64)], GateStatus, &str)] = &[
+    type Groups = &'static [(&'static str, f64)];
+    let rows: &[(Groups, GateStatus, &str)] = &[
         (
             &[("female", 0.80), ("male", 0.90)],
             Pass,
@@ -589,7 +591,7 @@ fn latency_declared_or_benchmarked() {
         let results = case.run();
         let g = check(&results, "latency.p99");
         assert_eq!(g.status, want, "{measured:?}");
-        assert_eq!(g.source.starts_with("benchmark"), true);
+        assert!(g.source.starts_with("benchmark"), "{g:?}");
         if let Some(Ok(r)) = &measured
             && r.failed > 0
         {

@@ -1,0 +1,314 @@
+//! Validation gates through the binary: a failed gate is shown with its value
+//! and threshold, exits 1, and applying marks the version Rejected instead of
+//! moving it; the rejection holds until the manifest changes. Gates are
+//! evaluated again at apply time (a benchmark against a local endpoint
+//! whose latency the test controls).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use crate::common::{Repo, snapshot};
+use crate::lifecycle::{applied, example_in_git};
+
+const CHURN: &str = "models/churn-predictor.yaml";
+
+/// The churn predictor's version 3 (Staging in git) edited one way, on a
+/// registry that has nothing yet: each edit must make its gate fail, naming
+/// what failed, and nothing else.
+#[test]
+fn each_failed_gate_names_what_failed() {
+    struct Case {
+        what: &'static str,
+        from: &'static str,
+        to: &'static str,
+        shown: &'static [&'static str],
+    }
+    let cases = [
+        Case {
+            what: "accuracy below the threshold",
+            from: "test_accuracy: 0.883",
+            to: "test_accuracy: 0.84",
+            shown: &["metric.test_accuracy      FAIL    0.84 ", "≥ 0.85 "],
+        },
+        Case {
+            what: "a fairness group below the floor",
+            from: "gender: {female: 0.86",
+            to: "gender: {female: 0.79",
+            shown: &[
+                "fairness.gender           FAIL    female 0.79 ",
+                "↳ below the floor in `gender`: female 0.79",
+            ],
+        },
+        Case {
+            what: "a regression of 0.02 against Production",
+            from: "test_accuracy: 0.883",
+            to: "test_accuracy: 0.854",
+            shown: &[
+                "metric.test_accuracy      PASS    0.854 ",
+                "regression.test_accuracy  FAIL    0.854 ",
+                "≥ 0.864 (version 2: 0.874 − 0.01)",
+            ],
+        },
+        Case {
+            what: "an input feature removed",
+            from: "          - {name: last_login_at, type: datetime}\n          # New in 3",
+            to: "          # New in 3",
+            shown: &[
+                "signature.compatible      FAIL    removes input `last_login_at`",
+                "no breaking change from version 2",
+            ],
+        },
+    ];
+    for case in cases {
+        let repo = example_in_git();
+        repo.edit(CHURN, case.from, case.to);
+        let mut plan = repo
+            .run(&["plan"])
+            .code(1)
+            .stdout_has("  ! version 3: mark Rejected, stays Development (gates refuse Development → Staging)\n")
+            .stdout_has("Plan: 11 to add, 5 to change, 2 to archive, 1 to reject (failed gates).");
+        for s in case.shown {
+            plan = plan.stdout_has(s);
+        }
+        let json = repo.run(&["plan", "--format", "json"]).code(1).json();
+        let churn = &json["models"][0];
+        let reject = churn["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["action"] == "reject_version")
+            .unwrap_or_else(|| panic!("{}: a reject_version step", case.what));
+        let failed: Vec<&str> = reject["gates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|g| g["status"] == "fail")
+            .map(|g| g["check"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            failed.len(),
+            1 + usize::from(case.what.starts_with("accuracy")),
+            "{}: {failed:?}",
+            case.what
+        );
+    }
+}
+
+#[test]
+fn a_rejected_version_stays_unpromoted_until_its_manifest_changes() {
+    let repo = example_in_git();
+    repo.edit(CHURN, "test_accuracy: 0.883", "test_accuracy: 0.84");
+    repo.git_commit("churn-predictor 3 retrained");
+    let plan = repo.run(&["plan"]).code(1);
+    snapshot!(plan.stdout());
+    let markdown = repo
+        .run(&["plan", "--format", "markdown"])
+        .code(1)
+        .stdout_has("**Gates for version 3, Development → Staging: :x: rejected**")
+        .stdout_has("| `metric.test_accuracy` | **FAIL** | 0.84 | ≥ 0.85 | manifest |");
+    snapshot!("rejection_as_markdown", markdown.stdout());
+
+    // Apply does everything else, marks version 3 Rejected, and exits 1.
+    repo.run(&["apply", "--auto-approve"])
+        .code(1)
+        .stdout_has("  done: churn-predictor: version 3: mark Rejected, stays Development (gates refuse Development → Staging)")
+        .stdout_has("Apply complete: 11 added, 5 changed, 2 archived, 1 rejected.")
+        .stderr_has("1 version rejected by validation gates and marked Rejected; the refused moves were not applied.");
+    repo.run(&["status", "churn-predictor"])
+        .code(0)
+        .stdout_has("  3          Development (Rejected) ")
+        .stdout_has("rejected for Staging at 2026-11-26T09:00:00Z: metric.test_accuracy: 0.84 (needs ≥ 0.85); regression.test_accuracy: 0.84 (needs ≥ 0.864 (version 2: 0.874 − 0.01))");
+    repo.run(&["history", "churn-predictor"])
+        .code(0)
+        .stdout_has("churn-predictor version 3: Rejected for Staging: metric.test_accuracy: 0.84");
+
+    // Not tried again while the manifest is the same: no step, exit 0, and
+    // the plan says why git and the registry still differ.
+    repo.run(&["plan", "--detailed-exitcode"])
+        .code(0)
+        .stdout_has("Rejected earlier by validation gates, not tried again until the manifest entry or policy changes:\n  churn-predictor version 3 (git asks for Staging): rejected at 2026-11-26T09:00:00Z: metric.test_accuracy: 0.84")
+        .stdout_has("No changes.");
+    repo.run(&["apply", "--auto-approve"]).code(0);
+
+    // A retrained version: the manifest changes, the gates run again and pass.
+    repo.edit(CHURN, "test_accuracy: 0.84", "test_accuracy: 0.886");
+    repo.run(&["plan"])
+        .code(0)
+        .stdout_has("  ~ update version 3 (1 field)\n      metrics.test_accuracy: 0.84 → 0.886\n  ~ version 3: Development → Staging (promoted after validation)\n")
+        .stdout_lacks("Rejected earlier");
+    repo.run(&["apply", "--auto-approve"]).code(0);
+    repo.run(&["status", "churn-predictor"])
+        .code(0)
+        .stdout_has("  3          Staging ")
+        .stdout_lacks("Rejected");
+}
+
+#[test]
+fn a_production_promotion_without_evidence_keeps_the_serving_version() {
+    let repo = applied();
+    repo.edit(
+        "models/fraud-detector.yaml",
+        "stage: Production",
+        "stage: Archived",
+    )
+    .edit(
+        "models/fraud-detector.yaml",
+        "stage: Staging",
+        "stage: Production",
+    );
+    repo.run(&["plan"])
+        .code(1)
+        .stdout_has("Warning: fraud-detector version 2 stays in Production: version 3, which git puts in Production, was rejected by its gates")
+        .stdout_has("evidence.rollout          FAIL    none recorded")
+        .stdout_has("approval.owner            FAIL    (none)")
+        .stdout_lacks("Production → Archived");
+    repo.run(&["apply", "--auto-approve"]).code(1);
+    repo.run(&["status", "fraud-detector"])
+        .code(0)
+        .stdout_has("  2          Production ")
+        .stdout_has("  3          Staging (Rejected) ");
+}
+
+/// A model endpoint on a free loopback port whose answers take
+/// `delay_ms` (changeable while it runs); it records the paths asked for.
+struct Endpoint {
+    port: u16,
+    delay_ms: Arc<AtomicU64>,
+    paths: Arc<Mutex<Vec<String>>>,
+}
+
+impl Endpoint {
+    fn start(delay_ms: u64) -> Endpoint {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().unwrap().port();
+        let delay = Arc::new(AtomicU64::new(delay_ms));
+        let paths = Arc::new(Mutex::new(Vec::new()));
+        let (d, p) = (delay.clone(), paths.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (d, p) = (d.clone(), p.clone());
+                std::thread::spawn(move || {
+                    let _ = serve(stream, &d, &p);
+                });
+            }
+        });
+        Endpoint {
+            port,
+            delay_ms: delay,
+            paths,
+        }
+    }
+}
+
+fn serve(
+    stream: std::net::TcpStream,
+    delay: &AtomicU64,
+    paths: &Mutex<Vec<String>>,
+) -> std::io::Result<()> {
+    stream.set_nodelay(true)?;
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut writer = stream;
+    loop {
+        let mut request = String::new();
+        if reader.read_line(&mut request)? == 0 {
+            return Ok(());
+        }
+        let mut length = 0;
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line)?;
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':')
+                && name.eq_ignore_ascii_case("content-length")
+            {
+                length = value.trim().parse().unwrap_or(0);
+            }
+        }
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body)?;
+        let path = request.split(' ').nth(1).unwrap_or("").to_string();
+        paths.lock().unwrap().push(path);
+        std::thread::sleep(Duration::from_millis(delay.load(Ordering::SeqCst)));
+        writer.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")?;
+    }
+}
+
+#[test]
+fn a_benchmark_measures_latency_and_is_run_again_at_apply_time() {
+    let endpoint = Endpoint::start(2);
+    let repo = example_in_git();
+    repo.file("bench/payload.json", r#"{"inputs": [[1, 2, 3]]}"#);
+    repo.edit(
+        "policies/default.yaml",
+        "    latency_p99_max_ms: 100     # checked against the declared latency_p99_ms metric\n",
+        &format!(
+            "    latency_p99_max_ms: 100\n    benchmark:\n      endpoint: http://127.0.0.1:{}/{{model}}/{{version}}/invocations\n      payload_file: bench/payload.json\n      requests: 20\n      concurrency: 4\n",
+            endpoint.port
+        ),
+    );
+    let plan = repo
+        .run(&["plan", "--out", "plan.json"])
+        .code(0)
+        .stdout_has("latency.p99               PASS    p99 ");
+    for model in ["churn-predictor", "fraud-detector", "recommendation-ranker"] {
+        assert!(
+            endpoint
+                .paths
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|p| p == &format!("/{model}/3/invocations")
+                    || p == &format!("/{model}/2/invocations")),
+            "{model} was benchmarked"
+        );
+    }
+    plan.stdout_has("0 of 20 requests failed)")
+        .stdout_has("benchmark (20 requests)");
+
+    // The endpoint slows down between plan and apply: the saved plan's
+    // promotions are refused when its gates run again.
+    endpoint.delay_ms.store(150, Ordering::SeqCst);
+    repo.run(&["apply", "plan.json"])
+        .code(1)
+        .stderr_has("Gate re-check: churn-predictor version 3: the gates for Development → Staging fail now, at apply time: latency.p99: p99 ")
+        .stderr_has("3 versions rejected by validation gates");
+    repo.run(&["status", "churn-predictor"])
+        .code(0)
+        .stdout_has("  3          Development (Rejected) ");
+    // An unreachable endpoint is a failure with the reason, never a pass.
+    let repo = example_in_git();
+    repo.file("bench/payload.json", "{}");
+    repo.edit(
+        "policies/default.yaml",
+        "    latency_p99_max_ms: 100     # checked against the declared latency_p99_ms metric\n",
+        "    latency_p99_max_ms: 100\n    benchmark: {endpoint: \"http://127.0.0.1:9/predict\", payload_file: bench/payload.json, requests: 3}\n",
+    );
+    repo.run(&["plan"])
+        .code(1)
+        .stdout_has("latency.p99               FAIL    not measured")
+        .stdout_has("↳ benchmark of http://127.0.0.1:9/predict: all 3 requests failed; first: ");
+}
+
+#[test]
+fn a_policy_that_turns_checks_off_does_not_evaluate_them() {
+    let repo = Repo::example();
+    repo.file(
+        "policies/default.yaml",
+        "apiVersion: modelops/v1\nkind: Policy\nmetadata: {name: default}\nspec:\n  staging: &none {metrics: {}, fairness_min: null, signature: {required: false}, latency_p99_max_ms: null, require_pinned_dependencies: false}\n  production: *none\n  production_requires: {rollout_evidence: false, approvals: []}\n",
+    );
+    repo.edit(CHURN, "test_accuracy: 0.883", "test_accuracy: 0.5");
+    repo.run(&["plan"])
+        .code(0)
+        .stdout_has("  ~ version 3: Development → Staging (promoted after validation)\n")
+        .stdout_lacks("metric.")
+        .stdout_lacks("fairness")
+        .stdout_lacks("latency.p99")
+        .stdout_lacks("FAIL");
+}
