@@ -12,6 +12,7 @@
 //! - `latency` — the serving-latency benchmark against a server inside the test.
 //! - `robustness` — the state lock, committed schemas, a closed stdout.
 //! - `mlflow` — the MLflow REST client against a real tracking server.
+//! - `mlflow_gates` — gates reading real MLflow runs and logged models; rejections as tags.
 //! - `mlflow_signature` — reading the signature MLflow logged with a model.
 
 #[path = "common/mod.rs"]
@@ -33,6 +34,8 @@ mod latency;
 mod lifecycle;
 #[path = "cli/mlflow.rs"]
 mod mlflow;
+#[path = "cli/mlflow_gates.rs"]
+mod mlflow_gates;
 #[path = "cli/mlflow_signature.rs"]
 mod mlflow_signature;
 #[path = "cli/promotion.rs"]

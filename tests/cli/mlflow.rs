@@ -9,7 +9,7 @@ use modelops::backend::mlflow::request;
 use serde_json::Value;
 
 /// A client for the test server, or `None` (skip) outside end-to-end runs.
-fn server() -> Option<Client> {
+pub fn server() -> Option<Client> {
     match std::env::var("MODELOPS_MLFLOW_URL") {
         Ok(url) if !url.is_empty() => {
             let endpoint = Endpoint::new(&url, &Credentials::default()).expect("valid URL");
@@ -29,13 +29,13 @@ fn server() -> Option<Client> {
 
 /// Tests that apply take the one apply lock in the shared server (and one of
 /// them breaks it on purpose): they run one at a time.
-fn serial() -> std::sync::MutexGuard<'static, ()> {
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
     static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A model name no other test run uses.
-fn unique(prefix: &str) -> String {
+pub fn unique(prefix: &str) -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
