@@ -538,10 +538,12 @@ fn plan_model(
                 let mut gated_by = None;
                 if !reverting && gates::gates_for(policy, want).is_some() {
                     let metadata = metadata_of(v);
-                    let key = gates::rejection_key(&metadata, want, policy);
+                    // The key hashes the policy: computed only when a
+                    // rejection is to be compared or recorded.
+                    let key = || gates::rejection_key(&metadata, want, policy);
                     if let Some(r) = existing
                         .and_then(|x| x.rejected.as_ref())
-                        .filter(|r| r.key.as_deref() == Some(key.as_str()))
+                        .filter(|r| r.key.as_deref() == Some(key().as_str()))
                     {
                         out.held.push(HeldRejection {
                             model: name.clone(),
@@ -581,7 +583,7 @@ fn plan_model(
                             to: want,
                             policy: model.policy.clone(),
                             gates: gate_results,
-                            key,
+                            key: key(),
                         });
                         continue;
                     }
