@@ -476,6 +476,32 @@ fn check_columns(path: &str, at: &str, columns: &[SignatureColumn], diags: &mut 
 }
 
 fn check_gates(path: &str, at: &str, gates: &Gates, diags: &mut Vec<Diagnostic>) {
+    if let Some(b) = &gates.benchmark {
+        let endpoint = b.endpoint.trim();
+        let authority = endpoint
+            .split_once("://")
+            .map_or(endpoint, |(_, rest)| rest)
+            .split(['/', '?', '#'])
+            .next()
+            .unwrap_or("");
+        if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+            diags.push(Diagnostic::pointer(
+                path,
+                format!("{at}/benchmark/endpoint"),
+                "benchmark",
+                "the benchmark endpoint must be an http:// or https:// URL",
+            ));
+        } else if authority.contains('@') {
+            // Policies live in git and plans carry them: a password here
+            // would be published with every plan.
+            diags.push(Diagnostic::pointer(
+                path,
+                format!("{at}/benchmark/endpoint"),
+                "benchmark",
+                "the benchmark endpoint must not hold credentials (user:password@): policies are committed and copied into every plan",
+            ));
+        }
+    }
     for (name, gate) in &gates.metrics {
         let here = format!("{at}/metrics/{}", escape_segment(name));
         if gate.threshold.is_none() && gate.max_regression.is_none() {

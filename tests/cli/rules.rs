@@ -493,3 +493,18 @@ fn every_error_in_every_file_sorted_by_file_then_line() {
     assert_eq!(keys.len(), 7, "{err}");
     snapshot!(err);
 }
+
+#[test]
+fn benchmark_endpoint_must_not_hold_credentials() {
+    let repo = valid();
+    repo.file(
+        crate::fixtures::POLICY_FILE,
+        "apiVersion: modelops/v1\nkind: Policy\nmetadata: {name: default}\nspec:\n  staging:\n    benchmark: {endpoint: \"http://bench:s3cret@127.0.0.1:8080/predict\", payload_file: p.json}\n  production:\n    benchmark: {endpoint: \"127.0.0.1:8080/predict\", payload_file: p.json}\n",
+    );
+    let err = repo.rejects("[REPO]/policies/default.yaml:6:27: error: the benchmark endpoint must not hold credentials (user:password@): policies are committed and copied into every plan");
+    assert!(
+        err.contains("[REPO]/policies/default.yaml:8:27: error: the benchmark endpoint must be an http:// or https:// URL"),
+        "{err}"
+    );
+    assert!(!err.contains("s3cret"), "{err}");
+}
