@@ -92,7 +92,7 @@ pub struct StateConfig {
 pub struct ServingConfig {
     /// Targets by name; `local` exists without being declared.
     #[serde(default)]
-    pub targets: BTreeMap<String, ServingTarget>,
+    pub targets: BTreeMap<String, ServingTargetConfig>,
 }
 
 /// Kinds of serving target.
@@ -108,16 +108,27 @@ pub enum ServingType {
 /// One serving target.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ServingTarget {
+pub struct ServingTargetConfig {
     /// `local` or `nginx`.
     #[serde(rename = "type")]
     pub target_type: ServingType,
-    /// nginx: directory the per-deployment fragments are written to.
+    /// nginx: directory the per-deployment fragments are written to
+    /// (relative to the repository, or absolute); nginx's `http` block
+    /// includes `<config_dir>/*.conf`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config_dir: Option<String>,
-    /// nginx: command that reloads nginx (default `nginx -s reload`).
+    /// nginx: command that reloads nginx (default `nginx -s reload`); split
+    /// on whitespace and run without a shell.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reload_command: Option<String>,
+    /// nginx: command that checks the configuration (default `nginx -t`);
+    /// split on whitespace and run without a shell.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_command: Option<String>,
+    /// nginx: the address each model's server block listens on, by model
+    /// name, such as `{fraud-detector: "127.0.0.1:8081"}`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub listen: BTreeMap<String, String>,
     /// nginx: upstream address per version, with `{model}` and `{version}` placeholders.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upstream_template: Option<String>,
@@ -149,6 +160,12 @@ pub struct MetricsProviderConfig {
     /// `prometheus`: server URL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// `prometheus`: PromQL per signal (`requests`, `errors`,
+    /// `latency_p99_ms`, `accuracy`, `prediction_kl_divergence`, or a
+    /// business metric's name), overriding the documented defaults;
+    /// `{model}`, `{version}` and `{window}` are replaced.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub queries: BTreeMap<String, String>,
 }
 
 impl ConfigSpec {

@@ -66,9 +66,45 @@ pub struct DeploymentSpec {
     /// Switch all traffic to the new Production version at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub direct: Option<DirectStrategy>,
+    /// How rollouts of this deployment read and judge metrics.
+    #[serde(default)]
+    pub analysis: AnalysisSpec,
     /// Signals watched while the model serves; thresholds default to the guidelines'.
     #[serde(default)]
     pub monitoring: Monitoring,
+}
+
+/// How a rollout's analysis reads and judges metrics.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AnalysisSpec {
+    /// Metrics provider named in `modelops.yaml` under `metrics`; defaults to
+    /// the only one declared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// Requests each version must have served in the window before the
+    /// analysis judges (default 1000); below it the rollout is inconclusive
+    /// and holds, never rolling back on noise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub min_requests: Option<u64>,
+    /// Consecutive analyses whose metrics cannot be read before the rollout
+    /// fails (default 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub max_consecutive_errors: Option<u32>,
+}
+
+impl AnalysisSpec {
+    /// [`AnalysisSpec::min_requests`] with its default.
+    pub fn min_requests(&self) -> u64 {
+        self.min_requests.unwrap_or(1000)
+    }
+
+    /// [`AnalysisSpec::max_consecutive_errors`] with its default.
+    pub fn max_consecutive_errors(&self) -> u32 {
+        self.max_consecutive_errors.unwrap_or(3)
+    }
 }
 
 fn default_target() -> String {

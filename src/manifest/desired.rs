@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use super::common::VersionId;
 use super::config::ConfigSpec;
 use super::deployment::{
-    AbTestStrategy, CanaryStrategy, DeploymentSpec, Monitoring, ShadowStrategy,
+    AbTestStrategy, AnalysisSpec, CanaryStrategy, DeploymentSpec, Monitoring, ShadowStrategy,
 };
 use super::model::ModelVersionSpec;
 use super::policy::PolicySpec;
@@ -102,6 +102,8 @@ pub struct DesiredDeployment {
     pub target: String,
     /// The single strategy.
     pub strategy: Strategy,
+    /// How rollouts read and judge metrics.
+    pub analysis: AnalysisSpec,
     /// Monitoring thresholds as written.
     pub monitoring: Monitoring,
     /// The manifest file.
@@ -116,6 +118,7 @@ impl DesiredDeployment {
             model: spec.model,
             target: spec.target,
             strategy,
+            analysis: spec.analysis,
             monitoring: spec.monitoring,
             file,
         }

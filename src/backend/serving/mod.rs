@@ -1,0 +1,62 @@
+//! Serving targets: where a model's traffic is split between its versions.
+//! `local` keeps the routing table in the state directory; `nginx` renders
+//! one config fragment per deployment and reloads nginx.
+
+pub mod local;
+pub mod nginx;
+
+use std::collections::BTreeMap;
+
+use crate::manifest::deployment::StickyKey;
+use crate::state::TrafficRecord;
+
+/// The routing one deployment asks of its target.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Route<'a> {
+    /// The model served.
+    pub model: &'a str,
+    /// The deployment's name (names the nginx fragment).
+    pub deployment: &'a str,
+    /// Percent of live traffic per version (sums to 100, no zero entries),
+    /// and percent of requests mirrored per shadow version.
+    pub traffic: &'a TrafficRecord,
+    /// For an A/B test: what keeps a user in one arm. Without it the split is
+    /// per request.
+    pub sticky: Option<&'a StickyKey>,
+}
+
+/// A serving target failed to read or change its routing.
+#[derive(Debug, thiserror::Error)]
+pub enum ServingError {
+    /// A file of the target could not be read or written.
+    #[error("{what} {path}: {source}")]
+    Io {
+        /// What was being done.
+        what: &'static str,
+        /// Which file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The target refused the change (for nginx: `nginx -t` or the reload
+    /// failed, with nginx's message); the previous routing was restored.
+    #[error("{0}")]
+    Refused(String),
+    /// The target is not configured to serve this route (no upstream for a
+    /// version, no listen address for a model).
+    #[error("{0}")]
+    Config(String),
+}
+
+/// Where traffic is split: the seam between the rollout engine and nginx or
+/// the embedded routing table.
+pub trait ServingTarget {
+    /// The target in words, for messages (`nginx at /etc/nginx/modelops`).
+    fn describe(&self) -> String;
+    /// The routing of every model this target serves, as it actually is
+    /// (read back from what the target holds, never from memory).
+    fn observe(&mut self) -> Result<BTreeMap<String, TrafficRecord>, ServingError>;
+    /// Makes `route.model`'s routing what `route` says. Atomic: when it
+    /// fails, the previous routing is in place.
+    fn apply(&mut self, route: &Route) -> Result<(), ServingError>;
+}
