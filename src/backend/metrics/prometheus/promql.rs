@@ -1,0 +1,518 @@
+//! The PromQL asked for each signal and Prometheus' answer, as values: the
+//! templates and their expansion, the instant query as a URL and its
+//! parameters, and the JSON answer read into a number — all without a network.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::backend::metrics::{MetricQuery, MetricsError, Signal};
+
+/// Requests served in the window: every status code.
+pub const REQUESTS: &str =
+    r#"sum(increase(modelops_requests_total{model="{model}",version="{version}"}[{window}]))"#;
+
+/// Failed requests in the window: 5xx status codes (4xx are the caller's).
+pub const ERRORS: &str = r#"sum(increase(modelops_requests_total{model="{model}",version="{version}",code=~"5.."}[{window}]))"#;
+
+/// p99 latency in milliseconds, from the request-duration histogram (seconds).
+pub const LATENCY_P99_MS: &str = r#"1000 * histogram_quantile(0.99, sum by (le) (rate(modelops_request_duration_seconds_bucket{model="{model}",version="{version}"}[{window}])))"#;
+
+/// Mean of the accuracy gauge over the window.
+pub const ACCURACY: &str =
+    r#"avg_over_time(modelops_accuracy{model="{model}",version="{version}"}[{window}])"#;
+
+/// Mean of the prediction KL-divergence gauge over the window.
+pub const PREDICTION_KL: &str = r#"avg_over_time(modelops_prediction_kl_divergence{model="{model}",version="{version}"}[{window}])"#;
+
+/// A business rate `R` (such as `conversion_rate`): mean of the gauge
+/// `modelops_R` over the window; `{rate}` is `R` in a metric name's charset.
+pub const RATE: &str =
+    r#"avg_over_time(modelops_{rate}{model="{model}",version="{version}"}[{window}])"#;
+
+/// The PromQL template for a signal: an override from `queries` (keyed by
+/// signal, so `latency_p99` and `latency_p99_ms` are one key), else the default.
+pub fn template(signal: &Signal, overrides: &BTreeMap<Signal, String>) -> String {
+    if let Some(t) = overrides.get(signal) {
+        return t.clone();
+    }
+    match signal {
+        Signal::Requests => REQUESTS.to_string(),
+        Signal::Errors => ERRORS.to_string(),
+        Signal::LatencyP99Ms => LATENCY_P99_MS.to_string(),
+        Signal::Accuracy => ACCURACY.to_string(),
+        Signal::PredictionKl => PREDICTION_KL.to_string(),
+        Signal::Rate(name) => RATE.replace("{rate}", &metric_name_part(name)),
+    }
+}
+
+/// `name` with every character outside `[A-Za-z0-9_]` replaced by `_`: a
+/// metric name cannot hold `-` or `.`, and nothing else may reach the query.
+pub fn metric_name_part(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect()
+}
+
+/// The window of a query as a PromQL duration, `<seconds>s`, rounded up to
+/// whole seconds; an empty or reversed window is an error (a caller's bug,
+/// but not worth a panic).
+pub fn window(q: &MetricQuery) -> Result<String, MetricsError> {
+    let d = q.end.duration_since(q.start);
+    let secs = d.as_secs() + i64::from(d.subsec_nanos() > 0);
+    if secs <= 0 {
+        return Err(MetricsError::Malformed(format!(
+            "the window {} .. {} is empty",
+            q.start, q.end
+        )));
+    }
+    Ok(format!("{secs}s"))
+}
+
+/// Replaces `{model}`, `{version}` and `{window}` in one pass, so a value can
+/// never be expanded again. Model and version are escaped for a
+/// double-quoted PromQL string, where the templates put them; other braces
+/// (label matchers) are left alone.
+pub fn expand(template: &str, model: &str, version: &str, window: &str) -> String {
+    let mut out = String::with_capacity(template.len() + 32);
+    let mut rest = template;
+    while let Some(i) = rest.find('{') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i..];
+        let value = [
+            ("{model}", escape(model)),
+            ("{version}", escape(version)),
+            ("{window}", window.to_string()),
+        ]
+        .into_iter()
+        .find(|(key, _)| after.starts_with(key));
+        match value {
+            Some((key, v)) => {
+                out.push_str(&v);
+                rest = &after[key.len()..];
+            }
+            None => {
+                out.push('{');
+                rest = &after[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn escape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str(r"\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str(r"\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// One instant query, ready to send: `GET url?query=…&time=…`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstantQuery {
+    /// `<base>/api/v1/query`; the base never holds credentials.
+    pub url: String,
+    /// `query` and `time`, not yet URL-encoded.
+    pub params: Vec<(&'static str, String)>,
+}
+
+/// The query for `promql` evaluated at `time` (Unix seconds, with a fraction
+/// only when `time` has one), against a server at `base`, which may have a
+/// path prefix (`http://host/prometheus`).
+pub fn instant_query(base: &str, promql: String, time: Timestamp) -> InstantQuery {
+    let nanos = time.subsec_nanosecond();
+    let time = if nanos == 0 {
+        time.as_second().to_string()
+    } else {
+        // Unix seconds with the fraction, for `time` after 1970 (as_second
+        // floors, so the fraction is positive).
+        let s = format!(
+            "{}.{:09}",
+            time.as_second(),
+            nanos.rem_euclid(1_000_000_000)
+        );
+        s.trim_end_matches('0').to_string()
+    };
+    InstantQuery {
+        url: format!("{}/api/v1/query", base.trim_end_matches('/')),
+        params: vec![("query", promql), ("time", time)],
+    }
+}
+
+#[derive(Deserialize)]
+struct Answer {
+    status: String,
+    #[serde(default)]
+    data: Option<Data>,
+    #[serde(default, rename = "errorType")]
+    error_type: Option<String>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Data {
+    #[serde(rename = "resultType")]
+    result_type: String,
+    result: Value,
+}
+
+/// Prometheus' answer (HTTP status and body) as the value of a query:
+/// `Ok(None)` for no data — an empty vector, or NaN, which is what
+/// `histogram_quantile` gives over a window without requests. Errors say
+/// what went wrong without the server's address (the caller adds it).
+pub fn read_answer(status: u16, body: &str) -> Result<Option<f64>, MetricsError> {
+    let answer: Answer = match serde_json::from_str(body) {
+        Ok(a) => a,
+        Err(_) if !(200..300).contains(&status) => {
+            return Err(MetricsError::Unavailable(format!(
+                "HTTP {status}: {}",
+                snippet(body)
+            )));
+        }
+        Err(e) => {
+            return Err(MetricsError::Malformed(format!(
+                "the answer is not Prometheus' JSON ({e}): {}",
+                snippet(body)
+            )));
+        }
+    };
+    if answer.status != "success" {
+        return Err(MetricsError::Unavailable(format!(
+            "Prometheus refused the query: {}: {}",
+            answer.error_type.as_deref().unwrap_or("error"),
+            answer.error.as_deref().unwrap_or("(no message)")
+        )));
+    }
+    let Some(data) = answer.data else {
+        return Err(MetricsError::Malformed(
+            "the answer has status success but no data".to_string(),
+        ));
+    };
+    match data.result_type.as_str() {
+        "vector" => {
+            let series = data.result.as_array().map(Vec::as_slice).unwrap_or(&[]);
+            match series {
+                [] => Ok(None),
+                [one] => sample_value(&one["value"]),
+                many => Err(MetricsError::Malformed(format!(
+                    "the query returned {} series ({}); it must aggregate to one series, \
+                     for instance with sum(...) or avg(...)",
+                    many.len(),
+                    many.iter()
+                        .take(3)
+                        .map(|s| labels(&s["metric"]))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))),
+            }
+        }
+        "scalar" => sample_value(&data.result),
+        other => Err(MetricsError::Malformed(format!(
+            "the query returned a {other}, not an instant vector or a scalar \
+             (a range selector without a function around it?)"
+        ))),
+    }
+}
+
+/// `[<time>, "<value>"]`: the value, NaN as no data.
+fn sample_value(sample: &Value) -> Result<Option<f64>, MetricsError> {
+    let text = sample.get(1).and_then(Value::as_str).ok_or_else(|| {
+        MetricsError::Malformed(format!("a sample is not [time, \"value\"]: {sample}"))
+    })?;
+    let value: f64 = text
+        .parse()
+        .map_err(|_| MetricsError::Malformed(format!("the value {text:?} is not a number")))?;
+    if value.is_nan() {
+        Ok(None)
+    } else if value.is_infinite() {
+        Err(MetricsError::Malformed(format!(
+            "the value is {text}: a ratio over nothing?"
+        )))
+    } else {
+        Ok(Some(value))
+    }
+}
+
+fn labels(metric: &Value) -> String {
+    let pairs = metric
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", v))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default();
+    format!("{{{pairs}}}")
+}
+
+fn snippet(body: &str) -> String {
+    let words: Vec<&str> = body.split_whitespace().collect();
+    let text = words.join(" ");
+    match text.char_indices().nth(200) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    fn query(signal: Signal, start: &str, end: &str) -> MetricQuery {
+        MetricQuery {
+            model: "fraud-detector".into(),
+            version: "3".into(),
+            signal,
+            start: at(start),
+            end: at(end),
+        }
+    }
+
+    #[test]
+    fn templates_expand_per_signal() {
+        let overrides: BTreeMap<Signal, String> = [
+            (
+                Signal::from_name("latency_p99"),
+                "max(p99_ms{app=\"{model}\",v=\"{version}\"})".to_string(),
+            ),
+            (
+                Signal::Rate("refund_rate".into()),
+                "sum(rate(refunds{model=\"{model}\"}[{window}]))".to_string(),
+            ),
+        ]
+        .into();
+        let none = BTreeMap::new();
+        let m = r#"model="fraud-detector",version="3""#;
+        let cases: Vec<(Signal, &BTreeMap<Signal, String>, String)> = vec![
+            (
+                Signal::Requests,
+                &none,
+                format!("sum(increase(modelops_requests_total{{{m}}}[3600s]))"),
+            ),
+            (
+                Signal::Errors,
+                &none,
+                format!("sum(increase(modelops_requests_total{{{m},code=~\"5..\"}}[3600s]))"),
+            ),
+            (
+                Signal::LatencyP99Ms,
+                &none,
+                format!(
+                    "1000 * histogram_quantile(0.99, sum by (le) \
+                     (rate(modelops_request_duration_seconds_bucket{{{m}}}[3600s])))"
+                ),
+            ),
+            (
+                Signal::Accuracy,
+                &none,
+                format!("avg_over_time(modelops_accuracy{{{m}}}[3600s])"),
+            ),
+            (
+                Signal::PredictionKl,
+                &none,
+                format!("avg_over_time(modelops_prediction_kl_divergence{{{m}}}[3600s])"),
+            ),
+            (
+                Signal::Rate("conversion_rate".into()),
+                &none,
+                format!("avg_over_time(modelops_conversion_rate{{{m}}}[3600s])"),
+            ),
+            // A rate's name is made a metric name: nothing else reaches the query.
+            (
+                Signal::Rate("add-to-cart.rate\"}) or vector(1".into()),
+                &none,
+                format!("avg_over_time(modelops_add_to_cart_rate____or_vector_1{{{m}}}[3600s])"),
+            ),
+            // Overrides: by alias, and for a named rate; other signals keep defaults.
+            (
+                Signal::LatencyP99Ms,
+                &overrides,
+                r#"max(p99_ms{app="fraud-detector",v="3"})"#.to_string(),
+            ),
+            (
+                Signal::Rate("refund_rate".into()),
+                &overrides,
+                r#"sum(rate(refunds{model="fraud-detector"}[3600s]))"#.to_string(),
+            ),
+            (
+                Signal::Accuracy,
+                &overrides,
+                format!("avg_over_time(modelops_accuracy{{{m}}}[3600s])"),
+            ),
+        ];
+        for (signal, overrides, want) in cases {
+            let q = query(
+                signal.clone(),
+                "2026-11-25T00:00:00Z",
+                "2026-11-25T01:00:00Z",
+            );
+            let got = expand(
+                &template(&signal, overrides),
+                &q.model,
+                &q.version,
+                &window(&q).unwrap(),
+            );
+            assert_eq!(got, want, "{signal:?}");
+        }
+    }
+
+    #[test]
+    fn expansion_is_one_pass_and_escapes_label_values() {
+        let cases = [
+            // (template, model, version, expected)
+            ("{model}/{version}/{window}", "m", "1", "m/1/60s"),
+            ("{model}", "{version}", "1", "{version}"),
+            (r#"x{a="{model}"}"#, r#"a"b\c"#, "1", r#"x{a="a\"b\\c"}"#),
+            ("{unknown} {model", "m", "1", "{unknown} {model"),
+            ("sum(x{l=\"v\"}) {", "m", "1", "sum(x{l=\"v\"}) {"),
+            ("", "m", "1", ""),
+        ];
+        for (template, model, version, want) in cases {
+            assert_eq!(expand(template, model, version, "60s"), want, "{template}");
+        }
+    }
+
+    #[test]
+    fn windows_are_whole_seconds() {
+        let cases = [
+            (
+                "2026-11-25T00:00:00Z",
+                "2026-11-25T01:00:00Z",
+                Some("3600s"),
+            ),
+            (
+                "2026-11-25T00:00:00Z",
+                "2026-11-25T00:01:30.2Z",
+                Some("91s"),
+            ),
+            (
+                "2026-11-25T00:00:00Z",
+                "2026-11-26T00:00:00Z",
+                Some("86400s"),
+            ),
+            ("2026-11-25T00:00:00Z", "2026-11-25T00:00:00Z", None),
+            ("2026-11-25T01:00:00Z", "2026-11-25T00:00:00Z", None),
+        ];
+        for (start, end, want) in cases {
+            let got = window(&query(Signal::Requests, start, end)).ok();
+            assert_eq!(got.as_deref(), want, "{start} .. {end}");
+        }
+    }
+
+    #[test]
+    fn instant_queries_carry_the_query_and_the_end_as_unix_seconds() {
+        let cases = [
+            (
+                "http://127.0.0.1:9090",
+                "2026-11-25T00:00:00Z",
+                "http://127.0.0.1:9090/api/v1/query",
+                "1795564800",
+            ),
+            (
+                "http://h/prometheus/",
+                "2026-11-25T00:00:00.25Z",
+                "http://h/prometheus/api/v1/query",
+                "1795564800.25",
+            ),
+            (
+                "https://h",
+                "1970-01-01T00:00:01.000000001Z",
+                "https://h/api/v1/query",
+                "1.000000001",
+            ),
+        ];
+        for (base, time, url, secs) in cases {
+            let q = instant_query(base, "up".into(), at(time));
+            assert_eq!(
+                q,
+                InstantQuery {
+                    url: url.into(),
+                    params: vec![("query", "up".into()), ("time", secs.into())],
+                },
+                "{base} {time}"
+            );
+        }
+    }
+
+    /// What an answer should read as.
+    #[derive(Debug)]
+    enum Want {
+        Value(f64),
+        NoData,
+        Unavailable(&'static str),
+        Malformed(&'static str),
+    }
+
+    #[test]
+    fn answers_read_as_one_number_or_no_data() {
+        use Want::*;
+        let ok = |result_type: &str, result: &str| {
+            format!(
+                r#"{{"status":"success","data":{{"resultType":"{result_type}","result":{result}}}}}"#
+            )
+        };
+        let cases: Vec<(u16, String, Want)> = vec![
+            (200, ok("vector", r#"[{"metric":{},"value":[1795564800,"6000"]}]"#), Value(6000.0)),
+            (200, ok("vector", r#"[{"metric":{"model":"m"},"value":[1795564800.5,"0.961"]}]"#), Value(0.961)),
+            (200, ok("vector", "[]"), NoData),
+            // histogram_quantile over a window without requests.
+            (200, ok("vector", r#"[{"metric":{},"value":[1,"NaN"]}]"#), NoData),
+            (200, ok("vector", r#"[{"metric":{},"value":[1,"+Inf"]}]"#), Malformed("+Inf")),
+            (200, ok("scalar", r#"[1795564800,"42.5"]"#), Value(42.5)),
+            (200, ok("scalar", r#"[1795564800,"NaN"]"#), NoData),
+            (
+                200,
+                ok("vector", r#"[{"metric":{"code":"200"},"value":[1,"1"]},{"metric":{"code":"500"},"value":[1,"2"]}]"#),
+                Malformed(r#"returned 2 series ({code="200"}, {code="500"}); it must aggregate to one series"#),
+            ),
+            (200, ok("matrix", "[]"), Malformed("a matrix, not an instant vector")),
+            (200, ok("string", r#"[1,"x"]"#), Malformed("a string")),
+            (200, ok("vector", r#"[{"metric":{},"value":[1,"abc"]}]"#), Malformed(r#""abc" is not a number"#)),
+            (200, ok("vector", r#"[{"metric":{},"value":[1]}]"#), Malformed("not [time, \"value\"]")),
+            (
+                400,
+                r#"{"status":"error","errorType":"bad_data","error":"invalid parameter \"query\": 1:6: parse error: unclosed left parenthesis"}"#.into(),
+                Unavailable("refused the query: bad_data: invalid parameter \"query\": 1:6: parse error"),
+            ),
+            (
+                422,
+                r#"{"status":"error","errorType":"execution","error":"query processing would load too many samples"}"#.into(),
+                Unavailable("execution: query processing would load too many samples"),
+            ),
+            (
+                503,
+                r#"{"status":"error","errorType":"timeout","error":"query timed out"}"#.into(),
+                Unavailable("timeout: query timed out"),
+            ),
+            (502, "<html><body>Bad   Gateway</body></html>".into(), Unavailable("HTTP 502: <html><body>Bad Gateway</body></html>")),
+            (200, "<html>login</html>".into(), Malformed("not Prometheus' JSON")),
+            (200, r#"{"status":"success"}"#.into(), Malformed("no data")),
+        ];
+        for (status, body, want) in cases {
+            let got = read_answer(status, &body);
+            let ok = match (&got, &want) {
+                (Ok(Some(v)), Value(w)) => v == w,
+                (Ok(None), NoData) => true,
+                (Err(MetricsError::Unavailable(m)), Unavailable(w)) => m.contains(w),
+                (Err(MetricsError::Malformed(m)), Malformed(w)) => m.contains(w),
+                _ => false,
+            };
+            assert!(ok, "{status} {body}: got {got:?}, want {want:?}");
+        }
+    }
+}
