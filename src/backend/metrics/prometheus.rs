@@ -22,6 +22,7 @@
 //! the URL (`https://user:password@host`) are sent as basic auth and appear in
 //! no message.
 
+pub mod answer;
 pub mod promql;
 
 use std::collections::BTreeMap;
@@ -163,7 +164,7 @@ impl MetricsProvider for PrometheusProvider {
         let request = self.request(q).map_err(|e| self.context(q, e))?;
         let answer = self
             .send(&request)
-            .and_then(|(status, body)| promql::read_answer(status, &body));
+            .and_then(|(status, body)| answer::read_answer(status, &body));
         answer.map_err(|e| {
             let query = &request.params[0].1;
             let e = match e {
