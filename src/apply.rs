@@ -1,7 +1,9 @@
 //! Applying a plan: steps in order against the registry, stopping at the
 //! first failure, keeping what was done, and saying so.
 
+use crate::backend::serving::Route;
 use crate::backend::{ApplyContext, BackendError, Registry};
+use crate::observe::Targets;
 use crate::reconcile::{Plan, PlanStep};
 use crate::render::describe_step;
 
@@ -19,15 +21,47 @@ pub struct ApplyReport {
 }
 
 /// Applies every step of `plan`, in order. Each applied step is recorded in
-/// the event log with `ctx`'s commit, time and actor.
-pub fn apply(plan: &Plan, registry: &mut dyn Registry, ctx: &ApplyContext) -> ApplyReport {
+/// the event log with `ctx`'s commit, time and actor. Routing steps go to
+/// the serving target they name; a model with routing steps is applied step
+/// by step (in plan order), the others through the registry's batch.
+pub fn apply(
+    plan: &Plan,
+    registry: &mut dyn Registry,
+    targets: &mut Targets,
+    ctx: &ApplyContext,
+) -> ApplyReport {
     let groups: Vec<&[PlanStep]> = plan
         .models
         .iter()
         .map(|m| m.steps.as_slice())
         .filter(|s| !s.is_empty())
         .collect();
-    let outcomes = registry.apply_models(&groups, ctx);
+    let (with_routing, registry_only): (Vec<&[PlanStep]>, Vec<&[PlanStep]>) = groups
+        .iter()
+        .partition(|g| g.iter().any(|s| matches!(s, PlanStep::SetTraffic { .. })));
+    let mut outcomes = registry.apply_models(&registry_only, ctx);
+    let mut stopped = outcomes.iter().any(|o| o.failed.is_some());
+    for steps in &with_routing {
+        let mut outcome = crate::backend::ModelOutcome::default();
+        if !stopped {
+            for step in steps.iter() {
+                let result = match step {
+                    PlanStep::SetTraffic { .. } => set_traffic(step, targets),
+                    _ => registry.apply(step, ctx),
+                };
+                match result {
+                    Ok(()) => outcome.applied += 1,
+                    Err(e) => {
+                        outcome.failed = Some(e);
+                        stopped = true;
+                        break;
+                    }
+                }
+            }
+        }
+        outcomes.push(outcome);
+    }
+    let groups: Vec<&[PlanStep]> = registry_only.into_iter().chain(with_routing).collect();
     let mut report = ApplyReport {
         applied: Vec::new(),
         total: groups.iter().map(|g| g.len()).sum(),
@@ -57,6 +91,48 @@ pub fn apply(plan: &Plan, registry: &mut dyn Registry, ctx: &ApplyContext) -> Ap
         report.failed = Some(("saving the applied steps".to_string(), e));
     }
     report
+}
+
+/// Applies a routing step on its target, after checking the target still
+/// routes as the plan saw it.
+fn set_traffic(step: &PlanStep, targets: &mut Targets) -> Result<(), BackendError> {
+    let PlanStep::SetTraffic {
+        model,
+        deployment,
+        before,
+        traffic,
+        ..
+    } = step
+    else {
+        return Ok(());
+    };
+    let target = targets.get_mut(&traffic.target).ok_or_else(|| {
+        BackendError::Conflict(format!(
+            "serving target {} is not configured",
+            traffic.target
+        ))
+    })?;
+    let serving = |e: crate::backend::serving::ServingError| BackendError::Conflict(e.to_string());
+    let now = target.observe().map_err(serving)?.remove(model.as_str());
+    if now.as_ref() != before.as_ref() && now.as_ref() != Some(traffic) {
+        return Err(BackendError::Conflict(format!(
+            "{model}: the routing on {} changed since the plan (it is {}, the plan expected {}); run `modelops plan` again",
+            target.describe(),
+            now.as_ref()
+                .map_or("unrouted".to_string(), |t| t.describe()),
+            before
+                .as_ref()
+                .map_or("unrouted".to_string(), |t| t.describe())
+        )));
+    }
+    target
+        .apply(&Route {
+            model,
+            deployment,
+            traffic,
+            sticky: traffic.sticky.as_ref(),
+        })
+        .map_err(serving)
 }
 
 #[cfg(test)]
@@ -116,6 +192,7 @@ mod tests {
             action: ModelAction::Update,
             steps,
             manifest_diff: None,
+            rollout: None,
         }];
         Plan {
             format_version: "1.0".into(),
@@ -146,7 +223,7 @@ mod tests {
             applied: Vec::new(),
             committed: 0,
         };
-        let report = apply(&plan_of(4), &mut registry, &ctx);
+        let report = apply(&plan_of(4), &mut registry, &mut Targets::new(), &ctx);
         assert_eq!(report.total, 4);
         assert_eq!(report.applied.len(), 2);
         assert_eq!(
@@ -183,7 +260,7 @@ mod tests {
             applied: Vec::new(),
             committed: 0,
         };
-        let report = apply(&plan, &mut registry, &ctx);
+        let report = apply(&plan, &mut registry, &mut Targets::new(), &ctx);
         assert_eq!(report.total, 4);
         assert_eq!(
             report.applied,
@@ -206,7 +283,7 @@ mod tests {
             applied: Vec::new(),
             committed: 0,
         };
-        let report = apply(&plan_of(3), &mut registry, &ctx);
+        let report = apply(&plan_of(3), &mut registry, &mut Targets::new(), &ctx);
         assert!(report.failed.is_none());
         assert_eq!(registry.committed, 3);
     }

@@ -1,19 +1,31 @@
-//! Observing what validation gates read beyond the registry's state: the
-//! training runs' logged metrics, the registry's logged-model signatures,
-//! and latency benchmarks against serving endpoints. The I/O half of the
-//! gates; [`crate::reconcile::gates`] is the pure half.
+//! Observing what planning reads beyond the registry's state: the training
+//! runs' logged metrics, the registry's logged-model signatures, latency
+//! benchmarks against serving endpoints, the serving targets' routing, and
+//! the metrics rollouts are judged by. The I/O half of gates and rollouts;
+//! [`crate::reconcile`] is the pure half.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
+use jiff::Timestamp;
 
 use crate::backend::Registry;
 use crate::backend::benchmark::{self, BenchmarkSpec};
+use crate::backend::metrics::MetricsProvider;
+use crate::backend::metrics::prometheus::PrometheusProvider;
+use crate::backend::serving::ServingTarget;
+use crate::backend::serving::local::LocalRouting;
+use crate::backend::serving::nginx::NginxTarget;
+use crate::manifest::Desired;
+use crate::manifest::config::{ConfigSpec, MetricsType, ServingType};
 use crate::manifest::policy::Benchmark;
 use crate::reconcile::GateCandidate;
 use crate::reconcile::gates::GateObservations;
+use crate::reconcile::{Observations, Scope, metric_queries};
 use crate::state::LatencyReport;
+use crate::state::{ActualState, TrafficRecord};
 
 /// How long one benchmark request may take before it counts as failed.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -76,4 +88,127 @@ pub fn run_metrics(
     registry
         .run_metrics(runs)
         .with_context(|| format!("cannot read training runs from {}", registry.describe()))
+}
+
+/// The serving targets by name: `local` always, and those `modelops.yaml`
+/// declares.
+pub type Targets = BTreeMap<String, Box<dyn ServingTarget>>;
+
+/// Builds the serving targets; nginx targets write under the repository
+/// (or an absolute `config_dir`), `local` ones in the state directory.
+pub fn serving_targets(config: &ConfigSpec, repo: &Path, state_dir: &Path) -> Result<Targets> {
+    let mut targets: Targets = BTreeMap::new();
+    targets.insert(
+        "local".into(),
+        Box::new(LocalRouting::new("local", state_dir)),
+    );
+    for (name, t) in &config.serving.targets {
+        let target: Box<dyn ServingTarget> = match t.target_type {
+            ServingType::Local => Box::new(LocalRouting::new(name, state_dir)),
+            ServingType::Nginx => Box::new(
+                NginxTarget::new(name, t, repo)
+                    .with_context(|| format!("serving target {name}"))?,
+            ),
+        };
+        targets.insert(name.clone(), target);
+    }
+    Ok(targets)
+}
+
+/// The routing of every deployed model, read back from the targets its
+/// deployment names (targets no deployment uses are not touched).
+pub fn observe_serving(
+    desired: &Desired,
+    targets: &mut Targets,
+) -> Result<BTreeMap<String, TrafficRecord>> {
+    let used: BTreeSet<&str> = desired
+        .deployments
+        .values()
+        .map(|d| d.target.as_str())
+        .collect();
+    let mut out = BTreeMap::new();
+    for name in used {
+        let Some(target) = targets.get_mut(name) else {
+            continue;
+        };
+        let routes = target
+            .observe()
+            .with_context(|| format!("cannot read the routing of {}", target.describe()))?;
+        for (model, traffic) in routes {
+            let ours = desired
+                .deployments
+                .get(&model)
+                .is_some_and(|d| d.target == name);
+            if ours {
+                out.insert(model, traffic);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The metrics providers by name, as `modelops.yaml` declares them.
+pub fn metrics_providers(
+    config: &ConfigSpec,
+    repo: &Path,
+) -> Result<BTreeMap<String, Box<dyn MetricsProvider>>> {
+    let mut out: BTreeMap<String, Box<dyn MetricsProvider>> = BTreeMap::new();
+    for (name, p) in &config.metrics {
+        let provider: Box<dyn MetricsProvider> = match p.provider_type {
+            MetricsType::File => {
+                let path = p.path.as_deref().unwrap_or("observations.yaml");
+                let _ = repo.join(path);
+                anyhow::bail!("TEMPORARY: file provider {name} pending")
+            }
+            MetricsType::Prometheus => Box::new(
+                PrometheusProvider::new(name, p)
+                    .with_context(|| format!("metrics provider {name}"))?,
+            ),
+        };
+        out.insert(name.clone(), provider);
+    }
+    Ok(out)
+}
+
+/// Asks the providers every question the plan's rollout decisions need,
+/// re-planning until no new question comes. An answer that cannot be had
+/// is recorded as an error: the analysis treats it as one, never as a pass.
+pub fn rollout_metrics(
+    desired: &Desired,
+    actual: &ActualState,
+    observations: &mut Observations,
+    now: Timestamp,
+    scope: &Scope,
+    providers: &mut BTreeMap<String, Box<dyn MetricsProvider>>,
+) {
+    for _ in 0..4 {
+        let queries = metric_queries(desired, actual, observations, now, scope);
+        if queries.is_empty() {
+            return;
+        }
+        for q in queries {
+            let named = desired
+                .deployments
+                .get(&q.model)
+                .and_then(|d| d.analysis.provider.clone());
+            let chosen = match named {
+                Some(n) => Some(n),
+                None if providers.len() == 1 => providers.keys().next().cloned(),
+                None => None,
+            };
+            let none = providers.is_empty();
+            let known: Vec<String> = providers.keys().cloned().collect();
+            let answer = match chosen.as_ref().and_then(|n| providers.get_mut(n)) {
+                Some(p) => p.query(&q).map_err(|e| format!("{}: {e}", p.describe())),
+                None if none => Err(
+                    "no metrics provider: declare one in modelops.yaml under metrics".to_string(),
+                ),
+                None => Err(format!(
+                    "no metrics provider chosen: name one in the deployment's analysis.provider ({})",
+                    known.join(", ")
+                )),
+            };
+            observations.metrics.insert(q, answer);
+        }
+    }
 }

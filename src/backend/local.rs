@@ -393,6 +393,21 @@ impl Registry for LocalStore {
                 e.to_stage = Some(*to);
                 e
             }
+            PlanStep::RecordRollout {
+                model,
+                record,
+                summary,
+            } => {
+                state.rollouts.insert(model.clone(), record.clone());
+                let mut e = event(model, "record_rollout", format!("{model}: {summary}"));
+                e.version = Some(record.version.clone());
+                e
+            }
+            PlanStep::SetTraffic { model, .. } => {
+                return conflict(format!(
+                    "{model}: routing is applied by the serving target, not the registry"
+                ));
+            }
             PlanStep::RejectVersion {
                 model,
                 version,

@@ -96,7 +96,9 @@ fn apply_locked(
         commit: plan.source.commit.clone(),
         actor: actor(),
     };
-    let report = apply(plan, registry, &apply_ctx);
+    let config = ctx.config()?;
+    let mut targets = observe::serving_targets(&config, &ctx.repo, &ctx.state_dir(&config))?;
+    let report = apply(plan, registry, &mut targets, &apply_ctx);
     let mut text = String::new();
     for line in &report.applied {
         text.push_str(&format!("  done: {line}\n"));
@@ -158,6 +160,7 @@ fn recheck(
     let observations = Observations {
         run_metrics: observe::run_metrics(registry, &runs)?,
         gates: observe::gate_observations(registry, &candidates, &ctx.repo),
+        metrics: Default::default(),
     };
     for note in recheck_gates(&mut plan, actual, &observations) {
         eprintln!("Gate re-check: {note}");

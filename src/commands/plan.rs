@@ -67,12 +67,30 @@ pub fn compute(ctx: &Context, rev: Option<&str>, base: Option<&str>) -> Result<P
     let actual = store
         .observe()
         .with_context(|| format!("cannot read {}", store.describe()))?;
+    let mut actual = actual;
+    if !desired.deployments.is_empty() {
+        let mut targets =
+            observe::serving_targets(&desired.config, &ctx.repo, &ctx.state_dir(&desired.config))?;
+        actual.serving = observe::observe_serving(&desired, &mut targets)?;
+    }
     let runs = runs_to_verify(&desired, &actual, &scope);
     let candidates = gate_candidates(&desired, &actual, &scope);
-    let observations = Observations {
+    let mut observations = Observations {
         run_metrics: observe::run_metrics(store.as_mut(), &runs)?,
         gates: observe::gate_observations(store.as_mut(), &candidates, &ctx.repo),
+        metrics: Default::default(),
     };
+    if !desired.deployments.is_empty() {
+        let mut providers = observe::metrics_providers(&desired.config, &ctx.repo)?;
+        observe::rollout_metrics(
+            &desired,
+            &actual,
+            &mut observations,
+            ctx.now,
+            &scope,
+            &mut providers,
+        );
+    }
     let mut p = plan(&desired, &actual, &observations, ctx.now, &scope);
     p.source = PlanSource {
         repo: ctx.repo.display().to_string(),

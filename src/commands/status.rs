@@ -12,7 +12,22 @@ use crate::cli::{ListFormat, StatusArgs};
 pub fn run(ctx: &Context, args: StatusArgs) -> Result<ExitCode> {
     let config = ctx.config()?;
     let mut store = ctx.registry(&config)?;
-    let actual = store.observe()?;
+    let mut actual = store.observe()?;
+    // Routing as every configured target holds it (a target that cannot be
+    // read is reported, not fatal: the registry view still helps).
+    match crate::observe::serving_targets(&config, &ctx.repo, &ctx.state_dir(&config)) {
+        Ok(mut targets) => {
+            for t in targets.values_mut() {
+                match t.observe() {
+                    Ok(routes) => actual.serving.extend(routes),
+                    Err(e) => {
+                        eprintln!("warning: cannot read the routing of {}: {e}", t.describe())
+                    }
+                }
+            }
+        }
+        Err(e) => eprintln!("warning: {e:#}"),
+    }
     let models: Vec<_> = actual
         .models
         .values()
@@ -65,15 +80,87 @@ pub fn run(ctx: &Context, args: StatusArgs) -> Result<ExitCode> {
             }
         }
         if let Some(t) = actual.serving.get(&m.name) {
-            let weights: Vec<String> = t
-                .weights
-                .iter()
-                .map(|(v, w)| format!("v{v} {w}%"))
-                .collect();
-            let _ = writeln!(out, "  serving on {}: {}", t.target, weights.join(", "));
+            let _ = writeln!(out, "  serving on {}: {}", t.target, t.describe());
+        }
+        if let Some(r) = actual.rollouts.get(&m.name) {
+            out.push_str(&rollout_lines(r, ctx.now));
         }
         out.push('\n');
     }
     emit(&out);
     Ok(ExitCode::SUCCESS)
+}
+
+/// A rollout as `status` shows it: strategy, stage n of m, since when, the
+/// next decision and when it is due, and the last analysis.
+fn rollout_lines(r: &crate::state::RolloutRecord, now: jiff::Timestamp) -> String {
+    use crate::reconcile::rollout::{PROGRESSING, human};
+    let mut out = String::new();
+    let from = r
+        .from_version
+        .as_ref()
+        .map(|v| format!(" against version {v}"))
+        .unwrap_or_default();
+    let stage = r.stages.get(r.step);
+    let position = match (r.strategy.as_str(), stage) {
+        ("canary", Some(s)) => format!(
+            ", stage {} of {} ({}%)",
+            r.step + 1,
+            r.stages.len(),
+            s.traffic_percent
+        ),
+        _ => String::new(),
+    };
+    let _ = writeln!(
+        out,
+        "  rollout: {} of version {}{from}: {}{position}, since {}",
+        r.strategy, r.version, r.phase, r.step_started_at
+    );
+    if r.phase == PROGRESSING
+        && let Some(s) = stage
+    {
+        let since = if r.strategy == "canary" {
+            r.step_started_at
+        } else {
+            r.started_at.unwrap_or(r.step_started_at)
+        };
+        let due = since
+            .saturating_add(jiff::SignedDuration::from_secs(s.duration_secs as i64))
+            .unwrap_or(since);
+        let next = match r.strategy.as_str() {
+            "canary" if r.step + 1 < r.stages.len() => {
+                format!(
+                    "advance to {}% if the analysis passes",
+                    r.stages[r.step + 1].traffic_percent
+                )
+            }
+            "canary" => {
+                "complete: the version becomes Production if the analysis passes".to_string()
+            }
+            "shadow" => "compare the shadow with the primary".to_string(),
+            _ => "decide the test".to_string(),
+        };
+        let when = if due <= now {
+            "due now".to_string()
+        } else {
+            format!(
+                "due at {due}, in {}",
+                human(due.as_second() - now.as_second())
+            )
+        };
+        let _ = writeln!(out, "    next: {next}, {when}");
+    }
+    if let Some(a) = &r.last_analysis {
+        let _ = writeln!(
+            out,
+            "    last analysis at {}: {} — {}",
+            a.at,
+            a.verdict.label(),
+            a.message
+        );
+    }
+    if let Some(result) = &r.result {
+        let _ = writeln!(out, "    result: {result}");
+    }
+    out
 }

@@ -5,6 +5,7 @@
 pub mod gates;
 pub mod plan;
 mod recheck;
+pub mod rollout;
 
 pub use recheck::{GatedMove, gated_moves, recheck_gates};
 
@@ -36,6 +37,8 @@ pub struct Observations {
     pub run_metrics: BTreeMap<String, Option<SortedMap<String, f64>>>,
     /// Logged signatures and latency benchmarks of [`gate_candidates`].
     pub gates: GateObservations,
+    /// Answers of the metrics providers to [`metric_queries`].
+    pub metrics: rollout::Metrics,
 }
 
 /// Training runs whose logged metrics must be read: those of versions about
@@ -180,6 +183,41 @@ pub fn plan(
     now: Timestamp,
     scope: &Scope,
 ) -> Plan {
+    let mut lookup = rollout::Lookup::new(&observations.metrics);
+    plan_with(desired, actual, observations, now, scope, &mut lookup)
+}
+
+/// The metric questions the plan's rollout decisions ask, given the answers
+/// already in `observations`: the commands ask the providers these, and
+/// plan again, until no new question comes (an answer can lead a decision
+/// further, to a question it did not ask before).
+pub fn metric_queries(
+    desired: &Desired,
+    actual: &ActualState,
+    observations: &Observations,
+    now: Timestamp,
+    scope: &Scope,
+) -> Vec<crate::backend::metrics::MetricQuery> {
+    if desired.deployments.is_empty() {
+        return Vec::new();
+    }
+    let mut lookup = rollout::Lookup::new(&observations.metrics);
+    plan_with(desired, actual, observations, now, scope, &mut lookup);
+    let mut asked = lookup.asked;
+    asked.sort();
+    asked.dedup();
+    asked.retain(|q| !observations.metrics.contains_key(q));
+    asked
+}
+
+fn plan_with(
+    desired: &Desired,
+    actual: &ActualState,
+    observations: &Observations,
+    now: Timestamp,
+    scope: &Scope,
+    lookup: &mut rollout::Lookup,
+) -> Plan {
     let mut models = Vec::new();
     let mut drift = Vec::new();
     let mut errors = Vec::new();
@@ -215,7 +253,28 @@ pub fn plan(
             warnings: &mut warnings,
             held: &mut held,
         };
-        let steps = plan_model(desired, actual, observations, model, registered, &mut out);
+        let ModelSteps {
+            mut steps,
+            delegated,
+        } = plan_model(desired, actual, observations, model, registered, &mut out);
+        let mut rollout_note = None;
+        if let Some(d) = desired.deployments.get(name) {
+            let inputs = rollout::RolloutInputs {
+                deployment: d,
+                model,
+                policy: (&model.policy, &desired.policies[&model.policy]),
+                registered,
+                serving: actual.serving.get(name),
+                record: actual.rollouts.get(name),
+                production_after: production_after(registered, &steps),
+                candidate: delegated.as_ref().map(|(v, _)| v),
+                may_start: delegated.as_ref().is_some_and(|(_, ok)| *ok),
+                now,
+            };
+            let outcome = rollout::decide(&inputs, lookup);
+            steps.extend(outcome.steps);
+            rollout_note = outcome.note;
+        }
         let action = match (registered, steps.is_empty()) {
             (None, _) => ModelAction::Create,
             (Some(_), true) => ModelAction::NoOp,
@@ -226,6 +285,7 @@ pub fn plan(
             action,
             steps,
             manifest_diff: None,
+            rollout: rollout_note,
         });
     }
     for name in actual.models.keys() {
@@ -388,6 +448,13 @@ struct ModelOutput<'a> {
     held: &'a mut Vec<HeldRejection>,
 }
 
+/// A model's registry steps, and the version whose move into Production
+/// its deployment's rollout takes over (with whether it may start).
+struct ModelSteps {
+    steps: Vec<PlanStep>,
+    delegated: Option<(VersionId, bool)>,
+}
+
 fn plan_model(
     desired: &Desired,
     actual: &ActualState,
@@ -395,7 +462,7 @@ fn plan_model(
     model: &DesiredModel,
     registered: Option<&RegisteredModel>,
     out: &mut ModelOutput,
-) -> Vec<PlanStep> {
+) -> ModelSteps {
     let errors = &mut *out.errors;
     let policy = &desired.policies[&model.policy];
     let declared_production = model
@@ -453,6 +520,15 @@ fn plan_model(
     // A Production promotion the gates refuse leaves the serving version in
     // Production: archiving it would leave the model with nothing serving.
     let mut production_refused: Option<&VersionId> = None;
+    let deployment = desired.deployments.get(name);
+    let serving = registered
+        .and_then(RegisteredModel::production)
+        .map(|p| &p.version);
+    let record = actual.rollouts.get(name);
+    // A rollout that promoted its version itself (auto_promote), ahead of git.
+    let auto_promoted = record
+        .filter(|r| r.promoted && r.phase == rollout::SUCCEEDED && serving == Some(&r.version));
+    let mut delegated: Option<(VersionId, bool)> = None;
 
     for v in &model.versions {
         let want = v.spec.stage;
@@ -514,6 +590,21 @@ fn plan_model(
         if current == want {
             continue;
         }
+        if let Some(r) = auto_promoted
+            && (v.spec.version == r.version || r.from_version.as_ref() == Some(&v.spec.version))
+        {
+            let (to, from) = (&r.version, r.from_version.as_ref());
+            out.warnings.push(format!(
+                "{name} version {}: its {} promoted version {to} to Production (auto_promote); git still declares version {} {want}: \
+                 set version {to} to Production{} in {} so git agrees",
+                v.spec.version,
+                r.strategy,
+                v.spec.version,
+                from.map(|f| format!(" and version {f} to Archived")).unwrap_or_default(),
+                model.file
+            ));
+            continue;
+        }
         // Putting back a stage someone changed outside git is a revert, not a
         // move through the stage graph.
         let reverting = existing
@@ -536,6 +627,24 @@ fn plan_model(
             Ok(reason) => {
                 let mut gate_results = Vec::new();
                 let mut gated_by = None;
+                // A deployment whose rollout takes this version to Production.
+                let rollout_strategy = deployment
+                    .filter(|d| {
+                        want == Stage::Production
+                            && !reverting
+                            && rollout::takes_over(d, serving, &v.spec.version)
+                    })
+                    .map(|d| d.strategy.name());
+                if rollout_strategy.is_some()
+                    && record.is_some_and(|r| {
+                        r.version == v.spec.version
+                            && (r.phase == rollout::PROGRESSING || r.phase == rollout::SUCCEEDED)
+                    })
+                {
+                    // Gated when it started; the rollout decides from here.
+                    delegated = Some((v.spec.version.clone(), true));
+                    continue;
+                }
                 if !reverting && gates::gates_for(policy, want).is_some() {
                     let metadata = metadata_of(v);
                     // The key hashes the policy: computed only when a
@@ -571,6 +680,7 @@ fn plan_model(
                         actual,
                         run_metrics: &observations.run_metrics,
                         observed: &observations.gates,
+                        evidence_pending: rollout_strategy,
                     });
                     if gates::any_failed(&gate_results) {
                         if want == Stage::Production {
@@ -588,6 +698,10 @@ fn plan_model(
                         continue;
                     }
                     gated_by = Some(model.policy.clone());
+                }
+                if rollout_strategy.is_some() {
+                    delegated = Some((v.spec.version.clone(), true));
+                    continue;
                 }
                 if want == Stage::Production {
                     new_production = Some(&v.spec.version);
@@ -641,13 +755,45 @@ fn plan_model(
             ));
         }
     }
+    if delegated.is_some() || auto_promoted.is_some() {
+        // The rollout archives the serving version when it completes.
+        archives.retain(|s| {
+            !matches!(
+                s,
+                PlanStep::TransitionStage {
+                    from: Stage::Production,
+                    ..
+                }
+            )
+        });
+    }
     promotions.sort_by_key(|s| match s {
         PlanStep::TransitionStage { to, .. } | PlanStep::RejectVersion { to, .. } => *to,
         _ => Stage::Development,
     });
     steps.extend(promotions);
     steps.extend(archives);
-    steps
+    ModelSteps { steps, delegated }
+}
+
+/// The registry's Production version once `steps` have run.
+fn production_after(registered: Option<&RegisteredModel>, steps: &[PlanStep]) -> Option<VersionId> {
+    let mut prod = registered
+        .and_then(RegisteredModel::production)
+        .map(|p| p.version.clone());
+    for s in steps {
+        if let PlanStep::TransitionStage {
+            version, from, to, ..
+        } = s
+        {
+            if *to == Stage::Production {
+                prod = Some(version.clone());
+            } else if *from == Stage::Production && prod.as_ref() == Some(version) {
+                prod = None;
+            }
+        }
+    }
+    prod
 }
 
 fn archive_replaced(model: &str, old: &RegisteredVersion, newer: &VersionId) -> PlanStep {

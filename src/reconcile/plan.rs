@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::manifest::policy::PolicySpec;
 use crate::manifest::{Diagnostic, Stage, VersionId};
-use crate::state::{FieldChange, VersionMetadata};
+use crate::state::{Analysis, FieldChange, RolloutRecord, TrafficRecord, VersionMetadata};
 
 use super::gates::GateResult;
 
@@ -111,6 +111,27 @@ pub struct ModelPlan {
     /// Unified diff of the model's manifests against `--base`, when given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manifest_diff: Option<String>,
+    /// What the rollout of this model does on this apply, and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<RolloutNote>,
+}
+
+/// A rollout's decision for this apply, in words and figures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RolloutNote {
+    /// `canary`, `shadow`, `ab_test` or `direct`.
+    pub strategy: String,
+    /// `start`, `advance`, `hold`, `complete`, `fail`, `promote`, `route`, `done`.
+    pub action: String,
+    /// One line: what happens and why, such as `advance fraud-detector
+    /// canary 5% → 25%: 1h elapsed; error_rate_increase 0.1pp ≤ 0.5pp over 12,400 requests`.
+    pub summary: String,
+    /// The analysis behind the decision, when one ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<Analysis>,
+    /// When the next decision is due (a stage's end), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_at: Option<Timestamp>,
 }
 
 /// The overall action on a model.
@@ -192,6 +213,29 @@ pub enum PlanStep {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         policy: Option<String>,
     },
+    /// Route a model's traffic on its serving target.
+    SetTraffic {
+        /// Model.
+        model: String,
+        /// Deployment (names the nginx fragment).
+        deployment: String,
+        /// Routing before, as observed (absent: not routed yet).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        before: Option<TrafficRecord>,
+        /// Routing after; `target` names the serving target.
+        traffic: TrafficRecord,
+        /// Why, in words.
+        reason: String,
+    },
+    /// Record a rollout's progress in the actual state.
+    RecordRollout {
+        /// Model.
+        model: String,
+        /// The record after this apply.
+        record: RolloutRecord,
+        /// What changed, in words.
+        summary: String,
+    },
     /// Mark a version Rejected: validation gates refuse its move. The stage
     /// stays as it is, and the move is not tried again until the version's
     /// manifest entry or its policy changes.
@@ -222,6 +266,8 @@ impl PlanStep {
             | PlanStep::RegisterVersion { model, .. }
             | PlanStep::UpdateVersion { model, .. }
             | PlanStep::TransitionStage { model, .. }
+            | PlanStep::SetTraffic { model, .. }
+            | PlanStep::RecordRollout { model, .. }
             | PlanStep::RejectVersion { model, .. } => model,
         }
     }

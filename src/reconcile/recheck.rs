@@ -190,6 +190,7 @@ pub fn recheck_gates(
                 actual,
                 run_metrics: &observations.run_metrics,
                 observed: &observations.gates,
+                evidence_pending: None,
             }),
         };
         let step = &mut plan.models[mv.model_index].steps[mv.step_index];

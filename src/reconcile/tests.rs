@@ -591,7 +591,13 @@ fn gates_are_checked_again_at_apply_time() {
             step: 0,
             step_started_at: Timestamp::UNIX_EPOCH,
             phase: "Succeeded".into(),
-            analysis: Vec::new(),
+            deployment: String::new(),
+            started_at: None,
+            stages: Vec::new(),
+            consecutive_errors: 0,
+            last_analysis: None,
+            result: None,
+            promoted: false,
         },
     );
     let planned = plan_all(&d, &a);

@@ -42,6 +42,22 @@ pub fn plan_markdown(plan: &Plan) -> String {
     for w in &plan.warnings {
         let _ = writeln!(out, "> :warning: {}\n", escape(w));
     }
+    let notes: Vec<_> = plan
+        .models
+        .iter()
+        .filter_map(|m| m.rollout.as_ref())
+        .collect();
+    if !notes.is_empty() {
+        out.push_str("#### Rollouts\n\n");
+        for n in notes {
+            let next = n
+                .next_at
+                .map(|t| format!(" _(next decision due at {t})_"))
+                .unwrap_or_default();
+            let _ = writeln!(out, "- **{}** — {}{next}", n.action, escape(&n.summary));
+        }
+        out.push('\n');
+    }
     if !plan.rejected.is_empty() {
         out.push_str("#### Rejected earlier (not tried again until the manifest entry or policy changes)\n\n| model | version | wants | rejected at | failed checks |\n|---|---|---|---|---|\n");
         for r in &plan.rejected {

@@ -58,6 +58,14 @@ pub fn describe_step(step: &PlanStep) -> String {
         } => {
             format!("version {version}: {from} → {to} ({reason})")
         }
+        PlanStep::SetTraffic {
+            traffic, reason, ..
+        } => format!(
+            "route {} on {} ({reason})",
+            traffic.describe(),
+            traffic.target
+        ),
+        PlanStep::RecordRollout { summary, .. } => format!("record rollout: {summary}"),
         PlanStep::RejectVersion {
             version, from, to, ..
         } => {
@@ -93,6 +101,21 @@ pub fn plan_text(plan: &Plan) -> String {
         let _ = writeln!(out, "Warning: {w}");
     }
     if !plan.warnings.is_empty() {
+        out.push('\n');
+    }
+    let notes: Vec<_> = plan
+        .models
+        .iter()
+        .filter_map(|m| Some((&m.model, m.rollout.as_ref()?)))
+        .collect();
+    if !notes.is_empty() {
+        out.push_str("Rollouts:\n");
+        for (_, n) in &notes {
+            let _ = writeln!(out, "  {}", n.summary);
+            if let Some(next) = n.next_at {
+                let _ = writeln!(out, "    next decision due at {next}");
+            }
+        }
         out.push('\n');
     }
     if !plan.rejected.is_empty() {

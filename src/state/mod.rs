@@ -11,6 +11,10 @@ use crate::manifest::model::Signature;
 use crate::manifest::sorted_map::SortedMap;
 use crate::manifest::{Stage, VersionId};
 
+mod rollout;
+
+pub use rollout::{Analysis, AnalysisCheck, RolloutRecord, RolloutStage, Verdict};
+
 /// Everything observed from the backends, the input to planning.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ActualState {
@@ -180,27 +184,36 @@ pub struct TrafficRecord {
     /// Percent of requests mirrored to a shadow version.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub mirrors: BTreeMap<String, u8>,
+    /// For an A/B test: the request header or cookie that keeps a user in one arm.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sticky: Option<crate::manifest::deployment::StickyKey>,
 }
 
-/// Progress of one rollout, kept in the actual state so any run continues it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RolloutRecord {
-    /// Strategy name.
-    pub strategy: String,
-    /// Version being rolled out.
-    pub version: VersionId,
-    /// Version it replaces.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub from_version: Option<VersionId>,
-    /// Index of the current step.
-    pub step: usize,
-    /// When the current step started.
-    pub step_started_at: Timestamp,
-    /// `Progressing`, `Paused`, `Succeeded`, `Failed` or `RolledBack`.
-    pub phase: String,
-    /// Analysis results recorded so far.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub analysis: Vec<serde_json::Value>,
+impl TrafficRecord {
+    /// All traffic to one version, nothing mirrored.
+    pub fn all_to(target: &str, version: &VersionId) -> TrafficRecord {
+        TrafficRecord {
+            target: target.to_string(),
+            weights: BTreeMap::from([(version.to_string(), 100)]),
+            mirrors: BTreeMap::new(),
+            sticky: None,
+        }
+    }
+
+    /// `v2 95%, v3 5%` (and mirrors), for messages.
+    pub fn describe(&self) -> String {
+        let mut parts: Vec<String> = self
+            .weights
+            .iter()
+            .map(|(v, w)| format!("v{v} {w}%"))
+            .collect();
+        parts.extend(
+            self.mirrors
+                .iter()
+                .map(|(v, w)| format!("v{v} mirrored {w}%")),
+        );
+        parts.join(", ")
+    }
 }
 
 /// One audit record: something modelops changed, when, and from which commit.
@@ -285,10 +298,12 @@ impl ActualState {
         let part: Vec<_> = models
             .into_iter()
             .map(|name| {
+                // Routing is not part of it: a routing step checks the
+                // routing it expects when it runs (the serving target, not
+                // the registry, holds it).
                 (
                     name,
                     self.models.get(name),
-                    self.serving.get(name),
                     self.rollouts.get(name),
                     self.assigns_numbers
                         .then(|| self.next_numbers.get(name).copied().unwrap_or(1)),

@@ -24,6 +24,9 @@ use crate::state::{
 const STAGE_TAG: &str = "modelops.stage";
 /// Tag holding the digest of the metadata modelops last wrote.
 const DIGEST_TAG: &str = "modelops.digest";
+/// Tag on a registered model holding its rollout's progress: a JSON
+/// [`crate::state::RolloutRecord`].
+const ROLLOUT_TAG: &str = "modelops.rollout";
 /// Tag marking a version Rejected by validation gates: a JSON [`Rejection`].
 const REJECTED_TAG: &str = "modelops.rejected";
 /// Prefix of the audit-event tags on a version: `modelops.event.<seq>`.
@@ -337,6 +340,18 @@ impl MlflowRegistry {
                     &format!("transition_stage {from} -> {to}"),
                 )
             }
+            PlanStep::RecordRollout { model, record, .. } => {
+                let value = serde_json::to_string(record).expect("rollout records serialize");
+                self.send(&request::set_registered_model_tag(
+                    model,
+                    ROLLOUT_TAG,
+                    &value,
+                ))?;
+                Ok(())
+            }
+            PlanStep::SetTraffic { model, .. } => Err(BackendError::Conflict(format!(
+                "{model}: routing is applied by the serving target, not the registry"
+            ))),
             PlanStep::RejectVersion {
                 model,
                 version,
@@ -477,6 +492,13 @@ impl Registry for MlflowRegistry {
                 })
                 .unwrap_or_default();
             all_aliases.insert(name.clone(), aliases);
+            if let Some(record) = tags.get(ROLLOUT_TAG) {
+                let record = serde_json::from_str(record).map_err(|e| BackendError::Corrupt {
+                    path: format!("{name} in MLflow"),
+                    message: format!("tag {ROLLOUT_TAG} is not what modelops wrote: {e}"),
+                })?;
+                state.rollouts.insert(name.clone(), record);
+            }
             let description = text(m, "description");
             state.models.insert(
                 name.clone(),

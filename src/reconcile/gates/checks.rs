@@ -394,6 +394,7 @@ pub fn evidence(
     requires: &ProductionRequirements,
     c: &Candidate,
     rollout: Option<&RolloutRecord>,
+    pending: Option<&str>,
 ) -> GateResult {
     let check = "evidence.rollout".to_string();
     let threshold = "a completed shadow, canary or A/B test".to_string();
@@ -414,6 +415,11 @@ pub fn evidence(
         return skip(format!(
             "the policy waives rollout evidence for {}",
             c.model
+        ));
+    }
+    if let Some(strategy) = pending {
+        return skip(format!(
+            "the {strategy} this move starts is the evidence: the version reaches Production only if it passes"
         ));
     }
     match c.from {

@@ -136,6 +136,9 @@ pub struct GateInputs<'a> {
         &'a BTreeMap<String, Option<crate::manifest::sorted_map::SortedMap<String, f64>>>,
     /// Logged signatures and benchmarks.
     pub observed: &'a GateObservations,
+    /// The deployment strategy (`canary`, `shadow`, `ab_test`) whose rollout
+    /// takes this version to Production and is itself the rollout evidence.
+    pub evidence_pending: Option<&'a str>,
 }
 
 /// The gates of a move, or `None` when the move is not gated (to Development
@@ -213,6 +216,7 @@ pub fn evaluate(inputs: &GateInputs) -> Vec<GateResult> {
                 requires,
                 c,
                 inputs.actual.rollouts.get(c.model),
+                inputs.evidence_pending,
             ));
         }
         for who in &requires.approvals {
@@ -252,3 +256,18 @@ pub(crate) fn num(x: f64) -> String {
 
 #[cfg(test)]
 mod tests;
+
+/// A measured figure in a one-line message: three significant decimals at
+/// most (`0.104`, `12.5`, `0`).
+pub fn num_short(x: f64) -> String {
+    if x.is_nan() {
+        return "NaN".to_string();
+    }
+    let s = format!("{x:.3}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" {
+        "0".to_string()
+    } else {
+        s.to_string()
+    }
+}

@@ -128,6 +128,7 @@ impl Case {
             actual: &self.actual,
             run_metrics: &self.runs,
             observed: &self.observed,
+            evidence_pending: None,
         })
     }
 }
@@ -637,7 +638,13 @@ fn production_needs_evidence_and_the_owners_sign_off() {
         step: 3,
         step_started_at: Timestamp::UNIX_EPOCH,
         phase: phase.into(),
-        analysis: Vec::new(),
+        deployment: String::new(),
+        started_at: None,
+        stages: Vec::new(),
+        consecutive_errors: 0,
+        last_analysis: None,
+        result: None,
+        promoted: false,
     };
     let production = |record: Option<RolloutRecord>, approved: Option<&str>| {
         let mut case = Case::staging(good());

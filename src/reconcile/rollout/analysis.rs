@@ -1,0 +1,227 @@
+//! Analysis: a candidate version's metrics against the stable version's over
+//! a window, judged by thresholds relative to the stable version. Too few
+//! requests is inconclusive, a metric that cannot be read is an error —
+//! neither is ever a pass.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+
+use crate::backend::metrics::{MetricQuery, Signal};
+use crate::manifest::VersionId;
+use crate::state::{Analysis, AnalysisCheck, Verdict};
+
+/// Answers of the metrics providers, by question. A question without an
+/// answer was not asked (the commands ask what [`Lookup`] recorded).
+pub type Metrics = BTreeMap<MetricQuery, Result<Option<f64>, String>>;
+
+/// Reads answers and records every question asked, so the commands can ask
+/// the providers exactly what a decision needs before the (pure) decision.
+pub struct Lookup<'a> {
+    metrics: &'a Metrics,
+    /// Every question asked, in order.
+    pub asked: Vec<MetricQuery>,
+}
+
+impl<'a> Lookup<'a> {
+    /// A lookup over these answers.
+    pub fn new(metrics: &'a Metrics) -> Lookup<'a> {
+        Lookup {
+            metrics,
+            asked: Vec::new(),
+        }
+    }
+
+    /// The value of `signal` for `model` `version` over `(start, end]`, or why
+    /// there is none.
+    pub fn get(
+        &mut self,
+        model: &str,
+        version: &VersionId,
+        signal: Signal,
+        start: Timestamp,
+        end: Timestamp,
+    ) -> Result<f64, String> {
+        let q = MetricQuery {
+            model: model.to_string(),
+            version: version.to_string(),
+            signal,
+            start,
+            end,
+        };
+        let answer = self.metrics.get(&q).cloned();
+        let name = q.signal.name().to_string();
+        self.asked.push(q);
+        match answer {
+            None => Err(format!("{name} of version {version} was not measured")),
+            Some(Err(e)) => Err(format!("{name} of version {version}: {e}")),
+            Some(Ok(None)) => Err(format!(
+                "no {name} data for version {version} in the window"
+            )),
+            Some(Ok(Some(v))) if v.is_nan() => {
+                Err(format!("{name} of version {version} is not a number"))
+            }
+            Some(Ok(Some(v))) => Ok(v),
+        }
+    }
+}
+
+/// Limits relative to the stable version; `None` is not checked.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Conditions {
+    /// Candidate error rate minus stable error rate, in percentage points.
+    pub error_rate_increase_pp: Option<f64>,
+    /// Candidate p99 minus stable p99, in milliseconds.
+    pub latency_p99_increase_ms: Option<f64>,
+    /// Stable accuracy minus candidate accuracy, in percentage points.
+    pub accuracy_drop_pp: Option<f64>,
+    /// KL divergence of the candidate's predictions from the stable's.
+    pub prediction_kl_max: Option<f64>,
+}
+
+/// What one analysis compares.
+pub struct Subject<'a> {
+    /// Model.
+    pub model: &'a str,
+    /// The version judged against.
+    pub stable: &'a VersionId,
+    /// The version judged.
+    pub candidate: &'a VersionId,
+    /// Window start.
+    pub since: Timestamp,
+    /// Window end: now.
+    pub now: Timestamp,
+    /// Requests each version needs in the window before judging.
+    pub min_requests: u64,
+}
+
+/// Judges the candidate against the stable version.
+pub fn analyse(s: &Subject, conditions: &Conditions, lookup: &mut Lookup) -> Analysis {
+    let mut errors = Vec::new();
+    let mut get = |version: &VersionId, signal: Signal| -> Option<f64> {
+        match lookup.get(s.model, version, signal, s.since, s.now) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                errors.push(e);
+                None
+            }
+        }
+    };
+    let req_s = get(s.stable, Signal::Requests);
+    let req_c = get(s.candidate, Signal::Requests);
+    let err = conditions.error_rate_increase_pp.map(|_| {
+        (
+            get(s.stable, Signal::Errors),
+            get(s.candidate, Signal::Errors),
+        )
+    });
+    let lat = conditions.latency_p99_increase_ms.map(|_| {
+        (
+            get(s.stable, Signal::LatencyP99Ms),
+            get(s.candidate, Signal::LatencyP99Ms),
+        )
+    });
+    let acc = conditions.accuracy_drop_pp.map(|_| {
+        (
+            get(s.stable, Signal::Accuracy),
+            get(s.candidate, Signal::Accuracy),
+        )
+    });
+    let kl = conditions
+        .prediction_kl_max
+        .map(|_| get(s.candidate, Signal::PredictionKl));
+    let mut requests = BTreeMap::new();
+    if let Some(r) = req_s {
+        requests.insert(s.stable.to_string(), r);
+    }
+    if let Some(r) = req_c {
+        requests.insert(s.candidate.to_string(), r);
+    }
+    let mut analysis = Analysis {
+        at: s.now,
+        since: s.since,
+        verdict: Verdict::Error,
+        requests,
+        checks: Vec::new(),
+        message: String::new(),
+    };
+    if !errors.is_empty() {
+        analysis.message = format!("metrics unavailable: {}", errors.join("; "));
+        return analysis;
+    }
+    let (req_s, req_c) = (req_s.unwrap_or(0.0), req_c.unwrap_or(0.0));
+    let short: Vec<String> = [(s.stable, req_s), (s.candidate, req_c)]
+        .iter()
+        .filter(|(_, n)| *n < s.min_requests as f64)
+        .map(|(v, n)| format!("version {v} served {} requests", thousands(*n)))
+        .collect();
+    if !short.is_empty() {
+        analysis.verdict = Verdict::Inconclusive;
+        analysis.message = format!(
+            "{}, below the {} needed to judge",
+            short.join(" and "),
+            thousands(s.min_requests as f64)
+        );
+        return analysis;
+    }
+    let mut check = |name: &str, value: f64, threshold: f64, unit: &str| {
+        analysis.checks.push(AnalysisCheck {
+            name: name.to_string(),
+            value,
+            threshold,
+            unit: unit.to_string(),
+            passed: value <= threshold + 1e-12,
+        });
+    };
+    if let (Some(limit), Some((Some(e_s), Some(e_c)))) = (conditions.error_rate_increase_pp, err) {
+        let increase = 100.0 * (e_c / req_c - e_s / req_s);
+        check("error_rate_increase", increase, limit, "pp");
+    }
+    if let (Some(limit), Some((Some(l_s), Some(l_c)))) = (conditions.latency_p99_increase_ms, lat) {
+        check("latency_p99_increase", l_c - l_s, limit, "ms");
+    }
+    if let (Some(limit), Some((Some(a_s), Some(a_c)))) = (conditions.accuracy_drop_pp, acc) {
+        check("accuracy_drop", 100.0 * (a_s - a_c), limit, "pp");
+    }
+    if let (Some(limit), Some(Some(k))) = (conditions.prediction_kl_max, kl) {
+        check("prediction_kl_divergence", k, limit, "");
+    }
+    let failed: Vec<String> = analysis
+        .checks
+        .iter()
+        .filter(|c| !c.passed)
+        .map(AnalysisCheck::describe)
+        .collect();
+    let over = format!("over {} requests", thousands(req_c));
+    if failed.is_empty() {
+        analysis.verdict = Verdict::Pass;
+        let passed: Vec<String> = analysis
+            .checks
+            .iter()
+            .map(AnalysisCheck::describe)
+            .collect();
+        analysis.message = if passed.is_empty() {
+            format!("no conditions to check {over}")
+        } else {
+            format!("{} {over}", passed.join(", "))
+        };
+    } else {
+        analysis.verdict = Verdict::Fail;
+        analysis.message = format!("{} {over}", failed.join(", "));
+    }
+    analysis
+}
+
+/// `12,400`: a count as a person reads it.
+pub fn thousands(n: f64) -> String {
+    let n = n.round() as i64;
+    let digits = n.abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 { format!("-{out}") } else { out }
+}

@@ -1,0 +1,860 @@
+//! The three progressive strategies' decisions: canary, shadow, A/B test.
+
+use jiff::{SignedDuration, Timestamp};
+
+use super::analysis::{Conditions, Subject, analyse};
+use super::stats::two_proportion;
+use super::{
+    ABORTED, FAILED, Lookup, PROGRESSING, RolloutInputs, RolloutOutcome, SUCCEEDED, fail, human,
+    note, promote, route, split, started, thousands,
+};
+use crate::backend::metrics::Signal;
+use crate::manifest::common::Unit;
+use crate::manifest::deployment::{
+    AbTestStrategy, CanaryStrategy, ComparisonMetric, RollbackConditions, ShadowStrategy,
+};
+use crate::manifest::{Stage, VersionId};
+use crate::state::{Analysis, RolloutRecord, RolloutStage, TrafficRecord, Verdict};
+
+/// Default limits where the guidelines' shapes give none (shadow comparisons
+/// and A/B guardrails): the guidelines' canary thresholds.
+const ERROR_RATE_INCREASE_PP: f64 = 0.5;
+const LATENCY_P99_INCREASE_MS: f64 = 20.0;
+const ACCURACY_DROP_PP: f64 = 1.0;
+const PREDICTION_KL_MAX: f64 = 0.1;
+
+fn at(t: Timestamp, secs: u64) -> Timestamp {
+    t.saturating_add(SignedDuration::from_secs(secs as i64))
+        .unwrap_or(t)
+}
+
+fn elapsed(since: Timestamp, now: Timestamp) -> i64 {
+    now.as_second() - since.as_second()
+}
+
+fn conditions_of(r: Option<&RollbackConditions>) -> Conditions {
+    let Some(r) = r else {
+        return Conditions::default();
+    };
+    Conditions {
+        error_rate_increase_pp: r
+            .error_rate_increase
+            .as_ref()
+            .and_then(|q| q.value(Unit::Percent).ok()),
+        latency_p99_increase_ms: r
+            .latency_p99_increase
+            .as_ref()
+            .and_then(|q| q.value(Unit::Millis).ok()),
+        accuracy_drop_pp: r
+            .accuracy_drop
+            .as_ref()
+            .and_then(|q| q.value(Unit::Percent).ok()),
+        prediction_kl_max: None,
+    }
+}
+
+/// The stable version a running rollout is judged against.
+fn stable_of(inputs: &RolloutInputs, record: &RolloutRecord) -> Option<VersionId> {
+    record
+        .from_version
+        .clone()
+        .or_else(|| inputs.registered?.production().map(|p| p.version.clone()))
+}
+
+/// What an analysis that is not a pass does: an error counts towards the
+/// limit (and fails the rollout there); an inconclusive one holds.
+fn not_passed(
+    inputs: &RolloutInputs,
+    record: &RolloutRecord,
+    stable: &VersionId,
+    analysis: Analysis,
+    headline: &str,
+    holding: String,
+    next_at: Option<Timestamp>,
+) -> RolloutOutcome {
+    let limit = inputs.deployment.analysis.max_consecutive_errors();
+    match analysis.verdict {
+        Verdict::Fail => fail(
+            inputs,
+            record.clone(),
+            stable,
+            analysis,
+            format!("roll back {headline}"),
+        ),
+        Verdict::Error => {
+            let errors = record.consecutive_errors + 1;
+            if errors >= limit {
+                let mut a = analysis;
+                a.message = format!("{} ({errors} analyses in a row)", a.message);
+                return fail(
+                    inputs,
+                    record.clone(),
+                    stable,
+                    a,
+                    format!("fail {headline}"),
+                );
+            }
+            let summary = format!(
+                "hold {headline} {holding}: {} (error {errors} of {limit} allowed)",
+                analysis.message
+            );
+            RolloutOutcome {
+                steps: vec![super::PlanStep::RecordRollout {
+                    model: inputs.model.name.clone(),
+                    record: RolloutRecord {
+                        consecutive_errors: errors,
+                        last_analysis: Some(analysis.clone()),
+                        ..record.clone()
+                    },
+                    summary: format!("analysis error {errors} of {limit}: {}", analysis.message),
+                }],
+                note: Some(note(inputs, "hold", summary, Some(analysis), next_at)),
+            }
+        }
+        Verdict::Inconclusive | Verdict::Pass => {
+            let summary = format!("hold {headline} {holding}: {}", analysis.message);
+            hold(inputs, record, summary, analysis, next_at)
+        }
+    }
+}
+
+/// Holds the stage; writes only to clear an error count.
+fn hold(
+    inputs: &RolloutInputs,
+    record: &RolloutRecord,
+    summary: String,
+    analysis: Analysis,
+    next_at: Option<Timestamp>,
+) -> RolloutOutcome {
+    let mut steps = Vec::new();
+    if record.consecutive_errors > 0 {
+        steps.push(super::PlanStep::RecordRollout {
+            model: inputs.model.name.clone(),
+            record: RolloutRecord {
+                consecutive_errors: 0,
+                last_analysis: Some(analysis.clone()),
+                ..record.clone()
+            },
+            summary: "metrics readable again".to_string(),
+        });
+    }
+    RolloutOutcome {
+        steps,
+        note: Some(note(inputs, "hold", summary, Some(analysis), next_at)),
+    }
+}
+
+/// A running rollout of a version git no longer asks for: traffic back to
+/// the stable version, the record Aborted, no rejection.
+fn abort(inputs: &RolloutInputs, record: &RolloutRecord, stable: &VersionId) -> RolloutOutcome {
+    let mut steps = Vec::new();
+    let back = TrafficRecord::all_to(&inputs.deployment.target, stable);
+    if let Some(s) = route(
+        inputs,
+        back,
+        format!("{} of version {} stopped", record.strategy, record.version),
+    ) {
+        steps.push(s);
+    }
+    steps.push(super::PlanStep::RecordRollout {
+        model: inputs.model.name.clone(),
+        record: RolloutRecord {
+            phase: ABORTED.to_string(),
+            ..record.clone()
+        },
+        summary: "git no longer asks for it".to_string(),
+    });
+    let summary = format!(
+        "stop {} {} of version {}: git no longer puts it in Production; all traffic to version {stable}",
+        inputs.model.name, record.strategy, record.version
+    );
+    RolloutOutcome {
+        steps,
+        note: Some(note(inputs, "abort", summary, None, None)),
+    }
+}
+
+/// Canary: stage by stage.
+pub fn canary(inputs: &RolloutInputs, c: &CanaryStrategy, lookup: &mut Lookup) -> RolloutOutcome {
+    let name = &inputs.model.name;
+    let running = inputs
+        .record
+        .filter(|r| r.strategy == "canary" && r.phase == PROGRESSING);
+    let Some(candidate) = inputs.candidate else {
+        return match running.and_then(|r| Some((r, stable_of(inputs, r)?))) {
+            Some((r, stable)) => abort(inputs, r, &stable),
+            None => RolloutOutcome::default(),
+        };
+    };
+    let Some(stable) = inputs
+        .registered
+        .and_then(|r| r.production())
+        .map(|p| p.version.clone())
+    else {
+        return RolloutOutcome::default();
+    };
+    let record = running.filter(|r| &r.version == candidate);
+    let Some(record) = record else {
+        if !inputs.may_start {
+            return RolloutOutcome::default();
+        }
+        let stages: Vec<RolloutStage> = c
+            .stages
+            .iter()
+            .map(|s| RolloutStage {
+                traffic_percent: s.traffic_percent,
+                duration_secs: s.duration.seconds().unwrap_or(0),
+            })
+            .collect();
+        let Some(first) = stages.first().copied() else {
+            return RolloutOutcome::default();
+        };
+        let record = started(inputs, candidate, &stable, stages);
+        let traffic = split(
+            &inputs.deployment.target,
+            &stable,
+            candidate,
+            first.traffic_percent,
+        );
+        let mut steps = Vec::new();
+        if let Some(s) = route(
+            inputs,
+            traffic,
+            format!("canary stage 1 of {}", record.stages.len()),
+        ) {
+            steps.push(s);
+        }
+        steps.push(super::PlanStep::RecordRollout {
+            model: name.clone(),
+            record,
+            summary: format!(
+                "canary of version {candidate} started at {}%",
+                first.traffic_percent
+            ),
+        });
+        let summary = format!(
+            "start {name} canary of version {candidate}: 0% → {}% (stage 1 of {})",
+            first.traffic_percent,
+            c.stages.len()
+        );
+        return RolloutOutcome {
+            steps,
+            note: Some(note(
+                inputs,
+                "start",
+                summary,
+                None,
+                Some(at(inputs.now, first.duration_secs)),
+            )),
+        };
+    };
+    let stable = stable_of(inputs, record).unwrap_or(stable);
+    let i = record.step.min(record.stages.len().saturating_sub(1));
+    let Some(stage) = record.stages.get(i).copied() else {
+        return RolloutOutcome::default();
+    };
+    let since = record.step_started_at;
+    let due = at(since, stage.duration_secs);
+    let conditions = conditions_of(c.stages.get(i).and_then(|s| s.rollback_if.as_ref()));
+    let analysis = analyse(
+        &Subject {
+            model: name,
+            stable: &stable,
+            candidate,
+            since,
+            now: inputs.now,
+            min_requests: inputs.deployment.analysis.min_requests(),
+        },
+        &conditions,
+        lookup,
+    );
+    let headline = format!("{name} canary at {}%", stage.traffic_percent);
+    let elapsed = elapsed(since, inputs.now);
+    let holding = format!(
+        "({} of {} elapsed)",
+        human(elapsed),
+        human(stage.duration_secs as i64)
+    );
+    if analysis.verdict != Verdict::Pass || elapsed < stage.duration_secs as i64 {
+        return not_passed(
+            inputs,
+            record,
+            &stable,
+            analysis,
+            &headline,
+            holding,
+            Some(due),
+        );
+    }
+    let n = record.stages.len();
+    if i + 1 < n {
+        let next = record.stages[i + 1];
+        let traffic = split(
+            &inputs.deployment.target,
+            &stable,
+            candidate,
+            next.traffic_percent,
+        );
+        let mut steps = Vec::new();
+        if let Some(s) = route(inputs, traffic, format!("canary stage {} of {n}", i + 2)) {
+            steps.push(s);
+        }
+        let summary = format!(
+            "advance {name} canary {}% → {}%: {} elapsed; {}",
+            stage.traffic_percent,
+            next.traffic_percent,
+            human(elapsed),
+            analysis.message
+        );
+        steps.push(super::PlanStep::RecordRollout {
+            model: name.clone(),
+            record: RolloutRecord {
+                step: i + 1,
+                step_started_at: inputs.now,
+                consecutive_errors: 0,
+                last_analysis: Some(analysis.clone()),
+                ..record.clone()
+            },
+            summary: format!(
+                "canary {}% → {}%",
+                stage.traffic_percent, next.traffic_percent
+            ),
+        });
+        return RolloutOutcome {
+            steps,
+            note: Some(note(
+                inputs,
+                "advance",
+                summary,
+                Some(analysis),
+                Some(at(inputs.now, next.duration_secs)),
+            )),
+        };
+    }
+    let done = RolloutRecord {
+        consecutive_errors: 0,
+        last_analysis: Some(analysis.clone()),
+        ..record.clone()
+    };
+    let reason = format!("canary completed {n} stages");
+    let steps = promote(inputs, done, &stable, &reason);
+    let summary = format!(
+        "complete {name} canary: version {candidate} to Production after {n} stages, version {stable} archived; {}",
+        analysis.message
+    );
+    RolloutOutcome {
+        steps,
+        note: Some(note(inputs, "complete", summary, Some(analysis), None)),
+    }
+}
+
+/// Shadow: mirror, compare after the duration, promote when asked.
+pub fn shadow(inputs: &RolloutInputs, s: &ShadowStrategy, lookup: &mut Lookup) -> RolloutOutcome {
+    let name = &inputs.model.name;
+    let shadow = &s.shadow.version;
+    let Some(primary) = inputs
+        .registered
+        .and_then(|r| r.production())
+        .map(|p| p.version.clone())
+    else {
+        return RolloutOutcome::default();
+    };
+    if &primary == shadow || inputs.production_after.as_ref() == Some(shadow) {
+        return RolloutOutcome::default();
+    }
+    let registered = inputs
+        .registered
+        .and_then(|r| r.versions.iter().find(|v| &v.version == shadow));
+    let Some(registered) = registered else {
+        return RolloutOutcome::default();
+    };
+    let record = inputs
+        .record
+        .filter(|r| r.strategy == "shadow" && &r.version == shadow);
+    let mirrored = |record: &RolloutRecord| TrafficRecord {
+        target: inputs.deployment.target.clone(),
+        weights: [(primary.to_string(), 100)].into(),
+        mirrors: [(
+            shadow.to_string(),
+            record.stages.first().map_or(100, |s| s.traffic_percent),
+        )]
+        .into(),
+        sticky: None,
+    };
+    let wanted = inputs.candidate == Some(shadow);
+    let Some(record) = record else {
+        if registered.rejected.is_some() {
+            return RolloutOutcome::default();
+        }
+        let secs = s.comparison.duration.seconds().unwrap_or(0);
+        let record = started(
+            inputs,
+            shadow,
+            &primary,
+            vec![RolloutStage {
+                traffic_percent: s.shadow.traffic_percent,
+                duration_secs: secs,
+            }],
+        );
+        let mut steps = Vec::new();
+        if let Some(st) = route(inputs, mirrored(&record), "shadow comparison".into()) {
+            steps.push(st);
+        }
+        steps.push(super::PlanStep::RecordRollout {
+            model: name.clone(),
+            record,
+            summary: format!("shadow of version {shadow} started"),
+        });
+        let summary = format!(
+            "start {name} shadow: version {shadow} gets {}% of requests mirrored behind version {primary} for {}",
+            s.shadow.traffic_percent,
+            human(secs as i64)
+        );
+        return RolloutOutcome {
+            steps,
+            note: Some(note(
+                inputs,
+                "start",
+                summary,
+                None,
+                Some(at(inputs.now, secs)),
+            )),
+        };
+    };
+    match record.phase.as_str() {
+        SUCCEEDED if wanted || (s.comparison.auto_promote && !record.promoted) => {
+            let reason = "promoted after its shadow comparison passed";
+            let mut r = record.clone();
+            r.promoted = !wanted;
+            let steps = promote(inputs, r, &primary, reason);
+            let summary = format!(
+                "promote {name} version {shadow}: its shadow comparison passed; version {primary} archived"
+            );
+            return RolloutOutcome {
+                steps,
+                note: Some(note(
+                    inputs,
+                    "promote",
+                    summary,
+                    record.last_analysis.clone(),
+                    None,
+                )),
+            };
+        }
+        SUCCEEDED => {
+            let summary = format!(
+                "{name} shadow comparison of version {shadow} passed; promote it by setting its stage to Production in {}",
+                inputs.model.file
+            );
+            return RolloutOutcome {
+                steps: Vec::new(),
+                note: Some(note(
+                    inputs,
+                    "done",
+                    summary,
+                    record.last_analysis.clone(),
+                    None,
+                )),
+            };
+        }
+        PROGRESSING => {}
+        _ => return RolloutOutcome::default(),
+    }
+    let mut steps = Vec::new();
+    if let Some(st) = route(inputs, mirrored(record), "shadow comparison".into()) {
+        steps.push(st);
+    }
+    let secs = record.stages.first().map_or(0, |st| st.duration_secs);
+    let since = record.started_at.unwrap_or(record.step_started_at);
+    let due = at(since, secs);
+    let elapsed = elapsed(since, inputs.now);
+    let headline = format!("{name} shadow of version {shadow}");
+    if elapsed < secs as i64 {
+        let summary = format!(
+            "observe {headline}: {} of {} elapsed; comparison at {due}",
+            human(elapsed),
+            human(secs as i64)
+        );
+        return RolloutOutcome {
+            steps,
+            note: Some(note(inputs, "observe", summary, None, Some(due))),
+        };
+    }
+    let has = |m: ComparisonMetric| s.comparison.metrics.contains(&m);
+    let conditions = Conditions {
+        error_rate_increase_pp: None,
+        latency_p99_increase_ms: has(ComparisonMetric::LatencyP99)
+            .then_some(LATENCY_P99_INCREASE_MS),
+        accuracy_drop_pp: has(ComparisonMetric::Accuracy).then_some(ACCURACY_DROP_PP),
+        prediction_kl_max: has(ComparisonMetric::PredictionDistribution).then(|| {
+            inputs
+                .deployment
+                .monitoring
+                .prediction_kl_divergence
+                .unwrap_or(PREDICTION_KL_MAX)
+        }),
+    };
+    let analysis = analyse(
+        &Subject {
+            model: name,
+            stable: &primary,
+            candidate: shadow,
+            since,
+            now: inputs.now,
+            min_requests: inputs.deployment.analysis.min_requests(),
+        },
+        &conditions,
+        lookup,
+    );
+    if analysis.verdict != Verdict::Pass {
+        let mut out = not_passed(
+            inputs,
+            record,
+            &primary,
+            analysis,
+            &headline,
+            "(comparison due)".into(),
+            None,
+        );
+        if out
+            .steps
+            .iter()
+            .all(|s| !matches!(s, super::PlanStep::SetTraffic { .. }))
+        {
+            out.steps.splice(0..0, steps);
+        }
+        return out;
+    }
+    let result = serde_json::json!({"comparison": "passed", "message": analysis.message});
+    let passed = RolloutRecord {
+        phase: SUCCEEDED.to_string(),
+        consecutive_errors: 0,
+        last_analysis: Some(analysis.clone()),
+        result: Some(result),
+        ..record.clone()
+    };
+    if wanted || s.comparison.auto_promote {
+        let mut r = passed;
+        r.promoted = !wanted;
+        let steps = promote(
+            inputs,
+            r,
+            &primary,
+            "promoted after its shadow comparison passed",
+        );
+        let summary = format!(
+            "promote {name} version {shadow}: shadow comparison passed ({}); version {primary} archived",
+            analysis.message
+        );
+        return RolloutOutcome {
+            steps,
+            note: Some(note(inputs, "promote", summary, Some(analysis), None)),
+        };
+    }
+    // Passed, and a person decides: the mirror stops, the result waits for git.
+    let mut steps = Vec::new();
+    let primary_only = TrafficRecord::all_to(&inputs.deployment.target, &primary);
+    if let Some(st) = route(inputs, primary_only, "shadow comparison done".into()) {
+        steps.push(st);
+    }
+    steps.push(super::PlanStep::RecordRollout {
+        model: name.clone(),
+        record: passed,
+        summary: format!("shadow comparison passed: {}", analysis.message),
+    });
+    let summary = format!(
+        "record {headline}: comparison passed ({}); promote it by setting its stage to Production in {}",
+        analysis.message, inputs.model.file
+    );
+    RolloutOutcome {
+        steps,
+        note: Some(note(inputs, "record", summary, Some(analysis), None)),
+    }
+}
+
+/// A/B test: split, guard, then decide with a two-proportion z-test.
+pub fn ab_test(inputs: &RolloutInputs, a: &AbTestStrategy, lookup: &mut Lookup) -> RolloutOutcome {
+    let name = &inputs.model.name;
+    let (control, treatment) = (&a.control.version, &a.treatment.version);
+    let Some(primary) = inputs
+        .registered
+        .and_then(|r| r.production())
+        .map(|p| p.version.clone())
+    else {
+        return RolloutOutcome::default();
+    };
+    if &primary == treatment
+        || inputs.production_after.as_ref() == Some(treatment)
+        || &primary != control
+    {
+        return RolloutOutcome::default();
+    }
+    let Some(registered) = inputs
+        .registered
+        .and_then(|r| r.versions.iter().find(|v| &v.version == treatment))
+    else {
+        return RolloutOutcome::default();
+    };
+    let wanted = inputs.candidate == Some(treatment);
+    let traffic = TrafficRecord {
+        target: inputs.deployment.target.clone(),
+        weights: [
+            (control.to_string(), a.control.traffic_percent),
+            (treatment.to_string(), a.treatment.traffic_percent),
+        ]
+        .into(),
+        mirrors: Default::default(),
+        sticky: a.sticky.clone(),
+    };
+    let record = inputs
+        .record
+        .filter(|r| r.strategy == "ab_test" && &r.version == treatment);
+    let Some(record) = record else {
+        if registered.rejected.is_some() {
+            return RolloutOutcome::default();
+        }
+        let secs = a.duration.seconds().unwrap_or(0);
+        let record = started(
+            inputs,
+            treatment,
+            control,
+            vec![RolloutStage {
+                traffic_percent: a.treatment.traffic_percent,
+                duration_secs: secs,
+            }],
+        );
+        let mut steps = Vec::new();
+        if let Some(st) = route(inputs, traffic, "A/B test".into()) {
+            steps.push(st);
+        }
+        steps.push(super::PlanStep::RecordRollout {
+            model: name.clone(),
+            record,
+            summary: format!("A/B test of version {treatment} started"),
+        });
+        let summary = format!(
+            "start {name} A/B test: version {control} {}%, version {treatment} {}% for at least {} and {} requests per arm",
+            a.control.traffic_percent,
+            a.treatment.traffic_percent,
+            human(secs as i64),
+            thousands(a.min_sample_size as f64)
+        );
+        return RolloutOutcome {
+            steps,
+            note: Some(note(
+                inputs,
+                "start",
+                summary,
+                None,
+                Some(at(inputs.now, secs)),
+            )),
+        };
+    };
+    match record.phase.as_str() {
+        SUCCEEDED if wanted || (a.auto_promote && !record.promoted) => {
+            let mut r = record.clone();
+            r.promoted = !wanted;
+            let steps = promote(inputs, r, control, "promoted after winning its A/B test");
+            let summary = format!(
+                "promote {name} version {treatment}: it won its A/B test; version {control} archived"
+            );
+            return RolloutOutcome {
+                steps,
+                note: Some(note(
+                    inputs,
+                    "promote",
+                    summary,
+                    record.last_analysis.clone(),
+                    None,
+                )),
+            };
+        }
+        SUCCEEDED => {
+            let summary = format!(
+                "{name} version {treatment} won its A/B test; promote it by setting its stage to Production in {}",
+                inputs.model.file
+            );
+            return RolloutOutcome {
+                steps: Vec::new(),
+                note: Some(note(
+                    inputs,
+                    "done",
+                    summary,
+                    record.last_analysis.clone(),
+                    None,
+                )),
+            };
+        }
+        PROGRESSING => {}
+        _ => return RolloutOutcome::default(),
+    }
+    let mut routing = Vec::new();
+    if let Some(st) = route(inputs, traffic, "A/B test".into()) {
+        routing.push(st);
+    }
+    let since = record.started_at.unwrap_or(record.step_started_at);
+    let secs = record.stages.first().map_or(0, |s| s.duration_secs);
+    let due = at(since, secs);
+    let headline = format!("{name} A/B test of version {treatment}");
+    let has = |g: &str| a.guardrail_metrics.iter().any(|m| m == g);
+    let guardrails = Conditions {
+        error_rate_increase_pp: has("error_rate").then_some(ERROR_RATE_INCREASE_PP),
+        latency_p99_increase_ms: has("latency_p99").then_some(LATENCY_P99_INCREASE_MS),
+        accuracy_drop_pp: has("accuracy").then_some(ACCURACY_DROP_PP),
+        prediction_kl_max: None,
+    };
+    let subject = Subject {
+        model: name,
+        stable: control,
+        candidate: treatment,
+        since,
+        now: inputs.now,
+        min_requests: inputs.deployment.analysis.min_requests(),
+    };
+    let analysis = analyse(&subject, &guardrails, lookup);
+    let elapsed = elapsed(since, inputs.now);
+    let holding = format!("({} of {} elapsed)", human(elapsed), human(secs as i64));
+    if analysis.verdict == Verdict::Fail || analysis.verdict == Verdict::Error {
+        let mut out = not_passed(
+            inputs,
+            record,
+            control,
+            analysis,
+            &headline,
+            holding,
+            Some(due),
+        );
+        if out
+            .steps
+            .iter()
+            .all(|s| !matches!(s, super::PlanStep::SetTraffic { .. }))
+        {
+            out.steps.splice(0..0, routing);
+        }
+        return out;
+    }
+    let n_c = analysis
+        .requests
+        .get(&control.to_string())
+        .copied()
+        .unwrap_or(0.0);
+    let n_t = analysis
+        .requests
+        .get(&treatment.to_string())
+        .copied()
+        .unwrap_or(0.0);
+    let enough = n_c >= a.min_sample_size as f64 && n_t >= a.min_sample_size as f64;
+    if elapsed < secs as i64 || !enough {
+        let summary = format!(
+            "run {headline} {holding}: control {} and treatment {} of {} requests per arm; guardrails: {}",
+            thousands(n_c),
+            thousands(n_t),
+            thousands(a.min_sample_size as f64),
+            analysis.message
+        );
+        let mut out = hold(inputs, record, summary, analysis, Some(due));
+        out.steps.splice(0..0, routing);
+        return out;
+    }
+    let metric = Signal::Rate(a.primary_metric.clone());
+    let rates = (
+        lookup.get(name, control, metric.clone(), since, inputs.now),
+        lookup.get(name, treatment, metric, since, inputs.now),
+    );
+    let (r_c, r_t) = match rates {
+        (Ok(c), Ok(t)) => (c, t),
+        (c, t) => {
+            let mut a2 = analysis;
+            a2.verdict = Verdict::Error;
+            a2.message = format!(
+                "metrics unavailable: {}",
+                [c.err(), t.err()]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            );
+            let mut out = not_passed(inputs, record, control, a2, &headline, holding, Some(due));
+            out.steps.splice(0..0, routing);
+            return out;
+        }
+    };
+    let test = two_proportion(r_c * n_c, n_c, r_t * n_t, n_t, a.confidence);
+    let pct = |x: f64| format!("{}%", super::super::gates::num_short(100.0 * x));
+    let Some(test) = test else {
+        let summary = format!(
+            "hold {headline}: {} has no variance to test",
+            a.primary_metric
+        );
+        return hold(inputs, record, summary, analysis, Some(due));
+    };
+    let result = serde_json::json!({
+        "primary_metric": a.primary_metric,
+        "control_rate": test.control_rate,
+        "treatment_rate": test.treatment_rate,
+        "effect": test.effect,
+        "interval": [test.interval.0, test.interval.1],
+        "p_value": test.p_value,
+        "confidence": test.confidence,
+        "winner": if test.treatment_wins() { "treatment" } else { "none" },
+    });
+    let figures = format!(
+        "{} {} → {} ({:+.3}pp, {}% CI [{:+.3}pp, {:+.3}pp], p = {:.4})",
+        a.primary_metric,
+        pct(test.control_rate),
+        pct(test.treatment_rate),
+        100.0 * test.effect,
+        super::super::gates::num_short(100.0 * test.confidence),
+        100.0 * test.interval.0,
+        100.0 * test.interval.1,
+        test.p_value
+    );
+    let mut decided = RolloutRecord {
+        consecutive_errors: 0,
+        last_analysis: Some(analysis.clone()),
+        result: Some(result),
+        ..record.clone()
+    };
+    if test.treatment_wins() {
+        decided.phase = SUCCEEDED.to_string();
+        if wanted || a.auto_promote {
+            decided.promoted = !wanted;
+            let steps = promote(
+                inputs,
+                decided,
+                control,
+                "promoted after winning its A/B test",
+            );
+            let summary =
+                format!("promote {name} version {treatment}: it won its A/B test, {figures}");
+            return RolloutOutcome {
+                steps,
+                note: Some(note(inputs, "promote", summary, Some(analysis), None)),
+            };
+        }
+        let mut steps = Vec::new();
+        let back = TrafficRecord::all_to(&inputs.deployment.target, control);
+        if let Some(st) = route(inputs, back, "A/B test decided".into()) {
+            steps.push(st);
+        }
+        steps.push(super::PlanStep::RecordRollout {
+            model: name.clone(),
+            record: decided,
+            summary: format!("A/B test decided: treatment wins, {figures}"),
+        });
+        let summary = format!(
+            "record {headline}: treatment wins, {figures}; promote it by setting its stage to Production in {}",
+            inputs.model.file
+        );
+        return RolloutOutcome {
+            steps,
+            note: Some(note(inputs, "record", summary, Some(analysis), None)),
+        };
+    }
+    let mut lost = analysis.clone();
+    lost.verdict = Verdict::Fail;
+    lost.message = format!("the treatment did not win: {figures}");
+    let out = super::fail(inputs, decided, control, lost, format!("end {headline}"));
+    let _ = (FAILED, Stage::Production);
+    out
+}
