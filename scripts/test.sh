@@ -30,6 +30,7 @@ command -v cargo >/dev/null || { echo "cargo is required (https://rustup.rs)"; e
 cargo --version
 # git: the tests build temporary git repositories; util-linux: flock for the lock test.
 need_apt git util-linux curl
+scripts/prometheus.sh install   # prometheus + promtool: tests/cli/prometheus.rs starts its own server
 rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt clippy
 
 if [ -z "${SKIP_LINT:-}" ]; then
