@@ -40,6 +40,9 @@ if [ -z "${SKIP_LINT:-}" ]; then
   cargo clippy --all-targets --locked -- -D warnings
 fi
 
+say "nginx (the nginx target's tests start their own, on loopback)"
+scripts/nginx.sh install
+
 say "MLflow tracking server (real, on loopback)"
 scripts/mlflow.sh install
 MLFLOW_DIR="$(mktemp -d "${TMPDIR:-/tmp}/modelops-mlflow.XXXXXX")"

@@ -14,6 +14,7 @@
 //! - `mlflow` — the MLflow REST client against a real tracking server.
 //! - `mlflow_gates` — gates reading real MLflow runs and logged models; rejections as tags.
 //! - `mlflow_signature` — reading the signature MLflow logged with a model.
+//! - `nginx` — the nginx serving target against a real nginx: splits, mirrors, sticky arms, reloads.
 //! - `prometheus` — the Prometheus metrics provider against a real Prometheus on backfilled series.
 
 #[path = "common/mod.rs"]
@@ -39,6 +40,8 @@ mod mlflow;
 mod mlflow_gates;
 #[path = "cli/mlflow_signature.rs"]
 mod mlflow_signature;
+#[path = "cli/nginx.rs"]
+mod nginx;
 #[path = "cli/prometheus.rs"]
 mod prometheus;
 #[path = "cli/promotion.rs"]

@@ -1,1 +1,208 @@
-//! Placeholder: being written.
+//! The nginx serving target: one config fragment per deployment in a
+//! directory nginx's `http` block includes, checked with `nginx -t` and
+//! made live by a graceful reload, which finishes in-flight requests on the
+//! old workers while new ones take the listening sockets.
+//!
+//! The fragments are the only record of what nginx serves: each begins with
+//! a header carrying its routing as JSON, and `observe` reads that back.
+
+mod command;
+mod header;
+mod render;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+pub use command::NginxCommand;
+pub use header::RouteHeader;
+pub use render::render;
+
+use super::{Route, ServingError, ServingTarget};
+use crate::manifest::config::ServingTargetConfig;
+use crate::state::TrafficRecord;
+
+/// An nginx serving target: fragments in `dir`, and the commands that check
+/// and reload the nginx including them.
+#[derive(Debug, Clone)]
+pub struct NginxTarget {
+    name: String,
+    config: ServingTargetConfig,
+    dir: PathBuf,
+    test: NginxCommand,
+    reload: NginxCommand,
+}
+
+impl NginxTarget {
+    /// The target `name` configured by `config`, with a relative
+    /// `config_dir` taken from the repository root `repo`.
+    ///
+    /// Fails when `config_dir` is missing or a command is empty. Upstreams
+    /// and listen addresses are checked per route, at apply.
+    pub fn new(
+        name: &str,
+        config: &ServingTargetConfig,
+        repo: &Path,
+    ) -> Result<NginxTarget, ServingError> {
+        let dir = config.config_dir.as_deref().ok_or_else(|| {
+            ServingError::Config(format!(
+                "nginx target `{name}` needs config_dir, where its fragments are written"
+            ))
+        })?;
+        let command = |given: &Option<String>, default: &str, field: &str| {
+            let line = given.as_deref().unwrap_or(default);
+            NginxCommand::parse(line).ok_or_else(|| {
+                ServingError::Config(format!("nginx target `{name}`: {field} is empty"))
+            })
+        };
+        Ok(NginxTarget {
+            name: name.to_string(),
+            config: config.clone(),
+            dir: repo.join(dir),
+            test: command(&config.test_command, "nginx -t", "test_command")?,
+            reload: command(&config.reload_command, "nginx -s reload", "reload_command")?,
+        })
+    }
+
+    /// The fragment serving `deployment`.
+    pub fn fragment_path(&self, deployment: &str) -> PathBuf {
+        self.dir.join(format!("modelops-{deployment}.conf"))
+    }
+
+    /// Runs the test, then the reload; on either failure puts `previous`
+    /// back in `path` (or removes `path` when there was none).
+    fn check_and_reload(
+        &self,
+        model: &str,
+        path: &Path,
+        previous: Option<&str>,
+    ) -> Result<(), ServingError> {
+        let failed = match self.test.run() {
+            Ok(()) => match self.reload.run() {
+                Ok(()) => return Ok(()),
+                Err(e) => format!("nginx did not reload the routing of `{model}`: {e}"),
+            },
+            Err(e) => format!("nginx refused the routing of `{model}`: {e}"),
+        };
+        let restored = match previous {
+            Some(text) => write_atomic(path, text),
+            None => fs::remove_file(path).map_err(|source| ServingError::Io {
+                what: "remove",
+                path: path.display().to_string(),
+                source,
+            }),
+        };
+        Err(ServingError::Refused(match restored {
+            Ok(()) if previous.is_some() => {
+                format!("{failed}\nthe previous fragment {} is back", path.display())
+            }
+            Ok(()) => format!("{failed}\nthe new fragment {} was removed", path.display()),
+            Err(e) => format!("{failed}\nputting the previous fragment back failed too: {e}"),
+        }))
+    }
+}
+
+impl ServingTarget for NginxTarget {
+    fn describe(&self) -> String {
+        format!("nginx target {} ({})", self.name, self.dir.display())
+    }
+
+    fn observe(&mut self) -> Result<BTreeMap<String, TrafficRecord>, ServingError> {
+        let io = |what: &'static str, path: &Path| {
+            let path = path.display().to_string();
+            move |source| ServingError::Io { what, path, source }
+        };
+        let mut paths = Vec::new();
+        for entry in fs::read_dir(&self.dir).map_err(io("read directory", &self.dir))? {
+            let path = entry.map_err(io("read directory", &self.dir))?.path();
+            let ours = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("modelops-") && n.ends_with(".conf"));
+            if ours && path.is_file() {
+                paths.push(path);
+            }
+        }
+        paths.sort();
+        let mut routes: BTreeMap<String, (TrafficRecord, PathBuf)> = BTreeMap::new();
+        for path in paths {
+            let text = fs::read_to_string(&path).map_err(io("read", &path))?;
+            let Some(header) = RouteHeader::parse(&text)
+                .map_err(|e| ServingError::Config(format!("{}: {e}", path.display())))?
+            else {
+                continue;
+            };
+            let model = header.model.clone();
+            if let Some((_, other)) = routes.get(&model) {
+                return Err(ServingError::Config(format!(
+                    "{} and {} both route `{model}`: nginx cannot serve both; remove one",
+                    other.display(),
+                    path.display(),
+                )));
+            }
+            routes.insert(model, (header.traffic(), path));
+        }
+        Ok(routes.into_iter().map(|(m, (r, _))| (m, r)).collect())
+    }
+
+    fn apply(&mut self, route: &Route) -> Result<(), ServingError> {
+        let deployment = route.deployment;
+        let file_name_ok = !deployment.is_empty()
+            && deployment
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+        if !file_name_ok {
+            return Err(ServingError::Config(format!(
+                "deployment name `{deployment}` cannot name an nginx fragment"
+            )));
+        }
+        let text = render(&self.name, &self.config, route)?;
+        let path = self.fragment_path(deployment);
+        let previous = match fs::read_to_string(&path) {
+            Ok(text) => Some(text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(source) => {
+                return Err(ServingError::Io {
+                    what: "read",
+                    path: path.display().to_string(),
+                    source,
+                });
+            }
+        };
+        write_atomic(&path, &text)?;
+        self.check_and_reload(route.model, &path, previous.as_deref())
+    }
+}
+
+/// Replaces `path` with `text` so nginx never reads half a file: a temp file
+/// in the same directory (named so `*.conf` does not include it), synced,
+/// renamed over `path`, and the directory synced so the rename survives a
+/// crash.
+fn write_atomic(path: &Path, text: &str) -> Result<(), ServingError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let io = |what: &'static str, at: &Path| {
+        let path = at.display().to_string();
+        move |source| ServingError::Io { what, path, source }
+    };
+    let written = (|| {
+        let mut file = fs::File::create(&temp).map_err(io("create", &temp))?;
+        file.write_all(text.as_bytes())
+            .map_err(io("write", &temp))?;
+        file.sync_all().map_err(io("sync", &temp))?;
+        fs::rename(&temp, path).map_err(io("rename into place", path))
+    })();
+    if written.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    written?;
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io("sync directory", dir))
+}
+
+#[cfg(test)]
+#[path = "nginx/target_tests.rs"]
+mod tests;
