@@ -9,284 +9,25 @@
 //! (`4.5 * sqrt(n p (1 - p))`) of `n p`. A correct split then fails about
 //! once in 150,000 checks; a split off by a few points fails every time.
 
+#[path = "nginx/server.rs"]
+mod server;
+#[path = "nginx/upstream.rs"]
+mod upstream;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use modelops::backend::serving::nginx::NginxTarget;
 use modelops::backend::serving::{Route, ServingError, ServingTarget};
-use modelops::manifest::config::{ServingTargetConfig, ServingType};
 use modelops::manifest::deployment::StickyKey;
 use modelops::state::TrafficRecord;
 
 use crate::common::snapshot;
+use server::Nginx;
+use upstream::{Seen, Upstream, free_port, send, send_many};
 
 const MODEL: &str = "fraud-detector";
-
-/// A private nginx in a temporary prefix; stopped when dropped.
-struct Nginx {
-    dir: tempfile::TempDir,
-    test: String,
-    reload: String,
-}
-
-fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/nginx.sh")
-}
-
-fn script_output(args: &[&str]) -> Result<String, String> {
-    let out = Command::new("bash")
-        .arg(script())
-        .args(args)
-        .output()
-        .expect("bash runs");
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
-    }
-}
-
-impl Nginx {
-    /// Starts nginx, or `None` (skip) when it is not installed outside
-    /// end-to-end runs.
-    fn start() -> Option<Nginx> {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let at = dir.path().to_str().expect("a UTF-8 temp path");
-        match script_output(&["start", at]) {
-            Ok(_) => {}
-            Err(e) if e.contains("not installed") => {
-                if std::env::var("MODELOPS_E2E").as_deref() == Ok("1") {
-                    panic!("MODELOPS_E2E=1 but nginx is missing: {e}");
-                }
-                eprintln!("skipped: {e}");
-                return None;
-            }
-            Err(e) => panic!("scripts/nginx.sh start failed: {e}"),
-        }
-        let test = script_output(&["test", at]).expect("test command");
-        let reload = script_output(&["reload", at]).expect("reload command");
-        Some(Nginx { dir, test, reload })
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// The target config a user writes for this nginx.
-    fn config(&self, listen: u16, upstreams: &[&Upstream]) -> ServingTargetConfig {
-        let versions = upstreams
-            .iter()
-            .map(|u| (u.version.to_string(), format!("127.0.0.1:{}", u.port)))
-            .collect();
-        ServingTargetConfig {
-            target_type: ServingType::Nginx,
-            config_dir: Some("conf.d".into()),
-            reload_command: Some(self.reload.clone()),
-            test_command: Some(self.test.clone()),
-            listen: [(MODEL.to_string(), format!("127.0.0.1:{listen}"))].into(),
-            upstream_template: None,
-            upstreams: [(MODEL.to_string(), versions)].into(),
-        }
-    }
-
-    fn target(&self, config: &ServingTargetConfig) -> NginxTarget {
-        NginxTarget::new("edge", config, self.path()).expect("a target")
-    }
-
-    /// nginx's worker processes: the master's children.
-    fn workers(&self) -> BTreeSet<u32> {
-        let pid_file = self.path().join("logs/nginx.pid");
-        let master = std::fs::read_to_string(pid_file).expect("pid file");
-        let master = master.trim();
-        let mut workers = BTreeSet::new();
-        for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
-            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-                continue;
-            };
-            // pid (comm) state ppid ...: comm may hold spaces, so split after ')'.
-            let after = stat.rsplit_once(')').map(|(_, a)| a).unwrap_or("");
-            if after.split_whitespace().nth(1) == Some(master) {
-                workers.extend(
-                    stat.split_whitespace()
-                        .next()
-                        .and_then(|p| p.parse::<u32>().ok()),
-                );
-            }
-        }
-        workers
-    }
-
-    /// Applies `route` and waits until every worker serving requests runs
-    /// the new configuration: a reload only signals the master, which then
-    /// starts new workers while the old ones finish their requests.
-    fn apply(&self, target: &mut NginxTarget, route: &Route) {
-        let before = self.workers();
-        target.apply(route).expect("apply");
-        let started = Instant::now();
-        loop {
-            let now = self.workers();
-            if !now.is_empty() && now.is_disjoint(&before) {
-                return;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(5),
-                "nginx did not reload within 5 s: workers {before:?} -> {now:?}"
-            );
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = script_output(&["stop", self.path().to_str().unwrap()]);
-    }
-}
-
-/// What an upstream received in one request.
-#[derive(Debug, Clone, PartialEq)]
-struct Seen {
-    request_line: String,
-    host: String,
-    tag: String,
-    body: String,
-}
-
-/// A model server for one version on a free loopback port: HTTP/1.1, a
-/// thread per connection, connections kept alive. It answers its version.
-struct Upstream {
-    version: &'static str,
-    port: u16,
-    seen: Arc<Mutex<Vec<Seen>>>,
-}
-
-impl Upstream {
-    fn start(version: &'static str) -> Upstream {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-        let port = listener.local_addr().unwrap().port();
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let log = seen.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let log = log.clone();
-                // nginx closing a kept-alive connection is not an error.
-                std::thread::spawn(move || serve(stream, version, &log).ok());
-            }
-        });
-        Upstream {
-            version,
-            port,
-            seen,
-        }
-    }
-
-    fn count(&self) -> usize {
-        self.seen.lock().unwrap().len()
-    }
-
-    fn seen(&self) -> Vec<Seen> {
-        self.seen.lock().unwrap().clone()
-    }
-}
-
-fn serve(stream: TcpStream, version: &str, log: &Mutex<Vec<Seen>>) -> std::io::Result<()> {
-    stream.set_nodelay(true)?;
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut writer = stream;
-    loop {
-        let mut request_line = String::new();
-        if reader.read_line(&mut request_line)? == 0 {
-            return Ok(());
-        }
-        let (mut length, mut host, mut tag) = (0, String::new(), String::new());
-        loop {
-            let mut line = String::new();
-            reader.read_line(&mut line)?;
-            let Some((name, value)) = line.trim_end().split_once(':') else {
-                break;
-            };
-            let value = value.trim().to_string();
-            match name.to_ascii_lowercase().as_str() {
-                "content-length" => length = value.parse().expect("a length"),
-                "host" => host = value,
-                "x-test-tag" => tag = value,
-                _ => {}
-            }
-        }
-        let mut body = vec![0; length];
-        reader.read_exact(&mut body)?;
-        log.lock().unwrap().push(Seen {
-            request_line: request_line.trim_end().to_string(),
-            host,
-            tag,
-            body: String::from_utf8_lossy(&body).into_owned(),
-        });
-        let response = format!(
-            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{version}",
-            version.len()
-        );
-        writer.write_all(response.as_bytes())?;
-    }
-}
-
-/// Sends one request on its own connection; `Ok` holds the answering
-/// version, `Err` anything but a 200.
-fn send(port: u16, headers: &[(&str, &str)]) -> Result<String, String> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok();
-    let body = r#"{"inputs": [[1.0, 2.0]]}"#;
-    let mut request = format!(
-        "POST /predict?model=fraud HTTP/1.1\r\nHost: models.test:{port}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    request.push_str("\r\n");
-    request.push_str(body);
-    stream
-        .write_all(request.as_bytes())
-        .map_err(|e| e.to_string())?;
-    let mut response = String::new();
-    stream
-        .read_to_string(&mut response)
-        .map_err(|e| e.to_string())?;
-    match response.split_once("\r\n\r\n") {
-        Some((head, body)) if head.starts_with("HTTP/1.1 200 ") => Ok(body.to_string()),
-        _ => Err(format!("unexpected answer: {response:?}")),
-    }
-}
-
-/// Sends `n` requests over 4 connections at a time; `headers(i)` are the
-/// `i`th request's. Returns how many each version answered.
-fn send_many(
-    port: u16,
-    n: usize,
-    headers: impl Fn(usize) -> Vec<(String, String)> + Sync,
-) -> BTreeMap<String, usize> {
-    let counts = Mutex::new(BTreeMap::new());
-    std::thread::scope(|s| {
-        for lane in 0..4 {
-            let (counts, headers) = (&counts, &headers);
-            s.spawn(move || {
-                for i in (lane..n).step_by(4) {
-                    let h = headers(i);
-                    let h: Vec<(&str, &str)> =
-                        h.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-                    let version = send(port, &h).expect("an answer");
-                    *counts.lock().unwrap().entry(version).or_insert(0) += 1;
-                }
-            });
-        }
-    });
-    counts.into_inner().unwrap()
-}
 
 /// Asserts that `count` of `n` is within the binomial tolerance of `p`.
 fn assert_share(what: &str, count: usize, n: usize, p: f64) {
@@ -303,11 +44,6 @@ fn assert_share(what: &str, count: usize, n: usize, p: f64) {
         "{what}: {count} of {n}, want {:.0} ± {tolerance:.1}",
         n_f * p
     );
-}
-
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    listener.local_addr().unwrap().port()
 }
 
 fn traffic(weights: &[(&str, u8)], mirrors: &[(&str, u8)]) -> TrafficRecord {
@@ -437,8 +173,8 @@ fn ab_arms_stick_to_a_header_and_to_a_cookie() {
         cookie: Some("uid".into()),
     };
     let keys: [(StickyKey, UserKey); 2] = [(header, user_header), (cookie, user_cookie)];
-    const USERS: usize = 400;
-    const REPEATS: usize = 3;
+    const USERS: usize = 1000;
+    const REPEATS: usize = 2;
     for (sticky, key) in keys {
         let record = traffic(&[("11", 70), ("12", 30)], &[]);
         nginx.apply(&mut target, &route(&record, Some(&sticky)));
