@@ -46,8 +46,10 @@ install() {
 }
 
 # The flags every command for DIR passes, so they all see one nginx.
+# modelops splits a target's commands on whitespace, so DIR cannot hold any.
 flags() {
   local dir="$1"
+  case "$dir" in *[[:space:]]*) die "DIR must not contain whitespace: $dir" ;; esac
   printf '%s' "-p $dir/ -e $dir/logs/error.log -c $dir/nginx.conf"
 }
 
@@ -91,9 +93,11 @@ start() {
   dir="$(cd "$1" 2>/dev/null && pwd)" || die "no such directory: $1"
   local bin
   bin="$(nginx_bin)" || die "nginx is not installed (scripts/nginx.sh install)"
+  local flags
+  flags="$(flags "$dir")"
   write_conf "$dir"
-  # shellcheck disable=SC2046 # flags are words on purpose
-  "$bin" $(flags "$dir") >"$dir/logs/start.log" 2>&1 || {
+  # shellcheck disable=SC2086 # the flags are words on purpose
+  "$bin" $flags >"$dir/logs/start.log" 2>&1 || {
     cat "$dir/logs/start.log" "$dir/logs/error.log" >&2 2>/dev/null || true
     die "nginx did not start"
   }
@@ -128,7 +132,9 @@ command_for() {
   local dir bin
   dir="$(cd "$1" 2>/dev/null && pwd)" || die "no such directory: $1"
   bin="$(nginx_bin)" || die "nginx is not installed (scripts/nginx.sh install)"
-  echo "$bin $(flags "$dir") $2"
+  local flags
+  flags="$(flags "$dir")"
+  echo "$bin $flags $2"
 }
 
 case "${1:-}" in

@@ -22,7 +22,7 @@ use crate::manifest::deployment::StickyKey;
 /// Fails with [`ServingError::Config`] when the route cannot be served as
 /// asked: no listen address for the model, no upstream for a version, live
 /// weights that do not sum to 100, a mirror above 100%, or a name nginx
-/// cannot hold.
+/// (or, for the deployment, a file name) cannot hold.
 pub fn render(
     target: &str,
     config: &ServingTargetConfig,
@@ -32,6 +32,8 @@ pub fn render(
     // As in the `local` target: the route's key, else the record's.
     let sticky = route.sticky.or(route.traffic.sticky.as_ref());
     plain(model, "model name")?;
+    // The deployment names the fragment's file, so it holds no `/` either.
+    plain(route.deployment, "deployment name")?;
     let model_id = ident(model);
     let listen = config.listen.get(model).ok_or_else(|| {
         config_error(format!(

@@ -254,7 +254,7 @@ fn a_deployment_name_that_is_no_file_name_is_refused() {
     let err = target(dir.path(), "true", "true").apply(&r).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "deployment name `../escape` cannot name an nginx fragment"
+        "deployment name `../escape` holds characters an nginx fragment cannot carry"
     );
     assert!(files(dir.path()).is_empty());
 }
