@@ -14,6 +14,7 @@ use jiff::Timestamp;
 use crate::backend::Registry;
 use crate::backend::benchmark::{self, BenchmarkSpec};
 use crate::backend::metrics::MetricsProvider;
+use crate::backend::metrics::file::FileProvider;
 use crate::backend::metrics::prometheus::PrometheusProvider;
 use crate::backend::serving::ServingTarget;
 use crate::backend::serving::local::LocalRouting;
@@ -157,13 +158,10 @@ pub fn metrics_providers(
         let provider: Box<dyn MetricsProvider> = match p.provider_type {
             MetricsType::File => {
                 let path = p.path.as_deref().unwrap_or("observations.yaml");
-                let _ = repo.join(path);
-                anyhow::bail!("TEMPORARY: file provider {name} pending")
+                Box::new(FileProvider::new(name, &repo.join(path)))
             }
-            MetricsType::Prometheus => Box::new(
-                PrometheusProvider::new(name, p)
-                    .with_context(|| format!("metrics provider {name}"))?,
-            ),
+            // Its errors already name the provider.
+            MetricsType::Prometheus => Box::new(PrometheusProvider::new(name, p)?),
         };
         out.insert(name.clone(), provider);
     }

@@ -49,7 +49,7 @@ pub fn run(ctx: &Context, args: ApplyArgs) -> Result<ExitCode> {
     registry
         .lock(ctx.lock_timeout(&config), "modelops apply")
         .context("cannot take the state lock")?;
-    let outcome = apply_locked(ctx, &args, &plan, registry.as_mut());
+    let outcome = apply_locked(ctx, &args, &plan, &config, registry.as_mut());
     // Released whatever happened; a failure to release is reported, and the
     // lease (or the process ending, for the local store) frees it anyway.
     if let Err(e) = registry.unlock() {
@@ -66,6 +66,7 @@ fn apply_locked(
     ctx: &Context,
     args: &ApplyArgs,
     plan: &Plan,
+    config: &crate::manifest::config::ConfigSpec,
     registry: &mut dyn crate::backend::Registry,
 ) -> Result<ExitCode> {
     let actual = registry
@@ -96,8 +97,7 @@ fn apply_locked(
         commit: plan.source.commit.clone(),
         actor: actor(),
     };
-    let config = ctx.config()?;
-    let mut targets = observe::serving_targets(&config, &ctx.repo, &ctx.state_dir(&config))?;
+    let mut targets = observe::serving_targets(config, &ctx.repo, &ctx.state_dir(config))?;
     let report = apply(plan, registry, &mut targets, &apply_ctx);
     let mut text = String::new();
     for line in &report.applied {

@@ -592,6 +592,33 @@ fn check_deployment(
             ),
         ));
     }
+    match &spec.analysis.provider {
+        Some(p) if !config.metrics.contains_key(p) => diags.push(Diagnostic::pointer(
+            path,
+            "/spec/analysis/provider",
+            "known-provider",
+            format!(
+                "metrics provider `{p}` is not in modelops.yaml metrics; known providers: {}",
+                if config.metrics.is_empty() {
+                    "none".to_string()
+                } else {
+                    config.metrics.keys().cloned().collect::<Vec<_>>().join(", ")
+                }
+            ),
+        )),
+        None if config.metrics.len() > 1 && spec.direct.is_none() => {
+            diags.push(Diagnostic::pointer(
+                path,
+                "/spec",
+                "known-provider",
+                format!(
+                    "modelops.yaml declares several metrics providers ({}): name the one this deployment's analysis reads in analysis.provider",
+                    config.metrics.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            ))
+        }
+        _ => {}
+    }
     let given: Vec<&str> = [
         ("shadow", spec.shadow.is_some()),
         ("canary", spec.canary.is_some()),

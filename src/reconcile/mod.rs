@@ -15,7 +15,9 @@ use jiff::Timestamp;
 
 use crate::manifest::policy::Benchmark;
 use crate::manifest::sorted_map::SortedMap;
-use crate::manifest::{Desired, DesiredModel, DesiredVersion, Diagnostic, Stage, VersionId};
+use crate::manifest::{
+    Desired, DesiredModel, DesiredVersion, Diagnostic, Stage, Strategy, VersionId,
+};
 
 use crate::state::{
     ActualState, FieldChange, RegisteredModel, RegisteredVersion, VersionMetadata, diff_metadata,
@@ -258,6 +260,21 @@ fn plan_with(
             delegated,
         } = plan_model(desired, actual, observations, model, registered, &mut out);
         let mut rollout_note = None;
+        if let (Some(d), Some((candidate, _))) = (desired.deployments.get(name), &delegated)
+            && let Strategy::Canary(c) = &d.strategy
+            && let Some(declared) = &c.model_version
+            && declared != candidate
+        {
+            errors.push(Diagnostic::pointer(
+                &d.file,
+                "/spec/canary/model_version",
+                "canary-version",
+                format!(
+                    "{name}: the canary rolls out version {declared}, but {} puts version {candidate} in Production; make them agree",
+                    model.file
+                ),
+            ));
+        }
         if let Some(d) = desired.deployments.get(name) {
             let inputs = rollout::RolloutInputs {
                 deployment: d,
@@ -268,6 +285,7 @@ fn plan_with(
                 record: actual.rollouts.get(name),
                 production_after: production_after(registered, &steps),
                 candidate: delegated.as_ref().map(|(v, _)| v),
+                ready: ready_versions(registered, &steps),
                 may_start: delegated.as_ref().is_some_and(|(_, ok)| *ok),
                 now,
             };
@@ -774,6 +792,40 @@ fn plan_model(
     steps.extend(promotions);
     steps.extend(archives);
     ModelSteps { steps, delegated }
+}
+
+/// Versions that will be in Staging, and not Rejected, once `steps` have
+/// run: the ones a shadow or an A/B test may put in front of traffic.
+fn ready_versions(registered: Option<&RegisteredModel>, steps: &[PlanStep]) -> BTreeSet<VersionId> {
+    let mut stage: BTreeMap<&VersionId, (Stage, bool)> = registered
+        .map(|r| {
+            r.versions
+                .iter()
+                .map(|v| (&v.version, (v.stage, v.rejected.is_some())))
+                .collect()
+        })
+        .unwrap_or_default();
+    for s in steps {
+        match s {
+            PlanStep::RegisterVersion {
+                version, stage: st, ..
+            } => {
+                stage.insert(version, (*st, false));
+            }
+            PlanStep::TransitionStage { version, to, .. } => {
+                stage.insert(version, (*to, false));
+            }
+            PlanStep::RejectVersion { version, from, .. } => {
+                stage.insert(version, (*from, true));
+            }
+            _ => {}
+        }
+    }
+    stage
+        .into_iter()
+        .filter(|(_, (st, rejected))| *st == Stage::Staging && !rejected)
+        .map(|(v, _)| v.clone())
+        .collect()
 }
 
 /// The registry's Production version once `steps` have run.

@@ -70,7 +70,7 @@ fn each_failed_gate_names_what_failed() {
             .run(&["plan"])
             .code(1)
             .stdout_has("  ! version 3: mark Rejected, stays Development (gates refuse Development → Staging)\n")
-            .stdout_has("Plan: 11 to add, 5 to change, 2 to archive, 1 to reject (failed gates).");
+            .stdout_has("Plan: 11 to add, 9 to change, 2 to archive, 1 to reject (failed gates).");
         for s in case.shown {
             plan = plan.stdout_has(s);
         }
@@ -116,7 +116,7 @@ fn a_rejected_version_stays_unpromoted_until_its_manifest_changes() {
     repo.run(&["apply", "--auto-approve"])
         .code(1)
         .stdout_has("  done: churn-predictor: version 3: mark Rejected, stays Development (gates refuse Development → Staging)")
-        .stdout_has("Apply complete: 11 added, 5 changed, 2 archived, 1 rejected.")
+        .stdout_has("Apply complete: 11 added, 9 changed, 2 archived, 1 rejected.")
         .stderr_has("1 version rejected by validation gates and marked Rejected; the refused moves were not applied.");
     repo.run(&["status", "churn-predictor"])
         .code(0)
@@ -160,6 +160,15 @@ fn a_production_promotion_without_evidence_keeps_the_serving_version() {
         "stage: Staging",
         "stage: Production",
     );
+    // With its canary deployment, the canary is the evidence to come; the
+    // owner's sign-off is still missing.
+    repo.run(&["plan"])
+        .code(1)
+        .stdout_has("evidence.rollout          SKIP    not required")
+        .stdout_has("↳ the canary this move starts is the evidence")
+        .stdout_has("approval.owner            FAIL    (none)");
+    // Without a progressive deployment, nothing is evidence.
+    repo.remove("deployments/fraud-detector.yaml");
     repo.run(&["plan"])
         .code(1)
         .stdout_has("Warning: fraud-detector version 2 stays in Production: version 3, which git puts in Production, was rejected by its gates")

@@ -158,7 +158,7 @@ fn a_repository_in_a_subdirectory_of_git_is_read_from_there() {
     repo.file("ops/models/fraud-detector.yaml", "not: [valid");
     repo.run(&["plan", "--rev", "HEAD"])
         .code(0)
-        .stdout_has("Plan: 11 to add, 6 to change, 2 to archive.");
+        .stdout_has("Plan: 11 to add, 11 to change, 2 to archive.");
 }
 
 #[test]

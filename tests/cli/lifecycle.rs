@@ -25,7 +25,7 @@ fn first_plan_as_text() {
         .code(0)
         .stdout_has("# fraud-detector will be created")
         .stdout_has("~ version 2: Development → Production (first Production version of the model: nothing to compare with)")
-        .stdout_has("Plan: 11 to add, 6 to change, 2 to archive.");
+        .stdout_has("Plan: 11 to add, 11 to change, 2 to archive.");
     snapshot!(out.stdout());
     assert!(!repo.has_state_dir(), "plan must not create state");
 }
@@ -37,7 +37,7 @@ fn first_plan_as_markdown() {
         .run(&["plan", "--format", "markdown"])
         .code(0)
         .stdout_has("### modelops plan")
-        .stdout_has("**Plan: 11 to add, 6 to change, 2 to archive.**");
+        .stdout_has("**Plan: 11 to add, 11 to change, 2 to archive.**");
     snapshot!(out.stdout());
 }
 
@@ -51,7 +51,7 @@ fn first_plan_as_json() {
     assert_eq!(json["source"]["commit"], "[COMMIT]");
     assert_eq!(
         json["summary"],
-        serde_json::json!({"add": 11, "change": 6, "archive": 2, "reject": 0})
+        serde_json::json!({"add": 11, "change": 11, "archive": 2, "reject": 0})
     );
     assert_eq!(json["errors"], serde_json::json!([]));
     let models: Vec<&str> = json["models"]
@@ -86,7 +86,7 @@ fn apply_registers_everything_once() {
         .run(&["apply", "--auto-approve"])
         .code(0)
         .stdout_has("  done: fraud-detector: register version 1 as Development")
-        .stdout_has("Apply complete: 11 added, 6 changed, 2 archived.");
+        .stdout_has("Apply complete: 11 added, 11 changed, 2 archived.");
     snapshot!(out.stdout());
     let state = std::fs::read(repo.state_file()).expect("state written");
     let events = std::fs::read(repo.state().join("events.jsonl")).expect("events written");

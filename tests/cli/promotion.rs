@@ -11,7 +11,13 @@ const LATER: &str = "2026-11-27T09:00:00Z";
 
 /// Promotes the fraud detector's version 3 as a team would after its canary
 /// succeeded: the owner signs it off, 3 to Production, 2 to Archived.
+/// Its deployment switches to `direct`, so the promotion is a plain stage
+/// move (the canary itself is exercised in `rollouts`).
 pub fn promote_12(repo: &Repo) {
+    repo.file(
+        "deployments/fraud-detector.yaml",
+        "apiVersion: modelops/v1\nkind: Deployment\nmetadata: {name: fraud-detector}\nspec:\n  model: fraud-detector\n  direct: {}\n",
+    );
     repo.record_rollout("fraud-detector", 3, "canary", "Succeeded")
         .edit(FRAUD, "stage: Production", "stage: Archived")
         .edit(FRAUD, "stage: Staging", "stage: Production")
@@ -36,11 +42,11 @@ fn staging_to_production_archives_the_previous_version() {
         .stdout_has("      approval.owner            PASS    risk-ml")
         .stdout_has("  - version 2: Production → Archived (archived)\n")
         .stdout_has("2 models unchanged.")
-        .stdout_has("Plan: 0 to add, 2 to change, 1 to archive.");
+        .stdout_has("Plan: 0 to add, 3 to change, 1 to archive.");
     snapshot!(plan.stdout());
     repo.run(&["apply", "--auto-approve"])
         .code(0)
-        .stdout_has("Apply complete: 0 added, 2 changed, 1 archived.");
+        .stdout_has("Apply complete: 0 added, 3 changed, 1 archived.");
     repo.run(&["plan", "--detailed-exitcode"]).code(0);
     repo.run(&["status", "fraud-detector"])
         .code(0)
@@ -179,7 +185,7 @@ fn saved_plan_is_applied() {
     assert!(!repo.state_file().exists());
     repo.run(&["apply", "plan.json"])
         .code(0)
-        .stdout_has("Apply complete: 11 added, 6 changed, 2 archived.");
+        .stdout_has("Apply complete: 11 added, 11 changed, 2 archived.");
     repo.run(&["plan", "--detailed-exitcode"]).code(0);
     repo.run(&["history", "fraud-detector"])
         .code(0)

@@ -91,6 +91,10 @@ pub struct Subject<'a> {
     pub since: Timestamp,
     /// Window end: now.
     pub now: Timestamp,
+    /// The stable version's window when it differs from the candidate's: at
+    /// a 100% stage the stable version serves nothing, so it is measured over
+    /// the rollout's earlier stages instead.
+    pub stable_window: Option<(Timestamp, Timestamp)>,
     /// Requests each version needs in the window before judging.
     pub min_requests: u64,
 }
@@ -99,7 +103,11 @@ pub struct Subject<'a> {
 pub fn analyse(s: &Subject, conditions: &Conditions, lookup: &mut Lookup) -> Analysis {
     let mut errors = Vec::new();
     let mut get = |version: &VersionId, signal: Signal| -> Option<f64> {
-        match lookup.get(s.model, version, signal, s.since, s.now) {
+        let (start, end) = match s.stable_window {
+            Some(w) if version == s.stable => w,
+            _ => (s.since, s.now),
+        };
+        match lookup.get(s.model, version, signal, start, end) {
             Ok(v) => Some(v),
             Err(e) => {
                 errors.push(e);

@@ -62,6 +62,9 @@ pub struct RolloutInputs<'a> {
     pub candidate: Option<&'a VersionId>,
     /// The candidate passed its gates: a rollout of it may start.
     pub may_start: bool,
+    /// Versions in Staging and not Rejected once this plan's registry steps
+    /// ran: the only ones a shadow or an A/B test starts with.
+    pub ready: std::collections::BTreeSet<VersionId>,
     /// Now.
     pub now: Timestamp,
 }

@@ -23,6 +23,24 @@ const LATENCY_P99_INCREASE_MS: f64 = 20.0;
 const ACCURACY_DROP_PP: f64 = 1.0;
 const PREDICTION_KL_MAX: f64 = 0.1;
 
+/// The shortest window an analysis reads: right after a stage starts there
+/// is nothing to measure, which is not an error.
+const MIN_WINDOW_SECS: i64 = 60;
+
+/// A stage that started less than [`MIN_WINDOW_SECS`] ago: hold, no analysis.
+fn just_started(inputs: &RolloutInputs, headline: &str, due: Timestamp) -> RolloutOutcome {
+    RolloutOutcome {
+        steps: Vec::new(),
+        note: Some(note(
+            inputs,
+            "hold",
+            format!("hold {headline}: just started; the first analysis runs after 1m"),
+            None,
+            Some(due),
+        )),
+    }
+}
+
 fn at(t: Timestamp, secs: u64) -> Timestamp {
     t.saturating_add(SignedDuration::from_secs(secs as i64))
         .unwrap_or(t)
@@ -255,6 +273,13 @@ pub fn canary(inputs: &RolloutInputs, c: &CanaryStrategy, lookup: &mut Lookup) -
     };
     let since = record.step_started_at;
     let due = at(since, stage.duration_secs);
+    if elapsed(since, inputs.now) < MIN_WINDOW_SECS {
+        return just_started(
+            inputs,
+            &format!("{name} canary at {}%", stage.traffic_percent),
+            due,
+        );
+    }
     let conditions = conditions_of(c.stages.get(i).and_then(|s| s.rollback_if.as_ref()));
     let analysis = analyse(
         &Subject {
@@ -263,6 +288,11 @@ pub fn canary(inputs: &RolloutInputs, c: &CanaryStrategy, lookup: &mut Lookup) -
             candidate,
             since,
             now: inputs.now,
+            // At 100% the stable version serves nothing: it is measured over
+            // the rollout's earlier stages.
+            stable_window: (stage.traffic_percent >= 100)
+                .then(|| (record.started_at.unwrap_or(since), since))
+                .filter(|(a, b)| a < b),
             min_requests: inputs.deployment.analysis.min_requests(),
         },
         &conditions,
@@ -352,22 +382,18 @@ pub fn canary(inputs: &RolloutInputs, c: &CanaryStrategy, lookup: &mut Lookup) -
 pub fn shadow(inputs: &RolloutInputs, s: &ShadowStrategy, lookup: &mut Lookup) -> RolloutOutcome {
     let name = &inputs.model.name;
     let shadow = &s.shadow.version;
-    let Some(primary) = inputs
-        .registered
-        .and_then(|r| r.production())
-        .map(|p| p.version.clone())
-    else {
+    // The primary is the Production version once this apply's registry
+    // steps ran, so a first apply starts the shadow too.
+    let Some(primary) = inputs.production_after.clone() else {
         return RolloutOutcome::default();
     };
-    if &primary == shadow || inputs.production_after.as_ref() == Some(shadow) {
+    if &primary == shadow || inputs.model.version(shadow).is_none() {
         return RolloutOutcome::default();
     }
-    let registered = inputs
+    let rejected = inputs
         .registered
-        .and_then(|r| r.versions.iter().find(|v| &v.version == shadow));
-    let Some(registered) = registered else {
-        return RolloutOutcome::default();
-    };
+        .and_then(|r| r.versions.iter().find(|v| &v.version == shadow))
+        .is_some_and(|v| v.rejected.is_some());
     let record = inputs
         .record
         .filter(|r| r.strategy == "shadow" && &r.version == shadow);
@@ -383,7 +409,7 @@ pub fn shadow(inputs: &RolloutInputs, s: &ShadowStrategy, lookup: &mut Lookup) -
     };
     let wanted = inputs.candidate == Some(shadow);
     let Some(record) = record else {
-        if registered.rejected.is_some() {
+        if rejected || !inputs.ready.contains(shadow) {
             return RolloutOutcome::default();
         }
         let secs = s.comparison.duration.seconds().unwrap_or(0);
@@ -501,6 +527,7 @@ pub fn shadow(inputs: &RolloutInputs, s: &ShadowStrategy, lookup: &mut Lookup) -
             candidate: shadow,
             since,
             now: inputs.now,
+            stable_window: None,
             min_requests: inputs.deployment.analysis.min_requests(),
         },
         &conditions,
@@ -576,25 +603,18 @@ pub fn shadow(inputs: &RolloutInputs, s: &ShadowStrategy, lookup: &mut Lookup) -
 pub fn ab_test(inputs: &RolloutInputs, a: &AbTestStrategy, lookup: &mut Lookup) -> RolloutOutcome {
     let name = &inputs.model.name;
     let (control, treatment) = (&a.control.version, &a.treatment.version);
-    let Some(primary) = inputs
-        .registered
-        .and_then(|r| r.production())
-        .map(|p| p.version.clone())
-    else {
+    // Control is the Production version once this apply's registry steps
+    // ran, so a first apply starts the test too.
+    let Some(primary) = inputs.production_after.clone() else {
         return RolloutOutcome::default();
     };
-    if &primary == treatment
-        || inputs.production_after.as_ref() == Some(treatment)
-        || &primary != control
-    {
+    if &primary != control || inputs.model.version(treatment).is_none() {
         return RolloutOutcome::default();
     }
-    let Some(registered) = inputs
+    let rejected = inputs
         .registered
         .and_then(|r| r.versions.iter().find(|v| &v.version == treatment))
-    else {
-        return RolloutOutcome::default();
-    };
+        .is_some_and(|v| v.rejected.is_some());
     let wanted = inputs.candidate == Some(treatment);
     let traffic = TrafficRecord {
         target: inputs.deployment.target.clone(),
@@ -610,7 +630,7 @@ pub fn ab_test(inputs: &RolloutInputs, a: &AbTestStrategy, lookup: &mut Lookup) 
         .record
         .filter(|r| r.strategy == "ab_test" && &r.version == treatment);
     let Some(record) = record else {
-        if registered.rejected.is_some() {
+        if rejected || !inputs.ready.contains(treatment) {
             return RolloutOutcome::default();
         }
         let secs = a.duration.seconds().unwrap_or(0);
@@ -709,8 +729,14 @@ pub fn ab_test(inputs: &RolloutInputs, a: &AbTestStrategy, lookup: &mut Lookup) 
         candidate: treatment,
         since,
         now: inputs.now,
+        stable_window: None,
         min_requests: inputs.deployment.analysis.min_requests(),
     };
+    if elapsed(since, inputs.now) < MIN_WINDOW_SECS {
+        let mut out = just_started(inputs, &headline, due);
+        out.steps.splice(0..0, routing);
+        return out;
+    }
     let analysis = analyse(&subject, &guardrails, lookup);
     let elapsed = elapsed(since, inputs.now);
     let holding = format!("({} of {} elapsed)", human(elapsed), human(secs as i64));
