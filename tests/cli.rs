@@ -10,6 +10,7 @@
 //! - `gates` — validation gates: failures shown, versions Rejected and held, re-checked at apply.
 //! - `git` — `--rev` and `--base`.
 //! - `latency` — the serving-latency benchmark against a server inside the test.
+//! - `rollouts` — canary, shadow and A/B rollouts on the example, time through `MODELOPS_NOW`.
 //! - `robustness` — the state lock, committed schemas, a closed stdout.
 //! - `mlflow` — the MLflow REST client against a real tracking server.
 //! - `mlflow_gates` — gates reading real MLflow runs and logged models; rejections as tags.
@@ -48,5 +49,7 @@ mod prometheus;
 mod promotion;
 #[path = "cli/robustness.rs"]
 mod robustness;
+#[path = "cli/rollouts.rs"]
+mod rollouts;
 #[path = "cli/rules.rs"]
 mod rules;
