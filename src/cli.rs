@@ -47,6 +47,11 @@ pub enum Command {
     Status(StatusArgs),
     /// Show a model's change history: what, when, by whom, from which commit.
     History(HistoryArgs),
+    /// Take a model out of Production now: serving first, then the registry;
+    /// the rollback holds against later applies until git agrees.
+    Rollback(RollbackArgs),
+    /// Post (or update in place) the plan's pull-request comment on GitHub.
+    Comment(CommentArgs),
     /// Show or remove the state lock.
     Unlock(UnlockArgs),
     /// Write the JSON Schemas of the four manifest kinds.
@@ -181,4 +186,36 @@ pub struct SchemaArgs {
     /// Do not write; exit 1 if the files there differ from what this build generates.
     #[arg(long)]
     pub check: bool,
+}
+
+/// `rollback`.
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// The model to roll back (or, with --release, to release).
+    #[arg(value_name = "MODEL")]
+    pub model: String,
+    /// The version to put back in Production (default: the last version that
+    /// was in Production before the current one).
+    #[arg(long, value_name = "VERSION")]
+    pub to: Option<String>,
+    /// Why, recorded in the event log (required for a rollback).
+    #[arg(long, value_name = "TEXT", required_unless_present = "release")]
+    pub reason: Option<String>,
+    /// Roll back to a version that was never in Production.
+    #[arg(long)]
+    pub force: bool,
+    /// End the hold of an earlier rollback: the next apply follows git again.
+    #[arg(long, conflicts_with_all = ["to", "force"])]
+    pub release: bool,
+}
+
+/// `comment`.
+#[derive(Debug, Args)]
+pub struct CommentArgs {
+    /// The pull request number.
+    #[arg(long, value_name = "N")]
+    pub pr: u64,
+    /// The plan, as `modelops plan --format json --out FILE` wrote it.
+    #[arg(long, value_name = "PLAN_JSON")]
+    pub plan: PathBuf,
 }

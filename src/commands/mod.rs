@@ -2,8 +2,10 @@
 //! library, and prints. Shared here: reading the repository, locating state.
 
 mod apply;
+mod comment;
 mod history;
 mod plan;
+mod rollback;
 mod schema;
 mod status;
 mod unlock;
@@ -37,6 +39,8 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Apply(a) => apply::run(&ctx, a),
         Command::Status(a) => status::run(&ctx, a),
         Command::History(a) => history::run(&ctx, a),
+        Command::Rollback(a) => rollback::run(&ctx, a),
+        Command::Comment(a) => comment::run(&ctx, a),
         Command::Unlock(a) => unlock::run(&ctx, a),
         Command::Schema(a) => schema::run(a),
     }
