@@ -197,6 +197,7 @@ mod tests {
         Plan {
             format_version: "1.0".into(),
             rejected: Vec::new(),
+            held_by_rollback: Vec::new(),
             policies: Default::default(),
             created_at: jiff::Timestamp::UNIX_EPOCH,
             source: PlanSource::default(),

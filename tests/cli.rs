@@ -10,6 +10,7 @@
 //! - `gates` — validation gates: failures shown, versions Rejected and held, re-checked at apply.
 //! - `git` — `--rev` and `--base`.
 //! - `latency` — the serving-latency benchmark against a server inside the test.
+//! - `rollback` — `modelops rollback`: serving and registry switch, the hold and its release.
 //! - `rollouts` — canary, shadow and A/B rollouts on the example, time through `MODELOPS_NOW`.
 //! - `robustness` — the state lock, committed schemas, a closed stdout.
 //! - `mlflow` — the MLflow REST client against a real tracking server.
@@ -49,6 +50,8 @@ mod prometheus;
 mod promotion;
 #[path = "cli/robustness.rs"]
 mod robustness;
+#[path = "cli/rollback.rs"]
+mod rollback;
 #[path = "cli/rollouts.rs"]
 mod rollouts;
 #[path = "cli/rules.rs"]

@@ -101,6 +101,14 @@ pub fn compute(ctx: &Context, rev: Option<&str>, base: Option<&str>) -> Result<P
     for m in &mut p.models {
         m.manifest_diff = diffs.get(&m.model).cloned();
     }
+    if !p.held_by_rollback.is_empty() {
+        let (files, _) = ctx.read_files(rev)?;
+        for h in &mut p.held_by_rollback {
+            if let Some(model) = desired.models.get(&h.model) {
+                h.patch = rollback_patch(&files, model, &h.to, h.from.as_ref(), h.from_becomes);
+            }
+        }
+    }
     if !p.errors.is_empty() {
         let (files, _) = ctx.read_files(rev)?;
         p.errors = ctx.display_paths(crate::manifest::finish(
@@ -149,6 +157,58 @@ fn changed_scope(
         }
     }
     (Scope::Only(models), diffs)
+}
+
+/// The change to a model's manifest that makes git agree with a rollback:
+/// `to` in Production, `from` in `from_becomes`.
+fn rollback_patch(
+    files: &[SourceFile],
+    model: &crate::manifest::DesiredModel,
+    to: &crate::manifest::VersionId,
+    from: Option<&crate::manifest::VersionId>,
+    from_becomes: crate::manifest::Stage,
+) -> Option<String> {
+    use crate::manifest::{Diagnostic, Stage};
+    let file = files.iter().find(|f| f.path == model.file)?;
+    let text = std::str::from_utf8(file.content.as_ref().ok()?).ok()?;
+    let mut wanted: Vec<(&crate::manifest::DesiredVersion, Stage)> = Vec::new();
+    let to_v = model.version(to)?;
+    if to_v.spec.stage != Stage::Production {
+        wanted.push((to_v, Stage::Production));
+    }
+    if let Some(f) = from.and_then(|f| model.version(f))
+        && f.spec.stage != from_becomes
+    {
+        wanted.push((f, from_becomes));
+    }
+    let diags: Vec<Diagnostic> = wanted
+        .iter()
+        .map(|(v, _)| {
+            Diagnostic::pointer(&model.file, format!("{}/stage", v.pointer()), "patch", "")
+        })
+        .collect();
+    let located = crate::manifest::finish(diags, std::slice::from_ref(file));
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    for d in &located {
+        let (Some(line), Some(col)) = (d.line, d.column) else {
+            return None;
+        };
+        let (v, stage) = wanted
+            .iter()
+            .find(|(v, _)| d.pointer.as_deref() == Some(&format!("{}/stage", v.pointer())))?;
+        let current = v.spec.stage.as_str();
+        let l = lines.get_mut(line - 1)?;
+        let start = l.char_indices().nth(col - 1).map(|(i, _)| i)?;
+        if !l[start..].starts_with(current) {
+            return None;
+        }
+        l.replace_range(start..start + current.len(), stage.as_str());
+    }
+    let mut after = lines.join("\n");
+    if text.ends_with('\n') {
+        after.push('\n');
+    }
+    Some(unified(&model.file, text, &after))
 }
 
 fn unified(path: &str, before: &str, after: &str) -> String {

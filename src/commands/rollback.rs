@@ -1,13 +1,310 @@
-//! `modelops rollback`: take a model out of Production now (being written).
+//! `modelops rollback`: take a model out of Production now. Serving switches
+//! first (instant on `local` and nginx), then the registry; the event log
+//! records who, why, from and to; and the model is held against later
+//! applies until git agrees or the hold is released.
 
 use std::process::ExitCode;
+use std::time::Instant;
 
-use anyhow::{Result, bail};
+use anyhow::{Context as _, Result, bail};
 
-use super::Context;
+use super::{Context, Loaded, actor, emit, load};
+use crate::backend::serving::Route;
+use crate::backend::{ApplyContext, Registry};
 use crate::cli::RollbackArgs;
+use crate::manifest::{Stage, VersionId};
+use crate::observe;
+use crate::reconcile::PlanStep;
+use crate::reconcile::rollback::{self, model_digest};
+use crate::reconcile::rollout::PROGRESSING;
+use crate::state::{ActualState, Event, TrafficRecord};
 
-/// Rolls back or releases.
-pub fn run(_ctx: &Context, args: RollbackArgs) -> Result<ExitCode> {
-    bail!("modelops rollback {} is not available yet", args.model)
+/// Rolls back, or releases a hold.
+pub fn run(ctx: &Context, args: RollbackArgs) -> Result<ExitCode> {
+    let started = Instant::now();
+    // The repository is read when it can be: it gives the deployment's
+    // target and the manifest the hold is tied to. An emergency rollback
+    // must not wait for a valid repository, so without it the rollback still
+    // happens (held until released).
+    let desired = match load(ctx, None) {
+        Ok(Loaded::Valid { desired, .. }) => Some(desired),
+        _ => None,
+    };
+    let config = match &desired {
+        Some(d) => d.config.clone(),
+        None => ctx.config()?,
+    };
+    let mut registry = ctx.registry(&config)?;
+    registry
+        .lock(ctx.lock_timeout(&config), "modelops rollback")
+        .context("cannot take the state lock")?;
+    let outcome = locked(
+        ctx,
+        &args,
+        desired.as_deref(),
+        &config,
+        registry.as_mut(),
+        started,
+    );
+    if let Err(e) = registry.unlock() {
+        eprintln!(
+            "warning: cannot release the lock on {}: {e}",
+            registry.describe()
+        );
+    }
+    outcome
+}
+
+fn locked(
+    ctx: &Context,
+    args: &RollbackArgs,
+    desired: Option<&crate::manifest::Desired>,
+    config: &crate::manifest::config::ConfigSpec,
+    registry: &mut dyn Registry,
+    started: Instant,
+) -> Result<ExitCode> {
+    let name = &args.model;
+    let actual = registry
+        .observe()
+        .with_context(|| format!("cannot read {}", registry.describe()))?;
+    let Some(model) = actual.models.get(name) else {
+        bail!("model {name} is not registered in {}", registry.describe());
+    };
+    let apply_ctx = ApplyContext {
+        now: ctx.now,
+        commit: None,
+        actor: actor(),
+    };
+    if args.release {
+        let Some(r) = actual
+            .rollouts
+            .get(name)
+            .filter(|r| r.strategy == rollback::STRATEGY && r.phase == rollback::HELD)
+        else {
+            bail!("{name} is not held by a rollback; nothing to release");
+        };
+        registry.apply(&rollback::release(name, r, "released by hand"), &apply_ctx)?;
+        registry.commit()?;
+        emit(&format!(
+            "Released the rollback hold on {name}: the next apply follows git again.\n"
+        ));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let reason = args.reason.as_deref().unwrap_or_default().trim();
+    if reason.is_empty() {
+        bail!("--reason must say why: it is recorded with the rollback");
+    }
+    let current = model.production().map(|p| p.version.clone());
+    let in_flight = actual
+        .rollouts
+        .get(name)
+        .filter(|r| r.phase == PROGRESSING && r.strategy != rollback::STRATEGY);
+    let events = registry.events(name)?;
+    let served = served_versions(&events);
+    let target = match &args.to {
+        Some(t) => {
+            let t: VersionId = t.parse().map_err(|e| anyhow::anyhow!("--to {t}: {e}"))?;
+            if !model.versions.iter().any(|v| v.version == t) {
+                bail!("{name} has no version {t} in {}", registry.describe());
+            }
+            t
+        }
+        // A rollout in flight is what goes wrong: back to the version the
+        // registry still has in Production.
+        None if in_flight.is_some() && current.is_some() => current.clone().expect("checked"),
+        None => served
+            .iter()
+            .rev()
+            .find(|v| {
+                Some(*v) != current.as_ref() && model.versions.iter().any(|x| &x.version == *v)
+            })
+            .cloned()
+            .with_context(|| {
+                format!(
+                    "{name} has no earlier Production version in its history; name one with --to"
+                )
+            })?,
+    };
+    let stops_rollout_only = current.as_ref() == Some(&target);
+    if stops_rollout_only && in_flight.is_none() {
+        bail!("{name} version {target} is already in Production, and no rollout is in flight");
+    }
+    if !stops_rollout_only && !served.contains(&target) && !args.force {
+        bail!(
+            "{name} version {target} was never in Production; pass --force to put it there anyway"
+        );
+    }
+    // 1. Serving: at once, wherever the model is routed.
+    let serving_started = Instant::now();
+    let routed_on = route_all(ctx, config, desired, name, &target, &actual)?;
+    let serving_secs = serving_started.elapsed().as_secs_f64();
+    // 2. The registry: the current version Archived, the target Production.
+    let registry_started = Instant::now();
+    let why = format!("rollback: {reason}");
+    let mut steps = Vec::new();
+    if let (Some(c), false) = (&current, stops_rollout_only) {
+        steps.push(PlanStep::TransitionStage {
+            model: name.clone(),
+            version: c.clone(),
+            from: Stage::Production,
+            to: Stage::Archived,
+            reason: why.clone(),
+            gates: Vec::new(),
+            policy: None,
+        });
+    }
+    let from_stage = model
+        .versions
+        .iter()
+        .find(|v| v.version == target)
+        .map_or(Stage::Archived, |v| v.stage);
+    if !stops_rollout_only {
+        steps.push(PlanStep::TransitionStage {
+            model: name.clone(),
+            version: target.clone(),
+            from: from_stage,
+            to: Stage::Production,
+            reason: why.clone(),
+            gates: Vec::new(),
+            policy: None,
+        });
+    }
+    // What is taken out of service: the Production version, or the version
+    // a rollout in flight was sending traffic to.
+    let taken_out = if stops_rollout_only {
+        in_flight.map(|r| r.version.clone())
+    } else {
+        current.clone()
+    };
+    let stopped =
+        in_flight.map(|r| format!("; its {} of version {} is stopped", r.strategy, r.version));
+    let digest = desired.and_then(|d| d.models.get(name)).map(model_digest);
+    let from_becomes = if stops_rollout_only {
+        Stage::Staging
+    } else {
+        Stage::Archived
+    };
+    let record = rollback::record(
+        &target,
+        taken_out.as_ref(),
+        from_becomes,
+        ctx.now,
+        reason,
+        &apply_ctx.actor,
+        digest,
+    );
+    steps.push(PlanStep::RecordRollout {
+        model: name.clone(),
+        record,
+        summary: format!(
+            "rolled back{} to version {target} by {}: {reason}{}",
+            taken_out
+                .as_ref()
+                .map(|c| format!(" from version {c}"))
+                .unwrap_or_default(),
+            apply_ctx.actor,
+            stopped.clone().unwrap_or_default()
+        ),
+    });
+    for step in &steps {
+        registry.apply(step, &apply_ctx).with_context(|| {
+            format!(
+                "the rollback stopped at: {}{}",
+                crate::render::describe_step(step),
+                if routed_on.is_empty() {
+                    ""
+                } else {
+                    " (serving already switched)"
+                }
+            )
+        })?;
+    }
+    registry.commit()?;
+    let registry_secs = registry_started.elapsed().as_secs_f64();
+    let mut text = format!(
+        "Rolled back {name}{} to version {target} in {:.3} s (serving {:.3} s, registry {:.3} s).\n",
+        taken_out
+            .as_ref()
+            .map(|c| format!(" from version {c}"))
+            .unwrap_or_default(),
+        started.elapsed().as_secs_f64(),
+        serving_secs,
+        registry_secs
+    );
+    for t in &routed_on {
+        text.push_str(&format!(
+            "  serving: all traffic to version {target} on {t}\n"
+        ));
+    }
+    if routed_on.is_empty() {
+        text.push_str("  serving: no target routes this model; only the registry changed\n");
+    }
+    if let Some(s) = stopped {
+        text.push_str(&format!("  rollout{s}\n"));
+    }
+    text.push_str(&format!(
+        "  held: later applies leave {name} alone until its manifest changes or `modelops rollback --release {name}`; `modelops plan` shows the change that makes git agree.\n"
+    ));
+    emit(&text);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Versions that have been in Production, oldest first (each once, at its
+/// latest entry).
+fn served_versions(events: &[Event]) -> Vec<VersionId> {
+    let mut out: Vec<VersionId> = Vec::new();
+    for e in events {
+        if e.to_stage == Some(Stage::Production)
+            && let Some(v) = &e.version
+        {
+            out.retain(|x| x != v);
+            out.push(v.clone());
+        }
+    }
+    out
+}
+
+/// Sends all of `model`'s traffic to `version` on every target routing it
+/// (the deployment's target first); returns the targets switched.
+fn route_all(
+    ctx: &Context,
+    config: &crate::manifest::config::ConfigSpec,
+    desired: Option<&crate::manifest::Desired>,
+    model: &str,
+    version: &VersionId,
+    _actual: &ActualState,
+) -> Result<Vec<String>> {
+    let mut targets = observe::serving_targets(config, &ctx.repo, &ctx.state_dir(config))?;
+    let deployment = desired.and_then(|d| d.deployments.get(model));
+    let mut switched = Vec::new();
+    for (name, target) in targets.iter_mut() {
+        let routes = match target.observe() {
+            Ok(r) => r,
+            Err(e) if deployment.is_some_and(|d| &d.target == name) => {
+                return Err(anyhow::Error::new(e)
+                    .context(format!("cannot read the routing of {}", target.describe())));
+            }
+            Err(_) => continue,
+        };
+        let Some(now) = routes.get(model) else {
+            continue;
+        };
+        let mut want = TrafficRecord::all_to(name, version);
+        want.sticky = None;
+        if now == &want {
+            switched.push(target.describe());
+            continue;
+        }
+        let deployment_name = deployment.map_or(model, |d| d.name.as_str());
+        target
+            .apply(&Route {
+                model,
+                deployment: deployment_name,
+                traffic: &want,
+                sticky: None,
+            })
+            .with_context(|| format!("cannot switch {model} on {}", target.describe()))?;
+        switched.push(target.describe());
+    }
+    Ok(switched)
 }

@@ -96,6 +96,34 @@ pub fn run(ctx: &Context, args: StatusArgs) -> Result<ExitCode> {
 fn rollout_lines(r: &crate::state::RolloutRecord, now: jiff::Timestamp) -> String {
     use crate::reconcile::rollout::{PROGRESSING, human};
     let mut out = String::new();
+    if r.strategy == crate::reconcile::rollback::STRATEGY {
+        let field = |k: &str| {
+            r.result
+                .as_ref()
+                .and_then(|v| v[k].as_str())
+                .unwrap_or("")
+                .to_string()
+        };
+        let from = r
+            .from_version
+            .as_ref()
+            .map(|f| format!("version {f} → "))
+            .unwrap_or_default();
+        let state = if r.phase == crate::reconcile::rollback::HELD {
+            "held: later applies leave the model alone until its manifest changes"
+        } else {
+            "released"
+        };
+        let _ = writeln!(
+            out,
+            "  rollback at {} by {} ({from}version {}): {}; {state}",
+            r.started_at.unwrap_or(r.step_started_at),
+            field("actor"),
+            r.version,
+            field("reason")
+        );
+        return out;
+    }
     let from = r
         .from_version
         .as_ref()

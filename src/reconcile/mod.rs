@@ -5,6 +5,7 @@
 pub mod gates;
 pub mod plan;
 mod recheck;
+pub mod rollback;
 pub mod rollout;
 
 pub use recheck::{GatedMove, gated_moves, recheck_gates};
@@ -226,6 +227,7 @@ fn plan_with(
     let mut unmanaged = Vec::new();
     let mut warnings = Vec::new();
     let mut held = Vec::new();
+    let mut rollback_holds = Vec::new();
     let in_scope: Vec<&str> = desired
         .models
         .keys()
@@ -255,10 +257,33 @@ fn plan_with(
             warnings: &mut warnings,
             held: &mut held,
         };
+        // A manual rollback holds the model while git still asks for what
+        // was rolled back: nothing is planned for it.
+        let record = actual.rollouts.get(name);
+        let holding =
+            record.filter(|r| r.strategy == rollback::STRATEGY && r.phase == rollback::HELD);
+        let mut released = None;
+        if let Some(r) = holding {
+            if rollback::still_held(r, model) {
+                rollback_holds.push(rollback::hold_of(name, &model.file, r));
+                models.push(ModelPlan {
+                    model: name.clone(),
+                    action: ModelAction::NoOp,
+                    steps: Vec::new(),
+                    manifest_diff: None,
+                    rollout: None,
+                });
+                continue;
+            }
+            released = Some(rollback::release(name, r, "the model's manifest changed"));
+        }
         let ModelSteps {
             mut steps,
             delegated,
         } = plan_model(desired, actual, observations, model, registered, &mut out);
+        if let Some(step) = released {
+            steps.insert(0, step);
+        }
         let mut rollout_note = None;
         if let (Some(d), Some((candidate, _))) = (desired.deployments.get(name), &delegated)
             && let Strategy::Canary(c) = &d.strategy
@@ -336,6 +361,7 @@ fn plan_with(
         unmanaged,
         warnings,
         rejected: held,
+        held_by_rollback: rollback_holds,
         policies,
         models,
         errors,

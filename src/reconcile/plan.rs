@@ -44,6 +44,10 @@ pub struct Plan {
     /// not tried again until they do.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rejected: Vec<HeldRejection>,
+    /// Models a manual rollback holds: nothing is planned for them while
+    /// git still asks for what was rolled back.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub held_by_rollback: Vec<RollbackHold>,
     /// The policies the plan's gated moves were evaluated with, so a saved
     /// plan's gates can be evaluated again at apply time.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -82,6 +86,32 @@ pub struct DriftItem {
     pub version: Option<VersionId>,
     /// Field that changed, before = as modelops applied it, after = as it is now.
     pub change: FieldChange,
+}
+
+/// A model a manual rollback holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RollbackHold {
+    /// Model.
+    pub model: String,
+    /// When it was rolled back.
+    pub at: Timestamp,
+    /// Why, as given to `modelops rollback --reason`.
+    pub reason: String,
+    /// Who rolled it back.
+    pub actor: String,
+    /// The version taken out of service.
+    pub from: Option<VersionId>,
+    /// The stage git should declare for `from`: Archived when it was in
+    /// Production, Staging when a rollout of it was stopped.
+    pub from_becomes: Stage,
+    /// The version put back.
+    pub to: VersionId,
+    /// The model's manifest file.
+    pub file: String,
+    /// The unified diff that makes git agree with the rollback, when the
+    /// manifest could be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patch: Option<String>,
 }
 
 /// A version held back by an earlier rejection.

@@ -58,6 +58,26 @@ pub fn plan_markdown(plan: &Plan) -> String {
         }
         out.push('\n');
     }
+    for h in &plan.held_by_rollback {
+        let _ = writeln!(
+            out,
+            "#### :rewind: `{}` held by rollback\n\nRolled back to version {} at {} by {}: {}. Left alone until its manifest changes or `modelops rollback --release {}`.\n",
+            h.model,
+            h.to,
+            h.at,
+            escape(&h.actor),
+            escape(&h.reason),
+            h.model
+        );
+        if let Some(patch) = &h.patch {
+            out.push_str("The change that makes git agree:\n\n```diff\n");
+            out.push_str(patch);
+            if !patch.ends_with('\n') {
+                out.push('\n');
+            }
+            out.push_str("```\n\n");
+        }
+    }
     if !plan.rejected.is_empty() {
         out.push_str("#### Rejected earlier (not tried again until the manifest entry or policy changes)\n\n| model | version | wants | rejected at | failed checks |\n|---|---|---|---|---|\n");
         for r in &plan.rejected {

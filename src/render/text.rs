@@ -25,6 +25,16 @@ pub fn summary_line(plan: &Plan) -> String {
             "Plan: {} to add, {} to change, {} to archive{rejected}.",
             s.add, s.change, s.archive
         )
+    } else if !plan.held_by_rollback.is_empty() {
+        let held: Vec<&str> = plan
+            .held_by_rollback
+            .iter()
+            .map(|h| h.model.as_str())
+            .collect();
+        format!(
+            "No changes. Held by a rollback, so not compared with git: {}.",
+            held.join(", ")
+        )
     } else {
         "No changes. Registry and serving match the repository.".to_string()
     }
@@ -114,6 +124,25 @@ pub fn plan_text(plan: &Plan) -> String {
             let _ = writeln!(out, "  {}", n.summary);
             if let Some(next) = n.next_at {
                 let _ = writeln!(out, "    next decision due at {next}");
+            }
+        }
+        out.push('\n');
+    }
+    for h in &plan.held_by_rollback {
+        let from = h
+            .from
+            .as_ref()
+            .map(|f| format!("version {f} → "))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "Held by rollback at {} ({from}version {}, by {}): {}\n  {} is left alone until its manifest changes or `modelops rollback --release {}`.",
+            h.at, h.to, h.actor, h.reason, h.model, h.model
+        );
+        if let Some(patch) = &h.patch {
+            out.push_str("  This change to git makes it agree with the rollback:\n\n");
+            for line in patch.lines() {
+                let _ = writeln!(out, "    {line}");
             }
         }
         out.push('\n');
