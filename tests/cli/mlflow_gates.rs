@@ -185,3 +185,65 @@ fn gates_read_mlflow_runs_and_logged_models_and_rejections_hold() {
         .stdout_has("  2          Development (Rejected) ")
         .stdout_has("  1          Production ");
 }
+
+#[test]
+fn rollout_records_and_rollback_holds_live_in_mlflow() {
+    let Some(client) = server() else { return };
+    let _serial = serial();
+    let url = std::env::var("MODELOPS_MLFLOW_URL").unwrap();
+    let env = [("MLFLOW_TRACKING_URI", url.as_str())];
+    let name = format!("fraud-detector-{}", &unique("r")[2..].replace('-', ""));
+    let model = |one: &str, two: &str| {
+        format!(
+            "apiVersion: modelops/v1\nkind: Model\nmetadata: {{name: {name}, owner: risk-ml}}\nspec:\n  versions:\n    - {{version: 1, stage: {one}, source: s3://m/{name}/1}}\n    - {{version: 2, stage: {two}, source: s3://m/{name}/2}}\n"
+        )
+    };
+    let repo = crate::common::Repo::new();
+    repo.file(crate::fixtures::POLICY_FILE, crate::fixtures::NO_GATES_POLICY)
+        .file(&format!("models/{name}.yaml"), model("Production", "Staging"))
+        .file(
+            &format!("deployments/{name}.yaml"),
+            format!("apiVersion: modelops/v1\nkind: Deployment\nmetadata: {{name: {name}}}\nspec:\n  model: {name}\n  canary:\n    stages:\n      - {{traffic_percent: 10, duration: 1h}}\n      - {{traffic_percent: 100, duration: 1h}}\n"),
+        );
+    repo.run_with(&["apply", "--auto-approve"], &env).code(0);
+    repo.file(
+        &format!("models/{name}.yaml"),
+        model("Archived", "Production"),
+    );
+    repo.run_with(&["apply", "--auto-approve"], &env)
+        .code(0)
+        .stdout_has("record rollout: canary of version 2 started at 10%");
+    // The record is a tag on the registered model, read back by any run.
+    let got = client
+        .send(&request::get_registered_model(&name))
+        .expect("model");
+    let tag = got["registered_model"]["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["key"] == "modelops.rollout")
+        .expect("a modelops.rollout tag");
+    let record: Value = serde_json::from_str(tag["value"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        (record["strategy"].as_str(), record["phase"].as_str()),
+        (Some("canary"), Some("Progressing"))
+    );
+    repo.run_with(&["status", &name], &env).code(0).stdout_has(
+        "  rollout: canary of version 2 against version 1: Progressing, stage 1 of 2 (10%)",
+    );
+
+    // A rollback during the canary: traffic back, the hold recorded in MLflow.
+    repo.run_with(&["rollback", &name, "--reason", "e2e"], &env)
+        .code(0)
+        .stdout_has(&format!("Rolled back {name} from version 2 to version 1"));
+    repo.run_with(&["plan", "--detailed-exitcode"], &env)
+        .code(0)
+        .stdout_has("Held by rollback at ")
+        .stdout_has(&format!(
+            "    +    - {{version: 2, stage: Staging, source: s3://m/{name}/2}}\n"
+        ));
+    repo.run_with(&["status", &name], &env)
+        .code(0)
+        .stdout_has("  1          Production ")
+        .stdout_has("): e2e; held");
+}
