@@ -211,11 +211,19 @@ pub struct RollbackArgs {
 
 /// `comment`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Environment: GITHUB_TOKEN (may write pull-request comments), GITHUB_REPOSITORY (owner/name), GITHUB_API_URL (default https://api.github.com)."
+)]
 pub struct CommentArgs {
     /// The pull request number.
-    #[arg(long, value_name = "N")]
-    pub pr: u64,
-    /// The plan, as `modelops plan --format json --out FILE` wrote it.
+    #[arg(long, value_name = "N", required_unless_present = "print")]
+    pub pr: Option<u64>,
+    /// The plan, as `modelops plan --format json --out FILE` wrote it (or,
+    /// for a repository that did not validate, `validate --format json`).
     #[arg(long, value_name = "PLAN_JSON")]
     pub plan: PathBuf,
+    /// Print the comment's markdown, unsplit, instead of posting it (for a
+    /// job summary or a preview); needs neither GitHub nor --pr.
+    #[arg(long, conflicts_with = "pr")]
+    pub print: bool,
 }

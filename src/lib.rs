@@ -22,6 +22,8 @@
 //! - [`render`] — plans and diagnostics as text, markdown, JSON, GitHub annotations.
 //! - [`apply`] — runs a plan's steps against a registry.
 //! - [`backend`] — registries at the I/O edge (the embedded `local` store).
+//! - [`github`] — the plan's pull-request comment through GitHub's REST API
+//!   (found by a hidden marker, edited in place, split when too long).
 //! - [`commands`] — one file per subcommand; [`run`] is the binary's body.
 
 // Diagnostics are returned by value on the cold error path of per-file
@@ -32,6 +34,7 @@ pub mod apply;
 pub mod backend;
 pub mod cli;
 pub mod commands;
+pub mod github;
 pub mod manifest;
 pub mod observe;
 pub mod reconcile;

@@ -4,6 +4,7 @@
 //!
 //! - `bad_input` — files that must be refused safely (YAML bombs, symlinks, ...).
 //! - `rules` — one case per schema and semantic rule, with its location.
+//! - `comment` — the pull-request comment against a fake GitHub API: one comment edited in place, split when long, errors without the token.
 //! - `formats` — validation output as JSON and GitHub annotations.
 //! - `lifecycle` — plan, apply, status and history on the example repository.
 //! - `promotion` — stage moves after the first apply, refusals, saved plans, drift.
@@ -24,6 +25,8 @@ mod common;
 
 #[path = "cli/bad_input.rs"]
 mod bad_input;
+#[path = "cli/comment.rs"]
+mod comment;
 #[path = "cli/fixtures.rs"]
 mod fixtures;
 #[path = "cli/formats.rs"]
