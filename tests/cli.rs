@@ -19,6 +19,7 @@
 //! - `mlflow_signature` — reading the signature MLflow logged with a model.
 //! - `nginx` — the nginx serving target against a real nginx: splits, mirrors, sticky arms, reloads.
 //! - `prometheus` — the Prometheus metrics provider against a real Prometheus on backfilled series.
+//! - `rollout_e2e` — the example's canary through the binary on a real nginx and Prometheus: promotion, rollback, outage.
 
 #[path = "common/mod.rs"]
 mod common;
@@ -55,6 +56,8 @@ mod promotion;
 mod robustness;
 #[path = "cli/rollback.rs"]
 mod rollback;
+#[path = "cli/rollout_e2e.rs"]
+mod rollout_e2e;
 #[path = "cli/rollouts.rs"]
 mod rollouts;
 #[path = "cli/rules.rs"]

@@ -10,9 +10,9 @@
 //! once in 150,000 checks; a split off by a few points fails every time.
 
 #[path = "nginx/server.rs"]
-mod server;
+pub(crate) mod server;
 #[path = "nginx/upstream.rs"]
-mod upstream;
+pub(crate) mod upstream;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
@@ -30,7 +30,7 @@ use upstream::{Seen, Upstream, free_port, send, send_many};
 const MODEL: &str = "fraud-detector";
 
 /// Asserts that `count` of `n` is within the binomial tolerance of `p`.
-fn assert_share(what: &str, count: usize, n: usize, p: f64) {
+pub(crate) fn assert_share(what: &str, count: usize, n: usize, p: f64) {
     let (n_f, count_f) = (n as f64, count as f64);
     let tolerance = 4.5 * (n_f * p * (1.0 - p)).sqrt();
     eprintln!(

@@ -87,7 +87,7 @@ impl Nginx {
     }
 
     /// nginx's worker processes: the master's children.
-    fn workers(&self) -> BTreeSet<u32> {
+    pub(crate) fn workers(&self) -> BTreeSet<u32> {
         let pid_file = self.path().join("logs/nginx.pid");
         let master = std::fs::read_to_string(pid_file).expect("pid file");
         let master = master.trim();
