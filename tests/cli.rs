@@ -2,6 +2,7 @@
 //! (directories and git repositories), checking exit codes, stdout, stderr
 //! and the state it leaves. Output a person reads is snapshotted with insta.
 //!
+//! - `action` — the GitHub Action: its metadata against GitHub's schema, the example workflows through actionlint, its script run as a runner would.
 //! - `bad_input` — files that must be refused safely (YAML bombs, symlinks, ...).
 //! - `rules` — one case per schema and semantic rule, with its location.
 //! - `comment` — the pull-request comment against a fake GitHub API: one comment edited in place, split when long, errors without the token.
@@ -24,6 +25,8 @@
 #[path = "common/mod.rs"]
 mod common;
 
+#[path = "cli/action.rs"]
+mod action;
 #[path = "cli/bad_input.rs"]
 mod bad_input;
 #[path = "cli/comment.rs"]
