@@ -218,8 +218,8 @@ pub struct CommentArgs {
     /// The pull request number.
     #[arg(long, value_name = "N", required_unless_present = "print")]
     pub pr: Option<u64>,
-    /// The plan, as `modelops plan --format json --out FILE` wrote it (or,
-    /// for a repository that did not validate, `validate --format json`).
+    /// The plan, as `modelops plan --out FILE` or `plan --format json` wrote
+    /// it (or, for a repository that did not validate, `validate --format json`).
     #[arg(long, value_name = "PLAN_JSON")]
     pub plan: PathBuf,
     /// Print the comment's markdown, unsplit, instead of posting it (for a

@@ -364,11 +364,17 @@ fn github_errors_exit_1_with_githubs_message_and_never_the_token() {
         .code(1)
         .stderr_has("Problems parsing token *** (HTTP 400)");
 
-    // Not JSON at all (a proxy's page).
+    // Not JSON at all (a proxy's page), and a 5xx: the list (a GET) is
+    // tried three times, 1 s then 2 s apart, before giving up.
+    server.take_calls();
     server.fail_with(502, "<html><title>502 Bad Gateway</title></html>");
     comment(&repo, &server, &plan)
         .code(1)
         .stderr_has("(HTTP 502): <html><title>502 Bad Gateway</title></html>");
+    assert_eq!(
+        server.take_calls(),
+        ["GET /repos/acme/model-lifecycle/issues/7/comments"; 3]
+    );
 }
 
 #[test]
