@@ -13,9 +13,9 @@ use jiff::Timestamp;
 
 use crate::backend::Registry;
 use crate::backend::benchmark::{self, BenchmarkSpec};
-use crate::backend::metrics::MetricsProvider;
 use crate::backend::metrics::file::FileProvider;
 use crate::backend::metrics::prometheus::PrometheusProvider;
+use crate::backend::metrics::{MetricsError, MetricsProvider};
 use crate::backend::serving::ServingTarget;
 use crate::backend::serving::local::LocalRouting;
 use crate::backend::serving::nginx::NginxTarget;
@@ -179,6 +179,9 @@ pub fn rollout_metrics(
     scope: &Scope,
     providers: &mut BTreeMap<String, Box<dyn MetricsProvider>>,
 ) {
+    // A provider that cannot be reached is not asked again in this run: a
+    // host that drops packets would otherwise cost a timeout per question.
+    let mut down: BTreeMap<String, String> = BTreeMap::new();
     for _ in 0..4 {
         let queries = metric_queries(desired, actual, observations, now, scope);
         if queries.is_empty() {
@@ -196,8 +199,32 @@ pub fn rollout_metrics(
             };
             let none = providers.is_empty();
             let known: Vec<String> = providers.keys().cloned().collect();
+            if let Some(why) = chosen.as_ref().and_then(|n| down.get(n)) {
+                observations.metrics.insert(q, Err(why.clone()));
+                continue;
+            }
             let answer = match chosen.as_ref().and_then(|n| providers.get_mut(n)) {
-                Some(p) => p.query(&q).map_err(|e| format!("{}: {e}", p.describe())),
+                // Provider errors name the provider and what was asked.
+                Some(p) => match p.query(&q) {
+                    Ok(v) => Ok(v),
+                    Err(e @ MetricsError::Unavailable(_)) => {
+                        let text = e.to_string();
+                        // An unreachable server is said once, without the
+                        // question, and not asked again this run.
+                        let unreachable = ["connection failed", "no answer within"]
+                            .iter()
+                            .find_map(|m| text.find(m));
+                        match (unreachable, &chosen) {
+                            (Some(at), Some(n)) => {
+                                let why = format!("{}: {}", p.describe(), &text[at..]);
+                                down.insert(n.clone(), why.clone());
+                                Err(why)
+                            }
+                            _ => Err(text),
+                        }
+                    }
+                    Err(e) => Err(e.to_string()),
+                },
                 None if none => Err(
                     "no metrics provider: declare one in modelops.yaml under metrics".to_string(),
                 ),

@@ -112,7 +112,7 @@ fn apply_locked(
                 s.add, s.change, s.archive, s.reject
             ));
             eprintln!(
-                "{} rejected by validation gates and marked Rejected; the refused moves were not applied. \
+                "{} marked Rejected (failed validation gates or a failed rollout); the refused moves were not applied. \
                  A rejected move is not tried again until the version's manifest entry (or its policy) changes.",
                 crate::commands::count(report.rejected, "version")
             );

@@ -53,7 +53,7 @@ pub fn run(ctx: &Context, args: StatusArgs) -> Result<ExitCode> {
         let _ = writeln!(out, "{} (owner {})", m.name, m.owner);
         let _ = writeln!(
             out,
-            "  {:<10} {:<12} {:<21} source",
+            "  {:<10} {:<22} {:<21} source",
             "version", "stage", "registered"
         );
         for v in &m.versions {
@@ -64,7 +64,7 @@ pub fn run(ctx: &Context, args: StatusArgs) -> Result<ExitCode> {
             };
             let _ = writeln!(
                 out,
-                "  {:<10} {:<12} {:<21} {}",
+                "  {:<10} {:<22} {:<21} {}",
                 v.version.to_string(),
                 stage,
                 v.registered_at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),

@@ -77,9 +77,24 @@ pub fn describe_step(step: &PlanStep) -> String {
         ),
         PlanStep::RecordRollout { summary, .. } => format!("record rollout: {summary}"),
         PlanStep::RejectVersion {
-            version, from, to, ..
+            version,
+            from,
+            to,
+            gates,
+            ..
         } => {
-            format!("version {version}: mark Rejected, stays {from} (gates refuse {from} → {to})")
+            // A rollout's analysis records its checks as `<strategy>.<check>`.
+            let rollout = gates
+                .iter()
+                .find_map(|g| g.source.strip_suffix(" analysis"));
+            match rollout {
+                Some(strategy) => format!(
+                    "version {version}: mark Rejected, stays {from} (its {strategy} failed: {from} → {to} refused)"
+                ),
+                None => format!(
+                    "version {version}: mark Rejected, stays {from} (gates refuse {from} → {to})"
+                ),
+            }
         }
     }
 }
@@ -149,7 +164,7 @@ pub fn plan_text(plan: &Plan) -> String {
     }
     if !plan.rejected.is_empty() {
         out.push_str(
-            "Rejected earlier by validation gates, not tried again until the manifest entry or policy changes:\n",
+            "Rejected earlier (failed gates or a failed rollout), not tried again until the manifest entry or policy changes:\n",
         );
         for r in &plan.rejected {
             let _ = writeln!(

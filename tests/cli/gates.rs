@@ -117,7 +117,7 @@ fn a_rejected_version_stays_unpromoted_until_its_manifest_changes() {
         .code(1)
         .stdout_has("  done: churn-predictor: version 3: mark Rejected, stays Development (gates refuse Development → Staging)")
         .stdout_has("Apply complete: 11 added, 9 changed, 2 archived, 1 rejected.")
-        .stderr_has("1 version rejected by validation gates and marked Rejected; the refused moves were not applied.");
+        .stderr_has("1 version marked Rejected (failed validation gates or a failed rollout); the refused moves were not applied.");
     repo.run(&["status", "churn-predictor"])
         .code(0)
         .stdout_has("  3          Development (Rejected) ")
@@ -130,7 +130,7 @@ fn a_rejected_version_stays_unpromoted_until_its_manifest_changes() {
     // the plan says why git and the registry still differ.
     repo.run(&["plan", "--detailed-exitcode"])
         .code(0)
-        .stdout_has("Rejected earlier by validation gates, not tried again until the manifest entry or policy changes:\n  churn-predictor version 3 (git asks for Staging): rejected at 2026-11-26T09:00:00Z: metric.test_accuracy: 0.84")
+        .stdout_has("Rejected earlier (failed gates or a failed rollout), not tried again until the manifest entry or policy changes:\n  churn-predictor version 3 (git asks for Staging): rejected at 2026-11-26T09:00:00Z: metric.test_accuracy: 0.84")
         .stdout_has("No changes.");
     repo.run(&["apply", "--auto-approve"]).code(0);
 
@@ -287,7 +287,7 @@ fn a_benchmark_measures_latency_and_is_run_again_at_apply_time() {
     repo.run(&["apply", "plan.json"])
         .code(1)
         .stderr_has("Gate re-check: churn-predictor version 3: the gates for Development → Staging fail now, at apply time: latency.p99: p99 ")
-        .stderr_has("3 versions rejected by validation gates");
+        .stderr_has("3 versions marked Rejected");
     repo.run(&["status", "churn-predictor"])
         .code(0)
         .stdout_has("  3          Development (Rejected) ");

@@ -155,11 +155,11 @@ fn assert_between(what: &str, value: f64, (low, high): (f64, f64), report: &Late
 fn tiered(n: usize) -> Answer {
     let rank = (n * 37) % 200 + 1;
     ok_after(match rank {
-        1..=100 => 5,
-        101..=190 => 30,
-        191..=197 => 60,
-        198 => 120,
-        _ => 250,
+        1..=100 => 10,
+        101..=190 => 100,
+        191..=197 => 200,
+        198 => 400,
+        _ => 800,
     })
 }
 
@@ -176,9 +176,11 @@ fn percentiles_fall_on_the_nearest_ranks() {
 
     assert_eq!((report.requests, report.failed), (200, 0), "{report:?}");
     assert_eq!(report.first_error, None);
-    assert_between("p50", report.p50_ms, (5.0, 30.0), &report);
-    assert_between("p95", report.p95_ms, (30.0, 60.0), &report);
-    assert_between("p99", report.p99_ms, (120.0, 250.0), &report);
+    // The gaps between delays leave room for a loaded 2-core machine (the
+    // suite runs nginx, Prometheus and MLflow tests beside this one).
+    assert_between("p50", report.p50_ms, (10.0, 100.0), &report);
+    assert_between("p95", report.p95_ms, (100.0, 200.0), &report);
+    assert_between("p99", report.p99_ms, (400.0, 800.0), &report);
     assert_eq!(server.received().len(), 200);
 }
 

@@ -138,7 +138,7 @@ fn status_shows_the_registered_versions() {
     snapshot!(out.stdout());
     repo.run(&["status", "fraud-detector"])
         .code(0)
-        .stdout_has("  2          Production   2026-11-26T09:00:00Z  runs:/c0a42a8348c8778970e5cb63e6c40e05/model")
+        .stdout_has("  2          Production             2026-11-26T09:00:00Z  runs:/c0a42a8348c8778970e5cb63e6c40e05/model")
         .stdout_lacks("churn-predictor");
     repo.run(&["status", "fraud-detectr"])
         .code(1)

@@ -144,7 +144,7 @@ fn gates_read_mlflow_runs_and_logged_models_and_rejections_hold() {
 
     repo.run_with(&["apply", "--auto-approve"], &env)
         .code(1)
-        .stderr_has("1 version rejected by validation gates");
+        .stderr_has("1 version marked Rejected");
     let versions = client
         .send(&request::search_model_versions(
             &format!("name='{name}'"),

@@ -315,7 +315,7 @@ fn a_regressed_error_rate_rolls_back_to_the_stable_version() {
         .code(1)
         .stdout_has("~ route v2 100% on edge (rollback of version 3)")
         .stdout_has("Apply complete: 0 added, 2 changed, 0 archived, 1 rejected.")
-        .stderr_has("1 version rejected");
+        .stderr_has("1 version marked Rejected");
     edge.assert_canary_share(0, 500);
 
     let status = repo
@@ -336,7 +336,7 @@ fn a_regressed_error_rate_rolls_back_to_the_stable_version() {
     repo.at(&at(T1, 24 * 60).to_string());
     repo.run(&["plan", "--detailed-exitcode"])
         .code(0)
-        .stdout_has("Rejected earlier by validation gates")
+        .stdout_has("Rejected earlier (failed gates or a failed rollout)")
         .stdout_has("  fraud-detector version 3 (git asks for Production): rejected at ")
         .stdout_lacks("canary of version 3: 0% → 5%");
     edge.assert_canary_share(0, 300);
@@ -367,7 +367,9 @@ fn an_unreachable_prometheus_fails_the_canary_and_never_promotes() {
         edge.apply(&repo)
             .code(0)
             .stdout_has("  hold fraud-detector canary at 5% (")
-            .stdout_has("elapsed): metrics unavailable: requests of version 2: ")
+            .stdout_has("elapsed): metrics unavailable: prometheus prom at http://127.0.0.1:")
+            .stdout_has("connection failed: ")
+            .stdout_has("(requests, errors, latency_p99_ms of versions 2 and 3)")
             .stdout_has("connection failed")
             .stdout_has(&format!("(error {error} of 3 allowed)\n"))
             .stdout_lacks("advance");

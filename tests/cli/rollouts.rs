@@ -60,7 +60,7 @@ fn a_canary_goes_stage_by_stage_to_production_as_time_advances() {
     repo.at(&hours(0).replace("09:00:00", "09:30:00"));
     repo.run(&["plan", "--detailed-exitcode"])
         .code(2)
-        .stdout_has("hold fraud-detector canary at 5% (30m of 1h elapsed): metrics unavailable: no requests data for version 2 in the window")
+        .stdout_has("hold fraud-detector canary at 5% (30m of 1h elapsed): metrics unavailable: no data in the window (requests, errors, latency_p99_ms of versions 2 and 3)")
         .stdout_has("(error 1 of 3 allowed)")
         .stdout_lacks("route v2");
 
@@ -147,11 +147,11 @@ fn a_regressed_error_rate_rolls_the_canary_back_and_rejects_the_version() {
         .code(1)
         .stdout_has("  roll back fraud-detector canary at 5%: error_rate_increase 2.049pp > 0.5pp over 5,000 requests; all traffic to version 2; version 3 Rejected")
         .stdout_has("  ~ route v2 100% on local (rollback of version 3)\n")
-        .stdout_has("  ! version 3: mark Rejected, stays Staging (gates refuse Staging → Production)\n")
+        .stdout_has("  ! version 3: mark Rejected, stays Staging (its canary failed: Staging → Production refused)\n")
         .stdout_has("canary.error_rate_increase   FAIL    2.049pp");
     repo.run(&["apply", "--auto-approve"])
         .code(1)
-        .stderr_has("1 version rejected");
+        .stderr_has("1 version marked Rejected");
     assert_eq!(routing(&repo), serde_json::json!({"2": 100}));
     repo.run(&["status", "fraud-detector"])
         .code(0)

@@ -42,6 +42,20 @@ impl<'a> Lookup<'a> {
         start: Timestamp,
         end: Timestamp,
     ) -> Result<f64, String> {
+        self.try_get(model, version, signal, start, end)
+            .map_err(|m| format!("{} of version {}: {}", m.signal, m.version, m.cause))
+    }
+
+    /// As [`Lookup::get`], with what is missing and why kept apart, so that
+    /// one cause behind many questions is said once.
+    pub fn try_get(
+        &mut self,
+        model: &str,
+        version: &VersionId,
+        signal: Signal,
+        start: Timestamp,
+        end: Timestamp,
+    ) -> Result<f64, Missing> {
         let q = MetricQuery {
             model: model.to_string(),
             version: version.to_string(),
@@ -50,20 +64,73 @@ impl<'a> Lookup<'a> {
             end,
         };
         let answer = self.metrics.get(&q).cloned();
-        let name = q.signal.name().to_string();
-        self.asked.push(q);
-        match answer {
-            None => Err(format!("{name} of version {version} was not measured")),
-            Some(Err(e)) => Err(format!("{name} of version {version}: {e}")),
-            Some(Ok(None)) => Err(format!(
-                "no {name} data for version {version} in the window"
-            )),
-            Some(Ok(Some(v))) if v.is_nan() => {
-                Err(format!("{name} of version {version} is not a number"))
-            }
+        let missing = |cause: String| Missing {
+            signal: q.signal.name().to_string(),
+            version: version.to_string(),
+            cause,
+        };
+        let out = match answer {
+            None => Err(missing("not measured".into())),
+            Some(Err(e)) => Err(missing(e)),
+            Some(Ok(None)) => Err(missing("no data in the window".into())),
+            Some(Ok(Some(v))) if v.is_nan() => Err(missing("not a number".into())),
             Some(Ok(Some(v))) => Ok(v),
+        };
+        self.asked.push(q);
+        out
+    }
+}
+
+/// A signal that could not be had, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Missing {
+    /// The signal's name.
+    pub signal: String,
+    /// The version.
+    pub version: String,
+    /// Why, in words.
+    pub cause: String,
+}
+
+/// Missing signals said once per cause: `connection refused (requests,
+/// errors of versions 2 and 3)`.
+pub fn describe_missing(missing: &[Missing]) -> String {
+    let mut causes: Vec<(&str, Vec<&Missing>)> = Vec::new();
+    for m in missing {
+        match causes.iter_mut().find(|(c, _)| *c == m.cause) {
+            Some((_, list)) => list.push(m),
+            None => causes.push((&m.cause, vec![m])),
         }
     }
+    causes
+        .into_iter()
+        .map(|(cause, list)| {
+            let mut signals: Vec<&str> = Vec::new();
+            let mut versions: Vec<&str> = Vec::new();
+            for m in &list {
+                if !signals.contains(&m.signal.as_str()) {
+                    signals.push(&m.signal);
+                }
+                if !versions.contains(&m.version.as_str()) {
+                    versions.push(&m.version);
+                }
+            }
+            let what = if signals.len() * versions.len() == list.len() {
+                let v = match versions.as_slice() {
+                    [one] => format!("version {one}"),
+                    many => format!("versions {}", many.join(" and ")),
+                };
+                format!("{} of {v}", signals.join(", "))
+            } else {
+                list.iter()
+                    .map(|m| format!("{} of version {}", m.signal, m.version))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            format!("{cause} ({what})")
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Limits relative to the stable version; `None` is not checked.
@@ -107,7 +174,7 @@ pub fn analyse(s: &Subject, conditions: &Conditions, lookup: &mut Lookup) -> Ana
             Some(w) if version == s.stable => w,
             _ => (s.since, s.now),
         };
-        match lookup.get(s.model, version, signal, start, end) {
+        match lookup.try_get(s.model, version, signal, start, end) {
             Ok(v) => Some(v),
             Err(e) => {
                 errors.push(e);
@@ -154,7 +221,7 @@ pub fn analyse(s: &Subject, conditions: &Conditions, lookup: &mut Lookup) -> Ana
         message: String::new(),
     };
     if !errors.is_empty() {
-        analysis.message = format!("metrics unavailable: {}", errors.join("; "));
+        analysis.message = format!("metrics unavailable: {}", describe_missing(&errors));
         return analysis;
     }
     let (req_s, req_c) = (req_s.unwrap_or(0.0), req_c.unwrap_or(0.0));

@@ -236,7 +236,7 @@ fn a_breached_condition_rolls_back_at_once_and_rejects_the_version() {
         [
             "route v2 100% on local (rollback of version 3)",
             "record rollout: roll back fraud-detector canary at 5%: error_rate_increase 1.152pp > 0.5pp over 12,400 requests",
-            "version 3: mark Rejected, stays Staging (gates refuse Staging → Production)"
+            "version 3: mark Rejected, stays Staging (its canary failed: Staging → Production refused)"
         ]
     );
     assert!(
@@ -310,7 +310,7 @@ fn unreadable_metrics_hold_then_fail_at_the_error_limit() {
     assert_eq!(
         steps(&p),
         [
-            "record rollout: analysis error 1 of 3: metrics unavailable: requests of version 2: connection refused; requests of version 3: connection refused; errors of version 2: connection refused; errors of version 3: connection refused; latency_p99_ms of version 2: connection refused; latency_p99_ms of version 3: connection refused"
+            "record rollout: analysis error 1 of 3: metrics unavailable: connection refused (requests, errors, latency_p99_ms of versions 2 and 3)"
         ]
     );
     a.rollouts
@@ -333,7 +333,9 @@ fn unreadable_metrics_hold_then_fail_at_the_error_limit() {
     }
     let p = plan(&d, &a, &empty, now, &Scope::All);
     assert!(
-        note(&p).contains("no requests data for version 2 in the window"),
+        note(&p).contains(
+            "no data in the window (requests, errors, latency_p99_ms of versions 2 and 3)"
+        ),
         "{}",
         note(&p)
     );
