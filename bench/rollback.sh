@@ -108,10 +108,11 @@ mlflow_production() {
 }
 # Waits up to 5 s for nginx on ADDRESS to answer VERSION, asking every
 # 5 ms or so; prints the seconds from RETURNED (when the command
-# returned) to the first right answer. Then checks MLflow.
+# returned) to the first right answer, and how many requests that took.
+# Then checks MLflow.
 verify() {
-    local address="$1" model="$2" version="$3" returned="$4" got answered
-    for _ in $(seq 1 1000); do
+    local address="$1" model="$2" version="$3" returned="$4" got answered asked
+    for asked in $(seq 1 1000); do
         got="$(served "$address")"
         [[ "$got" == "$MODEL $version" ]] && break
         sleep 0.005
@@ -121,7 +122,7 @@ verify() {
     local want="stage $version, alias $version" registry
     registry="$(mlflow_production "$model")"
     [[ "$registry" == "$want" ]] || die "MLflow shows $model with $registry, not $want"
-    awk -v a="$returned" -v b="$answered" 'BEGIN { printf "%.3f", b - a }'
+    awk -v a="$returned" -v b="$answered" -v n="$asked" 'BEGIN { printf "%.3f %d", b - a, n }'
 }
 
 log "making the repository"
@@ -238,6 +239,7 @@ settle() { sleep 0.3; }
 LOAD_BEFORE="$(cut -d' ' -f1 /proc/loadavg)"
 MO_WALL=() MO_ELAPSED=() MO_SERVING=() MO_REGISTRY=() MO_REQ=() MO_VISIBLE=() RELEASE_WALL=()
 PY_WALL=() PY_IMPORT=() PY_REGISTRY=() PY_SERVING=() PY_REQ=() PY_VISIBLE=() PY_BARE=()
+MO_FIRST=0 PY_FIRST=0 # runs where nginx's first answer was already the new version
 for ((i = 1; i <= RUNS; i++)); do
     if ((i % 2)); then to=2; else to=3; fi
 
@@ -259,7 +261,8 @@ for ((i = 1; i <= RUNS; i++)); do
     returned=$(now)
     MO_WALL+=("$(awk -v a="$start" -v b="$returned" 'BEGIN { printf "%.3f", b - a }')")
     visible="$(verify "$LISTEN" "$MODEL" "$to" "$returned")"
-    MO_VISIBLE+=("$visible")
+    MO_VISIBLE+=("${visible% *}") visible_mo="$visible"
+    ((${visible#* } == 1)) && MO_FIRST=$((MO_FIRST + 1))
     read -r elapsed serving registry < <(sed -n 's/^Rolled back .* in \([0-9.]*\) s (serving \([0-9.]*\) s, registry \([0-9.]*\) s)\.$/\1 \2 \3/p' "$WORK/rollback.out") || {
         cat "$WORK/rollback.out" >&2
         die "no elapsed time in rollback's output"
@@ -282,13 +285,14 @@ for ((i = 1; i <= RUNS; i++)); do
     returned=$(now)
     PY_WALL+=("$(awk -v a="$start" -v b="$returned" 'BEGIN { printf "%.3f", b - a }')")
     visible="$(verify "$MANUAL_LISTEN" "$MANUAL" "$to" "$returned")"
-    PY_VISIBLE+=("$visible")
+    PY_VISIBLE+=("${visible% *}")
+    ((${visible#* } == 1)) && PY_FIRST=$((PY_FIRST + 1))
     read -r py_import py_registry py_serving <"$WORK/manual.out"
     PY_IMPORT+=("$py_import") PY_REGISTRY+=("$py_registry") PY_SERVING+=("$py_serving")
     settle
     PY_REQ+=($(($(requests) - before - 2)))
 
-    log "  run $i (to $to): modelops rollback ${MO_WALL[-1]} s (printed $elapsed: serving $serving, registry $registry; ${MO_REQ[-1]} requests; nginx +${MO_VISIBLE[-1]} s)$( ((to == 3)) && printf ', release %s s' "${RELEASE_WALL[-1]}"); manual script ${PY_WALL[-1]} s (import $py_import, registry $py_registry, serving $py_serving; ${PY_REQ[-1]} requests; nginx +${PY_VISIBLE[-1]} s); python -c pass ${PY_BARE[-1]} s"
+    log "  run $i (to $to): modelops rollback ${MO_WALL[-1]} s (printed $elapsed: serving $serving, registry $registry; ${MO_REQ[-1]} requests; nginx +${MO_VISIBLE[-1]} s at curl ${visible_mo#* })$( ((to == 3)) && printf ', release %s s' "${RELEASE_WALL[-1]}"); manual script ${PY_WALL[-1]} s (import $py_import, registry $py_registry, serving $py_serving; ${PY_REQ[-1]} requests; nginx +${PY_VISIBLE[-1]} s at curl ${visible#* }); python -c pass ${PY_BARE[-1]} s"
 done
 
 LOAD_AFTER="$(cut -d' ' -f1 /proc/loadavg)"
@@ -336,7 +340,7 @@ $(row '… of which serving (rewrite, `nginx -t`, reload)' "${PY_SERVING[@]}")
 $(row '… then nginx answers the new version (after the process exits)' "${PY_VISIBLE[@]}")
 $(row '`python -c pass` (interpreter start-up alone)' "${PY_BARE[@]}")
 
-MLflow requests per rollback (access log): modelops $(median "${MO_REQ[@]}"), manual script $(median "${PY_REQ[@]}"). *nginx answers* is curl through the listen port, asked every 5 ms or so from the moment the command exits: \`nginx -s reload\` only signals the master, which then starts new workers.
+MLflow requests per rollback (access log): modelops $(median "${MO_REQ[@]}"), manual script $(median "${PY_REQ[@]}"). *nginx answers* runs from the command's exit to the first curl through the listen port that gets the target version, asking again every 5 ms or so; it is mostly curl's own start-up and round trip (nginx, then the upstream): the first request already got the new version in $MO_FIRST of $RUNS modelops runs and $PY_FIRST of $RUNS script runs. (\`nginx -s reload\` only signals the master, which then starts new workers: the serving time either tool measures ends before nginx has switched.)
 
 | target | measured | result |
 |---|---|---|
