@@ -141,23 +141,15 @@ fn locked(
     // 2. The registry: the current version Archived, the target Production.
     let registry_started = Instant::now();
     let why = format!("rollback: {reason}");
-    let mut steps = Vec::new();
-    if let (Some(c), false) = (&current, stops_rollout_only) {
-        steps.push(PlanStep::TransitionStage {
-            model: name.clone(),
-            version: c.clone(),
-            from: Stage::Production,
-            to: Stage::Archived,
-            reason: why.clone(),
-            gates: Vec::new(),
-            policy: None,
-        });
-    }
+    // The target enters Production before the current version leaves it:
+    // the registry (and its `production` alias) never has no Production
+    // version, even for the moment between two requests.
     let from_stage = model
         .versions
         .iter()
         .find(|v| v.version == target)
         .map_or(Stage::Archived, |v| v.stage);
+    let mut steps = Vec::new();
     if !stops_rollout_only {
         steps.push(PlanStep::TransitionStage {
             model: name.clone(),
@@ -168,6 +160,17 @@ fn locked(
             gates: Vec::new(),
             policy: None,
         });
+        if let Some(c) = &current {
+            steps.push(PlanStep::TransitionStage {
+                model: name.clone(),
+                version: c.clone(),
+                from: Stage::Production,
+                to: Stage::Archived,
+                reason: why.clone(),
+                gates: Vec::new(),
+                policy: None,
+            });
+        }
     }
     // What is taken out of service: the Production version, or the version
     // a rollout in flight was sending traffic to.
