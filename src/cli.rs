@@ -50,6 +50,9 @@ pub enum Command {
     /// Take a model out of Production now: serving first, then the registry;
     /// the rollback holds against later applies until git agrees.
     Rollback(RollbackArgs),
+    /// Judge each deployed model's monitoring signals against their
+    /// thresholds, and act on breaches (alert, rollback, retrain).
+    Monitor(MonitorArgs),
     /// Post (or update in place) the plan's pull-request comment on GitHub.
     Comment(CommentArgs),
     /// Show or remove the state lock.
@@ -226,4 +229,18 @@ pub struct CommentArgs {
     /// job summary or a preview); needs neither GitHub nor --pr.
     #[arg(long, conflicts_with = "pr")]
     pub print: bool,
+}
+
+/// `monitor`.
+#[derive(Debug, Args)]
+pub struct MonitorArgs {
+    /// Only this model (default: every model with a deployment).
+    #[arg(value_name = "MODEL")]
+    pub model: Option<String>,
+    /// Output format; `markdown` suits a job summary.
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub format: PlanFormat,
+    /// Report only: take no action on breaches.
+    #[arg(long)]
+    pub dry_run: bool,
 }

@@ -403,6 +403,25 @@ impl Registry for LocalStore {
                 e.version = Some(record.version.clone());
                 e
             }
+            PlanStep::RecordAction {
+                model,
+                version,
+                key,
+                summary,
+            } => {
+                let mut e = event(
+                    model,
+                    "monitor_action",
+                    format!("{model} version {version}: {summary}"),
+                );
+                e.version = Some(version.clone());
+                e.changes = vec![crate::state::FieldChange {
+                    field: "key".into(),
+                    before: None,
+                    after: Some(key.clone().into()),
+                }];
+                e
+            }
             PlanStep::SetTraffic { model, .. } => {
                 return conflict(format!(
                     "{model}: routing is applied by the serving target, not the registry"

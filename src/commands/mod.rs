@@ -4,6 +4,7 @@
 mod apply;
 mod comment;
 mod history;
+mod monitor;
 mod plan;
 mod rollback;
 mod schema;
@@ -40,6 +41,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Status(a) => status::run(&ctx, a),
         Command::History(a) => history::run(&ctx, a),
         Command::Rollback(a) => rollback::run(&ctx, a),
+        Command::Monitor(a) => monitor::run(&ctx, a),
         Command::Comment(a) => comment::run(&ctx, a),
         Command::Unlock(a) => unlock::run(&ctx, a),
         Command::Schema(a) => schema::run(a),

@@ -55,7 +55,8 @@ pub fn run(ctx: &Context, args: RollbackArgs) -> Result<ExitCode> {
     outcome
 }
 
-fn locked(
+/// The rollback itself, under the caller's lock (also `monitor`'s rollback action).
+pub(super) fn locked(
     ctx: &Context,
     args: &RollbackArgs,
     desired: Option<&crate::manifest::Desired>,

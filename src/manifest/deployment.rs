@@ -301,4 +301,85 @@ pub struct Monitoring {
     /// Extra labels attached to monitoring queries and alerts.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
+    /// How far back the traffic-volume norm looks (default `7d`): the same
+    /// window on each earlier day of this period.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traffic_baseline: Option<DurationSpec>,
+    /// Data snapshots for feature drift (PSI) and the prediction
+    /// distribution (KL): a reference set and the current window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<DataSnapshots>,
+    /// What `modelops monitor` does when a signal is breached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_breach: Option<OnBreach>,
+    /// Scheduled retraining: fire the retrain trigger once per this period
+    /// (such as `30d`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retrain_every: Option<DurationSpec>,
+}
+
+/// Data snapshots compared for drift, CSV or Parquet (by extension), paths
+/// relative to the repository.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DataSnapshots {
+    /// The reference: the training or validation data.
+    pub reference: String,
+    /// The current window of production inputs (and predictions).
+    pub current: String,
+    /// The column holding the model's predictions (its distribution is
+    /// compared with KL divergence; it is not a feature).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prediction_column: Option<String>,
+    /// Features compared (default: every column both files share).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub features: Option<Vec<String>>,
+    /// Numeric-looking columns to treat as categories.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub categorical: Vec<String>,
+}
+
+/// An action on a breach.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BreachAction {
+    /// Report it and exit 1.
+    #[default]
+    Alert,
+    /// Roll back to the previous Production version, as `modelops rollback`.
+    Rollback,
+    /// Fire the retraining trigger.
+    Retrain,
+}
+
+/// What to do when signals are breached.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OnBreach {
+    /// The action for any breached signal (default `alert`).
+    #[serde(default)]
+    pub action: BreachAction,
+    /// Actions per signal (`prediction_distribution`, `feature_drift`,
+    /// `accuracy`, `latency`, `error_rate`, `traffic_volume`), overriding `action`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub signals: BTreeMap<String, BreachAction>,
+    /// Where a `retrain` action (and the schedule) sends its trigger.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retrain: Option<RetrainTrigger>,
+}
+
+/// A retraining trigger: a webhook, or a GitHub `repository_dispatch` event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetrainTrigger {
+    /// URL the JSON payload is POSTed to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<String>,
+    /// `owner/repo` that receives a `repository_dispatch` event (token from
+    /// `GITHUB_TOKEN`, API from `GITHUB_API_URL`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository_dispatch: Option<String>,
+    /// The dispatch's `event_type` (default `retrain`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_type: Option<String>,
 }

@@ -3,6 +3,7 @@
 //! steps that make them agree. No I/O, no clock: time is a parameter.
 
 pub mod gates;
+pub mod monitor;
 pub mod plan;
 mod recheck;
 pub mod rollback;

@@ -266,6 +266,18 @@ pub enum PlanStep {
         /// What changed, in words.
         summary: String,
     },
+    /// Record that `modelops monitor` acted on a breach (or a schedule), so
+    /// the same breach in the same window is not acted on twice.
+    RecordAction {
+        /// Model.
+        model: String,
+        /// The version monitored.
+        version: VersionId,
+        /// `model|version|signal|window start`: what makes the action unique.
+        key: String,
+        /// What was done, in words.
+        summary: String,
+    },
     /// Mark a version Rejected: validation gates refuse its move. The stage
     /// stays as it is, and the move is not tried again until the version's
     /// manifest entry or its policy changes.
@@ -298,6 +310,7 @@ impl PlanStep {
             | PlanStep::TransitionStage { model, .. }
             | PlanStep::SetTraffic { model, .. }
             | PlanStep::RecordRollout { model, .. }
+            | PlanStep::RecordAction { model, .. }
             | PlanStep::RejectVersion { model, .. } => model,
         }
     }

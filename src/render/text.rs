@@ -76,6 +76,7 @@ pub fn describe_step(step: &PlanStep) -> String {
             traffic.target
         ),
         PlanStep::RecordRollout { summary, .. } => format!("record rollout: {summary}"),
+        PlanStep::RecordAction { summary, .. } => format!("record monitor action: {summary}"),
         PlanStep::RejectVersion {
             version,
             from,

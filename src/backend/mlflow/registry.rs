@@ -349,6 +349,20 @@ impl MlflowRegistry {
                 ))?;
                 Ok(())
             }
+            PlanStep::RecordAction {
+                model,
+                version,
+                key,
+                summary,
+            } => {
+                let number = self.number(model, version)?;
+                self.record(
+                    model,
+                    number,
+                    ctx,
+                    &format!("monitor_action [{key}] {summary}"),
+                )
+            }
             PlanStep::SetTraffic { model, .. } => Err(BackendError::Conflict(format!(
                 "{model}: routing is applied by the serving target, not the registry"
             ))),
@@ -785,11 +799,12 @@ impl Registry for MlflowRegistry {
                 };
                 let step = text(&e, "step").to_string();
                 // A rejection names the stage refused, not one entered.
-                let to_stage = if step.starts_with("reject_version") {
-                    None
-                } else {
-                    step.rsplit(' ').next().and_then(|s| s.parse().ok())
-                };
+                let to_stage =
+                    if step.starts_with("reject_version") || step.starts_with("monitor_action") {
+                        None
+                    } else {
+                        step.rsplit(' ').next().and_then(|s| s.parse().ok())
+                    };
                 events.push(Event {
                     seq: key[EVENT_TAG.len()..]
                         .rsplit('.')

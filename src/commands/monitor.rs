@@ -1,0 +1,700 @@
+//! `modelops monitor [MODEL]`: each deployed model's Production version,
+//! its signals over the monitoring window against their thresholds, and the
+//! deployment's action on a breach: alert (exit 1), rollback (as `modelops
+//! rollback`), or retrain (a webhook or a GitHub `repository_dispatch`).
+//! Every action is recorded and not repeated for the same (model, version,
+//! signal, window).
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail};
+use jiff::{SignedDuration, Timestamp};
+use serde_json::json;
+
+use super::{Context, Loaded, actor, emit, load};
+use crate::backend::metrics::{MetricQuery, MetricsProvider, Signal};
+use crate::backend::{ApplyContext, Registry};
+use crate::cli::{MonitorArgs, PlanFormat, RollbackArgs};
+use crate::manifest::deployment::{BreachAction, RetrainTrigger};
+use crate::manifest::{Desired, DesiredDeployment, VersionId};
+use crate::observe;
+use crate::reconcile::PlanStep;
+use crate::reconcile::gates::num_short;
+use crate::reconcile::monitor::{
+    SignalResult, SignalStatus, Thresholds, action_for, at_most, sigma_distance, unmeasured,
+};
+use crate::state::{ActualState, Event, RegisteredModel};
+
+/// One model's report.
+#[derive(Debug, serde::Serialize)]
+struct ModelReport {
+    model: String,
+    version: Option<VersionId>,
+    window: String,
+    signals: Vec<SignalResult>,
+    actions: Vec<String>,
+}
+
+/// Measures, reports, acts.
+pub fn run(ctx: &Context, args: MonitorArgs) -> Result<ExitCode> {
+    let desired = match load(ctx, None)? {
+        Loaded::Valid { desired, .. } => desired,
+        Loaded::Invalid(diags, _) => {
+            eprint!("{}", crate::render::diagnostics_text(&diags));
+            bail!("the repository is invalid; fix it before monitoring");
+        }
+    };
+    if let Some(m) = &args.model
+        && !desired.deployments.contains_key(m)
+    {
+        bail!("{m} has no deployment in deployments/: nothing serves it to monitor");
+    }
+    let mut registry = ctx.registry(&desired.config)?;
+    let actual = registry
+        .observe()
+        .with_context(|| format!("cannot read {}", registry.describe()))?;
+    let mut providers = observe::metrics_providers(&desired.config, &ctx.repo)?;
+    let mut reports = Vec::new();
+    for (name, d) in &desired.deployments {
+        if args.model.as_ref().is_some_and(|m| m != name) {
+            continue;
+        }
+        reports.push(measure(ctx, &desired, d, &actual, &mut providers));
+    }
+    if !args.dry_run {
+        act(ctx, &desired, &actual, registry.as_mut(), &mut reports)?;
+    }
+    emit(&match args.format {
+        PlanFormat::Text => text(&reports),
+        PlanFormat::Markdown => markdown(&reports),
+        PlanFormat::Json => {
+            let mut s = serde_json::to_string_pretty(&json!({"at": ctx.now, "models": reports}))?;
+            s.push('\n');
+            s
+        }
+    });
+    let healthy = reports
+        .iter()
+        .flat_map(|r| &r.signals)
+        .all(|s| s.status == SignalStatus::Healthy);
+    Ok(if healthy {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn ago(t: Timestamp, secs: i64) -> Timestamp {
+    t.checked_sub(SignedDuration::from_secs(secs)).unwrap_or(t)
+}
+
+fn measure(
+    ctx: &Context,
+    desired: &Desired,
+    d: &DesiredDeployment,
+    actual: &ActualState,
+    providers: &mut BTreeMap<String, Box<dyn MetricsProvider>>,
+) -> ModelReport {
+    let m = &d.monitoring;
+    let t = Thresholds::of(m);
+    let secs = m
+        .window
+        .as_ref()
+        .and_then(|w| w.seconds().ok())
+        .unwrap_or(3600) as i64;
+    let window = crate::reconcile::rollout::human(secs);
+    let (start, end) = (ago(ctx.now, secs), ctx.now);
+    let registered = actual.models.get(&d.model);
+    let version = registered
+        .and_then(RegisteredModel::production)
+        .map(|p| p.version.clone());
+    let mut report = ModelReport {
+        model: d.model.clone(),
+        version: version.clone(),
+        window: format!("{window} to {end}"),
+        signals: Vec::new(),
+        actions: Vec::new(),
+    };
+    let Some(version) = version else {
+        report.signals.push(unmeasured(
+            "serving",
+            "a Production version".into(),
+            &window,
+            "the model has no Production version".into(),
+        ));
+        return report;
+    };
+    let provider_name = d.analysis.provider.clone().or_else(|| {
+        (desired.config.metrics.len() == 1)
+            .then(|| desired.config.metrics.keys().next().cloned())?
+    });
+    let mut ask = |signal: Signal, from: Timestamp, to: Timestamp| -> Result<f64, String> {
+        let Some(p) = provider_name.as_ref().and_then(|n| providers.get_mut(n)) else {
+            return Err("no metrics provider (modelops.yaml metrics, or the deployment's analysis.provider)".into());
+        };
+        let q = MetricQuery {
+            model: d.model.clone(),
+            version: version.to_string(),
+            signal,
+            start: from,
+            end: to,
+        };
+        match p.query(&q) {
+            Ok(Some(v)) => Ok(v),
+            Ok(None) => Err(format!("no {} data in the window", q.signal.name())),
+            Err(e) => Err(e.to_string()),
+        }
+    };
+    // Prediction distribution and feature drift.
+    let snapshots = m.data.as_ref();
+    let drift = snapshots.map(|s| snapshot_drift(ctx, s));
+    let kl = match &drift {
+        Some(Ok((Some(kl), _))) => Ok(*kl),
+        _ => ask(Signal::PredictionKl, start, end),
+    };
+    report.signals.push(at_most(
+        "prediction_distribution",
+        kl,
+        t.kl,
+        |v| format!("KL {}", num_short(v)),
+        format!("KL ≤ {}", num_short(t.kl)),
+        &window,
+    ));
+    let worst = match &drift {
+        None => Err(
+            "no data snapshots: set monitoring.data (reference and current) in the deployment"
+                .to_string(),
+        ),
+        Some(Err(e)) => Err(e.clone()),
+        Some(Ok((_, features))) => features
+            .iter()
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .cloned()
+            .ok_or_else(|| "the snapshots share no feature".to_string()),
+    };
+    let feature = worst.as_ref().map(|(f, _)| f.clone()).unwrap_or_default();
+    report.signals.push(at_most(
+        "feature_drift",
+        worst.map(|(_, v)| v),
+        t.psi,
+        |v| format!("PSI {} on {feature}", num_short(v)),
+        format!("PSI ≤ {} on every feature", num_short(t.psi)),
+        &window,
+    ));
+    // Accuracy against the version's own recorded accuracy.
+    let baseline = registered
+        .and_then(|r| r.versions.iter().find(|v| v.version == version))
+        .and_then(|v| {
+            v.metadata
+                .metrics
+                .get("accuracy")
+                .or_else(|| v.metadata.metrics.get("test_accuracy"))
+                .copied()
+        });
+    let drop = match (baseline, ask(Signal::Accuracy, start, end)) {
+        (None, _) => Err(format!(
+            "version {version} records no accuracy or test_accuracy to compare with"
+        )),
+        (Some(b), Ok(a)) => Ok(100.0 * (b - a)),
+        (_, Err(e)) => Err(e),
+    };
+    report.signals.push(at_most(
+        "accuracy",
+        drop,
+        t.accuracy_drop_pp,
+        |v| format!("drop {}pp", num_short(v)),
+        format!("drop ≤ {}pp", num_short(t.accuracy_drop_pp)),
+        &window,
+    ));
+    report.signals.push(at_most(
+        "latency",
+        ask(Signal::LatencyP99Ms, start, end),
+        t.latency_ms,
+        |v| format!("p99 {} ms", num_short(v)),
+        format!("p99 ≤ {} ms", num_short(t.latency_ms)),
+        &window,
+    ));
+    let requests = ask(Signal::Requests, start, end);
+    let rate = match (&requests, ask(Signal::Errors, start, end)) {
+        (Ok(r), _) if *r <= 0.0 => Err("no requests in the window".to_string()),
+        (Ok(r), Ok(e)) => Ok(100.0 * e / r),
+        (Err(e), _) => Err(e.clone()),
+        (_, Err(e)) => Err(e),
+    };
+    report.signals.push(at_most(
+        "error_rate",
+        rate,
+        t.error_rate_pct,
+        |v| format!("{}%", num_short(v)),
+        format!("≤ {}%", num_short(t.error_rate_pct)),
+        &window,
+    ));
+    // Traffic volume: the same window on each earlier day of the baseline period.
+    let days = m
+        .traffic_baseline
+        .as_ref()
+        .and_then(|b| b.seconds().ok())
+        .unwrap_or(7 * 86_400)
+        / 86_400;
+    let history: Vec<f64> = (1..=days as i64)
+        .filter_map(|i| {
+            ask(
+                Signal::Requests,
+                ago(start, i * 86_400),
+                ago(end, i * 86_400),
+            )
+            .ok()
+        })
+        .collect();
+    let traffic = requests
+        .clone()
+        .and_then(|r| sigma_distance(r, &history).map(|(z, mean, sd)| (z, r, mean, sd)));
+    let sigma = t.traffic_sigma;
+    report.signals.push(match traffic {
+        Ok((z, r, mean, sd)) => {
+            let mut s = at_most(
+                "traffic_volume",
+                Ok(z.abs()),
+                sigma,
+                |_| {
+                    format!(
+                        "{} requests, {}σ from {} ± {}",
+                        crate::reconcile::rollout::thousands(r),
+                        num_short(z),
+                        crate::reconcile::rollout::thousands(mean),
+                        crate::reconcile::rollout::thousands(sd)
+                    )
+                },
+                format!(
+                    "within {}σ of the same window on the last {days} days",
+                    num_short(sigma)
+                ),
+                &window,
+            );
+            s.value = Some(z);
+            s
+        }
+        Err(e) => unmeasured(
+            "traffic_volume",
+            format!(
+                "within {}σ of the same window on the last {days} days",
+                num_short(sigma)
+            ),
+            &window,
+            e,
+        ),
+    });
+    report
+}
+
+/// The prediction KL divergence (when a prediction column is named) and each
+/// feature's PSI, from the deployment's data snapshots.
+type SnapshotDrift = (Option<f64>, Vec<(String, f64)>);
+
+fn snapshot_drift(
+    ctx: &Context,
+    s: &crate::manifest::deployment::DataSnapshots,
+) -> Result<SnapshotDrift, String> {
+    let _ = (ctx, s);
+    Err("the drift engine is not built into this modelops".to_string())
+}
+
+/// The kind of retraining trigger a signal stands for.
+fn trigger_kind(signal: &str) -> &'static str {
+    match signal {
+        "feature_drift" | "prediction_distribution" => "drift",
+        "schedule" => "scheduled",
+        _ => "performance",
+    }
+}
+
+/// Acts on every breach whose deployment asks for more than an alert, and on
+/// scheduled retraining, once per (model, version, signal, window).
+fn act(
+    ctx: &Context,
+    desired: &Desired,
+    actual: &ActualState,
+    registry: &mut dyn Registry,
+    reports: &mut [ModelReport],
+) -> Result<()> {
+    let _ = actual;
+    for report in reports.iter_mut() {
+        let Some(version) = report.version.clone() else {
+            continue;
+        };
+        let d = &desired.deployments[&report.model];
+        let m = &d.monitoring;
+        let window = m
+            .window
+            .as_ref()
+            .and_then(|w| w.seconds().ok())
+            .unwrap_or(3600)
+            .max(1) as i64;
+        let bucket = |period: i64| {
+            let t = ctx.now.as_second();
+            Timestamp::from_second(t - t.rem_euclid(period)).unwrap_or(ctx.now)
+        };
+        let mut todo: Vec<(String, BreachAction, String, Option<f64>, String)> = report
+            .signals
+            .iter()
+            .filter(|s| s.status == SignalStatus::Breached)
+            .map(|s| {
+                (
+                    s.signal.clone(),
+                    action_for(m, &s.signal),
+                    s.shown.clone(),
+                    s.value,
+                    s.threshold.clone(),
+                )
+            })
+            .filter(|(_, a, ..)| *a != BreachAction::Alert)
+            .map(|(sig, a, shown, v, th)| {
+                let key = format!("{}|{version}|{sig}|{}", report.model, bucket(window));
+                (sig, a, format!("{shown} breaches {th}"), v, key)
+            })
+            .collect();
+        if let Some(every) = m.retrain_every.as_ref().and_then(|e| e.seconds().ok()) {
+            let key = format!(
+                "{}|{version}|schedule|{}",
+                report.model,
+                bucket(every as i64)
+            );
+            todo.push((
+                "schedule".into(),
+                BreachAction::Retrain,
+                format!(
+                    "scheduled every {}",
+                    crate::reconcile::rollout::human(every as i64)
+                ),
+                None,
+                key,
+            ));
+        }
+        if todo.is_empty() {
+            continue;
+        }
+        registry
+            .lock(ctx.lock_timeout(&desired.config), "modelops monitor")
+            .context("cannot take the state lock")?;
+        let outcome = act_locked(ctx, desired, registry, report, &version, d, todo);
+        if let Err(e) = registry.unlock() {
+            eprintln!(
+                "warning: cannot release the lock on {}: {e}",
+                registry.describe()
+            );
+        }
+        outcome?;
+    }
+    Ok(())
+}
+
+type Todo = (String, BreachAction, String, Option<f64>, String);
+
+fn act_locked(
+    ctx: &Context,
+    desired: &Desired,
+    registry: &mut dyn Registry,
+    report: &mut ModelReport,
+    version: &VersionId,
+    d: &DesiredDeployment,
+    todo: Vec<Todo>,
+) -> Result<()> {
+    let name = report.model.clone();
+    // Reads the registry first: the MLflow backend records against what it observed.
+    registry.observe()?;
+    let events = registry.events(&name)?;
+    let done = |key: &str, events: &[Event]| {
+        events.iter().any(|e| {
+            e.action.starts_with("monitor_action")
+                && (e.summary.contains(&format!("[{key}]"))
+                    || e.changes
+                        .iter()
+                        .any(|c| c.after.as_ref().and_then(|v| v.as_str()) == Some(key)))
+        })
+    };
+    let apply_ctx = ApplyContext {
+        now: ctx.now,
+        commit: None,
+        actor: actor(),
+    };
+    let mut rolled_back = false;
+    for (signal, action, why, value, key) in todo {
+        if done(&key, &events) {
+            report.actions.push(format!(
+                "{signal}: {} already done for this window",
+                label(action)
+            ));
+            continue;
+        }
+        let summary = match action {
+            BreachAction::Alert => continue,
+            BreachAction::Rollback if rolled_back => continue,
+            BreachAction::Rollback => {
+                let args = RollbackArgs {
+                    model: name.clone(),
+                    to: None,
+                    reason: Some(format!("monitor: {signal} {why}")),
+                    force: false,
+                    release: false,
+                };
+                super::rollback::locked(
+                    ctx,
+                    &args,
+                    Some(desired),
+                    &desired.config,
+                    registry,
+                    std::time::Instant::now(),
+                )
+                .with_context(|| format!("{name}: the rollback for {signal} failed"))?;
+                rolled_back = true;
+                registry.observe()?;
+                format!("rolled back for {signal}: {why}")
+            }
+            BreachAction::Retrain => {
+                let Some(trigger) = d
+                    .monitoring
+                    .on_breach
+                    .as_ref()
+                    .and_then(|o| o.retrain.as_ref())
+                else {
+                    report.actions.push(format!(
+                        "{signal}: retrain asked, but on_breach.retrain names no webhook or repository_dispatch"
+                    ));
+                    continue;
+                };
+                let payload = json!({
+                    "model": name,
+                    "version": version.to_string(),
+                    "signal": signal,
+                    "trigger": trigger_kind(&signal),
+                    "value": value,
+                    "reason": why,
+                    "window": report.window,
+                    "at": ctx.now,
+                });
+                fire(trigger, &payload)
+                    .with_context(|| format!("{name}: the retrain trigger for {signal} failed"))?;
+                format!(
+                    "retrain triggered ({}) for {signal}: {why}",
+                    trigger_kind(&signal)
+                )
+            }
+        };
+        registry.apply(
+            &PlanStep::RecordAction {
+                model: name.clone(),
+                version: version.clone(),
+                key: key.clone(),
+                summary: summary.clone(),
+            },
+            &apply_ctx,
+        )?;
+        registry.commit()?;
+        report.actions.push(summary);
+    }
+    Ok(())
+}
+
+fn label(a: BreachAction) -> &'static str {
+    match a {
+        BreachAction::Alert => "alert",
+        BreachAction::Rollback => "rollback",
+        BreachAction::Retrain => "retrain",
+    }
+}
+
+/// Sends a retraining trigger: a webhook POST, or a GitHub
+/// `repository_dispatch` with the payload as `client_payload`.
+fn fire(trigger: &RetrainTrigger, payload: &serde_json::Value) -> Result<()> {
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    if let Some(url) = &trigger.webhook {
+        let answer = client
+            .post(url)
+            .json(payload)
+            .send()
+            .map_err(|e| anyhow::anyhow!("webhook {}: {}", shown_url(url), without_url(&e)))?;
+        if !answer.status().is_success() {
+            bail!("webhook {} answered {}", shown_url(url), answer.status());
+        }
+    }
+    if let Some(repo) = &trigger.repository_dispatch {
+        let token = std::env::var("GITHUB_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty())
+            .context("repository_dispatch needs GITHUB_TOKEN")?;
+        let api =
+            std::env::var("GITHUB_API_URL").unwrap_or_else(|_| "https://api.github.com".into());
+        let url = format!("{}/repos/{repo}/dispatches", api.trim_end_matches('/'));
+        let body = json!({
+            "event_type": trigger.event_type.clone().unwrap_or_else(|| "retrain".into()),
+            "client_payload": payload,
+        });
+        let answer = client
+            .post(&url)
+            .bearer_auth(token)
+            .header("Accept", "application/vnd.github+json")
+            .header("User-Agent", "modelops")
+            .json(&body)
+            .send()
+            .map_err(|e| anyhow::anyhow!("repository_dispatch to {repo}: {}", without_url(&e)))?;
+        if !answer.status().is_success() {
+            let status = answer.status();
+            let message = answer
+                .json::<serde_json::Value>()
+                .ok()
+                .and_then(|v| v["message"].as_str().map(str::to_string))
+                .unwrap_or_default();
+            bail!("repository_dispatch to {repo}: GitHub answered {status}: {message}");
+        }
+    }
+    Ok(())
+}
+
+/// A URL without its userinfo.
+fn shown_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+        None => url.to_string(),
+    }
+}
+
+/// A transport error's causes, without the URL reqwest prints.
+fn without_url(e: &reqwest::Error) -> String {
+    let mut out = if e.is_timeout() {
+        "timed out".to_string()
+    } else if e.is_connect() {
+        "connection failed".to_string()
+    } else {
+        "request failed".to_string()
+    };
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        out = format!("{out}: {s}");
+        source = s.source();
+    }
+    out
+}
+
+fn text(reports: &[ModelReport]) -> String {
+    let mut out = String::new();
+    for r in reports {
+        let version = r
+            .version
+            .as_ref()
+            .map(|v| format!(" version {v}"))
+            .unwrap_or_default();
+        let _ = writeln!(out, "{}{version} — window {}", r.model, r.window);
+        let rows: Vec<[String; 4]> = r
+            .signals
+            .iter()
+            .map(|s| {
+                [
+                    s.signal.clone(),
+                    s.shown.clone(),
+                    s.threshold.clone(),
+                    s.status.label().to_string(),
+                ]
+            })
+            .collect();
+        let header = [
+            "signal".to_string(),
+            "value".into(),
+            "threshold".into(),
+            "status".into(),
+        ];
+        let mut widths = [0usize; 4];
+        for row in std::iter::once(&header).chain(&rows) {
+            for (w, c) in widths.iter_mut().zip(row) {
+                *w = (*w).max(c.chars().count());
+            }
+        }
+        let line = |row: &[String; 4]| {
+            let mut l = String::from("  ");
+            for (i, (c, w)) in row.iter().zip(widths).enumerate() {
+                l.push_str(c);
+                if i < 3 {
+                    l.push_str(&" ".repeat(w - c.chars().count() + 2));
+                }
+            }
+            l.trim_end().to_string()
+        };
+        let _ = writeln!(out, "{}", line(&header));
+        for (row, s) in rows.iter().zip(&r.signals) {
+            let _ = writeln!(out, "{}", line(row));
+            if let Some(d) = &s.detail {
+                let _ = writeln!(out, "    ↳ {d}");
+            }
+        }
+        for a in &r.actions {
+            let _ = writeln!(out, "  action: {a}");
+        }
+        out.push('\n');
+    }
+    let breached = reports
+        .iter()
+        .flat_map(|r| &r.signals)
+        .filter(|s| s.status == SignalStatus::Breached)
+        .count();
+    let unmeasured = reports
+        .iter()
+        .flat_map(|r| &r.signals)
+        .filter(|s| s.status == SignalStatus::Unmeasured)
+        .count();
+    let _ = writeln!(
+        out,
+        "{}",
+        if breached + unmeasured == 0 {
+            "All signals healthy.".to_string()
+        } else {
+            format!("{breached} breached, {unmeasured} unmeasured.")
+        }
+    );
+    out
+}
+
+fn markdown(reports: &[ModelReport]) -> String {
+    let mut out = String::from("### modelops monitor\n\n");
+    for r in reports {
+        let version = r
+            .version
+            .as_ref()
+            .map(|v| format!(" version {v}"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "#### `{}`{version}\n\nWindow: {}\n\n| signal | value | threshold | status |\n|---|---|---|---|",
+            r.model, r.window
+        );
+        for s in &r.signals {
+            let status = match s.status {
+                SignalStatus::Healthy => "ok".to_string(),
+                SignalStatus::Breached => "**BREACH**".to_string(),
+                SignalStatus::Unmeasured => "**UNMEASURED**".to_string(),
+            };
+            let value = match &s.detail {
+                Some(d) => format!("{}<br>_{}_", s.shown, d.replace('|', "\\|")),
+                None => s.shown.clone(),
+            };
+            let _ = writeln!(
+                out,
+                "| `{}` | {value} | {} | {status} |",
+                s.signal, s.threshold
+            );
+        }
+        for a in &r.actions {
+            let _ = writeln!(out, "\n- action: {a}");
+        }
+        out.push('\n');
+    }
+    out
+}
