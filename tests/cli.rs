@@ -12,6 +12,7 @@
 //! - `gates` — validation gates: failures shown, versions Rejected and held, re-checked at apply.
 //! - `git` — `--rev` and `--base`.
 //! - `latency` — the serving-latency benchmark against a server inside the test.
+//! - `monitor` — `modelops monitor`: signals, unmeasured, retrain webhook/dispatch once per window, rollback.
 //! - `rollback` — `modelops rollback`: serving and registry switch, the hold and its release.
 //! - `rollouts` — canary, shadow and A/B rollouts on the example, time through `MODELOPS_NOW`.
 //! - `robustness` — the state lock, committed schemas, a closed stdout.
@@ -49,6 +50,8 @@ mod mlflow;
 mod mlflow_gates;
 #[path = "cli/mlflow_signature.rs"]
 mod mlflow_signature;
+#[path = "cli/monitor.rs"]
+mod monitor;
 #[path = "cli/nginx.rs"]
 mod nginx;
 #[path = "cli/prometheus.rs"]

@@ -1,0 +1,280 @@
+//! `modelops monitor` on the example repository with its `file`
+//! observations: each signal against its threshold, an unmeasured signal
+//! never healthy, and the actions on a breach — a retrain webhook and a
+//! GitHub `repository_dispatch` fired once per window, and a rollback that
+//! really switches serving and the registry.
+
+use std::io::{BufRead, BufReader, Read, Write};
+
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+
+use crate::common::Repo;
+use crate::lifecycle::applied;
+
+/// Four days after the first apply: a week of traffic history is not yet
+/// there, three earlier days are.
+const LATER: &str = "2026-11-30T09:00:00Z";
+
+/// One request a receiver saw: request line, authorization, body.
+type Seen = (String, Option<String>, String);
+
+/// A local HTTP receiver that records what it is sent and answers `status`.
+struct Receiver {
+    url: String,
+    seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl Receiver {
+    fn start(status: &'static str) -> Receiver {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+                let mut line = String::new();
+                if reader.read_line(&mut line).is_err() {
+                    continue;
+                }
+                let (mut length, mut auth) = (0, None);
+                loop {
+                    let mut h = String::new();
+                    if reader.read_line(&mut h).is_err() || h.trim().is_empty() {
+                        break;
+                    }
+                    if let Some((k, v)) = h.split_once(':') {
+                        match k.trim().to_ascii_lowercase().as_str() {
+                            "content-length" => length = v.trim().parse().unwrap_or(0),
+                            "authorization" => auth = Some(v.trim().to_string()),
+                            _ => {}
+                        }
+                    }
+                }
+                let mut body = vec![0; length];
+                let _ = reader.read_exact(&mut body);
+                log.lock().unwrap().push((
+                    line.trim().to_string(),
+                    auth,
+                    String::from_utf8_lossy(&body).into_owned(),
+                ));
+                let mut out = stream;
+                let _ = out.write_all(
+                    format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                        .as_bytes(),
+                );
+            }
+        });
+        Receiver { url, seen }
+    }
+
+    fn requests(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+/// The example's observations with fraud-detector's replaced: hourly for
+/// two weeks from the first apply, 90,000 requests an hour on version 2 and
+/// 10,000 on version 3, version `v`'s error rate `rate` (a fraction), the
+/// other's 0.05%.
+fn errors_from(repo: &Repo, v: &str, rate: f64) {
+    let text = repo.read("observations.yaml");
+    let start = text.find("  fraud-detector:\n").expect("fraud-detector");
+    let end = text
+        .find("  recommendation-ranker:\n")
+        .expect("recommendation-ranker");
+    let t0: jiff::Timestamp = "2026-11-26T09:00:00Z".parse().unwrap();
+    let hours: Vec<String> = (1..=14 * 24)
+        .map(|h| {
+            t0.checked_add(jiff::SignedDuration::from_hours(h))
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let series = |f: &dyn Fn() -> f64| {
+        hours
+            .iter()
+            .map(|t| format!("[\"{t}\", {}]", f()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut block = String::from("  fraud-detector:\n");
+    for (version, requests) in [("2", 90_000.0), ("3", 10_000.0)] {
+        let r = if version == v { rate } else { 0.0005 };
+        block.push_str(&format!("    \"{version}\":\n"));
+        block.push_str(&format!("      requests: [{}]\n", series(&|| requests)));
+        block.push_str(&format!(
+            "      errors: [{}]\n",
+            series(&|| (requests * r).round())
+        ));
+        block.push_str(&format!("      latency_p99_ms: [{}]\n", series(&|| 25.0)));
+        block.push_str(&format!("      accuracy: [{}]\n", series(&|| 0.96)));
+        block.push_str(&format!(
+            "      prediction_kl_divergence: [{}]\n",
+            series(&|| 0.01)
+        ));
+    }
+    repo.file(
+        "observations.yaml",
+        format!("{}{block}{}", &text[..start], &text[end..]),
+    );
+}
+
+fn on_breach(repo: &Repo, block: &str) {
+    repo.edit(
+        "deployments/fraud-detector.yaml",
+        "  monitoring:\n    latency_p99_sla: 50ms\n",
+        &format!("  monitoring:\n    latency_p99_sla: 50ms\n{block}"),
+    );
+}
+
+#[test]
+fn each_signal_is_reported_and_an_unmeasured_one_is_not_healthy() {
+    let repo = applied();
+    repo.at(LATER);
+    let out = repo
+        .run(&["monitor", "fraud-detector"])
+        .code(1)
+        .stdout_has("fraud-detector version 2 — window 1h to 2026-11-30T09:00:00Z\n")
+        .stdout_has("  prediction_distribution  KL ")
+        .stdout_has("  feature_drift            unmeasured")
+        .stdout_has("  latency                  p99 ")
+        .stdout_has("p99 ≤ 50 ms")
+        .stdout_has("  error_rate               0.")
+        .stdout_has("within 3σ of the same window on the last 7 days")
+        .stdout_has("0 breached, 1 unmeasured.");
+    assert!(
+        out.stdout().contains("  accuracy                 drop "),
+        "{}",
+        out.stdout()
+    );
+    let json = repo.run(&["monitor", "--format", "json"]).code(1).json();
+    let signals = json["models"][1]["signals"].as_array().unwrap();
+    assert_eq!(signals.len(), 6);
+    assert_eq!(signals[1]["status"], "unmeasured");
+    repo.run(&["monitor", "--format", "markdown"])
+        .code(1)
+        .stdout_has("| `feature_drift` | unmeasured<br>_no data snapshots");
+    repo.run(&["monitor", "nobody"])
+        .code(1)
+        .stderr_has("nobody has no deployment in deployments/");
+}
+
+#[test]
+fn a_breach_fires_one_retrain_webhook_per_window() {
+    let hook = Receiver::start("200 OK");
+    let repo = applied();
+    errors_from(&repo, "2", 0.004);
+    on_breach(
+        &repo,
+        &format!(
+            "    on_breach:\n      action: alert\n      signals: {{error_rate: retrain}}\n      retrain: {{webhook: \"{}/retrain\"}}\n",
+            hook.url
+        ),
+    );
+    repo.at(LATER);
+    repo.run(&["monitor", "fraud-detector"])
+        .code(1)
+        .stdout_has("BREACH")
+        .stdout_has("  action: retrain triggered (performance) for error_rate: 0.4");
+    let seen = hook.requests();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0].0, "POST /retrain HTTP/1.1");
+    let payload: serde_json::Value = serde_json::from_str(&seen[0].2).expect("JSON payload");
+    assert_eq!(payload["model"], "fraud-detector");
+    assert_eq!(payload["version"], "2");
+    assert_eq!(payload["signal"], "error_rate");
+    assert_eq!(payload["trigger"], "performance");
+    assert!(payload["value"].as_f64().unwrap() > 0.1);
+    assert!(
+        payload["window"]
+            .as_str()
+            .unwrap()
+            .contains("2026-11-30T09:00:00Z")
+    );
+    // The same breach in the same window: not fired again.
+    repo.at("2026-11-30T09:20:00Z");
+    repo.run(&["monitor", "fraud-detector"])
+        .code(1)
+        .stdout_has("  action: error_rate: retrain already done for this window");
+    assert_eq!(hook.requests().len(), 1);
+    // The next window: fired again.
+    repo.at("2026-11-30T10:05:00Z");
+    repo.run(&["monitor", "fraud-detector"]).code(1);
+    assert_eq!(hook.requests().len(), 2);
+    repo.run(&["history", "fraud-detector"])
+        .code(0)
+        .stdout_has("fraud-detector version 2: retrain triggered (performance) for error_rate");
+    // --dry-run reports and does nothing.
+    repo.at("2026-11-30T11:05:00Z");
+    repo.run(&["monitor", "--dry-run"])
+        .code(1)
+        .stdout_lacks("action:");
+    assert_eq!(hook.requests().len(), 2);
+}
+
+#[test]
+fn retraining_through_repository_dispatch_and_on_a_schedule() {
+    let github = Receiver::start("204 No Content");
+    let repo = applied();
+    on_breach(
+        &repo,
+        "    retrain_every: 7d\n    on_breach:\n      retrain: {repository_dispatch: acme/models, event_type: retrain-model}\n",
+    );
+    repo.at(LATER);
+    let env = [
+        ("GITHUB_TOKEN", "ghp_secret"),
+        ("GITHUB_API_URL", github.url.as_str()),
+    ];
+    let out = repo
+        .run_with(&["monitor", "fraud-detector"], &env)
+        .code(1)
+        .stdout_has("  action: retrain triggered (scheduled) for schedule: scheduled every 7d");
+    assert!(!out.stdout().contains("ghp_secret") && !out.stderr().contains("ghp_secret"));
+    let seen = github.requests();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0].0, "POST /repos/acme/models/dispatches HTTP/1.1");
+    assert_eq!(seen[0].1.as_deref(), Some("Bearer ghp_secret"));
+    let body: serde_json::Value = serde_json::from_str(&seen[0].2).unwrap();
+    assert_eq!(body["event_type"], "retrain-model");
+    assert_eq!(body["client_payload"]["trigger"], "scheduled");
+    // Once per period.
+    repo.at("2026-12-01T09:00:00Z");
+    repo.run_with(&["monitor", "fraud-detector"], &env).code(1);
+    assert_eq!(github.requests().len(), 1);
+    // Without a token: a clear error, nothing sent.
+    repo.at("2026-12-10T09:00:00Z");
+    repo.run(&["monitor", "fraud-detector"])
+        .code(1)
+        .stderr_has("repository_dispatch needs GITHUB_TOKEN");
+}
+
+#[test]
+fn a_breach_with_rollback_switches_serving_and_the_registry() {
+    let repo = applied();
+    crate::promotion::promote_12(&repo);
+    repo.git_commit("promote fraud-detector 3");
+    repo.run(&["apply", "--auto-approve"]).code(0);
+    errors_from(&repo, "3", 0.01);
+    repo.file(
+        "deployments/fraud-detector.yaml",
+        "apiVersion: modelops/v1\nkind: Deployment\nmetadata: {name: fraud-detector}\nspec:\n  model: fraud-detector\n  direct: {}\n  monitoring:\n    latency_p99_sla: 50ms\n    on_breach: {signals: {error_rate: rollback}}\n",
+    );
+    repo.at(LATER);
+    repo.run(&["monitor", "fraud-detector"])
+        .code(1)
+        .stdout_has("Rolled back fraud-detector from version 3 to version 2")
+        .stdout_has("  action: rolled back for error_rate: 1");
+    repo.run(&["status", "fraud-detector"])
+        .code(0)
+        .stdout_has("  2          Production ")
+        .stdout_has("  3          Archived ")
+        .stdout_has("  serving on local: v2 100%\n")
+        .stdout_has("rollback at 2026-11-30T09:00:00Z by tester (version 3 → version 2): monitor: error_rate 1");
+    // Monitoring now watches version 2; the rollback is not repeated.
+    repo.run(&["monitor", "fraud-detector"])
+        .code(1)
+        .stdout_has("fraud-detector version 2 — ")
+        .stdout_lacks("Rolled back");
+}
