@@ -20,6 +20,8 @@
 //!   signatures, latency benchmarks.
 //! - [`reconcile`] — the pure planner, validation gates, and their re-check at apply.
 //! - [`render`] — plans and diagnostics as text, markdown, JSON, GitHub annotations.
+//! - [`drift`] — PSI per feature and the KL divergence of predictions between
+//!   a reference data set and a current window (CSV or Parquet, streamed).
 //! - [`apply`] — runs a plan's steps against a registry.
 //! - [`backend`] — registries at the I/O edge (the embedded `local` store).
 //! - [`github`] — the plan's pull-request comment through GitHub's REST API
@@ -34,6 +36,7 @@ pub mod apply;
 pub mod backend;
 pub mod cli;
 pub mod commands;
+pub mod drift;
 pub mod github;
 pub mod manifest;
 pub mod observe;

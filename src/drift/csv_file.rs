@@ -1,0 +1,112 @@
+//! CSV snapshots: a header row, then one row per record, read with the
+//! `csv` crate record by record (one reused buffer, never the whole file).
+
+use std::path::Path;
+
+use super::error::DriftError;
+use super::snapshot::{Cell, ColumnType, Survey, parse_number};
+
+/// Cells that mean "no value", compared after trimming ASCII whitespace
+/// and ignoring ASCII case (the empty cell is one too).
+pub(crate) const NULL_TOKENS: [&str; 5] = ["na", "n/a", "nan", "null", "none"];
+
+/// The header's column names, and whether any row follows.
+pub(crate) struct Header {
+    pub columns: Vec<String>,
+    pub empty: bool,
+}
+
+pub(crate) fn header(path: &Path) -> Result<Header, DriftError> {
+    let mut reader = open(path)?;
+    let columns = reader
+        .byte_headers()
+        .map_err(|e| csv_error(path, e))?
+        .iter()
+        .map(|name| String::from_utf8_lossy(name.trim_ascii()).into_owned())
+        .collect();
+    let mut record = csv::ByteRecord::new();
+    let empty = !reader
+        .read_byte_record(&mut record)
+        .map_err(|e| csv_error(path, e))?;
+    Ok(Header { columns, empty })
+}
+
+/// Counts rows and finds which of `columns` hold only numbers (or nulls).
+pub(crate) fn survey(path: &Path, columns: &[usize]) -> Result<Survey, DriftError> {
+    let mut numeric = vec![true; columns.len()];
+    let rows = scan(path, columns, |slot, _, cell| {
+        if let Cell::Text(text) = cell
+            && numeric[slot]
+            && parse_number(text).is_none()
+        {
+            numeric[slot] = false;
+        }
+        Ok(())
+    })?;
+    let types = numeric
+        .into_iter()
+        .map(|n| {
+            if n {
+                ColumnType::Number
+            } else {
+                ColumnType::Text
+            }
+        })
+        .collect();
+    Ok(Survey { rows, types })
+}
+
+/// See [`Snapshot::scan`](super::snapshot::Snapshot::scan): row by row.
+pub(crate) fn scan(
+    path: &Path,
+    columns: &[usize],
+    mut visit: impl FnMut(usize, u64, Cell<'_>) -> Result<(), DriftError>,
+) -> Result<u64, DriftError> {
+    let mut reader = open(path)?;
+    let mut record = csv::ByteRecord::new();
+    let mut row = 0u64;
+    while reader
+        .read_byte_record(&mut record)
+        .map_err(|e| csv_error(path, e))?
+    {
+        for (slot, &column) in columns.iter().enumerate() {
+            // The csv reader checks every record has the header's width.
+            visit(slot, row, cell(&record[column]))?;
+        }
+        row += 1;
+    }
+    Ok(row)
+}
+
+/// A CSV field as a cell: trimmed, null tokens null, the rest text.
+pub(crate) fn cell(field: &[u8]) -> Cell<'_> {
+    let text = field.trim_ascii();
+    if text.is_empty()
+        || NULL_TOKENS
+            .iter()
+            .any(|token| text.eq_ignore_ascii_case(token.as_bytes()))
+    {
+        Cell::Null
+    } else {
+        Cell::Text(text)
+    }
+}
+
+fn open(path: &Path) -> Result<csv::Reader<std::fs::File>, DriftError> {
+    let file = std::fs::File::open(path).map_err(|source| DriftError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(csv::ReaderBuilder::new()
+        .has_headers(true)
+        .buffer_capacity(1 << 16)
+        .from_reader(file))
+}
+
+/// A read or parse failure; the message has the line (and the I/O error).
+fn csv_error(path: &Path, error: csv::Error) -> DriftError {
+    DriftError::Csv {
+        path: path.to_path_buf(),
+        message: error.to_string(),
+    }
+}

@@ -1,0 +1,611 @@
+//! Unit tests: the formulas on hand-computed inputs, numpy's quantiles bit
+//! for bit, and whole reports on small CSV files with figures worked out by
+//! hand.
+
+use std::path::{Path, PathBuf};
+
+use super::binning::{Binning, numpy_quantile};
+use super::*;
+
+const EPS: f64 = 1e-4;
+
+fn ln(x: f64) -> f64 {
+    x.ln()
+}
+
+/// (name, expected, actual, epsilon, PSI).
+type PsiCase = (&'static str, &'static [f64], &'static [f64], f64, f64);
+/// (name, sample, bins, edges, constant).
+type BinningCase = (&'static str, Vec<f64>, usize, Vec<f64>, Option<f64>);
+
+fn close(got: f64, want: f64) -> bool {
+    (got - want).abs() <= 1e-12 * want.abs().max(1.0)
+}
+
+#[test]
+fn psi_on_hand_computed_histograms() {
+    let cases: &[PsiCase] = &[
+        ("equal", &[0.5, 0.5], &[0.5, 0.5], EPS, 0.0),
+        (
+            "a quarter moves",
+            &[0.5, 0.5],
+            &[0.25, 0.75],
+            EPS,
+            0.25 * ln(2.0) + 0.25 * ln(1.5),
+        ),
+        (
+            "three bins",
+            &[0.2, 0.3, 0.5],
+            &[0.1, 0.4, 0.5],
+            EPS,
+            -0.1 * ln(0.5) + 0.1 * ln(4.0 / 3.0),
+        ),
+        (
+            "an empty expected bin becomes epsilon",
+            &[1.0, 0.0],
+            &[0.5, 0.5],
+            EPS,
+            -0.5 * ln(0.5) + (0.5 - EPS) * ln(0.5 / EPS),
+        ),
+        (
+            "an empty actual bin becomes epsilon",
+            &[0.5, 0.5],
+            &[1.0, 0.0],
+            EPS,
+            0.5 * ln(2.0) + (EPS - 0.5) * ln(EPS / 0.5),
+        ),
+        (
+            "a bin empty in both adds nothing",
+            &[1.0, 0.0],
+            &[1.0, 0.0],
+            EPS,
+            0.0,
+        ),
+        (
+            "a larger epsilon, a smaller PSI",
+            &[1.0, 0.0],
+            &[0.5, 0.5],
+            1e-2,
+            -0.5 * ln(0.5) + (0.5 - 1e-2) * ln(0.5 / 1e-2),
+        ),
+        (
+            "no renormalisation: smoothed shares are used as they are",
+            &[0.0, 0.0, 1.0],
+            &[0.0, 1.0, 0.0],
+            EPS,
+            (1.0 - EPS) * ln(1.0 / EPS) + (EPS - 1.0) * ln(EPS / 1.0),
+        ),
+    ];
+    for &(name, expected, actual, epsilon, want) in cases {
+        let got = psi(expected, actual, epsilon);
+        assert!(close(got, want), "{name}: psi {got}, want {want}");
+        assert!(got >= 0.0, "{name}: PSI is never negative");
+    }
+}
+
+#[test]
+fn kl_on_hand_computed_histograms() {
+    let cases: &[(&str, &[f64], &[f64], f64)] = &[
+        ("equal", &[0.3, 0.7], &[0.3, 0.7], 0.0),
+        (
+            "p against q",
+            &[0.5, 0.5],
+            &[0.25, 0.75],
+            0.5 * ln(2.0) + 0.5 * ln(0.5 / 0.75),
+        ),
+        (
+            "q against p: another figure",
+            &[0.25, 0.75],
+            &[0.5, 0.5],
+            0.25 * ln(0.5) + 0.75 * ln(1.5),
+        ),
+        (
+            "an empty p bin becomes epsilon",
+            &[1.0, 0.0],
+            &[0.5, 0.5],
+            ln(2.0) + EPS * ln(EPS / 0.5),
+        ),
+        (
+            "an empty q bin becomes epsilon",
+            &[0.5, 0.5],
+            &[1.0, 0.0],
+            0.5 * ln(0.5) + 0.5 * ln(0.5 / EPS),
+        ),
+    ];
+    for &(name, p, q, want) in cases {
+        let got = kl_divergence(p, q, EPS);
+        assert!(close(got, want), "{name}: kl {got}, want {want}");
+    }
+}
+
+#[test]
+#[should_panic(expected = "same bins")]
+fn psi_refuses_histograms_of_different_bins() {
+    psi(&[1.0], &[0.5, 0.5], EPS);
+}
+
+#[test]
+fn quantiles_match_numpy_bit_for_bit() {
+    // np.quantile(np.array(xs), qs) with numpy 2.4, printed with repr().
+    let cases: &[(&[f64], &[f64], &[f64])] = &[
+        (&[1.0, 2.0, 3.0, 4.0], &[0.1, 0.5, 0.9], &[1.3, 2.5, 3.7]),
+        (&[0.0, 10.0], &[0.1, 0.3, 0.7], &[1.0, 3.0, 7.0]),
+        (
+            &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0],
+            &[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9],
+            &[
+                1.9,
+                2.8,
+                3.6999999999999997,
+                4.6,
+                5.5,
+                6.3999999999999995,
+                7.3,
+                8.2,
+                9.1,
+            ],
+        ),
+        (
+            &[-1.5, 0.2, 7.25],
+            &[1.0 / 3.0, 2.0 / 3.0],
+            &[-0.36666666666666675, 2.5499999999999994],
+        ),
+        (&[42.0], &[0.1, 0.9], &[42.0, 42.0]),
+        (&[1.0, f64::INFINITY], &[0.5, 0.9], &[f64::NAN, f64::NAN]),
+    ];
+    for &(sorted, qs, want) in cases {
+        for (&q, &want) in qs.iter().zip(want) {
+            let got = numpy_quantile(sorted, q);
+            assert!(
+                got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()),
+                "quantile {q} of {sorted:?}: {got:?}, numpy {want:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn binning_rules() {
+    let below_five = 5f64.next_down();
+    let cases: &[BinningCase] = &[
+        (
+            "deciles of 1..=10",
+            (1..=10).map(f64::from).collect(),
+            10,
+            vec![
+                1.9,
+                2.8,
+                3.6999999999999997,
+                4.6,
+                5.5,
+                6.3999999999999995,
+                7.3,
+                8.2,
+                9.1,
+            ],
+            None,
+        ),
+        (
+            "ties collapse bins",
+            vec![0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 2.0, 3.0, 4.0],
+            4,
+            vec![0.0, 1.5],
+            None,
+        ),
+        (
+            "constant: bins below, at and above",
+            vec![5.0; 7],
+            10,
+            vec![below_five, 5.0],
+            Some(5.0),
+        ),
+        ("one bin asked for", vec![1.0, 2.0, 3.0], 1, vec![], None),
+        ("no values", vec![], 10, vec![], None),
+    ];
+    for (name, sample, bins, edges, constant) in cases {
+        let binning = Binning::from_sample(sample.clone(), *bins);
+        assert_eq!(&binning.edges, edges, "{name}");
+        assert_eq!(&binning.constant, constant, "{name}");
+    }
+    let constant = Binning::from_sample(vec![5.0; 3], 10);
+    let bins: Vec<usize> = [4.0, 4.999, 5.0, 5.001, 6.0]
+        .iter()
+        .map(|&x| constant.bin(x))
+        .collect();
+    assert_eq!(bins, [0, 0, 1, 2, 2]);
+    // Right-closed: a value equal to an edge is in the bin below it.
+    let deciles = Binning::from_sample(vec![0.0, 10.0], 2);
+    assert_eq!(deciles.edges, [5.0]);
+    assert_eq!(
+        [deciles.bin(-1.0), deciles.bin(5.0), deciles.bin(5.1)],
+        [0, 0, 1]
+    );
+}
+
+/// Two CSV files in a temporary directory.
+struct Files {
+    dir: tempfile::TempDir,
+}
+
+impl Files {
+    fn new() -> Files {
+        Files {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, text).expect("write");
+        path
+    }
+}
+
+fn report(reference: &str, current: &str, opts: &DriftOptions) -> DriftReport {
+    let files = Files::new();
+    let (r, c) = (
+        files.write("reference.csv", reference),
+        files.write("current.csv", current),
+    );
+    drift_report(&r, &c, opts).unwrap_or_else(|e| panic!("drift_report: {e}"))
+}
+
+fn feature<'a>(report: &'a DriftReport, name: &str) -> &'a FeatureDrift {
+    report
+        .features
+        .iter()
+        .find(|f| f.feature == name)
+        .unwrap_or_else(|| panic!("no feature {name} in {report:#?}"))
+}
+
+#[test]
+fn reports_on_hand_computed_files() {
+    struct Case {
+        name: &'static str,
+        reference: &'static str,
+        current: &'static str,
+        bins: usize,
+        feature: &'static str,
+        kind: FeatureKind,
+        psi: f64,
+        value_bins: usize,
+        nulls: (u64, u64),
+        note: Option<&'static str>,
+    }
+    let cases = [
+        Case {
+            name: "identical files",
+            reference: "x,c\n1,a\n1,b\n1,a\n2,b\n,a\n",
+            current: "x,c\n1,a\n1,b\n1,a\n2,b\n,a\n",
+            bins: 10,
+            feature: "x",
+            kind: FeatureKind::Numeric,
+            psi: 0.0,
+            // Deciles of 1, 1, 1, 2: 1 (six times), 1.1, 1.4, 1.7.
+            value_bins: 5,
+            nulls: (1, 1),
+            note: Some("ties in the reference: 5 bins, not 10"),
+        },
+        Case {
+            name: "a shift across the median",
+            reference: "x\n1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n",
+            current: "x\n4\n5\n6\n7\n8\n9\n10\n11\n12\n13\n",
+            bins: 2,
+            feature: "x",
+            kind: FeatureKind::Numeric,
+            // Edge 5.5: reference ½ | ½, current 2/10 | 8/10.
+            psi: (0.2 - 0.5) * ln(0.4) + (0.8 - 0.5) * ln(1.6),
+            value_bins: 2,
+            nulls: (0, 0),
+            note: None,
+        },
+        Case {
+            name: "more nulls is drift",
+            reference: "x\n0\n1\n2\n\"\"\n",
+            current: "x\n0\nNA\nnull\n NaN \n",
+            bins: 2,
+            feature: "x",
+            kind: FeatureKind::Numeric,
+            // Edge 1: reference ½ | ¼ | null ¼; current ¼ | 0 | null ¾.
+            psi: (0.25 - 0.5) * ln(0.5) + (EPS - 0.25) * ln(EPS / 0.25) + 0.5 * ln(3.0),
+            value_bins: 2,
+            nulls: (1, 3),
+            note: None,
+        },
+        Case {
+            name: "a constant feature",
+            reference: "x\n5\n5\n5\n5\n",
+            current: "x\n4\n5\n6\n5\n",
+            bins: 10,
+            feature: "x",
+            kind: FeatureKind::Numeric,
+            // Bins below, at, above 5: reference 0 | 1 | 0; current ¼ | ½ | ¼.
+            psi: 2.0 * (0.25 - EPS) * ln(0.25 / EPS) + (0.5 - 1.0) * ln(0.5),
+            value_bins: 3,
+            nulls: (0, 0),
+            note: Some("constant in the reference (5): bins below, at and above it"),
+        },
+        Case {
+            name: "a constant feature that stays constant",
+            reference: "x\n5\n5\n5\n5\n",
+            current: "x\n5\n5\n",
+            bins: 10,
+            feature: "x",
+            kind: FeatureKind::Numeric,
+            psi: 0.0,
+            value_bins: 3,
+            nulls: (0, 0),
+            note: Some("constant in the reference (5): bins below, at and above it"),
+        },
+        Case {
+            name: "an all-null reference column",
+            reference: "x\nNA\nNA\nNA\n\"\"\n",
+            current: "x\n1\n\"\"\n2\nnone\n",
+            bins: 10,
+            feature: "x",
+            kind: FeatureKind::Numeric,
+            // One value bin and the null bin: reference 0 | 1, current ½ | ½.
+            psi: (0.5 - EPS) * ln(0.5 / EPS) + (0.5 - 1.0) * ln(0.5),
+            value_bins: 1,
+            nulls: (4, 2),
+            note: Some("all null in the reference"),
+        },
+        Case {
+            name: "a column null in both",
+            reference: "x,y\n,1\n,2\n",
+            current: "x,y\n,1\n,2\n",
+            bins: 10,
+            feature: "x",
+            kind: FeatureKind::Numeric,
+            psi: 0.0,
+            value_bins: 1,
+            nulls: (2, 2),
+            note: Some("all null in both files"),
+        },
+        Case {
+            name: "a category absent from the reference",
+            reference: "c\na\na\nb\nb\n",
+            current: "c\na\nb\nc\nc\n",
+            bins: 10,
+            feature: "c",
+            kind: FeatureKind::Categorical,
+            // a, b, c: reference ½ ½ 0; current ¼ ¼ ½.
+            psi: 2.0 * (0.25 - 0.5) * ln(0.5) + (0.5 - EPS) * ln(0.5 / EPS),
+            value_bins: 3,
+            nulls: (0, 0),
+            note: Some("1 category absent from the reference"),
+        },
+        Case {
+            name: "a category gone from the current window",
+            reference: "c\na\nb\nc\nd\n",
+            current: "c\na\na\nb\nb\n",
+            bins: 10,
+            feature: "c",
+            kind: FeatureKind::Categorical,
+            psi: 2.0 * 0.25 * ln(2.0) + 2.0 * (EPS - 0.25) * ln(EPS / 0.25),
+            value_bins: 4,
+            nulls: (0, 0),
+            note: None,
+        },
+    ];
+    for case in cases {
+        let opts = DriftOptions {
+            bins: case.bins,
+            ..DriftOptions::default()
+        };
+        let report = report(case.reference, case.current, &opts);
+        let f = feature(&report, case.feature);
+        let name = case.name;
+        assert!(
+            close(f.psi, case.psi),
+            "{name}: psi {}, want {}",
+            f.psi,
+            case.psi
+        );
+        assert_eq!(f.kind, case.kind, "{name}");
+        assert_eq!(f.bins, case.value_bins, "{name}");
+        assert_eq!((f.reference_nulls, f.current_nulls), case.nulls, "{name}");
+        assert_eq!(f.note.as_deref(), case.note, "{name}");
+        assert_eq!(
+            (f.reference_rows, f.current_rows),
+            (report.reference_rows, report.current_rows),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn identical_files_have_no_drift() {
+    let text = "age,plan,score\n31,basic,0.2\n45,pro,0.9\n27,basic,0.4\n,pro,0.7\n52,,0.1\n";
+    let opts = DriftOptions {
+        prediction_column: Some("score".into()),
+        ..DriftOptions::default()
+    };
+    let report = report(text, text, &opts);
+    let names: Vec<&str> = report.features.iter().map(|f| f.feature.as_str()).collect();
+    assert_eq!(names, ["age", "plan"], "the prediction is not a feature");
+    assert!(report.features.iter().all(|f| f.psi == 0.0), "{report:#?}");
+    assert_eq!(report.prediction_kl, Some(0.0));
+    assert_eq!((report.reference_rows, report.current_rows), (5, 5));
+}
+
+#[test]
+fn kl_is_the_current_against_the_reference() {
+    let opts = DriftOptions {
+        bins: 2,
+        prediction_column: Some("p".into()),
+        ..DriftOptions::default()
+    };
+    // Edge 0.5: reference ½ | ½; current ¼ | ¾.
+    let report = report("p\n0\n0\n1\n1\n", "p\n0\n1\n1\n1\n", &opts);
+    let want = 0.25 * ln(0.5) + 0.75 * ln(1.5);
+    let got = report.prediction_kl.expect("a KL");
+    assert!(close(got, want), "kl {got}, want {want}");
+    assert!(report.features.is_empty());
+}
+
+#[test]
+fn columns_forced_categorical_compare_by_text() {
+    let opts = DriftOptions {
+        categorical: vec!["zip".into()],
+        ..DriftOptions::default()
+    };
+    let report = report("zip\n10115\n10115\n", "zip\n10115\n20095\n", &opts);
+    let f = feature(&report, "zip");
+    assert_eq!(f.kind, FeatureKind::Categorical);
+    let want = -0.5 * ln(0.5) + (0.5 - EPS) * ln(0.5 / EPS);
+    assert!(close(f.psi, want), "psi {}, want {want}", f.psi);
+}
+
+#[test]
+fn only_shared_columns_in_the_given_order() {
+    let all = report(
+        "a,b,only_ref\n1,2,3\n",
+        "b,a,only_cur\n2,1,4\n",
+        &DriftOptions::default(),
+    );
+    let names: Vec<&str> = all.features.iter().map(|f| f.feature.as_str()).collect();
+    assert_eq!(names, ["a", "b"]);
+    let opts = DriftOptions {
+        features: Some(vec!["b".into(), "a".into()]),
+        ..DriftOptions::default()
+    };
+    let chosen = report("a,b\n1,2\n", "b,a\n2,1\n", &opts);
+    let names: Vec<&str> = chosen.features.iter().map(|f| f.feature.as_str()).collect();
+    assert_eq!(names, ["b", "a"]);
+}
+
+fn failure(reference: &str, current: &str, opts: &DriftOptions) -> (DriftError, PathBuf) {
+    let files = Files::new();
+    let (r, c) = (
+        files.write("reference.csv", reference),
+        files.write("current.csv", current),
+    );
+    let error = drift_report(&r, &c, opts).expect_err("an error");
+    (error, files.dir.path().to_path_buf())
+}
+
+#[test]
+fn errors_name_the_file_and_what_is_wrong() {
+    let bins_0 = DriftOptions {
+        bins: 0,
+        ..DriftOptions::default()
+    };
+    let epsilon_0 = DriftOptions {
+        epsilon: 0.0,
+        ..DriftOptions::default()
+    };
+    let missing = DriftOptions {
+        features: Some(vec!["nope".into()]),
+        ..DriftOptions::default()
+    };
+    let no_prediction = DriftOptions {
+        prediction_column: Some("p".into()),
+        ..DriftOptions::default()
+    };
+    let default = DriftOptions::default();
+    let cases: &[(&str, &str, &str, &DriftOptions, &str)] = &[
+        (
+            "an empty window",
+            "x\n1\n",
+            "x\n",
+            &default,
+            "current.csv: no rows, so drift cannot be measured",
+        ),
+        (
+            "an empty reference",
+            "x\n",
+            "x\n1\n",
+            &default,
+            "reference.csv: no rows, so drift cannot be measured",
+        ),
+        (
+            "text in a numeric column",
+            "x\n1\n2\n",
+            "x\n1\nabc\n",
+            &default,
+            "current.csv: row 2, column `x`: `abc` is not a number, and the column is numeric in the reference (name it in `categorical` to compare it by category)",
+        ),
+        (
+            "a ragged row",
+            "x,y\n1,2\n3\n",
+            "x,y\n1,2\n",
+            &default,
+            "reference.csv: CSV error: record 2 (line: 3, byte: 8): found record with 1 fields, but the previous record has 2 fields",
+        ),
+        (
+            "a duplicate column",
+            "x,x\n1,2\n",
+            "x\n1\n",
+            &default,
+            "reference.csv: two columns are named `x`",
+        ),
+        (
+            "no bins",
+            "x\n1\n",
+            "x\n1\n",
+            &bins_0,
+            "drift options: bins must be at least 1",
+        ),
+        (
+            "no epsilon",
+            "x\n1\n",
+            "x\n1\n",
+            &epsilon_0,
+            "drift options: epsilon must be between 0 and 1 (exclusive), not 0",
+        ),
+        (
+            "a missing feature",
+            "x\n1\n",
+            "x\n1\n",
+            &missing,
+            "reference.csv: no column `nope`",
+        ),
+        (
+            "a missing prediction column",
+            "x,p\n1,0\n",
+            "x\n1\n",
+            &no_prediction,
+            "current.csv: no column `p`",
+        ),
+    ];
+    for &(name, reference, current, opts, want) in cases {
+        let (error, dir) = failure(reference, current, opts);
+        let message = error
+            .to_string()
+            .replace(&format!("{}/", dir.display()), "");
+        assert_eq!(message, want, "{name}");
+    }
+}
+
+#[test]
+fn snapshots_are_csv_or_parquet_by_name() {
+    let error = drift_report(
+        Path::new("data/reference.json"),
+        Path::new("current.csv"),
+        &DriftOptions::default(),
+    )
+    .expect_err("not a snapshot");
+    assert_eq!(
+        error.to_string(),
+        "data/reference.json: not a snapshot: the file name must end in .csv or .parquet"
+    );
+}
+
+#[test]
+fn the_sample_is_every_kth_row() {
+    // 200,001 rows: k = 3, so rows 0, 3, 6 … are sampled. Every third row
+    // is 0 and the rest 1, so the sample is constant (0) while the file is
+    // not: the edges say so, and the ones fall above them.
+    let mut text = String::from("x\n");
+    for row in 0..200_001 {
+        text.push_str(if row % 3 == 0 { "0\n" } else { "1\n" });
+    }
+    let report = report(&text, &text, &DriftOptions::default());
+    let f = feature(&report, "x");
+    assert_eq!(
+        f.note.as_deref(),
+        Some("constant in the reference (0): bins below, at and above it")
+    );
+    assert_eq!(f.psi, 0.0);
+}
