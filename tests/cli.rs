@@ -6,6 +6,7 @@
 //! - `bad_input` — files that must be refused safely (YAML bombs, symlinks, ...).
 //! - `rules` — one case per schema and semantic rule, with its location.
 //! - `comment` — the pull-request comment against a fake GitHub API: one comment edited in place, split when long, errors without the token.
+//! - `drift` — the drift engine's PSI and KL on CSV and Parquet fixtures against a naive Python reference (`tests/drift_reference.py`), within 1e-9.
 //! - `formats` — validation output as JSON and GitHub annotations.
 //! - `lifecycle` — plan, apply, status and history on the example repository.
 //! - `promotion` — stage moves after the first apply, refusals, saved plans, drift.
@@ -13,6 +14,7 @@
 //! - `git` — `--rev` and `--base`.
 //! - `latency` — the serving-latency benchmark against a server inside the test.
 //! - `monitor` — `modelops monitor`: signals, unmeasured, retrain webhook/dispatch once per window, rollback.
+//! - `monitor_e2e` — `modelops monitor` on a real Prometheus and nginx: figures from backfilled series, a rollback that switches nginx and the registry, retrain calls once per window.
 //! - `rollback` — `modelops rollback`: serving and registry switch, the hold and its release.
 //! - `rollouts` — canary, shadow and A/B rollouts on the example, time through `MODELOPS_NOW`.
 //! - `robustness` — the state lock, committed schemas, a closed stdout.
@@ -32,6 +34,8 @@ mod action;
 mod bad_input;
 #[path = "cli/comment.rs"]
 mod comment;
+#[path = "cli/drift.rs"]
+mod drift;
 #[path = "cli/fixtures.rs"]
 mod fixtures;
 #[path = "cli/formats.rs"]
@@ -52,6 +56,8 @@ mod mlflow_gates;
 mod mlflow_signature;
 #[path = "cli/monitor.rs"]
 mod monitor;
+#[path = "cli/monitor_e2e.rs"]
+mod monitor_e2e;
 #[path = "cli/nginx.rs"]
 mod nginx;
 #[path = "cli/prometheus.rs"]
