@@ -17,16 +17,16 @@ use crate::lifecycle::applied;
 const LATER: &str = "2026-11-30T09:00:00Z";
 
 /// One request a receiver saw: request line, authorization, body.
-type Seen = (String, Option<String>, String);
+pub(crate) type Seen = (String, Option<String>, String);
 
 /// A local HTTP receiver that records what it is sent and answers `status`.
-struct Receiver {
-    url: String,
+pub(crate) struct Receiver {
+    pub(crate) url: String,
     seen: Arc<Mutex<Vec<Seen>>>,
 }
 
 impl Receiver {
-    fn start(status: &'static str) -> Receiver {
+    pub(crate) fn start(status: &'static str) -> Receiver {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let url = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
         let seen = Arc::new(Mutex::new(Vec::new()));
@@ -69,7 +69,7 @@ impl Receiver {
         Receiver { url, seen }
     }
 
-    fn requests(&self) -> Vec<Seen> {
+    pub(crate) fn requests(&self) -> Vec<Seen> {
         self.seen.lock().unwrap().clone()
     }
 }

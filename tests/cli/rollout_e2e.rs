@@ -15,7 +15,7 @@
 #[path = "rollout_e2e/series.rs"]
 mod series;
 #[path = "rollout_e2e/servers.rs"]
-mod servers;
+pub(crate) mod servers;
 
 use jiff::{SignedDuration, Timestamp};
 use modelops::reconcile::gates::num_short;

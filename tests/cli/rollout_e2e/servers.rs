@@ -16,7 +16,7 @@ use super::series::{MODEL, Series};
 
 /// Whether Prometheus is installed; outside end-to-end runs its absence is a
 /// skip, inside them a failure.
-fn prometheus_installed() -> bool {
+pub(crate) fn prometheus_installed() -> bool {
     let installed = Command::new("prometheus")
         .arg("--version")
         .output()
@@ -32,11 +32,11 @@ fn prometheus_installed() -> bool {
 
 /// A Prometheus server holding one [`Series`].
 pub struct Prometheus {
-    dir: tempfile::TempDir,
+    pub(crate) dir: tempfile::TempDir,
     pub url: String,
 }
 
-fn prometheus_script() -> PathBuf {
+pub(crate) fn prometheus_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/prometheus.sh")
 }
 
@@ -86,7 +86,7 @@ impl Drop for Prometheus {
 pub struct Edge {
     pub nginx: Nginx,
     pub port: u16,
-    upstreams: [Upstream; 3],
+    pub(crate) upstreams: [Upstream; 3],
 }
 
 impl Edge {
@@ -109,7 +109,7 @@ impl Edge {
         )
     }
 
-    fn fragment(&self) -> Option<String> {
+    pub(crate) fn fragment(&self) -> Option<String> {
         let path = self
             .nginx
             .path()
