@@ -64,9 +64,13 @@ pub fn run(ctx: &Context, args: MonitorArgs) -> Result<ExitCode> {
         }
         reports.push(measure(ctx, &desired, d, &actual, &mut providers));
     }
-    if !args.dry_run {
-        act(ctx, &desired, &actual, registry.as_mut(), &mut reports)?;
-    }
+    // The report is printed whatever the actions did; their failures are
+    // in it, and end the run with an error.
+    let acted = if args.dry_run {
+        Ok(())
+    } else {
+        act(ctx, &desired, &actual, registry.as_mut(), &mut reports)
+    };
     emit(&match args.format {
         PlanFormat::Text => text(&reports),
         PlanFormat::Markdown => markdown(&reports),
@@ -76,10 +80,15 @@ pub fn run(ctx: &Context, args: MonitorArgs) -> Result<ExitCode> {
             s
         }
     });
+    acted?;
     let healthy = reports
         .iter()
         .flat_map(|r| &r.signals)
-        .all(|s| s.status == SignalStatus::Healthy);
+        .all(|s| s.status == SignalStatus::Healthy)
+        && !reports
+            .iter()
+            .flat_map(|r| &r.actions)
+            .any(|a| a.starts_with("FAILED"));
     Ok(if healthy {
         ExitCode::SUCCESS
     } else {
@@ -254,6 +263,23 @@ fn measure(
         .and_then(|r| sigma_distance(r, &history).map(|(z, mean, sd)| (z, r, mean, sd)));
     let sigma = t.traffic_sigma;
     report.signals.push(match traffic {
+        // No variation in the norm and a different count: infinitely far.
+        Ok((z, r, mean, _)) if !z.is_finite() => SignalResult {
+            signal: "traffic_volume".into(),
+            value: None,
+            shown: format!(
+                "{} requests where the same window had {} on every earlier day",
+                crate::reconcile::rollout::thousands(r),
+                crate::reconcile::rollout::thousands(mean)
+            ),
+            threshold: format!(
+                "within {}σ of the same window on the last {days} days",
+                num_short(sigma)
+            ),
+            window: window.clone(),
+            status: SignalStatus::Breached,
+            detail: None,
+        },
         Ok((z, r, mean, sd)) => {
             let mut s = at_most(
                 "traffic_volume",
@@ -440,18 +466,28 @@ fn act_locked(
                     force: false,
                     release: false,
                 };
-                super::rollback::locked(
+                match super::rollback::locked(
                     ctx,
                     &args,
                     Some(desired),
                     &desired.config,
                     registry,
                     std::time::Instant::now(),
-                )
-                .with_context(|| format!("{name}: the rollback for {signal} failed"))?;
-                rolled_back = true;
-                registry.observe()?;
-                format!("rolled back for {signal}: {why}")
+                ) {
+                    Ok(text) => {
+                        rolled_back = true;
+                        registry.observe()?;
+                        // On stderr: stdout carries the report (JSON with --format json).
+                        eprint!("{text}");
+                        format!("rolled back for {signal}: {why}")
+                    }
+                    Err(e) => {
+                        report
+                            .actions
+                            .push(format!("FAILED: rollback for {signal}: {e:#}"));
+                        continue;
+                    }
+                }
             }
             BreachAction::Retrain => {
                 let Some(trigger) = d
@@ -475,8 +511,13 @@ fn act_locked(
                     "window": report.window,
                     "at": ctx.now,
                 });
-                fire(trigger, &payload)
-                    .with_context(|| format!("{name}: the retrain trigger for {signal} failed"))?;
+                if let Err(e) = fire(trigger, &payload) {
+                    // Recorded as failed, not as done: the next run tries again.
+                    report
+                        .actions
+                        .push(format!("FAILED: retrain trigger for {signal}: {e:#}"));
+                    continue;
+                }
                 format!(
                     "retrain triggered ({}) for {signal}: {why}",
                     trigger_kind(&signal)

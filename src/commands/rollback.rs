@@ -45,7 +45,11 @@ pub fn run(ctx: &Context, args: RollbackArgs) -> Result<ExitCode> {
         &config,
         registry.as_mut(),
         started,
-    );
+    )
+    .map(|text| {
+        emit(&text);
+        ExitCode::SUCCESS
+    });
     if let Err(e) = registry.unlock() {
         eprintln!(
             "warning: cannot release the lock on {}: {e}",
@@ -55,7 +59,8 @@ pub fn run(ctx: &Context, args: RollbackArgs) -> Result<ExitCode> {
     outcome
 }
 
-/// The rollback itself, under the caller's lock (also `monitor`'s rollback action).
+/// The rollback itself, under the caller's lock (also `monitor`'s rollback
+/// action); returns what was done, in words, for the caller to print.
 pub(super) fn locked(
     ctx: &Context,
     args: &RollbackArgs,
@@ -63,7 +68,7 @@ pub(super) fn locked(
     config: &crate::manifest::config::ConfigSpec,
     registry: &mut dyn Registry,
     started: Instant,
-) -> Result<ExitCode> {
+) -> Result<String> {
     let name = &args.model;
     let actual = registry
         .observe()
@@ -86,10 +91,9 @@ pub(super) fn locked(
         };
         registry.apply(&rollback::release(name, r, "released by hand"), &apply_ctx)?;
         registry.commit()?;
-        emit(&format!(
+        return Ok(format!(
             "Released the rollback hold on {name}: the next apply follows git again.\n"
         ));
-        return Ok(ExitCode::SUCCESS);
     }
     let reason = args.reason.as_deref().unwrap_or_default().trim();
     if reason.is_empty() {
@@ -249,8 +253,7 @@ pub(super) fn locked(
     text.push_str(&format!(
         "  held: later applies leave {name} alone until its manifest changes or `modelops rollback --release {name}`; `modelops plan` shows the change that makes git agree.\n"
     ));
-    emit(&text);
-    Ok(ExitCode::SUCCESS)
+    Ok(text)
 }
 
 /// Versions that have been in Production, oldest first (each once, at its

@@ -245,9 +245,9 @@ fn retraining_through_repository_dispatch_and_on_a_schedule() {
     assert_eq!(github.requests().len(), 1);
     // Without a token: a clear error, nothing sent.
     repo.at("2026-12-10T09:00:00Z");
-    repo.run(&["monitor", "fraud-detector"])
-        .code(1)
-        .stderr_has("repository_dispatch needs GITHUB_TOKEN");
+    repo.run(&["monitor", "fraud-detector"]).code(1).stdout_has(
+        "  action: FAILED: retrain trigger for schedule: repository_dispatch needs GITHUB_TOKEN",
+    );
 }
 
 #[test]
@@ -264,7 +264,7 @@ fn a_breach_with_rollback_switches_serving_and_the_registry() {
     repo.at(LATER);
     repo.run(&["monitor", "fraud-detector"])
         .code(1)
-        .stdout_has("Rolled back fraud-detector from version 3 to version 2")
+        .stderr_has("Rolled back fraud-detector from version 3 to version 2")
         .stdout_has("  action: rolled back for error_rate: 1");
     repo.run(&["status", "fraud-detector"])
         .code(0)
