@@ -324,8 +324,23 @@ fn snapshot_drift(
     ctx: &Context,
     s: &crate::manifest::deployment::DataSnapshots,
 ) -> Result<SnapshotDrift, String> {
-    let _ = (ctx, s);
-    Err("the drift engine is not built into this modelops".to_string())
+    let report = crate::drift::drift_report(
+        &ctx.repo.join(&s.reference),
+        &ctx.repo.join(&s.current),
+        &crate::drift::DriftOptions {
+            features: s.features.clone(),
+            prediction_column: s.prediction_column.clone(),
+            categorical: s.categorical.clone(),
+            ..Default::default()
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    let features = report
+        .features
+        .into_iter()
+        .map(|f| (f.feature, f.psi))
+        .collect();
+    Ok((report.prediction_kl, features))
 }
 
 /// The kind of retraining trigger a signal stands for.

@@ -133,29 +133,38 @@ fn on_breach(repo: &Repo, block: &str) {
 fn each_signal_is_reported_and_an_unmeasured_one_is_not_healthy() {
     let repo = applied();
     repo.at(LATER);
+    // The fraud detector's deployment has data snapshots: every signal is
+    // measured, and healthy.
     let out = repo
         .run(&["monitor", "fraud-detector"])
-        .code(1)
+        .code(0)
         .stdout_has("fraud-detector version 2 — window 1h to 2026-11-30T09:00:00Z\n")
         .stdout_has("  prediction_distribution  KL ")
-        .stdout_has("  feature_drift            unmeasured")
+        .stdout_has("  feature_drift            PSI 0.")
         .stdout_has("  latency                  p99 ")
         .stdout_has("p99 ≤ 50 ms")
         .stdout_has("  error_rate               0.")
         .stdout_has("within 3σ of the same window on the last 7 days")
-        .stdout_has("0 breached, 1 unmeasured.");
+        .stdout_has("All signals healthy.");
     assert!(
         out.stdout().contains("  accuracy                 drop "),
         "{}",
         out.stdout()
     );
+    // The churn predictor's has none: feature drift is unmeasured, not healthy.
+    repo.run(&["monitor", "churn-predictor"])
+        .code(1)
+        .stdout_has("  feature_drift            unmeasured")
+        .stdout_has("0 breached, 1 unmeasured.");
     let json = repo.run(&["monitor", "--format", "json"]).code(1).json();
-    let signals = json["models"][1]["signals"].as_array().unwrap();
+    assert_eq!(json["models"][0]["model"], "churn-predictor");
+    let signals = json["models"][0]["signals"].as_array().unwrap();
     assert_eq!(signals.len(), 6);
     assert_eq!(signals[1]["status"], "unmeasured");
     repo.run(&["monitor", "--format", "markdown"])
         .code(1)
-        .stdout_has("| `feature_drift` | unmeasured<br>_no data snapshots");
+        .stdout_has("| `feature_drift` | unmeasured<br>_no data snapshots")
+        .stdout_has("| `feature_drift` | PSI 0.");
     repo.run(&["monitor", "nobody"])
         .code(1)
         .stderr_has("nobody has no deployment in deployments/");
@@ -229,7 +238,7 @@ fn retraining_through_repository_dispatch_and_on_a_schedule() {
     ];
     let out = repo
         .run_with(&["monitor", "fraud-detector"], &env)
-        .code(1)
+        .code(0)
         .stdout_has("  action: retrain triggered (scheduled) for schedule: scheduled every 7d");
     assert!(!out.stdout().contains("ghp_secret") && !out.stderr().contains("ghp_secret"));
     let seen = github.requests();
@@ -241,7 +250,7 @@ fn retraining_through_repository_dispatch_and_on_a_schedule() {
     assert_eq!(body["client_payload"]["trigger"], "scheduled");
     // Once per period.
     repo.at("2026-12-01T09:00:00Z");
-    repo.run_with(&["monitor", "fraud-detector"], &env).code(1);
+    repo.run_with(&["monitor", "fraud-detector"], &env).code(0);
     assert_eq!(github.requests().len(), 1);
     // Without a token: a clear error, nothing sent.
     repo.at("2026-12-10T09:00:00Z");
@@ -277,4 +286,46 @@ fn a_breach_with_rollback_switches_serving_and_the_registry() {
         .code(1)
         .stdout_has("fraud-detector version 2 — ")
         .stdout_lacks("Rolled back");
+}
+
+#[test]
+fn a_drifted_snapshot_fires_exactly_one_retrain_webhook() {
+    let hook = Receiver::start("200 OK");
+    let repo = applied();
+    // The current window drifts: amounts up, a different merchant mix.
+    let out = std::process::Command::new("python3")
+        .arg(repo.path("data/gen_snapshots.py"))
+        .args(["--drift", "--out"])
+        .arg(repo.path("data/fraud-detector"))
+        .output()
+        .expect("python3 runs the example's snapshot generator");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    on_breach(
+        &repo,
+        &format!(
+            "    on_breach:\n      signals: {{feature_drift: retrain}}\n      retrain: {{webhook: \"{}/retrain\"}}\n",
+            hook.url
+        ),
+    );
+    repo.at(LATER);
+    repo.run(&["monitor", "fraud-detector"])
+        .code(1)
+        .stdout_has("  feature_drift            PSI ")
+        .stdout_has("BREACH")
+        .stdout_has("  action: retrain triggered (drift) for feature_drift: PSI ");
+    repo.run(&["monitor", "fraud-detector"])
+        .code(1)
+        .stdout_has("  action: feature_drift: retrain already done for this window");
+    let seen = hook.requests();
+    assert_eq!(seen.len(), 1, "exactly one webhook: {seen:?}");
+    let payload: serde_json::Value = serde_json::from_str(&seen[0].2).unwrap();
+    assert_eq!(
+        (payload["signal"].as_str(), payload["trigger"].as_str()),
+        (Some("feature_drift"), Some("drift"))
+    );
+    assert!(payload["value"].as_f64().unwrap() > 0.2, "{payload}");
 }
