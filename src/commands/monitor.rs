@@ -348,6 +348,7 @@ fn trigger_kind(signal: &str) -> &'static str {
     match signal {
         "feature_drift" | "prediction_distribution" => "drift",
         "schedule" => "scheduled",
+        "dataset" => "data",
         _ => "performance",
     }
 }
@@ -413,6 +414,27 @@ fn act(
                 None,
                 key,
             ));
+        }
+        if let Some(watch) = &m.dataset {
+            match published(ctx, watch) {
+                Ok(latest) => {
+                    let trained = actual
+                        .version(&report.model, &version)
+                        .and_then(|v| v.metadata.dataset_version.clone());
+                    if trained.as_deref() != Some(latest.as_str()) {
+                        let key = format!("{}|{version}|dataset|{latest}", report.model);
+                        let why = format!(
+                            "dataset {} published {latest}; version {version} was trained on {}",
+                            watch.name,
+                            trained
+                                .as_deref()
+                                .unwrap_or("an unrecorded dataset version")
+                        );
+                        todo.push(("dataset".into(), BreachAction::Retrain, why, None, key));
+                    }
+                }
+                Err(e) => report.actions.push(format!("FAILED: dataset watch: {e}")),
+            }
         }
         if todo.is_empty() {
             continue;
@@ -753,4 +775,26 @@ fn markdown(reports: &[ModelReport]) -> String {
         out.push('\n');
     }
     out
+}
+
+/// The latest published version of a watched dataset.
+fn published(ctx: &Context, watch: &crate::manifest::deployment::DatasetWatch) -> Result<String> {
+    #[derive(serde::Deserialize)]
+    struct File {
+        datasets: BTreeMap<String, Entry>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Entry {
+        latest: String,
+    }
+    let rel = watch.file.as_deref().unwrap_or("datasets.yaml");
+    let path = ctx.repo.join(rel);
+    let bytes = std::fs::read(&path).with_context(|| format!("cannot read {rel}"))?;
+    let text = std::str::from_utf8(&bytes).with_context(|| format!("{rel} is not UTF-8"))?;
+    let file: File =
+        crate::manifest::yaml::typed(text).map_err(|e| anyhow::anyhow!("{rel}: {e}"))?;
+    file.datasets
+        .get(&watch.name)
+        .map(|e| e.latest.clone())
+        .with_context(|| format!("{rel} lists no dataset {}", watch.name))
 }

@@ -316,6 +316,23 @@ pub struct Monitoring {
     /// (such as `30d`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retrain_every: Option<DurationSpec>,
+    /// Data-triggered retraining: fire the retrain trigger once when the
+    /// datasets file publishes a version of this dataset newer than the one
+    /// the Production version was trained on (`dataset_version`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset: Option<DatasetWatch>,
+}
+
+/// A dataset whose new versions trigger retraining.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetWatch {
+    /// The dataset's name in the datasets file.
+    pub name: String,
+    /// The datasets file, relative to the repository (default `datasets.yaml`):
+    /// `datasets: {<name>: {latest: <dataset_version>}}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
 }
 
 /// Data snapshots compared for drift, CSV or Parquet (by extension), paths

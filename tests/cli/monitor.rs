@@ -329,3 +329,41 @@ fn a_drifted_snapshot_fires_exactly_one_retrain_webhook() {
     );
     assert!(payload["value"].as_f64().unwrap() > 0.2, "{payload}");
 }
+
+#[test]
+fn a_new_dataset_version_triggers_retraining_once() {
+    let hook = Receiver::start("200 OK");
+    let repo = applied();
+    repo.file("datasets.yaml", "datasets:\n  txn: {latest: txn-2024-09}\n");
+    on_breach(
+        &repo,
+        &format!(
+            "    dataset: {{name: txn}}\n    on_breach:\n      retrain: {{webhook: \"{}/retrain\"}}\n",
+            hook.url
+        ),
+    );
+    repo.at(LATER);
+    // Version 2 was trained on txn-2024-09: nothing new.
+    repo.run(&["monitor", "fraud-detector"])
+        .code(0)
+        .stdout_lacks("action:");
+    assert!(hook.requests().is_empty());
+    // txn-2025-01 is published: one trigger, then none for the same version.
+    repo.file("datasets.yaml", "datasets:\n  txn: {latest: txn-2025-01}\n");
+    repo.run(&["monitor", "fraud-detector"])
+        .code(0)
+        .stdout_has("  action: retrain triggered (data) for dataset: dataset txn published txn-2025-01; version 2 was trained on txn-2024-09");
+    repo.at("2026-12-01T09:00:00Z");
+    repo.run(&["monitor", "fraud-detector"])
+        .code(0)
+        .stdout_has("  action: dataset: retrain already done for this window");
+    let seen = hook.requests();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    let payload: serde_json::Value = serde_json::from_str(&seen[0].2).unwrap();
+    assert_eq!(payload["trigger"], "data");
+    // A datasets file that does not list the dataset is reported.
+    repo.file("datasets.yaml", "datasets: {}\n");
+    repo.run(&["monitor", "fraud-detector"])
+        .code(1)
+        .stdout_has("  action: FAILED: dataset watch: datasets.yaml lists no dataset txn");
+}
