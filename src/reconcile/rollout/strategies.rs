@@ -447,44 +447,16 @@ pub fn shadow(inputs: &RolloutInputs, s: &ShadowStrategy, lookup: &mut Lookup) -
             )),
         };
     };
-    match record.phase.as_str() {
-        SUCCEEDED if wanted || (s.comparison.auto_promote && !record.promoted) => {
-            let reason = "promoted after its shadow comparison passed";
-            let mut r = record.clone();
-            r.promoted = !wanted;
-            let steps = promote(inputs, r, &primary, reason);
-            let summary = format!(
-                "promote {name} version {shadow}: its shadow comparison passed; version {primary} archived"
-            );
-            return RolloutOutcome {
-                steps,
-                note: Some(note(
-                    inputs,
-                    "promote",
-                    summary,
-                    record.last_analysis.clone(),
-                    None,
-                )),
-            };
-        }
-        SUCCEEDED => {
-            let summary = format!(
-                "{name} shadow comparison of version {shadow} passed; promote it by setting its stage to Production in {}",
-                inputs.model.file
-            );
-            return RolloutOutcome {
-                steps: Vec::new(),
-                note: Some(note(
-                    inputs,
-                    "done",
-                    summary,
-                    record.last_analysis.clone(),
-                    None,
-                )),
-            };
-        }
-        PROGRESSING => {}
-        _ => return RolloutOutcome::default(),
+    if let Some(out) = finished(
+        inputs,
+        record,
+        wanted,
+        s.comparison.auto_promote,
+        &primary,
+        "promoted after its shadow comparison passed",
+        &format!("the shadow comparison of version {shadow} passed"),
+    ) {
+        return out;
     }
     let mut steps = Vec::new();
     if let Some(st) = route(inputs, mirrored(record), "shadow comparison".into()) {
@@ -670,43 +642,16 @@ pub fn ab_test(inputs: &RolloutInputs, a: &AbTestStrategy, lookup: &mut Lookup) 
             )),
         };
     };
-    match record.phase.as_str() {
-        SUCCEEDED if wanted || (a.auto_promote && !record.promoted) => {
-            let mut r = record.clone();
-            r.promoted = !wanted;
-            let steps = promote(inputs, r, control, "promoted after winning its A/B test");
-            let summary = format!(
-                "promote {name} version {treatment}: it won its A/B test; version {control} archived"
-            );
-            return RolloutOutcome {
-                steps,
-                note: Some(note(
-                    inputs,
-                    "promote",
-                    summary,
-                    record.last_analysis.clone(),
-                    None,
-                )),
-            };
-        }
-        SUCCEEDED => {
-            let summary = format!(
-                "{name} version {treatment} won its A/B test; promote it by setting its stage to Production in {}",
-                inputs.model.file
-            );
-            return RolloutOutcome {
-                steps: Vec::new(),
-                note: Some(note(
-                    inputs,
-                    "done",
-                    summary,
-                    record.last_analysis.clone(),
-                    None,
-                )),
-            };
-        }
-        PROGRESSING => {}
-        _ => return RolloutOutcome::default(),
+    if let Some(out) = finished(
+        inputs,
+        record,
+        wanted,
+        a.auto_promote,
+        control,
+        "promoted after winning its A/B test",
+        &format!("version {treatment} won its A/B test"),
+    ) {
+        return out;
     }
     let mut routing = Vec::new();
     if let Some(st) = route(inputs, traffic, "A/B test".into()) {
@@ -883,4 +828,57 @@ pub fn ab_test(inputs: &RolloutInputs, a: &AbTestStrategy, lookup: &mut Lookup) 
     let out = super::fail(inputs, decided, control, lost, format!("end {headline}"));
     let _ = (FAILED, Stage::Production);
     out
+}
+
+/// A shadow comparison or A/B test that already ended: a passed one
+/// promotes when git asks for it or auto-promotion is on (once), else waits
+/// for a person; `None` while it runs; a failed or stopped one does nothing.
+fn finished(
+    inputs: &RolloutInputs,
+    record: &RolloutRecord,
+    wanted: bool,
+    auto_promote: bool,
+    stable: &VersionId,
+    reason: &str,
+    outcome: &str,
+) -> Option<RolloutOutcome> {
+    let name = &inputs.model.name;
+    let candidate = &record.version;
+    match record.phase.as_str() {
+        PROGRESSING => None,
+        SUCCEEDED if wanted || (auto_promote && !record.promoted) => {
+            let mut r = record.clone();
+            r.promoted = !wanted;
+            let steps = promote(inputs, r, stable, reason);
+            let summary =
+                format!("promote {name} version {candidate}: {outcome}; version {stable} archived");
+            Some(RolloutOutcome {
+                steps,
+                note: Some(note(
+                    inputs,
+                    "promote",
+                    summary,
+                    record.last_analysis.clone(),
+                    None,
+                )),
+            })
+        }
+        SUCCEEDED => {
+            let summary = format!(
+                "{name}: {outcome}; promote it by setting its stage to Production in {}",
+                inputs.model.file
+            );
+            Some(RolloutOutcome {
+                steps: Vec::new(),
+                note: Some(note(
+                    inputs,
+                    "done",
+                    summary,
+                    record.last_analysis.clone(),
+                    None,
+                )),
+            })
+        }
+        _ => Some(RolloutOutcome::default()),
+    }
 }
