@@ -59,7 +59,13 @@ impl Binning {
 
     /// The bin of a non-NaN value: how many edges lie below it.
     pub fn bin(&self, value: f64) -> usize {
-        self.edges.partition_point(|&e| e < value)
+        // A branch-free count beats a binary search on a few edges (the
+        // usual 9): no mispredicted branches, and it vectorises.
+        if self.edges.len() <= 32 {
+            self.edges.iter().map(|&e| usize::from(e < value)).sum()
+        } else {
+            self.edges.partition_point(|&e| e < value)
+        }
     }
 }
 

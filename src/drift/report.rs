@@ -6,7 +6,7 @@ use std::path::Path;
 use super::binning::Binning;
 use super::error::DriftError;
 use super::histogram::{Histogram, NotNumeric, align};
-use super::snapshot::{Cell, ColumnType, Snapshot};
+use super::snapshot::{Cell, ColumnType, Snapshot, parse_number};
 use super::{
     DriftOptions, DriftReport, FeatureDrift, FeatureKind, SAMPLE_ROWS, kl_divergence, psi,
 };
@@ -25,7 +25,9 @@ struct Column {
 /// histograms, by the rules of the [module doc](super).
 ///
 /// Reads the reference three times (twice for Parquet, whose footer counts
-/// the rows) and the current window once, beside the reference's last pass.
+/// the rows) and the current window once, beside the reference's last pass;
+/// a CSV column found to hold text only in that last pass is counted again
+/// as categorical in both files.
 pub fn drift_report(
     reference: &Path,
     current: &Path,
@@ -43,7 +45,8 @@ pub fn drift_report(
     }
     let mut columns = choose(&reference, &current, opts)?;
 
-    // Pass 1: rows and types.
+    // Pass 1: rows; Parquet's footer also types the columns (CSV columns
+    // are numeric until a cell says otherwise).
     let indexes: Vec<usize> = columns.iter().map(|c| c.reference).collect();
     let survey = reference.survey(&indexes)?;
     for (column, kind) in columns.iter_mut().zip(&survey.types) {
@@ -66,19 +69,42 @@ pub fn drift_report(
     }
 
     // Pass 2: every k-th row of each numeric column, for the edges.
-    let blank = blank_histograms(&reference, &columns, survey.rows, opts.bins)?;
+    let blank = sample(&reference, &mut columns, survey.rows, opts.bins)?;
 
     // Pass 3, and the current window beside it.
-    let (reference_counts, current_counts) = std::thread::scope(|scope| {
-        let current_pass = scope.spawn(|| count(&current, &columns, blank.clone(), false));
-        let reference_pass = count(&reference, &columns, blank.clone(), true);
-        let current_pass = current_pass
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (reference_pass, current_pass)
-    });
-    let (reference_rows, reference_counts) = reference_counts?;
-    let (current_rows, current_counts) = current_counts?;
+    let (mut reference_pass, mut current_pass) = count_both(&reference, &current, &columns, blank)?;
+
+    // A reference column with text that the sample missed is categorical;
+    // text in the current window where the reference is numeric is an error.
+    let demoted: Vec<usize> = (0..columns.len())
+        .filter(|&i| reference_pass.non_numbers[i].is_some())
+        .collect();
+    if let Some((i, (row, text))) = current_pass
+        .non_numbers
+        .iter()
+        .enumerate()
+        .find_map(|(i, n)| n.as_ref().filter(|_| !demoted.contains(&i)).map(|n| (i, n)))
+    {
+        return Err(not_numeric(&current, &columns[i].name, *row, text));
+    }
+    if !demoted.is_empty() {
+        let again: Vec<Column> = demoted
+            .iter()
+            .map(|&i| Column {
+                kind: FeatureKind::Categorical,
+                ..columns[i].clone()
+            })
+            .collect();
+        let blank = vec![Histogram::categorical(); again.len()];
+        let (r, c) = count_both(&reference, &current, &again, blank)?;
+        for ((&i, r), c) in demoted.iter().zip(r.histograms).zip(c.histograms) {
+            columns[i].kind = FeatureKind::Categorical;
+            reference_pass.histograms[i] = r;
+            current_pass.histograms[i] = c;
+        }
+    }
+    let (reference_rows, reference_counts) = (reference_pass.rows, reference_pass.histograms);
+    let (current_rows, current_counts) = (current_pass.rows, current_pass.histograms);
     if current_rows == 0 {
         return Err(DriftError::NoRows {
             path: current.path.clone(),
@@ -196,10 +222,11 @@ fn choose(
 
 /// Empty histograms for every column: numeric ones binned by the edges of
 /// a systematic sample (rows 0, k, 2k … with k = ceil(rows / SAMPLE_ROWS))
-/// of the reference.
-fn blank_histograms(
+/// of the reference. A sampled cell that is not a number makes its column
+/// categorical.
+fn sample(
     reference: &Snapshot,
-    columns: &[Column],
+    columns: &mut [Column],
     rows: u64,
     bins: usize,
 ) -> Result<Vec<Histogram>, DriftError> {
@@ -210,32 +237,70 @@ fn blank_histograms(
     let indexes: Vec<usize> = numeric.iter().map(|&i| columns[i].reference).collect();
     let capacity = usize::try_from(rows.div_ceil(step)).unwrap_or(0);
     let mut samples = vec![Vec::with_capacity(capacity); numeric.len()];
+    let mut text = vec![false; numeric.len()];
     reference.scan(&indexes, |slot, row, cell| {
-        if row % step != 0 {
+        if row % step != 0 || text[slot] {
             return Ok(());
         }
         let value = match cell {
             Cell::Null => return Ok(()),
             Cell::Number(value) => value,
-            Cell::Text(text) => super::snapshot::parse_number(text)
-                .ok_or_else(|| not_numeric(reference, &columns[numeric[slot]].name, row, text))?,
+            Cell::Text(t) => match parse_number(t) {
+                Some(value) => value,
+                None => {
+                    text[slot] = true;
+                    return Ok(());
+                }
+            },
         };
         if !value.is_nan() {
             samples[slot].push(value);
         }
         Ok(())
     })?;
-    let mut samples = samples.into_iter();
-    Ok(columns
-        .iter()
-        .map(|column| match column.kind {
-            FeatureKind::Numeric => Histogram::numeric(Binning::from_sample(
-                samples.next().expect("a sample per numeric column"),
-                bins,
-            )),
-            FeatureKind::Categorical => Histogram::categorical(),
+    let mut sampled: Vec<Option<Vec<f64>>> = vec![None; columns.len()];
+    for ((&i, sample), text) in numeric.iter().zip(samples).zip(text) {
+        if text {
+            columns[i].kind = FeatureKind::Categorical;
+        } else {
+            sampled[i] = Some(sample);
+        }
+    }
+    Ok(sampled
+        .into_iter()
+        .map(|sample| match sample {
+            Some(sample) => Histogram::numeric(Binning::from_sample(sample, bins)),
+            None => Histogram::categorical(),
         })
         .collect())
+}
+
+/// One file's counts: its rows, a histogram per column, and per numeric
+/// column the first cell (row from 0, text) that was not a number.
+struct Counted {
+    rows: u64,
+    histograms: Vec<Histogram>,
+    non_numbers: Vec<Option<(u64, Vec<u8>)>>,
+}
+
+/// Counts the reference and the current window into copies of `blank`, on
+/// two threads.
+fn count_both(
+    reference: &Snapshot,
+    current: &Snapshot,
+    columns: &[Column],
+    blank: Vec<Histogram>,
+) -> Result<(Counted, Counted), DriftError> {
+    let (reference_pass, current_pass) = std::thread::scope(|scope| {
+        let copy = blank.clone();
+        let current_pass = scope.spawn(move || count(current, columns, copy, false));
+        let reference_pass = count(reference, columns, blank, true);
+        let current_pass = current_pass
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (reference_pass, current_pass)
+    });
+    Ok((reference_pass?, current_pass?))
 }
 
 /// Counts every row of `snapshot` into `histograms` (one per column).
@@ -244,20 +309,25 @@ fn count(
     columns: &[Column],
     mut histograms: Vec<Histogram>,
     reference: bool,
-) -> Result<(u64, Vec<Histogram>), DriftError> {
+) -> Result<Counted, DriftError> {
     let indexes: Vec<usize> = columns
         .iter()
         .map(|c| if reference { c.reference } else { c.current })
         .collect();
+    let mut non_numbers = vec![None; columns.len()];
     let rows = snapshot.scan(&indexes, |slot, row, cell| {
-        histograms[slot].add(cell).map_err(|NotNumeric| {
-            let Cell::Text(text) = cell else {
-                unreachable!("only text fails to read as a number")
-            };
-            not_numeric(snapshot, &columns[slot].name, row, text)
-        })
+        if let (Err(NotNumeric), Cell::Text(text)) = (histograms[slot].add(cell), cell)
+            && non_numbers[slot].is_none()
+        {
+            non_numbers[slot] = Some((row, text.to_vec()));
+        }
+        Ok(())
     })?;
-    Ok((rows, histograms))
+    Ok(Counted {
+        rows,
+        histograms,
+        non_numbers,
+    })
 }
 
 fn not_numeric(snapshot: &Snapshot, column: &str, row: u64, text: &[u8]) -> DriftError {

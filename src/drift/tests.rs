@@ -609,3 +609,30 @@ fn the_sample_is_every_kth_row() {
     );
     assert_eq!(f.psi, 0.0);
 }
+
+#[test]
+fn text_anywhere_in_the_reference_makes_a_csv_column_categorical() {
+    // k = 3: row 1, the only text, is not sampled; counting finds it, and
+    // the column is counted again by category in both files.
+    let mut text = String::from("x,y\n");
+    for row in 0..200_001 {
+        let x = match row {
+            1 => "abc",
+            r if r % 2 == 0 => "1",
+            _ => "2",
+        };
+        text.push_str(&format!("{x},{}\n", row % 7));
+    }
+    let report = report(&text, "x,y\n1,0\nabc,1\n", &DriftOptions::default());
+    let x = feature(&report, "x");
+    assert_eq!(x.kind, FeatureKind::Categorical);
+    assert_eq!(x.bins, 3);
+    let rows = 200_001.0;
+    let want = psi(
+        &[100_001.0 / rows, 99_999.0 / rows, 1.0 / rows, 0.0],
+        &[0.5, 0.0, 0.5, 0.0],
+        EPS,
+    );
+    assert_eq!(x.psi, want);
+    assert_eq!(feature(&report, "y").kind, FeatureKind::Numeric);
+}
