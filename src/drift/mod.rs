@@ -53,13 +53,16 @@
 //! # Bounded memory
 //!
 //! Files are read in passes, never whole. The reference: (1) count rows (a
-//! CSV pass that also types the columns; Parquet's footer has both), (2) a
+//! CSV pass; Parquet's footer has the count and the types), (2) a
 //! systematic sample per numeric feature: rows 0, k, 2k … with k =
 //! ceil(rows / 100,000) (`column[::k]` in numpy; nulls among them
 //! dropped) gives the edges, (3) the reference binned; the current window is
-//! binned in one pass, beside (3) on a second thread. Memory is at most
-//! 100,000 sampled values per numeric feature, the counts, and one distinct
-//! category per entry for categorical features, whatever the file size.
+//! binned in one pass, beside (3) on a second thread. A CSV column is typed
+//! as it is read: text in a sampled row makes it categorical before (3);
+//! text that only (3) meets has the column counted again, by category, in
+//! both files. Memory is at most 100,000 sampled values per numeric
+//! feature, the counts, and one entry per distinct category of categorical
+//! features, whatever the file size.
 //!
 //! An empty file (a header and no rows) is an error
 //! ([`DriftError::NoRows`]): drift over an empty window cannot be measured,

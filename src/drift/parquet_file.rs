@@ -187,8 +187,13 @@ fn open(path: &Path) -> Result<SerializedFileReader<File>, DriftError> {
 }
 
 fn parquet_error(path: &Path, error: parquet::errors::ParquetError) -> DriftError {
+    let mut message = error.to_string();
+    if message.contains("Disabled feature") {
+        // The parquet crate names its cargo feature (`flate2`, `brotli`).
+        message.push_str(" (a compression codec this modelops was built without: it reads uncompressed, snappy and zstd Parquet)");
+    }
     DriftError::Parquet {
         path: path.to_path_buf(),
-        message: error.to_string(),
+        message,
     }
 }

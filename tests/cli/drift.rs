@@ -409,3 +409,69 @@ fn parquet_figures_match_the_reference_implementation() {
         feature_of(&drifted, "income").reference_nulls > feature_of(&csv, "income").reference_nulls
     );
 }
+
+/// Writes Parquet files with pyarrow from a Python snippet run in `dir`.
+fn write_parquet(python: &Path, dir: &Path, script: &str) {
+    let out = Command::new(python)
+        .args(["-c", script])
+        .current_dir(dir)
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "pyarrow: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn parquet_files_drift_cannot_compare_are_refused_by_name() {
+    let Some(python) = python() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_parquet(
+        &python,
+        dir.path(),
+        r#"
+import pyarrow as pa, pyarrow.parquet as pq
+pq.write_table(pa.table({"x": pa.array([], pa.float64())}), "empty.parquet")
+t = pa.table({
+    "x": [1.0, 2.0, 3.0],
+    "s": [{"a": 1}, {"a": 2}, None],
+    "l": [[1], [2, 3], []],
+})
+pq.write_table(t, "nested.parquet")
+pq.write_table(pa.table({"x": [1.0, 2.0]}), "gzip.parquet", compression="gzip")
+"#,
+    );
+    let path = |name: &str| dir.path().join(name);
+    let message = |r: &str, c: &str, opts: &DriftOptions| {
+        let error = drift_report(&path(r), &path(c), opts).expect_err("an error");
+        error
+            .to_string()
+            .replace(&format!("{}/", dir.path().display()), "")
+    };
+    let default = DriftOptions::default();
+    assert_eq!(
+        message("nested.parquet", "empty.parquet", &default),
+        "empty.parquet: no rows, so drift cannot be measured"
+    );
+    // Left out when not asked for; refused when asked for.
+    let report =
+        drift_report(&path("nested.parquet"), &path("nested.parquet"), &default).expect("a report");
+    let names: Vec<&str> = report.features.iter().map(|f| f.feature.as_str()).collect();
+    assert_eq!(names, ["x"]);
+    let nested = DriftOptions {
+        features: Some(vec!["s.a".into()]),
+        ..DriftOptions::default()
+    };
+    assert_eq!(
+        message("nested.parquet", "nested.parquet", &nested),
+        "nested.parquet: column `s.a` is a nested field, which drift does not compare"
+    );
+    let gzip = message("gzip.parquet", "nested.parquet", &default);
+    assert!(
+        gzip.starts_with("gzip.parquet: ")
+            && gzip.ends_with("(a compression codec this modelops was built without: it reads uncompressed, snappy and zstd Parquet)"),
+        "{gzip}"
+    );
+}
