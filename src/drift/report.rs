@@ -44,12 +44,35 @@ pub fn drift_report(
         }
     }
     let mut columns = choose(&reference, &current, opts)?;
+    // Pass 1: rows; Parquet's footer also types the columns.
+    let rows = survey(&reference, &mut columns)?;
+    // Pass 2: every k-th row of each numeric column, for the edges.
+    let blank = sample(&reference, &mut columns, rows, opts.bins)?;
+    // Pass 3, and the current window beside it.
+    let (reference_pass, current_pass) = count_both(&reference, &current, &columns, blank)?;
+    let (reference_pass, current_pass) = settle_types(
+        (&reference, &current),
+        &mut columns,
+        reference_pass,
+        current_pass,
+    )?;
+    // Refused at open already, unless a file changed under us.
+    for (snapshot, pass) in [(&reference, &reference_pass), (&current, &current_pass)] {
+        if pass.rows == 0 {
+            return Err(DriftError::NoRows {
+                path: snapshot.path.clone(),
+            });
+        }
+    }
+    Ok(figures(&columns, &reference_pass, &current_pass, opts))
+}
 
-    // Pass 1: rows; Parquet's footer also types the columns (CSV columns
-    // are numeric until a cell says otherwise).
+/// Counts the reference's rows and types its columns where the format says
+/// (Parquet); CSV columns stay numeric until a cell says otherwise.
+fn survey(reference: &Snapshot, columns: &mut [Column]) -> Result<u64, DriftError> {
     let indexes: Vec<usize> = columns.iter().map(|c| c.reference).collect();
     let survey = reference.survey(&indexes)?;
-    for (column, kind) in columns.iter_mut().zip(&survey.types) {
+    for (column, kind) in columns.iter_mut().zip(survey.types) {
         match kind {
             ColumnType::Number => {}
             ColumnType::Text => column.kind = FeatureKind::Categorical,
@@ -57,7 +80,7 @@ pub fn drift_report(
                 return Err(DriftError::UnsupportedColumn {
                     path: reference.path.clone(),
                     column: column.name.clone(),
-                    detail: detail.clone(),
+                    detail,
                 });
             }
         }
@@ -67,74 +90,77 @@ pub fn drift_report(
             path: reference.path.clone(),
         });
     }
+    Ok(survey.rows)
+}
 
-    // Pass 2: every k-th row of each numeric column, for the edges.
-    let blank = sample(&reference, &mut columns, survey.rows, opts.bins)?;
-
-    // Pass 3, and the current window beside it.
-    let (mut reference_pass, mut current_pass) = count_both(&reference, &current, &columns, blank)?;
-
-    // A reference column with text that the sample missed is categorical;
-    // text in the current window where the reference is numeric is an error.
+/// After pass 3: a reference column with text that the sample missed is
+/// categorical, and is counted again so in both files; text in the current
+/// window where the reference is numeric is an error.
+fn settle_types(
+    (reference, current): (&Snapshot, &Snapshot),
+    columns: &mut [Column],
+    mut reference_pass: Counted,
+    mut current_pass: Counted,
+) -> Result<(Counted, Counted), DriftError> {
     let demoted: Vec<usize> = (0..columns.len())
         .filter(|&i| reference_pass.non_numbers[i].is_some())
         .collect();
-    if let Some((i, (row, text))) = current_pass
+    let stray = current_pass
         .non_numbers
         .iter()
         .enumerate()
-        .find_map(|(i, n)| n.as_ref().filter(|_| !demoted.contains(&i)).map(|n| (i, n)))
-    {
-        return Err(not_numeric(&current, &columns[i].name, *row, text));
-    }
-    if !demoted.is_empty() {
-        let again: Vec<Column> = demoted
-            .iter()
-            .map(|&i| Column {
-                kind: FeatureKind::Categorical,
-                ..columns[i].clone()
-            })
-            .collect();
-        let blank = vec![Histogram::categorical(); again.len()];
-        let (r, c) = count_both(&reference, &current, &again, blank)?;
-        for ((&i, r), c) in demoted.iter().zip(r.histograms).zip(c.histograms) {
-            columns[i].kind = FeatureKind::Categorical;
-            reference_pass.histograms[i] = r;
-            current_pass.histograms[i] = c;
-        }
-    }
-    let (reference_rows, reference_counts) = (reference_pass.rows, reference_pass.histograms);
-    let (current_rows, current_counts) = (current_pass.rows, current_pass.histograms);
-    if current_rows == 0 {
-        return Err(DriftError::NoRows {
-            path: current.path.clone(),
+        .find_map(|(i, n)| {
+            n.as_ref()
+                .filter(|_| !demoted.contains(&i))
+                .map(|(row, text)| (i, *row, text))
         });
+    if let Some((i, row, text)) = stray {
+        return Err(not_numeric(current, &columns[i].name, row, text));
     }
+    if demoted.is_empty() {
+        return Ok((reference_pass, current_pass));
+    }
+    for &i in &demoted {
+        columns[i].kind = FeatureKind::Categorical;
+    }
+    let again: Vec<Column> = demoted.iter().map(|&i| columns[i].clone()).collect();
+    let blank = vec![Histogram::categorical(); again.len()];
+    let (r, c) = count_both(reference, current, &again, blank)?;
+    for ((&i, r), c) in demoted.iter().zip(r.histograms).zip(c.histograms) {
+        reference_pass.histograms[i] = r;
+        current_pass.histograms[i] = c;
+    }
+    Ok((reference_pass, current_pass))
+}
 
+/// PSI per feature and the prediction column's KL (the last column when
+/// there is one).
+fn figures(
+    columns: &[Column],
+    reference: &Counted,
+    current: &Counted,
+    opts: &DriftOptions,
+) -> DriftReport {
+    let (reference_rows, current_rows) = (reference.rows, current.rows);
     let mut report = DriftReport {
         features: Vec::new(),
         prediction_kl: None,
         reference_rows,
         current_rows,
     };
-    let predictions = opts.prediction_column.is_some();
-    let last = columns.len().wrapping_sub(1);
+    let prediction = opts.prediction_column.as_ref().map(|_| columns.len() - 1);
     for (i, column) in columns.iter().enumerate() {
-        let (e, a) = (&reference_counts[i], &current_counts[i]);
+        let (e, a) = (&reference.histograms[i], &current.histograms[i]);
         let aligned = align(e, reference_rows, a, current_rows);
-        if predictions && i == last {
-            report.prediction_kl = Some(kl_divergence(
-                &aligned.actual,
-                &aligned.expected,
-                opts.epsilon,
-            ));
+        if Some(i) == prediction {
+            let kl = kl_divergence(&aligned.actual, &aligned.expected, opts.epsilon);
+            report.prediction_kl = Some(kl);
             continue;
         }
         let notes = notes(
             e,
             a,
-            reference_rows,
-            current_rows,
+            (reference_rows, current_rows),
             aligned.absent_from_reference,
             opts.bins,
         );
@@ -150,7 +176,7 @@ pub fn drift_report(
             note: (!notes.is_empty()).then(|| notes.join("; ")),
         });
     }
-    Ok(report)
+    report
 }
 
 fn check(opts: &DriftOptions) -> Result<(), DriftError> {
@@ -347,8 +373,7 @@ fn not_numeric(snapshot: &Snapshot, column: &str, row: u64, text: &[u8]) -> Drif
 fn notes(
     reference: &Histogram,
     current: &Histogram,
-    reference_rows: u64,
-    current_rows: u64,
+    (reference_rows, current_rows): (u64, u64),
     absent: usize,
     bins: usize,
 ) -> Vec<String> {
