@@ -49,7 +49,7 @@ pub fn run(ctx: &Context, args: ApplyArgs) -> Result<ExitCode> {
     registry
         .lock(ctx.lock_timeout(&config), "modelops apply")
         .context("cannot take the state lock")?;
-    let outcome = apply_locked(ctx, &args, &plan, &config, registry.as_mut());
+    let outcome = apply_locked(ctx, &args, plan, &config, registry.as_mut());
     // Released whatever happened; a failure to release is reported, and the
     // lease (or the process ending, for the local store) frees it anyway.
     if let Err(e) = registry.unlock() {
@@ -65,7 +65,7 @@ pub fn run(ctx: &Context, args: ApplyArgs) -> Result<ExitCode> {
 fn apply_locked(
     ctx: &Context,
     args: &ApplyArgs,
-    plan: &Plan,
+    plan: Plan,
     config: &crate::manifest::config::ConfigSpec,
     registry: &mut dyn crate::backend::Registry,
 ) -> Result<ExitCode> {
@@ -73,7 +73,9 @@ fn apply_locked(
         .observe()
         .with_context(|| format!("cannot read {}", registry.describe()))?;
     let planned: Vec<&str> = plan.models.iter().map(|m| m.model.as_str()).collect();
-    if actual.fingerprint_of(planned.iter().copied()) != plan.state_fingerprint {
+    let fingerprint = actual.fingerprint_of(planned.iter().copied());
+    drop(planned);
+    if fingerprint != plan.state_fingerprint {
         if args.plan_file.is_some() {
             eprintln!(
                 "Saved plan is stale: the state changed after the plan was made, so it can no longer be applied."
@@ -83,7 +85,7 @@ fn apply_locked(
                 "The state changed while this apply waited for the lock; nothing was applied."
             );
         }
-        for line in what_changed(plan, &actual) {
+        for line in what_changed(&plan, &actual) {
             eprintln!("  {line}");
         }
         eprintln!("Run `modelops plan` again.");
@@ -91,6 +93,7 @@ fn apply_locked(
     }
     // The gates again, immediately before the moves: a run's metrics, a
     // benchmark or a rollout record may have changed since the plan.
+    // (The plan is moved, not copied: it can be large.)
     let plan = &recheck(ctx, plan, &actual, registry)?;
     let apply_ctx = ApplyContext {
         now: ctx.now,
@@ -141,11 +144,10 @@ fn apply_locked(
 /// the lock; says what changed.
 fn recheck(
     ctx: &Context,
-    plan: &Plan,
+    mut plan: Plan,
     actual: &crate::state::ActualState,
     registry: &mut dyn crate::backend::Registry,
 ) -> Result<Plan> {
-    let mut plan = plan.clone();
     let moves = gated_moves(&plan, actual);
     if moves.is_empty() {
         return Ok(plan);
