@@ -333,10 +333,12 @@ $(printf '%s\n' "${TARGETS[@]}")
 EOF
 }
 
-# Keep the MLflow section that bench/mlflow.sh writes into the same file.
+# Keep the sections the other benchmarks write into the same file (MLflow,
+# rollback, drift, ...): everything from the first `<!-- name:start -->`
+# marker on.
 MLFLOW_SECTION=""
 if [[ -f "$REPORT" ]]; then
-    MLFLOW_SECTION="$(sed -n '/<!-- mlflow:start -->/,/<!-- mlflow:end -->/p' "$REPORT")"
+    MLFLOW_SECTION="$(sed -n '/<!-- [a-z_-]*:start -->/,$p' "$REPORT")"
 fi
 printf '\n'
 report | tee "$REPORT.new"
