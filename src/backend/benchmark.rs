@@ -261,7 +261,7 @@ fn transport_failure(e: &reqwest::Error, timeout: Duration) -> String {
 
 /// `url` with its userinfo replaced by `***@`. All of it goes, not only the
 /// password: a user name alone is often a token.
-fn redact(url: &str) -> String {
+pub fn redact(url: &str) -> String {
     let (scheme, rest) = match url.split_once("://") {
         Some((scheme, rest)) => (format!("{scheme}://"), rest),
         None => (String::new(), url),

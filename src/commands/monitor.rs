@@ -362,7 +362,6 @@ fn act(
     registry: &mut dyn Registry,
     reports: &mut [ModelReport],
 ) -> Result<()> {
-    let _ = actual;
     for report in reports.iter_mut() {
         let Some(version) = report.version.clone() else {
             continue;
@@ -592,13 +591,19 @@ fn fire(trigger: &RetrainTrigger, payload: &serde_json::Value) -> Result<()> {
         .redirect(reqwest::redirect::Policy::none())
         .build()?;
     if let Some(url) = &trigger.webhook {
-        let answer = client
-            .post(url)
-            .json(payload)
-            .send()
-            .map_err(|e| anyhow::anyhow!("webhook {}: {}", shown_url(url), without_url(&e)))?;
+        let answer = client.post(url).json(payload).send().map_err(|e| {
+            anyhow::anyhow!(
+                "webhook {}: {}",
+                crate::backend::benchmark::redact(url),
+                without_url(&e)
+            )
+        })?;
         if !answer.status().is_success() {
-            bail!("webhook {} answered {}", shown_url(url), answer.status());
+            bail!(
+                "webhook {} answered {}",
+                crate::backend::benchmark::redact(url),
+                answer.status()
+            );
         }
     }
     if let Some(repo) = &trigger.repository_dispatch {
@@ -632,18 +637,6 @@ fn fire(trigger: &RetrainTrigger, payload: &serde_json::Value) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// A URL without its userinfo.
-fn shown_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
-        None => url.to_string(),
-    }
 }
 
 /// A transport error's causes, without the URL reqwest prints.

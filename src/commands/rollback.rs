@@ -17,7 +17,7 @@ use crate::observe;
 use crate::reconcile::PlanStep;
 use crate::reconcile::rollback::{self, model_digest};
 use crate::reconcile::rollout::PROGRESSING;
-use crate::state::{ActualState, Event, TrafficRecord};
+use crate::state::{Event, TrafficRecord};
 
 /// Rolls back, or releases a hold.
 pub fn run(ctx: &Context, args: RollbackArgs) -> Result<ExitCode> {
@@ -141,7 +141,7 @@ pub(super) fn locked(
     }
     // 1. Serving: at once, wherever the model is routed.
     let serving_started = Instant::now();
-    let routed_on = route_all(ctx, config, desired, name, &target, &actual)?;
+    let routed_on = route_all(ctx, config, desired, name, &target)?;
     let serving_secs = serving_started.elapsed().as_secs_f64();
     // 2. The registry: the current version Archived, the target Production.
     let registry_started = Instant::now();
@@ -279,7 +279,6 @@ fn route_all(
     desired: Option<&crate::manifest::Desired>,
     model: &str,
     version: &VersionId,
-    _actual: &ActualState,
 ) -> Result<Vec<String>> {
     let mut targets = observe::serving_targets(config, &ctx.repo, &ctx.state_dir(config))?;
     let deployment = desired.and_then(|d| d.deployments.get(model));

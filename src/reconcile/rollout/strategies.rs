@@ -5,15 +5,15 @@ use jiff::{SignedDuration, Timestamp};
 use super::analysis::{Conditions, Subject, analyse};
 use super::stats::two_proportion;
 use super::{
-    ABORTED, FAILED, Lookup, PROGRESSING, RolloutInputs, RolloutOutcome, SUCCEEDED, fail, human,
-    note, promote, route, split, started, thousands,
+    ABORTED, Lookup, PROGRESSING, RolloutInputs, RolloutOutcome, SUCCEEDED, fail, human, note,
+    promote, route, split, started, thousands,
 };
 use crate::backend::metrics::Signal;
+use crate::manifest::VersionId;
 use crate::manifest::common::Unit;
 use crate::manifest::deployment::{
     AbTestStrategy, CanaryStrategy, ComparisonMetric, RollbackConditions, ShadowStrategy,
 };
-use crate::manifest::{Stage, VersionId};
 use crate::state::{Analysis, RolloutRecord, RolloutStage, TrafficRecord, Verdict};
 
 /// Default limits where the guidelines' shapes give none (shadow comparisons
@@ -825,9 +825,7 @@ pub fn ab_test(inputs: &RolloutInputs, a: &AbTestStrategy, lookup: &mut Lookup) 
     let mut lost = analysis.clone();
     lost.verdict = Verdict::Fail;
     lost.message = format!("the treatment did not win: {figures}");
-    let out = super::fail(inputs, decided, control, lost, format!("end {headline}"));
-    let _ = (FAILED, Stage::Production);
-    out
+    super::fail(inputs, decided, control, lost, format!("end {headline}"))
 }
 
 /// A shadow comparison or A/B test that already ended: a passed one
