@@ -3,27 +3,30 @@
 //! Data flows one way:
 //!
 //! ```text
-//! source (working tree | git revision)      backend (registry: local store)
+//! source (working tree | git revision)      backend (registry, serving, metrics)
 //!        │ files as bytes                          │ observe (read-only)
 //!        ▼                                         ▼
 //! manifest: YAML → schema → rules ─▶ Desired   ActualState (state)
 //!                                      └──────┬──────┘
 //!                         reconcile::plan(desired, actual, observations, now)
 //!                                             │ Plan
-//!                        render (text | markdown | json)   apply ─▶ backend + event log
+//!                        render (text | markdown | json)   apply ─▶ registry, serving + event log
 //! ```
 //!
 //! - [`manifest`] — desired state: types, JSON Schemas, validation (pure).
 //! - [`source`] — reads manifest files from a directory or a git revision.
 //! - [`state`] — actual state and audit events, as plain data.
-//! - [`observe`] — what gates read besides the registry: run metrics, logged
-//!   signatures, latency benchmarks.
-//! - [`reconcile`] — the pure planner, validation gates, and their re-check at apply.
+//! - [`observe`] — what planning reads besides the registry: run metrics,
+//!   logged signatures, latency benchmarks, routing, rollout metrics.
+//! - [`reconcile`] — the pure planner: validation gates (and their re-check at
+//!   apply), rollout decisions, rollback holds, monitoring verdicts.
 //! - [`render`] — plans and diagnostics as text, markdown, JSON, GitHub annotations.
 //! - [`drift`] — PSI per feature and the KL divergence of predictions between
 //!   a reference data set and a current window (CSV or Parquet, streamed).
-//! - [`apply`] — runs a plan's steps against a registry.
-//! - [`backend`] — registries at the I/O edge (the embedded `local` store).
+//! - [`apply`] — runs a plan's steps against the registry and serving targets.
+//! - [`backend`] — the I/O edge: registries (embedded `local` store, MLflow),
+//!   serving targets (`local`, nginx), metrics providers (file, Prometheus),
+//!   the latency benchmark.
 //! - [`github`] — the plan's pull-request comment through GitHub's REST API
 //!   (found by a hidden marker, edited in place, split when too long).
 //! - [`commands`] — one file per subcommand; [`run`] is the binary's body.
