@@ -139,9 +139,15 @@ pub struct ApplyArgs {
     /// Which files (ignored when a plan file is given).
     #[command(flatten)]
     pub rev: RevArgs,
-    /// A plan saved with `plan --out`; refused if the state changed since.
+    /// A plan saved with `plan --out`: derived again from the commit it
+    /// names and refused unless its steps are the same, or if the state
+    /// changed since.
     #[arg(value_name = "PLAN_FILE")]
     pub plan_file: Option<PathBuf>,
+    /// Apply a saved plan made from uncommitted changes (or outside git) as
+    /// saved: it cannot be checked against a commit.
+    #[arg(long, requires = "plan_file")]
+    pub allow_dirty_plan: bool,
     /// Apply without asking for confirmation.
     #[arg(long)]
     pub auto_approve: bool,
@@ -161,9 +167,13 @@ pub struct StatusArgs {
 /// `history`
 #[derive(Debug, Args)]
 pub struct HistoryArgs {
-    /// The model.
-    #[arg(value_name = "MODEL")]
-    pub model: String,
+    /// The model (optional with --verify: then every model's events).
+    #[arg(value_name = "MODEL", required_unless_present = "verify")]
+    pub model: Option<String>,
+    /// Check the audit log's hash chain instead of printing it: exit 0 when
+    /// intact, 1 naming the first event that was changed, removed or cut off.
+    #[arg(long, conflicts_with_all = ["at", "format"])]
+    pub verify: bool,
     /// Also say which version was in Production at this time (RFC 3339, e.g. 2026-11-20T12:00:00Z).
     #[arg(long, value_name = "TIME")]
     pub at: Option<String>,

@@ -15,6 +15,8 @@
 //! - `latency` — the serving-latency benchmark against a server inside the test.
 //! - `monitor` — `modelops monitor`: signals, unmeasured, retrain webhook/dispatch once per window, rollback.
 //! - `monitor_e2e` — `modelops monitor` on a real Prometheus and nginx: figures from backfilled series, a rollback that switches nginx and the registry, retrain calls once per window.
+//! - `saved_plan` — `apply FILE` derives the plan again from its commit: edited steps and uncommitted plans are refused.
+//! - `audit` — the append-only, hash-chained event log: `history --verify`, state/log mismatches, `unlock --force`, state validated on read.
 //! - `rollback` — `modelops rollback`: serving and registry switch, the hold and its release.
 //! - `rollouts` — canary, shadow and A/B rollouts on the example, time through `MODELOPS_NOW`.
 //! - `robustness` — the state lock, committed schemas, a closed stdout.
@@ -30,6 +32,8 @@ mod common;
 
 #[path = "cli/action.rs"]
 mod action;
+#[path = "cli/audit.rs"]
+mod audit;
 #[path = "cli/bad_input.rs"]
 mod bad_input;
 #[path = "cli/comment.rs"]
@@ -74,3 +78,5 @@ mod rollout_e2e;
 mod rollouts;
 #[path = "cli/rules.rs"]
 mod rules;
+#[path = "cli/saved_plan.rs"]
+mod saved_plan;

@@ -2,15 +2,18 @@
 //!
 //! - `state.json` holds the actual state and the number of committed events;
 //!   it is replaced atomically (write to a temporary file, fsync, rename).
-//! - `events.jsonl` is the append-only event log. `state.json` records how
-//!   many of its bytes are committed. Events are appended before the state
-//!   that counts them is renamed into place, so a crash between the two
-//!   leaves an uncounted tail, which readers ignore and the next writer cuts.
+//! - `events.jsonl` is the append-only event log: opened only to append,
+//!   never truncated, never written at an offset. `state.json` records how
+//!   many of its bytes are committed and the hash of its last line; each
+//!   line names the hash of the line before it ([`crate::state::chain`]).
+//!   A log whose length is not what `state.json` counts (a state restored
+//!   from a backup, a log cut short, an apply interrupted between the two
+//!   writes) is refused before anything is written: [`BackendError::LogMismatch`].
 //! - `lock` is held (an OS file lock, released if the process dies) by
 //!   whoever writes; it names its holder for anyone who has to wait.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -19,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use super::registry::{ApplyContext, BackendError, Registry};
 use crate::manifest::VersionId;
 use crate::reconcile::PlanStep;
+use crate::state::chain::{ChainCheck, ChainReport};
 use crate::state::{
     ActualState, AppliedModel, AppliedVersion, Event, RegisteredModel, RegisteredVersion, Rejection,
 };
@@ -34,6 +38,10 @@ struct StateFile {
     next_event_seq: u64,
     #[serde(default)]
     events_bytes: u64,
+    /// SHA-256 of the last committed line of the log; absent before the
+    /// chain existed (or with no events).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last_event_hash: Option<String>,
     state: ActualState,
 }
 
@@ -100,7 +108,8 @@ impl LocalStore {
         file.sync_all()
             .map_err(|e| self.io("cannot write", &path, e))?;
         self.lock = Some(file);
-        Ok(())
+        // Under the lock no commit is half done: a mismatch now is real.
+        self.check_log()
     }
 
     /// Who holds the lock now, or `None` when nobody does.
@@ -121,6 +130,116 @@ impl LocalStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
             Err(e) => Err(e),
         }
+    }
+
+    /// Refuses a log that is not the length `state.json` counts (see
+    /// [`BackendError::LogMismatch`]); reads only the log's length.
+    fn check_log(&mut self) -> Result<(), BackendError> {
+        let counted = self.load()?.events_bytes;
+        let path = self.dir.join(EVENTS_FILE);
+        let found = match fs::metadata(&path) {
+            Ok(m) => m.len(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+            Err(e) => return Err(self.io("cannot read", &path, e)),
+        };
+        if found == counted {
+            return Ok(());
+        }
+        Err(BackendError::LogMismatch {
+            state: self.dir.join(STATE_FILE).display().to_string(),
+            log: path.display().to_string(),
+            counted,
+            found,
+        })
+    }
+
+    /// The hash the next event names: of the last committed line, from
+    /// `state.json`, or read from the log when it predates the chain.
+    fn last_event_hash(&mut self) -> Result<String, BackendError> {
+        let file = self.load()?;
+        if let Some(h) = &file.last_event_hash {
+            return Ok(h.clone());
+        }
+        let committed = file.events_bytes;
+        if committed == 0 {
+            return Ok(crate::state::chain::genesis());
+        }
+        let path = self.dir.join(EVENTS_FILE);
+        let read = || -> std::io::Result<String> {
+            let mut last = Vec::new();
+            let mut reader = BufReader::new(File::open(&path)?.take(committed));
+            let mut line = Vec::new();
+            while reader.read_until(b'\n', &mut line)? > 0 {
+                std::mem::swap(&mut last, &mut line);
+                line.clear();
+            }
+            Ok(crate::state::chain::hash(strip_newline(&last)))
+        };
+        read().map_err(|e| self.io("cannot read", &path, e))
+    }
+
+    /// Checks the whole log: its chain, its length against `state.json`,
+    /// and its last line against the hash `state.json` keeps.
+    pub fn verify_log(&mut self) -> Result<LogCheck, BackendError> {
+        let file = self.load()?;
+        let (counted, head) = (file.events_bytes, file.last_event_hash.clone());
+        let path = self.dir.join(EVENTS_FILE);
+        let mut check = ChainCheck::new(true);
+        let mut read_bytes = 0u64;
+        // 1-based line holding byte `counted` (the first line the state
+        // does not count whole), and how many lines there are.
+        let mut boundary_line = None;
+        let mut lines = 0u64;
+        let mut read = || -> std::io::Result<()> {
+            let f = match File::open(&path) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+                f => f?,
+            };
+            let mut reader = BufReader::new(f);
+            let mut line = Vec::new();
+            while reader.read_until(b'\n', &mut line)? > 0 {
+                lines += 1;
+                check.push(strip_newline(&line));
+                read_bytes += line.len() as u64;
+                if read_bytes > counted && boundary_line.is_none() {
+                    boundary_line = Some((lines, read_bytes - line.len() as u64 == counted));
+                }
+                line.clear();
+            }
+            Ok(())
+        };
+        read().map_err(|e| self.io("cannot read", &path, e))?;
+        // The whole log is chained, so an edit anywhere is named first; the
+        // state's hash of the last line is compared when the lengths agree.
+        let mut report = check.finish(head.as_deref().filter(|_| read_bytes == counted));
+        let bytes =
+            format!("state.json counts {counted} bytes of events, the log has {read_bytes}");
+        let length_problem = match boundary_line {
+            _ if read_bytes == counted => None,
+            None => Some((lines + 1, format!("is missing: {bytes} (it was cut short)"))),
+            Some((line, true)) => Some((
+                line,
+                format!(
+                    "and the {} line(s) after it are not counted: {bytes}; the state was restored from a backup or lost, or an apply was interrupted",
+                    lines - line
+                ),
+            )),
+            Some((line, false)) => Some((
+                line,
+                format!(
+                    "does not end where the state's count does ({bytes}): it was changed, or the state was restored from a backup"
+                ),
+            )),
+        };
+        if report.broken.is_none()
+            && let Some((line, reason)) = length_problem
+        {
+            report.broken = Some(crate::state::chain::BrokenLink { line, reason });
+        }
+        Ok(LogCheck {
+            log: path.display().to_string(),
+            report,
+        })
     }
 
     fn io(&self, what: &'static str, path: &Path, source: std::io::Error) -> BackendError {
@@ -193,6 +312,20 @@ impl LocalStore {
     }
 }
 
+/// The result of [`LocalStore::verify_log`].
+#[derive(Debug)]
+pub struct LogCheck {
+    /// The log's path.
+    pub log: String,
+    /// What the chain check found.
+    pub report: ChainReport,
+}
+
+/// A line without its `\n`.
+fn strip_newline(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\n").unwrap_or(line)
+}
+
 fn holder_of(path: &Path) -> String {
     fs::read_to_string(path)
         .ok()
@@ -243,6 +376,7 @@ fn event(model: &str, action: &str, summary: String) -> Event {
         changes: Vec::new(),
         commit: None,
         actor: String::new(),
+        prev_hash: None,
     }
 }
 
@@ -468,31 +602,32 @@ impl Registry for LocalStore {
             return Ok(());
         }
         fs::create_dir_all(&self.dir).map_err(|e| self.io("cannot create", &self.dir, e))?;
+        self.check_log()?;
         let events_path = self.dir.join(EVENTS_FILE);
-        let committed = self.load()?.events_bytes;
-        let pending = &self.pending;
-        let append = || -> std::io::Result<u64> {
+        let mut prev = self.last_event_hash()?;
+        let mut bytes = Vec::new();
+        for e in &mut self.pending {
+            e.prev_hash = Some(prev);
+            let start = bytes.len();
+            serde_json::to_writer(&mut bytes, e).expect("events serialize");
+            prev = crate::state::chain::hash(&bytes[start..]);
+            bytes.push(b'\n');
+        }
+        // O_APPEND: every write lands at the end, whatever else happens.
+        let append = || -> std::io::Result<()> {
             let mut f = OpenOptions::new()
                 .create(true)
-                .write(true)
-                .truncate(false)
+                .append(true)
                 .open(&events_path)?;
-            f.set_len(committed)?;
-            f.seek(SeekFrom::End(0))?;
-            let mut out = std::io::BufWriter::new(f);
-            for e in pending {
-                serde_json::to_writer(&mut out, e)?;
-                out.write_all(b"\n")?;
-            }
-            let f = out.into_inner().map_err(|e| e.into_error())?;
-            f.sync_all()?;
-            Ok(f.metadata()?.len() - committed)
+            f.write_all(&bytes)?;
+            f.sync_all()
         };
-        let written = append().map_err(|e| self.io("cannot append to", &events_path, e))?;
+        append().map_err(|e| self.io("cannot append to", &events_path, e))?;
         let count = self.pending.len() as u64;
         let file = self.load()?;
         file.next_event_seq += count;
-        file.events_bytes += written;
+        file.events_bytes += bytes.len() as u64;
+        file.last_event_hash = Some(prev);
         let file = self.file.as_ref().expect("loaded above");
         self.write_atomic(STATE_FILE, file)?;
         self.pending.clear();
@@ -604,25 +739,67 @@ mod tests {
     }
 
     #[test]
-    fn an_uncommitted_tail_of_the_event_log_is_ignored_and_cut() {
+    fn a_log_longer_or_shorter_than_counted_is_refused_untouched() {
+        type Damage = fn(&Path);
+        // (name, how the log is changed after one commit)
+        let cases: Vec<(&str, Damage)> = vec![
+            ("torn tail", |log| {
+                let mut f = OpenOptions::new().append(true).open(log).unwrap();
+                f.write_all(b"{\"seq\":1,\"torn").unwrap();
+            }),
+            ("cut short", |log| {
+                let text = fs::read(log).unwrap();
+                fs::write(log, &text[..text.len() - 5]).unwrap();
+            }),
+            ("removed", |log| fs::remove_file(log).unwrap()),
+        ];
+        for (name, damage) in cases {
+            let dir = tempfile::tempdir().unwrap();
+            let mut store = LocalStore::new(dir.path());
+            store.apply(&steps()[0], &ctx(0)).unwrap();
+            store.commit().unwrap();
+            let log = dir.path().join(EVENTS_FILE);
+            damage(&log);
+            let before = (
+                fs::read(&log).ok(),
+                fs::read(dir.path().join(STATE_FILE)).unwrap(),
+            );
+            let mut reopened = LocalStore::new(dir.path());
+            let err = reopened
+                .take_lock(Duration::from_secs(1), "test")
+                .unwrap_err();
+            assert!(
+                matches!(err, BackendError::LogMismatch { .. }),
+                "{name}: {err}"
+            );
+            reopened.apply(&steps()[1], &ctx(1)).unwrap();
+            let err = reopened.commit().unwrap_err();
+            assert!(
+                matches!(err, BackendError::LogMismatch { .. }),
+                "{name}: {err}"
+            );
+            let after = (
+                fs::read(&log).ok(),
+                fs::read(dir.path().join(STATE_FILE)).unwrap(),
+            );
+            assert_eq!(before, after, "{name}: files touched");
+            assert!(
+                reopened.verify_log().unwrap().report.broken.is_some(),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_commit_extends_the_chain() {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = LocalStore::new(dir.path());
-        store.apply(&steps()[0], &ctx(0)).unwrap();
-        store.commit().unwrap();
-        // A crash after appending events but before the state rename.
-        let mut log = OpenOptions::new()
-            .append(true)
-            .open(dir.path().join(EVENTS_FILE))
-            .unwrap();
-        log.write_all(b"{\"seq\":1,\"torn").unwrap();
-        let mut reopened = LocalStore::new(dir.path());
-        assert_eq!(reopened.events("fraud-detector").unwrap().len(), 1);
-        reopened.apply(&steps()[1], &ctx(1)).unwrap();
-        reopened.commit().unwrap();
-        let events = LocalStore::new(dir.path())
-            .events("fraud-detector")
-            .unwrap();
-        assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), [0, 1]);
+        for (i, s) in steps().iter().enumerate() {
+            let mut store = LocalStore::new(dir.path());
+            store.apply(s, &ctx(i as i64)).unwrap();
+            store.commit().unwrap();
+        }
+        let check = LocalStore::new(dir.path()).verify_log().unwrap();
+        assert_eq!((check.report.records, check.report.broken), (3, None));
     }
 
     #[test]

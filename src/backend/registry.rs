@@ -42,6 +42,34 @@ pub enum BackendError {
         /// Why.
         message: String,
     },
+    /// The event log is not the length the state file counts: the state was
+    /// restored from a backup or lost, the log was cut short, or an apply
+    /// was interrupted between the two writes. Neither file is touched.
+    #[error(
+        "{state} counts {counted} bytes of events in {log}, but {log} has {found} bytes; nothing was written to either file.\n\
+         {}\n\
+         modelops never truncates the log; `modelops history --verify` shows which lines are affected (see docs/audit.md)",
+        mismatch_advice(*counted, *found)
+    )]
+    LogMismatch {
+        /// The state file.
+        state: String,
+        /// The event log.
+        log: String,
+        /// Bytes the state counts.
+        counted: u64,
+        /// Bytes the log has.
+        found: u64,
+    },
+    /// State read back breaks a rule the planner relies on (a rollout at a
+    /// stage it does not have, a weight over 100): refused, never acted on.
+    #[error("{source_name} holds an invalid record: {}", problems.join("; "))]
+    InvalidState {
+        /// Where it was read: the file, or the server and tag.
+        source_name: String,
+        /// Each problem, naming the model and field.
+        problems: Vec<String>,
+    },
     /// Another process holds the lock.
     #[error(
         "the state at {path} is locked by {holder}; waited {waited_secs} s. If that process is gone, run `modelops unlock`"
@@ -57,6 +85,18 @@ pub enum BackendError {
     /// A step does not fit the state it meets (the state changed underneath).
     #[error("{0}")]
     Conflict(String),
+}
+
+/// How to recover from a [`BackendError::LogMismatch`], by which side is longer.
+fn mismatch_advice(counted: u64, found: u64) -> String {
+    if found < counted {
+        "The log is shorter than the state says: it was cut or replaced. Restore events.jsonl from a backup that is at least as long (the state's count must match its length).".to_string()
+    } else {
+        format!(
+            "The log is longer than the state counts: the state file was restored from a backup or lost, or an apply stopped after writing events but before the state. \
+             Put back the state.json that matches the log; if there is none (an interrupted apply), keep a copy of events.jsonl and cut the copy in use to the counted length (head -c {counted})."
+        )
+    }
 }
 
 /// What happened to one model's steps in [`Registry::apply_models`].

@@ -18,9 +18,16 @@ use crate::render::plan_text;
 /// Applies and reports.
 pub fn run(ctx: &Context, args: ApplyArgs) -> Result<ExitCode> {
     let (plan, config) = match &args.plan_file {
-        // A saved plan is applied as saved: no confirmation, but only onto
-        // the state it was computed from (checked under the lock below).
-        Some(path) => (read_plan(path)?, ctx.config()?),
+        // A saved plan needs no confirmation, but is applied only if its
+        // commit still derives the same steps, and only onto the state it
+        // was computed from (checked again under the lock below).
+        Some(path) => {
+            let config = ctx.config()?;
+            match bind_to_commit(ctx, &args, &config, read_plan(path)?, path)? {
+                Some(plan) => (plan, config),
+                None => return Ok(ExitCode::FAILURE),
+            }
+        }
         None => {
             let (p, config) = match compute(ctx, args.rev.rev.as_deref(), None)? {
                 // Applying needs only the plan: free the rest first.
@@ -76,19 +83,7 @@ fn apply_locked(
     let fingerprint = actual.fingerprint_of(planned.iter().copied());
     drop(planned);
     if fingerprint != plan.state_fingerprint {
-        if args.plan_file.is_some() {
-            eprintln!(
-                "Saved plan is stale: the state changed after the plan was made, so it can no longer be applied."
-            );
-        } else {
-            eprintln!(
-                "The state changed while this apply waited for the lock; nothing was applied."
-            );
-        }
-        for line in what_changed(&plan, &actual) {
-            eprintln!("  {line}");
-        }
-        eprintln!("Run `modelops plan` again.");
+        stale(&plan, &actual, args.plan_file.is_some());
         return Ok(ExitCode::FAILURE);
     }
     // The gates again, immediately before the moves: a run's metrics, a
@@ -168,6 +163,99 @@ fn recheck(
         eprintln!("Gate re-check: {note}");
     }
     Ok(plan)
+}
+
+/// The saved plan checked against the plan its commit derives now, at the
+/// plan's own time, from the state it names; `None` when refused (said why).
+/// A plan from uncommitted changes is applied as saved only with
+/// `--allow-dirty-plan`.
+fn bind_to_commit(
+    ctx: &Context,
+    args: &ApplyArgs,
+    config: &crate::manifest::config::ConfigSpec,
+    mut saved: Plan,
+    path: &std::path::Path,
+) -> Result<Option<Plan>> {
+    let commit = match saved.source.commit.as_deref() {
+        Some(c) if !c.ends_with("-dirty") => c.to_string(),
+        dirty => {
+            let what = match dirty {
+                Some(c) => format!(
+                    "from uncommitted changes on top of commit {}",
+                    &c[..c.len().min(12)]
+                ),
+                None => "outside git (no commit)".to_string(),
+            };
+            if !args.allow_dirty_plan {
+                eprintln!(
+                    "{} was made {what}, so it cannot be checked against a commit; nothing was applied.\n\
+                     Commit the changes and plan again, or pass --allow-dirty-plan to apply it as saved.",
+                    path.display()
+                );
+                return Ok(None);
+            }
+            emit(&format!(
+                "Applying {} as saved, unchecked (--allow-dirty-plan): it was made {what}.\n",
+                path.display()
+            ));
+            return Ok(Some(saved));
+        }
+    };
+    let at_plan_time = Context {
+        repo: ctx.repo.clone(),
+        state: ctx.state.clone(),
+        now: saved.created_at,
+    };
+    let derived = match compute(&at_plan_time, Some(&commit), saved.source.base.as_deref())
+        .with_context(|| {
+            format!(
+                "cannot derive the plan again from commit {commit}, which {} names",
+                path.display()
+            )
+        })? {
+        Planned::Plan(p, _, _) => p,
+        Planned::Invalid => {
+            eprintln!(
+                "Commit {commit}, which {} names, does not validate; nothing was applied.",
+                path.display()
+            );
+            return Ok(None);
+        }
+    };
+    if derived.state_fingerprint != saved.state_fingerprint {
+        let mut registry = ctx.registry(config)?;
+        let actual = registry
+            .observe()
+            .with_context(|| format!("cannot read {}", registry.describe()))?;
+        stale(&saved, &actual, true);
+        return Ok(None);
+    }
+    if let Some(m) = crate::reconcile::saved_plan::first_difference(&saved, &derived) {
+        eprintln!(
+            "{} does not match the plan commit {} derives; nothing was applied.\n  First difference: {m}\n\
+             Plan again from the commit (modelops plan --out FILE) and apply that file.",
+            path.display(),
+            &commit[..commit.len().min(12)]
+        );
+        return Ok(None);
+    }
+    crate::reconcile::saved_plan::adopt_derived(&mut saved, &derived);
+    Ok(Some(saved))
+}
+
+/// Says that the state changed since `plan` and what changed.
+fn stale(plan: &Plan, actual: &crate::state::ActualState, saved: bool) {
+    if saved {
+        eprintln!(
+            "Saved plan is stale: the state changed after the plan was made, so it can no longer be applied."
+        );
+    } else {
+        eprintln!("The state changed while this apply waited for the lock; nothing was applied.");
+    }
+    for line in what_changed(plan, actual) {
+        eprintln!("  {line}");
+    }
+    eprintln!("Run `modelops plan` again.");
 }
 
 fn read_plan(path: &std::path::Path) -> Result<Plan> {

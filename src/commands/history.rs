@@ -6,15 +6,21 @@ use std::process::ExitCode;
 use anyhow::{Context as _, Result};
 use jiff::Timestamp;
 
-use super::{Context, emit};
+use super::{Context, count, emit};
+use crate::backend::{LocalStore, Registry};
 use crate::cli::{HistoryArgs, ListFormat};
+use crate::state::chain::ChainReport;
 use crate::state::production_at;
 
 /// Prints the events, oldest first.
 pub fn run(ctx: &Context, args: HistoryArgs) -> Result<ExitCode> {
     let config = ctx.config()?;
+    if args.verify {
+        return verify(ctx, &config, args.model.as_deref());
+    }
+    let model = args.model.unwrap_or_default();
     let mut store = ctx.registry(&config)?;
-    let events = store.events(&args.model)?;
+    let events = store.events(&model)?;
     let at: Option<Timestamp> = match &args.at {
         Some(t) => Some(t.parse().with_context(|| {
             format!("--at {t} is not an RFC 3339 time such as 2026-11-20T12:00:00Z")
@@ -23,7 +29,7 @@ pub fn run(ctx: &Context, args: HistoryArgs) -> Result<ExitCode> {
     };
     if args.format == ListFormat::Json {
         let value = serde_json::json!({
-            "model": args.model,
+            "model": model,
             "events": events,
             "production_at": at.map(|t| serde_json::json!({"time": t, "version": production_at(&events, t)})),
         });
@@ -33,7 +39,7 @@ pub fn run(ctx: &Context, args: HistoryArgs) -> Result<ExitCode> {
     if events.is_empty() {
         emit(&format!(
             "No events for {} in {}.\n",
-            args.model,
+            model,
             store.describe()
         ));
         return Ok(ExitCode::SUCCESS);
@@ -58,18 +64,64 @@ pub fn run(ctx: &Context, args: HistoryArgs) -> Result<ExitCode> {
     }
     if let Some(t) = at {
         let _ = match production_at(&events, t) {
-            Some(v) => writeln!(
-                out,
-                "\nAt {t}, version {v} of {} was in Production.",
-                args.model
-            ),
-            None => writeln!(
-                out,
-                "\nAt {t}, no version of {} was in Production.",
-                args.model
-            ),
+            Some(v) => writeln!(out, "\nAt {t}, version {v} of {model} was in Production."),
+            None => writeln!(out, "\nAt {t}, no version of {model} was in Production."),
         };
     }
     emit(&out);
     Ok(ExitCode::SUCCESS)
+}
+
+/// `history --verify`: checks the hash chain of the audit events.
+fn verify(
+    ctx: &Context,
+    config: &crate::manifest::config::ConfigSpec,
+    _model: Option<&str>,
+) -> Result<ExitCode> {
+    // (where, the report) per chain checked.
+    let chains: Vec<(String, ChainReport)> = match ctx.mlflow(config)? {
+        Some(mlflow) => anyhow::bail!(
+            "history --verify checks the local event log; {} is not checked yet",
+            mlflow.describe()
+        ),
+        None => {
+            // The local log is one chain for every model.
+            let check = LocalStore::new(ctx.state_dir(config)).verify_log()?;
+            vec![(check.log, check.report)]
+        }
+    };
+    let mut out = String::new();
+    let mut broken = false;
+    for (place, r) in &chains {
+        match &r.broken {
+            Some(b) => {
+                broken = true;
+                eprintln!("{place}:{}: event {} {}", b.line, b.line, b.reason);
+            }
+            None => {
+                let _ = write!(
+                    out,
+                    "{place}: {} intact",
+                    count(r.records as usize, "event")
+                );
+                if r.legacy > 0 {
+                    let _ = write!(
+                        out,
+                        "; the first {} predate the hash chain and cannot be verified",
+                        r.legacy
+                    );
+                }
+                out.push_str(".\n");
+            }
+        }
+    }
+    if chains.is_empty() {
+        out.push_str("No events recorded.\n");
+    }
+    emit(&out);
+    Ok(if broken {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -8,6 +8,7 @@ pub mod plan;
 mod recheck;
 pub mod rollback;
 pub mod rollout;
+pub mod saved_plan;
 
 pub use recheck::{GatedMove, gated_moves, recheck_gates};
 

@@ -11,6 +11,7 @@ use crate::manifest::model::Signature;
 use crate::manifest::sorted_map::SortedMap;
 use crate::manifest::{Stage, VersionId};
 
+pub mod chain;
 mod rollout;
 
 pub use rollout::{Analysis, AnalysisCheck, RolloutRecord, RolloutStage, Verdict};
@@ -246,6 +247,10 @@ pub struct Event {
     pub commit: Option<String>,
     /// Who ran modelops (`$USER`, or the CI actor).
     pub actor: String,
+    /// SHA-256 of the event before it as stored ([`chain`]); absent in
+    /// events written before the chain existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prev_hash: Option<String>,
 }
 
 /// One field's before and after.

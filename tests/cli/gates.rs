@@ -262,6 +262,7 @@ fn a_benchmark_measures_latency_and_is_run_again_at_apply_time() {
             endpoint.port
         ),
     );
+    repo.git_commit("benchmark latency");
     let plan = repo
         .run(&["plan", "--out", "plan.json"])
         .code(0)
@@ -281,16 +282,14 @@ fn a_benchmark_measures_latency_and_is_run_again_at_apply_time() {
     plan.stdout_has("0 of 20 requests failed)")
         .stdout_has("benchmark (20 requests)");
 
-    // The endpoint slows down between plan and apply: the saved plan's
-    // promotions are refused when its gates run again.
+    // The endpoint slows down between plan and apply: the commit no longer
+    // derives the saved plan (its gates fail now), so nothing is applied.
     endpoint.delay_ms.store(150, Ordering::SeqCst);
     repo.run(&["apply", "plan.json"])
         .code(1)
-        .stderr_has("Gate re-check: churn-predictor version 3: the gates for Development → Staging fail now, at apply time: latency.p99: p99 ")
-        .stderr_has("3 versions marked Rejected");
-    repo.run(&["status", "churn-predictor"])
-        .code(0)
-        .stdout_has("  3          Development (Rejected) ");
+        .stderr_has("(churn-predictor version 3), action: saved \"transition_stage\", derived \"reject_version\"; its gates fail now: latency.p99: p99 ")
+        .stderr_has("nothing was applied");
+    assert!(!repo.state_file().exists(), "nothing may be applied");
     // An unreachable endpoint is a failure with the reason, never a pass.
     let repo = example_in_git();
     repo.file("bench/payload.json", "{}");

@@ -196,6 +196,7 @@ fn saved_plan_is_applied() {
 fn stale_saved_plan_is_refused_and_says_what_changed() {
     let repo = applied();
     promote_12(&repo);
+    repo.git_commit("promote fraud-detector 3");
     repo.run(&["plan", "--out", "plan.json"]).code(0);
     // Someone else applies first.
     repo.run(&["apply", "--auto-approve"]).code(0);

@@ -821,6 +821,7 @@ impl Registry for MlflowRegistry {
                     changes: Vec::new(),
                     commit: e.get("commit").and_then(Value::as_str).map(str::to_string),
                     actor: text(&e, "actor").to_string(),
+                    prev_hash: e.get("prev").and_then(Value::as_str).map(str::to_string),
                 });
             }
         }
