@@ -198,6 +198,7 @@ mod tests {
             format_version: "1.0".into(),
             rejected: Vec::new(),
             held_by_rollback: Vec::new(),
+            diverged: Vec::new(),
             policies: Default::default(),
             created_at: jiff::Timestamp::UNIX_EPOCH,
             source: PlanSource::default(),

@@ -128,9 +128,15 @@ pub struct PlanArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
     pub format: PlanFormat,
-    /// Exit 0 when there are no changes, 1 on error, 2 when there are changes.
+    /// Exit 0 when there are no changes, 1 on error, 2 when there are
+    /// changes or a version diverged from git.
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// Exit 3 when a version diverged from git (a rejection, a rollback or a
+    /// failed rollout keeps it at a stage git does not declare), for a
+    /// scheduled job to alert on; errors still exit 1.
+    #[arg(long)]
+    pub fail_on_diverged: bool,
 }
 
 /// `apply`

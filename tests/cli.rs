@@ -6,6 +6,7 @@
 //! - `bad_input` — files that must be refused safely (YAML bombs, symlinks, ...).
 //! - `rules` — one case per schema and semantic rule, with its location.
 //! - `comment` — the pull-request comment against a fake GitHub API: one comment edited in place, split when long, errors without the token.
+//! - `diverged` — the plan's Diverged section: a refused promotion, a failed canary, a rollback hold; `--fail-on-diverged`.
 //! - `drift` — the drift engine's PSI and KL on CSV and Parquet fixtures against a naive Python reference (`tests/drift_reference.py`), within 1e-9.
 //! - `formats` — validation output as JSON and GitHub annotations.
 //! - `lifecycle` — plan, apply, status and history on the example repository.
@@ -38,6 +39,8 @@ mod audit;
 mod bad_input;
 #[path = "cli/comment.rs"]
 mod comment;
+#[path = "cli/diverged.rs"]
+mod diverged;
 #[path = "cli/drift.rs"]
 mod drift;
 #[path = "cli/fixtures.rs"]

@@ -93,7 +93,7 @@ fn apply_locked(
     let apply_ctx = ApplyContext {
         now: ctx.now,
         commit: plan.source.commit.clone(),
-        actor: actor(),
+        actor: actor(&ctx.repo, plan.source.commit.as_deref()),
     };
     let mut targets = observe::serving_targets(config, &ctx.repo, &ctx.state_dir(config))?;
     let report = apply(plan, registry, &mut targets, &apply_ctx);

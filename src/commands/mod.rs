@@ -243,10 +243,93 @@ pub fn release_at_exit<T>(value: T) {
     std::mem::forget(value);
 }
 
-/// Who is running: the CI actor, else `$USER`.
-pub fn actor() -> String {
-    std::env::var("GITHUB_ACTOR")
-        .ok()
-        .filter(|a| !a.is_empty())
-        .unwrap_or_else(crate::backend::local::whoami)
+/// Who is running, as events record it: `$GITHUB_ACTOR`, else the author
+/// of `commit` (the commit being applied, when there is one and the files
+/// are exactly that commit's), else `$USER`, else the OS user name;
+/// `unknown` only when all of these fail.
+pub fn actor(repo: &Path, commit: Option<&str>) -> String {
+    let env = |name: &str| std::env::var(name).ok();
+    pick_actor(&[
+        &|| env("GITHUB_ACTOR"),
+        &|| commit.and_then(|c| crate::source::commit_author(repo, c)),
+        &|| env("USER"),
+        &os_user_name,
+    ])
+}
+
+/// The first non-blank answer, in order (later sources are not asked).
+fn pick_actor(sources: &[&dyn Fn() -> Option<String>]) -> String {
+    sources
+        .iter()
+        .find_map(|source| source().filter(|s| !s.trim().is_empty()))
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+/// The name of the user this process runs as, from `/etc/passwd` by the
+/// uid that owns `/proc/self` (no command is run).
+fn os_user_name() -> Option<String> {
+    use std::os::unix::fs::MetadataExt as _;
+    let uid = std::fs::metadata("/proc/self").ok()?.uid();
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd_name(&passwd, uid)
+}
+
+/// The name `passwd` (in `/etc/passwd`'s format) gives `uid`.
+fn passwd_name(passwd: &str, uid: u32) -> Option<String> {
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let id = fields.nth(1)?.parse::<u32>().ok()?;
+        (id == uid && !name.is_empty()).then(|| name.to_string())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{passwd_name, pick_actor};
+
+    #[test]
+    fn the_actor_is_the_first_source_that_answers() {
+        let cases: [(&str, [Option<&str>; 4], &str); 6] = [
+            (
+                "CI actor first",
+                [Some("ci"), Some("author"), Some("user"), Some("os")],
+                "ci",
+            ),
+            (
+                "then the commit's author",
+                [None, Some("author"), Some("user"), Some("os")],
+                "author",
+            ),
+            ("then $USER", [None, None, Some("user"), Some("os")], "user"),
+            ("then the OS user", [None, None, None, Some("os")], "os"),
+            (
+                "blank counts as absent",
+                [Some(" "), Some(""), None, Some("os")],
+                "os",
+            ),
+            ("unknown when all fail", [None, None, None, None], "unknown"),
+        ];
+        for (why, answers, want) in cases {
+            let sources: Vec<Box<dyn Fn() -> Option<String>>> = answers
+                .iter()
+                .map(|a| {
+                    let a = a.map(str::to_string);
+                    Box::new(move || a.clone()) as Box<dyn Fn() -> Option<String>>
+                })
+                .collect();
+            let refs: Vec<&dyn Fn() -> Option<String>> =
+                sources.iter().map(|s| s.as_ref()).collect();
+            assert_eq!(pick_actor(&refs), want, "{why}");
+        }
+    }
+
+    #[test]
+    fn a_passwd_line_names_its_uid() {
+        let passwd =
+            "root:x:0:0:root:/root:/bin/bash\n# comment\nada:x:1000:1000:Ada:/home/ada:/bin/sh\n";
+        assert_eq!(passwd_name(passwd, 1000).as_deref(), Some("ada"));
+        assert_eq!(passwd_name(passwd, 0).as_deref(), Some("root"));
+        assert_eq!(passwd_name(passwd, 7), None);
+    }
 }

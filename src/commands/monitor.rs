@@ -480,7 +480,7 @@ fn act_locked(
     let apply_ctx = ApplyContext {
         now: ctx.now,
         commit: None,
-        actor: actor(),
+        actor: actor(&ctx.repo, None),
     };
     let mut rolled_back = false;
     for (signal, action, why, value, key) in todo {

@@ -101,13 +101,9 @@ pub fn compute(ctx: &Context, rev: Option<&str>, base: Option<&str>) -> Result<P
     for m in &mut p.models {
         m.manifest_diff = diffs.get(&m.model).cloned();
     }
-    if !p.held_by_rollback.is_empty() {
+    if !p.held_by_rollback.is_empty() || !p.diverged.is_empty() {
         let (files, _) = ctx.read_files(rev)?;
-        for h in &mut p.held_by_rollback {
-            if let Some(model) = desired.models.get(&h.model) {
-                h.patch = rollback_patch(&files, model, &h.to, h.from.as_ref(), h.from_becomes);
-            }
-        }
+        fill_patches(&mut p, &desired, &files);
     }
     if !p.errors.is_empty() {
         let (files, _) = ctx.read_files(rev)?;
@@ -159,29 +155,25 @@ fn changed_scope(
     (Scope::Only(models), diffs)
 }
 
-/// The change to a model's manifest that makes git agree with a rollback:
-/// `to` in Production, `from` in `from_becomes`.
-fn rollback_patch(
+/// The change to a model's manifest that puts each listed version at the
+/// given stage (versions already there are left alone): what makes git
+/// agree with a rollback, a rejection or a failed rollout.
+fn stage_patch(
     files: &[SourceFile],
     model: &crate::manifest::DesiredModel,
-    to: &crate::manifest::VersionId,
-    from: Option<&crate::manifest::VersionId>,
-    from_becomes: crate::manifest::Stage,
+    wanted: &[(&crate::manifest::VersionId, crate::manifest::Stage)],
 ) -> Option<String> {
-    use crate::manifest::{Diagnostic, Stage};
+    use crate::manifest::Diagnostic;
     let file = files.iter().find(|f| f.path == model.file)?;
     let text = std::str::from_utf8(file.content.as_ref().ok()?).ok()?;
-    let mut wanted: Vec<(&crate::manifest::DesiredVersion, Stage)> = Vec::new();
-    let to_v = model.version(to)?;
-    if to_v.spec.stage != Stage::Production {
-        wanted.push((to_v, Stage::Production));
+    let mut edits = Vec::new();
+    for (id, stage) in wanted {
+        let v = model.version(id)?;
+        if v.spec.stage != *stage {
+            edits.push((v, *stage));
+        }
     }
-    if let Some(f) = from.and_then(|f| model.version(f))
-        && f.spec.stage != from_becomes
-    {
-        wanted.push((f, from_becomes));
-    }
-    let diags: Vec<Diagnostic> = wanted
+    let diags: Vec<Diagnostic> = edits
         .iter()
         .map(|(v, _)| {
             Diagnostic::pointer(&model.file, format!("{}/stage", v.pointer()), "patch", "")
@@ -193,7 +185,7 @@ fn rollback_patch(
         let (Some(line), Some(col)) = (d.line, d.column) else {
             return None;
         };
-        let (v, stage) = wanted
+        let (v, stage) = edits
             .iter()
             .find(|(v, _)| d.pointer.as_deref() == Some(&format!("{}/stage", v.pointer())))?;
         let current = v.spec.stage.as_str();
@@ -209,6 +201,36 @@ fn rollback_patch(
         after.push('\n');
     }
     Some(unified(&model.file, text, &after))
+}
+
+/// Fills in the patches of rollback holds and diverged versions: each
+/// model's manifest with every diverged version at the stage it has.
+fn fill_patches(p: &mut Plan, desired: &Desired, files: &[SourceFile]) {
+    use crate::manifest::Stage;
+    for h in &mut p.held_by_rollback {
+        if let Some(model) = desired.models.get(&h.model) {
+            let mut wanted = vec![(&h.to, Stage::Production)];
+            wanted.extend(h.from.as_ref().map(|f| (f, h.from_becomes)));
+            h.patch = stage_patch(files, model, &wanted);
+        }
+    }
+    let mut by_model: BTreeMap<&str, Vec<(&crate::manifest::VersionId, Stage)>> = BTreeMap::new();
+    for d in &p.diverged {
+        by_model
+            .entry(d.model.as_str())
+            .or_default()
+            .push((&d.version, d.actual));
+    }
+    let patches: BTreeMap<String, Option<String>> = by_model
+        .into_iter()
+        .filter_map(|(name, wanted)| {
+            let model = desired.models.get(name)?;
+            Some((name.to_string(), stage_patch(files, model, &wanted)))
+        })
+        .collect();
+    for d in &mut p.diverged {
+        d.patch = patches.get(&d.model).cloned().flatten();
+    }
 }
 
 fn unified(path: &str, before: &str, after: &str) -> String {
@@ -250,7 +272,9 @@ pub fn run(ctx: &Context, args: PlanArgs) -> Result<ExitCode> {
         // applied: applying marks the versions Rejected.
         return Ok(ExitCode::FAILURE);
     }
-    Ok(if args.detailed_exitcode && p.has_changes() {
+    Ok(if args.fail_on_diverged && p.is_diverged() {
+        ExitCode::from(3)
+    } else if args.detailed_exitcode && (p.has_changes() || p.is_diverged()) {
         ExitCode::from(2)
     } else {
         ExitCode::SUCCESS

@@ -79,7 +79,7 @@ pub(super) fn locked(
     let apply_ctx = ApplyContext {
         now: ctx.now,
         commit: None,
-        actor: actor(),
+        actor: actor(&ctx.repo, None),
     };
     if args.release {
         let Some(r) = actual

@@ -592,6 +592,21 @@ fn check_deployment(
             ),
         ));
     }
+    if let Some(m) = model
+        && !m.versions.iter().any(|v| v.spec.stage == Stage::Production)
+    {
+        // Archiving every version of a model its deployment still routes
+        // would leave the route pointing at Archived versions.
+        diags.push(Diagnostic::pointer(
+            &m.file,
+            "/spec/versions",
+            "production-while-routed",
+            format!(
+                "{} has no Production version, but {path} routes its traffic: keep a version in Production, or remove the deployment",
+                m.name
+            ),
+        ));
+    }
     match &spec.analysis.provider {
         Some(p) if !config.metrics.contains_key(p) => diags.push(Diagnostic::pointer(
             path,

@@ -2,6 +2,7 @@
 //! function from what git asks for and what the backends hold to the ordered
 //! steps that make them agree. No I/O, no clock: time is a parameter.
 
+pub mod diverged;
 pub mod gates;
 pub mod monitor;
 pub mod plan;
@@ -353,7 +354,7 @@ fn plan_with(
         })
         .map(|p| (p.clone(), desired.policies[p].clone()))
         .collect();
-    Plan {
+    let mut p = Plan {
         format_version: plan::FORMAT_VERSION.to_string(),
         created_at: now,
         source: PlanSource::default(),
@@ -364,11 +365,14 @@ fn plan_with(
         warnings,
         rejected: held,
         held_by_rollback: rollback_holds,
+        diverged: Vec::new(),
         policies,
         models,
         errors,
         summary,
-    }
+    };
+    p.diverged = diverged::find(desired, actual, &p);
+    p
 }
 
 /// Stage and metadata digest (`"<Stage> <digest>"`) of every registered

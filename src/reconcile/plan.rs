@@ -14,7 +14,7 @@ use super::gates::GateResult;
 
 /// Major.minor of the plan's JSON shape. A minor bump only adds fields;
 /// readers must ignore fields they do not know and reject another major.
-pub const FORMAT_VERSION: &str = "1.3";
+pub const FORMAT_VERSION: &str = "1.4";
 
 /// The result of comparing desired and actual state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -48,6 +48,12 @@ pub struct Plan {
     /// git still asks for what was rolled back.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub held_by_rollback: Vec<RollbackHold>,
+    /// Versions whose stage in git is not their stage in the registry, and
+    /// that this plan leaves so: git has to change to agree (see
+    /// [`Diverged`]). Never empty while git and the registry disagree and
+    /// the plan has no step that makes them agree.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub diverged: Vec<Diverged>,
     /// The policies the plan's gated moves were evaluated with, so a saved
     /// plan's gates can be evaluated again at apply time.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -112,6 +118,66 @@ pub struct RollbackHold {
     /// manifest could be read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub patch: Option<String>,
+}
+
+/// A version whose stage git declares differs from the stage it has, and
+/// that applying this plan does not change: a rejection, a rollback or a
+/// failed rollout keeps it where it is until git changes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Diverged {
+    /// Model.
+    pub model: String,
+    /// Version.
+    pub version: VersionId,
+    /// The stage git declares.
+    pub declared: Stage,
+    /// The stage the registry holds, and still holds after this plan.
+    pub actual: Stage,
+    /// What keeps it there.
+    pub cause: DivergedCause,
+    /// Why, in words.
+    pub reason: String,
+    /// Since when (the rejection, the rollback, the failed analysis), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<Timestamp>,
+    /// The model's manifest file.
+    pub file: String,
+    /// The unified diff of `file` that makes git agree with every diverged
+    /// version of the model (the same on each of them), when the manifest
+    /// could be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patch: Option<String>,
+}
+
+/// What keeps a [`Diverged`] version from the stage git declares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DivergedCause {
+    /// Validation gates refused the move (now, or earlier and held).
+    Rejected,
+    /// A rollout of the version failed its analysis.
+    FailedRollout,
+    /// A manual rollback holds the model.
+    Rollback,
+    /// A rollout promoted a version itself (`auto_promote`), ahead of git.
+    AutoPromoted,
+    /// No step of the plan moves it, for none of the reasons above (a move
+    /// the plan refuses with an error is not listed: the error says what
+    /// to fix).
+    Refused,
+}
+
+impl DivergedCause {
+    /// As the plan shows it.
+    pub fn label(self) -> &'static str {
+        match self {
+            DivergedCause::Rejected => "rejected",
+            DivergedCause::FailedRollout => "failed rollout",
+            DivergedCause::Rollback => "held by a rollback",
+            DivergedCause::AutoPromoted => "promoted by its rollout",
+            DivergedCause::Refused => "not moved",
+        }
+    }
 }
 
 /// A version held back by an earlier rejection.
@@ -381,6 +447,12 @@ impl Plan {
     /// Whether applying would change anything.
     pub fn has_changes(&self) -> bool {
         !self.summary.is_empty()
+    }
+
+    /// Whether git and the registry disagree on a version this plan does not
+    /// change (see [`Plan::diverged`]).
+    pub fn is_diverged(&self) -> bool {
+        !self.diverged.is_empty()
     }
 
     /// Every step, in apply order.

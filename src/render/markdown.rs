@@ -69,15 +69,8 @@ pub fn plan_markdown(plan: &Plan) -> String {
             escape(&h.reason),
             h.model
         );
-        if let Some(patch) = &h.patch {
-            out.push_str("The change that makes git agree:\n\n```diff\n");
-            out.push_str(patch);
-            if !patch.ends_with('\n') {
-                out.push('\n');
-            }
-            out.push_str("```\n\n");
-        }
     }
+    out.push_str(&super::diverged::diverged_markdown(plan, escape));
     if !plan.rejected.is_empty() {
         out.push_str("#### Rejected earlier (not tried again until the manifest entry or policy changes)\n\n| model | version | wants | rejected at | failed checks |\n|---|---|---|---|---|\n");
         for r in &plan.rejected {

@@ -2,6 +2,7 @@
 //! pull request, JSON for programs, and GitHub workflow commands.
 
 mod diagnostics;
+mod diverged;
 mod markdown;
 mod text;
 

@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use super::{show_change, show_drift};
 use crate::reconcile::gates::GateResult;
-use crate::reconcile::plan::StepKind;
+use crate::reconcile::plan::{DivergedCause, StepKind};
 use crate::reconcile::{ModelAction, Plan, PlanStep};
 
 /// The closing summary line.
@@ -25,7 +25,12 @@ pub fn summary_line(plan: &Plan) -> String {
             "Plan: {} to add, {} to change, {} to archive{rejected}.",
             s.add, s.change, s.archive
         )
-    } else if !plan.held_by_rollback.is_empty() {
+    } else if !plan.held_by_rollback.is_empty()
+        && plan
+            .diverged
+            .iter()
+            .all(|d| d.cause == DivergedCause::Rollback)
+    {
         let held: Vec<&str> = plan
             .held_by_rollback
             .iter()
@@ -34,6 +39,12 @@ pub fn summary_line(plan: &Plan) -> String {
         format!(
             "No changes. Held by a rollback, so not compared with git: {}.",
             held.join(", ")
+        )
+    } else if plan.is_diverged() {
+        format!(
+            "No changes to apply, but git and the registry disagree: {} version{} diverged (see Diverged above).",
+            plan.diverged.len(),
+            if plan.diverged.len() == 1 { "" } else { "s" }
         )
     } else {
         "No changes. Registry and serving match the repository.".to_string()
@@ -155,14 +166,9 @@ pub fn plan_text(plan: &Plan) -> String {
             "Held by rollback at {} ({from}version {}, by {}): {}\n  {} is left alone until its manifest changes or `modelops rollback --release {}`.",
             h.at, h.to, h.actor, h.reason, h.model, h.model
         );
-        if let Some(patch) = &h.patch {
-            out.push_str("  This change to git makes it agree with the rollback:\n\n");
-            for line in patch.lines() {
-                let _ = writeln!(out, "    {line}");
-            }
-        }
         out.push('\n');
     }
+    out.push_str(&super::diverged::diverged_text(plan));
     if !plan.rejected.is_empty() {
         out.push_str(
             "Rejected earlier (failed gates or a failed rollout), not tried again until the manifest entry or policy changes:\n",

@@ -64,6 +64,20 @@ impl GitSource {
     }
 }
 
+/// The author's name of `commit` in the repository containing `dir`; `None`
+/// for a commit with `-dirty` appended (see [`head_commit`]): what was
+/// applied is not what its author committed.
+pub fn commit_author(dir: &Path, commit: &str) -> Option<String> {
+    let oid = Oid::from_str(commit).ok()?;
+    let repo = Repository::discover(dir).ok()?;
+    let commit = repo.find_commit(oid).ok()?;
+    let author = commit.author();
+    let name = String::from_utf8_lossy(author.name_bytes())
+        .trim()
+        .to_string();
+    (!name.is_empty()).then_some(name)
+}
+
 /// The commit HEAD points at in the repository containing `dir`, if any,
 /// with `-dirty` appended (as `git describe --dirty` does) when a manifest
 /// under `dir` differs from it, so an event never claims a commit that does

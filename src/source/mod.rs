@@ -7,7 +7,7 @@ mod git;
 use std::collections::BTreeMap;
 
 pub use dir::DirSource;
-pub use git::{GitSource, head_commit};
+pub use git::{GitSource, commit_author, head_commit};
 
 use crate::manifest::SourceFile;
 

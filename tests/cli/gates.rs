@@ -126,12 +126,12 @@ fn a_rejected_version_stays_unpromoted_until_its_manifest_changes() {
         .code(0)
         .stdout_has("churn-predictor version 3: Rejected for Staging: metric.test_accuracy: 0.84");
 
-    // Not tried again while the manifest is the same: no step, exit 0, and
-    // the plan says why git and the registry still differ.
+    // Not tried again while the manifest is the same: no step, and the plan
+    // says why git and the registry still differ (diverged: exit 2).
     repo.run(&["plan", "--detailed-exitcode"])
-        .code(0)
+        .code(2)
         .stdout_has("Rejected earlier (failed gates or a failed rollout), not tried again until the manifest entry or policy changes:\n  churn-predictor version 3 (git asks for Staging): rejected at 2026-11-26T09:00:00Z: metric.test_accuracy: 0.84")
-        .stdout_has("No changes.");
+        .stdout_has("No changes to apply, but git and the registry disagree");
     repo.run(&["apply", "--auto-approve"]).code(0);
 
     // A retrained version: the manifest changes, the gates run again and pass.

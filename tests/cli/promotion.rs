@@ -181,7 +181,7 @@ fn saved_plan_is_applied() {
         .stderr_has("Saved the plan to plan.json. Apply it with: modelops apply plan.json");
     let saved: serde_json::Value =
         serde_json::from_str(&repo.read("plan.json")).expect("plan.json is JSON");
-    assert_eq!(saved["format_version"], "1.3");
+    assert_eq!(saved["format_version"], "1.4");
     assert!(!repo.state_file().exists());
     repo.run(&["apply", "plan.json"])
         .code(0)
@@ -223,7 +223,7 @@ fn saved_plan_of_another_major_format_is_refused() {
     repo.run(&["plan", "--out", "plan.json"]).code(0);
     repo.edit(
         "plan.json",
-        "\"format_version\": \"1.3\"",
+        "\"format_version\": \"1.4\"",
         "\"format_version\": \"2.0\"",
     );
     repo.run(&["apply", "plan.json"])

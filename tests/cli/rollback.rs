@@ -59,9 +59,10 @@ fn a_rollback_switches_serving_and_registry_and_holds() {
         );
 
     // Git still asks for version 3: the plan says the model is held, and
-    // prints the change that makes git agree; apply leaves it alone.
+    // prints the change that makes git agree; apply leaves it alone. Git
+    // and the registry disagree: exit 2.
     repo.run(&["plan", "--detailed-exitcode"])
-        .code(0)
+        .code(2)
         .stdout_has("Held by rollback at 2026-11-27T09:00:00Z (version 3 → version 2, by tester): error spike\n")
         .stdout_has("    -      stage: Archived\n    +      stage: Production\n")
         .stdout_has("    -      stage: Production\n    +      stage: Archived\n")

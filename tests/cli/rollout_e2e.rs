@@ -332,10 +332,11 @@ fn a_regressed_error_rate_rolls_back_to_the_stable_version() {
         .stdout_has(&format!("{now}  fraud-detector: roll back fraud-detector canary at 5%: {breach} over 1,500 requests"))
         .stdout_has(&format!("{now}  fraud-detector version 3: Rejected for Production: canary.error_rate_increase: {}pp (needs ≤ 0.5pp)", num_short(increase)));
 
-    // Later, nothing is tried again: the rejection holds until the manifest changes.
+    // Later, nothing is tried again: the rejection holds until the manifest
+    // changes, and git and the registry disagree (diverged: exit 2).
     repo.at(&at(T1, 24 * 60).to_string());
     repo.run(&["plan", "--detailed-exitcode"])
-        .code(0)
+        .code(2)
         .stdout_has("Rejected earlier (failed gates or a failed rollout)")
         .stdout_has("  fraud-detector version 3 (git asks for Production): rejected at ")
         .stdout_lacks("canary of version 3: 0% → 5%");

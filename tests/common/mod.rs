@@ -11,7 +11,8 @@
 //! ```
 //!
 //! Every run gets `--repo <tempdir>` and `--state <tempdir>/state`, a fixed
-//! clock (`MODELOPS_NOW`), `USER=tester` and no CI actor, so output is
+//! clock (`MODELOPS_NOW`), `USER=tester` (commits are authored by
+//! `tester` too) and no CI actor, so output is
 //! deterministic once the temporary path and commit ids are redacted.
 //! Snapshots (see [`snapshot!`]) live in `tests/snapshots/`.
 
@@ -189,7 +190,7 @@ impl Repo {
         let out = Command::new("git")
             .args([
                 "-c",
-                "user.name=t",
+                "user.name=tester",
                 "-c",
                 "user.email=t@t",
                 "-c",
