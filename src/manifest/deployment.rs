@@ -74,6 +74,10 @@ pub struct DeploymentSpec {
     pub monitoring: Monitoring,
 }
 
+/// [`AnalysisSpec::no_data_timeout`] by default: an hour, the longest an
+/// hourly source (the example's observations) takes to report a window.
+pub const NO_DATA_TIMEOUT_SECS: u64 = 3600;
+
 /// How a rollout's analysis reads and judges metrics.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -88,11 +92,17 @@ pub struct AnalysisSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub min_requests: Option<u64>,
-    /// Consecutive analyses whose metrics cannot be read before the rollout
-    /// fails (default 3).
+    /// Consecutive analyses whose metrics provider fails (unreachable, a
+    /// query error, a malformed answer) before the rollout fails (default 3).
+    /// An empty window is no data, not an error: it holds the stage.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub max_consecutive_errors: Option<u32>,
+    /// How long after a stage's duration has elapsed the analysis may still
+    /// find no data before the rollout fails (default `1h`): slack for a
+    /// source that reports late, not a second stage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_data_timeout: Option<DurationSpec>,
 }
 
 impl AnalysisSpec {
@@ -104,6 +114,14 @@ impl AnalysisSpec {
     /// [`AnalysisSpec::max_consecutive_errors`] with its default.
     pub fn max_consecutive_errors(&self) -> u32 {
         self.max_consecutive_errors.unwrap_or(3)
+    }
+
+    /// [`AnalysisSpec::no_data_timeout`] in seconds, with its default.
+    pub fn no_data_timeout_secs(&self) -> u64 {
+        self.no_data_timeout
+            .as_ref()
+            .and_then(|d| d.seconds().ok())
+            .unwrap_or(NO_DATA_TIMEOUT_SECS)
     }
 }
 

@@ -824,6 +824,9 @@ fn check_deployment(
         check_duration(path, "/spec/ab_test/duration".into(), &ab.duration.0, diags);
     }
     check_monitoring(path, &spec.monitoring, diags);
+    if let Some(t) = &spec.analysis.no_data_timeout {
+        check_duration(path, "/spec/analysis/no_data_timeout".into(), &t.0, diags);
+    }
     if diags.len() > before {
         return None;
     }

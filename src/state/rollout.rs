@@ -105,6 +105,11 @@ pub struct Analysis {
     pub checks: Vec<AnalysisCheck>,
     /// The verdict in words (what was missing, what was breached).
     pub message: String,
+    /// Signals whose provider answered with nothing in the window
+    /// (`requests of version 3`): an inconclusive analysis that lists any
+    /// found no data, and the stage's `no_data_timeout` applies.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub no_data: Vec<String>,
 }
 
 /// One condition of an analysis.

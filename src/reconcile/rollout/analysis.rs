@@ -1,7 +1,10 @@
 //! Analysis: a candidate version's metrics against the stable version's over
-//! a window, judged by thresholds relative to the stable version. Too few
-//! requests is inconclusive, a metric that cannot be read is an error —
-//! neither is ever a pass.
+//! a window, judged by thresholds relative to the stable version. An empty
+//! window (no data yet) and too few requests are inconclusive; a provider
+//! that fails (unreachable, a query error, a malformed answer) is an error —
+//! neither is ever a pass. Zero is data: when a version's `requests` has
+//! data, an empty `errors` answer is 0 errors (Prometheus has no 5xx series
+//! for a service that never answered one, and `sum` over none is empty).
 
 use std::collections::BTreeMap;
 
@@ -32,22 +35,9 @@ impl<'a> Lookup<'a> {
         }
     }
 
-    /// The value of `signal` for `model` `version` over `(start, end]`, or why
-    /// there is none.
-    pub fn get(
-        &mut self,
-        model: &str,
-        version: &VersionId,
-        signal: Signal,
-        start: Timestamp,
-        end: Timestamp,
-    ) -> Result<f64, String> {
-        self.try_get(model, version, signal, start, end)
-            .map_err(|m| format!("{} of version {}: {}", m.signal, m.version, m.cause))
-    }
-
-    /// As [`Lookup::get`], with what is missing and why kept apart, so that
-    /// one cause behind many questions is said once.
+    /// The value of `signal` for `model` `version` over `(start, end]`, or
+    /// what is missing and why, kept apart so that one cause behind many
+    /// questions is said once.
     pub fn try_get(
         &mut self,
         model: &str,
@@ -64,16 +54,17 @@ impl<'a> Lookup<'a> {
             end,
         };
         let answer = self.metrics.get(&q).cloned();
-        let missing = |cause: String| Missing {
+        let missing = |cause: String, no_data: bool| Missing {
             signal: q.signal.name().to_string(),
             version: version.to_string(),
             cause,
+            no_data,
         };
         let out = match answer {
-            None => Err(missing("not measured".into())),
-            Some(Err(e)) => Err(missing(e)),
-            Some(Ok(None)) => Err(missing("no data in the window".into())),
-            Some(Ok(Some(v))) if v.is_nan() => Err(missing("not a number".into())),
+            None => Err(missing("not measured".into(), false)),
+            Some(Err(e)) => Err(missing(e, false)),
+            Some(Ok(None)) => Err(missing(NO_DATA.into(), true)),
+            Some(Ok(Some(v))) if v.is_nan() => Err(missing(NO_DATA.into(), true)),
             Some(Ok(Some(v))) => Ok(v),
         };
         self.asked.push(q);
@@ -90,7 +81,13 @@ pub struct Missing {
     pub version: String,
     /// Why, in words.
     pub cause: String,
+    /// The provider answered, with nothing in the window: inconclusive, not
+    /// an error.
+    pub no_data: bool,
 }
+
+/// The cause of an empty answer.
+const NO_DATA: &str = "no data in the window";
 
 /// Missing signals said once per cause: `connection refused (requests,
 /// errors of versions 2 and 3)`.
@@ -168,43 +165,60 @@ pub struct Subject<'a> {
 
 /// Judges the candidate against the stable version.
 pub fn analyse(s: &Subject, conditions: &Conditions, lookup: &mut Lookup) -> Analysis {
-    let mut errors = Vec::new();
-    let mut get = |version: &VersionId, signal: Signal| -> Option<f64> {
+    let mut ask = |version: &VersionId, signal: Signal| -> Result<f64, Missing> {
         let (start, end) = match s.stable_window {
             Some(w) if version == s.stable => w,
             _ => (s.since, s.now),
         };
-        match lookup.try_get(s.model, version, signal, start, end) {
-            Ok(v) => Some(v),
-            Err(e) => {
-                errors.push(e);
-                None
-            }
-        }
+        lookup.try_get(s.model, version, signal, start, end)
     };
-    let req_s = get(s.stable, Signal::Requests);
-    let req_c = get(s.candidate, Signal::Requests);
+    let req_s = ask(s.stable, Signal::Requests);
+    let req_c = ask(s.candidate, Signal::Requests);
     let err = conditions.error_rate_increase_pp.map(|_| {
         (
-            get(s.stable, Signal::Errors),
-            get(s.candidate, Signal::Errors),
+            zero_if_served(ask(s.stable, Signal::Errors), &req_s),
+            zero_if_served(ask(s.candidate, Signal::Errors), &req_c),
         )
     });
     let lat = conditions.latency_p99_increase_ms.map(|_| {
         (
-            get(s.stable, Signal::LatencyP99Ms),
-            get(s.candidate, Signal::LatencyP99Ms),
+            ask(s.stable, Signal::LatencyP99Ms),
+            ask(s.candidate, Signal::LatencyP99Ms),
         )
     });
     let acc = conditions.accuracy_drop_pp.map(|_| {
         (
-            get(s.stable, Signal::Accuracy),
-            get(s.candidate, Signal::Accuracy),
+            ask(s.stable, Signal::Accuracy),
+            ask(s.candidate, Signal::Accuracy),
         )
     });
     let kl = conditions
         .prediction_kl_max
-        .map(|_| get(s.candidate, Signal::PredictionKl));
+        .map(|_| ask(s.candidate, Signal::PredictionKl));
+    let mut missing: Vec<Missing> = Vec::new();
+    {
+        let mut note = |r: &Result<f64, Missing>| {
+            if let Err(m) = r {
+                missing.push(m.clone());
+            }
+        };
+        note(&req_s);
+        note(&req_c);
+        for (a, b) in [err.as_ref(), lat.as_ref(), acc.as_ref()]
+            .into_iter()
+            .flatten()
+        {
+            note(a);
+            note(b);
+        }
+        if let Some(k) = &kl {
+            note(k);
+        }
+    }
+    let (req_s, req_c) = (req_s.ok(), req_c.ok());
+    let both =
+        |p: Option<(Result<f64, Missing>, Result<f64, Missing>)>| p.map(|(a, b)| (a.ok(), b.ok()));
+    let (err, lat, acc, kl) = (both(err), both(lat), both(acc), kl.map(Result::ok));
     let mut requests = BTreeMap::new();
     if let Some(r) = req_s {
         requests.insert(s.stable.to_string(), r);
@@ -219,9 +233,19 @@ pub fn analyse(s: &Subject, conditions: &Conditions, lookup: &mut Lookup) -> Ana
         requests,
         checks: Vec::new(),
         message: String::new(),
+        no_data: missing
+            .iter()
+            .filter(|m| m.no_data)
+            .map(|m| format!("{} of version {}", m.signal, m.version))
+            .collect(),
     };
-    if !errors.is_empty() {
-        analysis.message = format!("metrics unavailable: {}", describe_missing(&errors));
+    if missing.iter().any(|m| !m.no_data) {
+        analysis.message = format!("metrics unavailable: {}", describe_missing(&missing));
+        return analysis;
+    }
+    if !missing.is_empty() {
+        analysis.verdict = Verdict::Inconclusive;
+        analysis.message = describe_missing(&missing);
         return analysis;
     }
     let (req_s, req_c) = (req_s.unwrap_or(0.0), req_c.unwrap_or(0.0));
@@ -285,6 +309,24 @@ pub fn analyse(s: &Subject, conditions: &Conditions, lookup: &mut Lookup) -> Ana
         analysis.message = format!("{} {over}", failed.join(", "));
     }
     analysis
+}
+
+/// An `errors` answer read beside the version's `requests`: empty while
+/// `requests` has data is zero errors.
+fn zero_if_served(
+    errors: Result<f64, Missing>,
+    requests: &Result<f64, Missing>,
+) -> Result<f64, Missing> {
+    match errors {
+        Err(m) if m.no_data && requests.is_ok() => Ok(0.0),
+        other => other,
+    }
+}
+
+/// Whether an analysis is inconclusive for want of data (rather than for
+/// too few requests): the stage's `no_data_timeout` applies to it.
+pub fn lacks_data(analysis: &Analysis) -> bool {
+    analysis.verdict == Verdict::Inconclusive && !analysis.no_data.is_empty()
 }
 
 /// `12,400`: a count as a person reads it.

@@ -2,7 +2,7 @@
 
 use jiff::{SignedDuration, Timestamp};
 
-use super::analysis::{Conditions, Subject, analyse};
+use super::analysis::{Conditions, Subject, analyse, lacks_data};
 use super::stats::two_proportion;
 use super::{
     ABORTED, Lookup, PROGRESSING, RolloutInputs, RolloutOutcome, SUCCEEDED, fail, human, note,
@@ -79,8 +79,11 @@ fn stable_of(inputs: &RolloutInputs, record: &RolloutRecord) -> Option<VersionId
         .or_else(|| inputs.registered?.production().map(|p| p.version.clone()))
 }
 
-/// What an analysis that is not a pass does: an error counts towards the
-/// limit (and fails the rollout there); an inconclusive one holds.
+/// What an analysis that is not a pass does: a failed one fails the
+/// rollout; an error (the provider failed) counts towards the limit and
+/// fails the rollout there; an inconclusive one holds, without counting —
+/// unless it found no data and the stage ended (`due`) more than
+/// `analysis.no_data_timeout` ago, which fails the rollout.
 fn not_passed(
     inputs: &RolloutInputs,
     record: &RolloutRecord,
@@ -88,9 +91,10 @@ fn not_passed(
     analysis: Analysis,
     headline: &str,
     holding: String,
-    next_at: Option<Timestamp>,
+    due: Timestamp,
 ) -> RolloutOutcome {
     let limit = inputs.deployment.analysis.max_consecutive_errors();
+    let next_at = (inputs.now < due).then_some(due);
     match analysis.verdict {
         Verdict::Fail => fail(
             inputs,
@@ -128,6 +132,32 @@ fn not_passed(
                 }],
                 note: Some(note(inputs, "hold", summary, Some(analysis), next_at)),
             }
+        }
+        Verdict::Inconclusive if lacks_data(&analysis) && inputs.now >= due => {
+            let timeout = inputs.deployment.analysis.no_data_timeout_secs();
+            let deadline = at(due, timeout);
+            let late = human(elapsed(due, inputs.now));
+            if inputs.now >= deadline {
+                let mut a = analysis;
+                a.message = format!(
+                    "{} {late} after the stage's duration ended (analysis.no_data_timeout {})",
+                    a.message,
+                    human(timeout as i64)
+                );
+                return fail(
+                    inputs,
+                    record.clone(),
+                    stable,
+                    a,
+                    format!("fail {headline}"),
+                );
+            }
+            let summary = format!(
+                "hold {headline} {holding}: {}; the stage's duration is over: the rollout fails at {deadline} if there is still no data (analysis.no_data_timeout {})",
+                analysis.message,
+                human(timeout as i64)
+            );
+            hold(inputs, record, summary, analysis, Some(deadline))
         }
         Verdict::Inconclusive | Verdict::Pass => {
             let summary = format!("hold {headline} {holding}: {}", analysis.message);
@@ -306,15 +336,7 @@ pub fn canary(inputs: &RolloutInputs, c: &CanaryStrategy, lookup: &mut Lookup) -
         human(stage.duration_secs as i64)
     );
     if analysis.verdict != Verdict::Pass || elapsed < stage.duration_secs as i64 {
-        return not_passed(
-            inputs,
-            record,
-            &stable,
-            analysis,
-            &headline,
-            holding,
-            Some(due),
-        );
+        return not_passed(inputs, record, &stable, analysis, &headline, holding, due);
     }
     let n = record.stages.len();
     if i + 1 < n {
@@ -513,7 +535,7 @@ pub fn shadow(inputs: &RolloutInputs, s: &ShadowStrategy, lookup: &mut Lookup) -
             analysis,
             &headline,
             "(comparison due)".into(),
-            None,
+            due,
         );
         if out
             .steps
@@ -685,16 +707,8 @@ pub fn ab_test(inputs: &RolloutInputs, a: &AbTestStrategy, lookup: &mut Lookup) 
     let analysis = analyse(&subject, &guardrails, lookup);
     let elapsed = elapsed(since, inputs.now);
     let holding = format!("({} of {} elapsed)", human(elapsed), human(secs as i64));
-    if analysis.verdict == Verdict::Fail || analysis.verdict == Verdict::Error {
-        let mut out = not_passed(
-            inputs,
-            record,
-            control,
-            analysis,
-            &headline,
-            holding,
-            Some(due),
-        );
+    if matches!(analysis.verdict, Verdict::Fail | Verdict::Error) || lacks_data(&analysis) {
+        let mut out = not_passed(inputs, record, control, analysis, &headline, holding, due);
         if out
             .steps
             .iter()
@@ -729,23 +743,29 @@ pub fn ab_test(inputs: &RolloutInputs, a: &AbTestStrategy, lookup: &mut Lookup) 
     }
     let metric = Signal::Rate(a.primary_metric.clone());
     let rates = (
-        lookup.get(name, control, metric.clone(), since, inputs.now),
-        lookup.get(name, treatment, metric, since, inputs.now),
+        lookup.try_get(name, control, metric.clone(), since, inputs.now),
+        lookup.try_get(name, treatment, metric, since, inputs.now),
     );
     let (r_c, r_t) = match rates {
         (Ok(c), Ok(t)) => (c, t),
         (c, t) => {
+            let missing: Vec<_> = [c.err(), t.err()].into_iter().flatten().collect();
             let mut a2 = analysis;
-            a2.verdict = Verdict::Error;
-            a2.message = format!(
-                "metrics unavailable: {}",
-                [c.err(), t.err()]
-                    .into_iter()
-                    .flatten()
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            );
-            let mut out = not_passed(inputs, record, control, a2, &headline, holding, Some(due));
+            if missing.iter().all(|m| m.no_data) {
+                a2.verdict = Verdict::Inconclusive;
+                a2.message = super::analysis::describe_missing(&missing);
+                a2.no_data = missing
+                    .iter()
+                    .map(|m| format!("{} of version {}", m.signal, m.version))
+                    .collect();
+            } else {
+                a2.verdict = Verdict::Error;
+                a2.message = format!(
+                    "metrics unavailable: {}",
+                    super::analysis::describe_missing(&missing)
+                );
+            }
+            let mut out = not_passed(inputs, record, control, a2, &headline, holding, due);
             out.steps.splice(0..0, routing);
             return out;
         }

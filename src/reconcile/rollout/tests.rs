@@ -326,21 +326,147 @@ fn unreadable_metrics_hold_then_fail_at_the_error_limit() {
         steps(&p)[2].contains("mark Rejected"),
         "an unreachable source fails the rollout, never passes it"
     );
-    // An empty answer is no better than an error.
-    let mut empty = Observations::default();
-    for q in metric_queries(&d, &a, &empty, now, &Scope::All) {
-        empty.metrics.insert(q, Ok(None));
+}
+
+/// Every question the planner asks, answered "no data" (an empty window).
+fn no_data(d: &Desired, a: &ActualState, now: Timestamp) -> Observations {
+    let mut obs = Observations::default();
+    for _ in 0..4 {
+        for q in metric_queries(d, a, &obs, now, &Scope::All) {
+            obs.metrics.insert(q, Ok(None));
+        }
     }
-    let p = plan(&d, &a, &empty, now, &Scope::All);
-    assert!(
-        note(&p).contains(
-            "no data in the window (requests, errors, latency_p99_ms of versions 2 and 3)"
+    obs
+}
+
+#[test]
+fn no_data_holds_without_counting_then_fails_after_the_timeout() {
+    let d = desired("Archived", "Production", CANARY);
+    let empty = "no data in the window (requests, errors, latency_p99_ms of versions 2 and 3)";
+    // (minutes since the 1h stage started, errors counted before, steps,
+    // what the note says, when the next decision is due)
+    let rows: &[(i64, u32, &[&str], &str, Option<i64>)] = &[
+        // Inside the stage: inconclusive, held, not counted.
+        (
+            15,
+            0,
+            &[],
+            "hold fraud-detector canary at 5% (15m of 1h elapsed): no data in the window",
+            Some(60),
         ),
+        (
+            45,
+            0,
+            &[],
+            "(45m of 1h elapsed): no data in the window",
+            Some(60),
+        ),
+        // An answer, even an empty one, ends a run of provider errors.
+        (
+            30,
+            2,
+            &["record rollout: metrics readable again"],
+            "(30m of 1h elapsed): no data",
+            Some(60),
+        ),
+        // The stage is over and still no data: held, and says until when.
+        (
+            60,
+            0,
+            &[],
+            "the stage's duration is over: the rollout fails at 2026-11-26T11:00:00Z if there is still no data (analysis.no_data_timeout 1h)",
+            Some(120),
+        ),
+        (
+            105,
+            0,
+            &[],
+            "(1h 45m of 1h elapsed): no data in the window",
+            Some(120),
+        ),
+    ];
+    for &(minutes, errors, want_steps, want_note, next) in rows {
+        let mut a = registry(&d, Stage::Production, Stage::Staging);
+        routed(&mut a, &[("2", 95), ("3", 5)]);
+        let mut record = running(0, t0(), STAGES);
+        record.consecutive_errors = errors;
+        a.rollouts.insert("fraud-detector".into(), record);
+        let now = after(minutes * 60);
+        let p = plan(&d, &a, &no_data(&d, &a, now), now, &Scope::All);
+        assert_eq!(steps(&p), want_steps, "{minutes}m");
+        assert!(note(&p).contains(want_note), "{minutes}m: {}", note(&p));
+        assert!(note(&p).contains(empty), "{minutes}m: {}", note(&p));
+        assert!(!note(&p).contains("allowed"), "not counted: {}", note(&p));
+        assert_eq!(
+            p.models[0].rollout.as_ref().unwrap().next_at,
+            next.map(|m| after(m * 60)),
+            "{minutes}m"
+        );
+    }
+    // analysis.no_data_timeout (1h) after the stage ended: failed with that
+    // reason and Rejected, never promoted.
+    let mut a = registry(&d, Stage::Production, Stage::Staging);
+    routed(&mut a, &[("2", 95), ("3", 5)]);
+    a.rollouts
+        .insert("fraud-detector".into(), running(0, t0(), STAGES));
+    let now = after(2 * 3600);
+    let p = plan(&d, &a, &no_data(&d, &a, now), now, &Scope::All);
+    let s = steps(&p);
+    assert_eq!(s[0], "route v2 100% on local (rollback of version 3)");
+    assert!(s.iter().any(|s| s.contains("mark Rejected")), "{s:?}");
+    assert!(
+        !s.iter()
+            .any(|s| s.starts_with("version 3: Staging → Production")),
+        "{s:?}"
+    );
+    assert!(
+        note(&p).starts_with(&format!(
+            "fail fraud-detector canary at 5%: {empty} 1h after the stage's duration ended (analysis.no_data_timeout 1h); all traffic to version 2; version 3 Rejected"
+        )),
         "{}",
         note(&p)
     );
 }
 
+#[test]
+fn zero_is_data_an_empty_errors_answer_beside_requests_is_no_errors() {
+    let d = desired("Archived", "Production", CANARY);
+    let mut a = registry(&d, Stage::Production, Stage::Staging);
+    routed(&mut a, &[("2", 95), ("3", 5)]);
+    a.rollouts
+        .insert("fraud-detector".into(), running(0, t0(), STAGES));
+    let now = after(3600);
+    // Neither version ever answered 5xx: Prometheus has no such series, and
+    // `sum` over none is an empty vector.
+    let mut obs = no_data(&d, &a, now);
+    for (v, signal, value) in [
+        (2, Signal::Requests, 100_000.0),
+        (3, Signal::Requests, 12_400.0),
+        (2, Signal::LatencyP99Ms, 30.0),
+        (3, Signal::LatencyP99Ms, 35.0),
+    ] {
+        obs.metrics
+            .extend(answers(t0(), now, &[(v, signal, value)]).metrics);
+    }
+    let p = plan(&d, &a, &obs, now, &Scope::All);
+    assert_eq!(
+        note(&p),
+        "advance fraud-detector canary 5% → 25%: 1h elapsed; error_rate_increase 0pp ≤ 0.5pp, latency_p99_increase 5ms ≤ 20ms over 12,400 requests"
+    );
+    // Without requests, an empty errors answer stays no data.
+    obs.metrics.extend(
+        no_data(&d, &a, now)
+            .metrics
+            .into_iter()
+            .filter(|(q, _)| q.signal == Signal::Requests && q.version == "3"),
+    );
+    let p = plan(&d, &a, &obs, now, &Scope::All);
+    assert!(
+        note(&p).contains("no data in the window (requests, errors of version 3)"),
+        "{}",
+        note(&p)
+    );
+}
 #[test]
 fn the_last_stage_completing_moves_the_registry_with_the_traffic() {
     let d = desired("Archived", "Production", CANARY);
