@@ -20,6 +20,7 @@
 //! - `audit` — the append-only, hash-chained event log: `history --verify`, state/log mismatches, `unlock --force`, state validated on read.
 //! - `rollback` — `modelops rollback`: serving and registry switch, the hold and its release.
 //! - `rollouts` — canary, shadow and A/B rollouts on the example, time through `MODELOPS_NOW`.
+//! - `schedule` — the example applied every 15 minutes for two weeks, as its `reconcile.yml` runs it; a provider that is down.
 //! - `robustness` — the state lock, committed schemas, a closed stdout.
 //! - `mlflow` — the MLflow REST client against a real tracking server.
 //! - `mlflow_gates` — gates reading real MLflow runs and logged models; rejections as tags.
@@ -83,3 +84,5 @@ mod rollouts;
 mod rules;
 #[path = "cli/saved_plan.rs"]
 mod saved_plan;
+#[path = "cli/schedule.rs"]
+mod schedule;
