@@ -140,9 +140,11 @@ fn measure(
         (desired.config.metrics.len() == 1)
             .then(|| desired.config.metrics.keys().next().cloned())?
     });
-    let mut ask = |signal: Signal, from: Timestamp, to: Timestamp| -> Result<f64, String> {
+    // `empty`: the value of an answer with no data in the window, if it has
+    // one (zero errors beside measured requests); else it is unmeasured.
+    let mut ask = |signal: Signal, from: Timestamp, to: Timestamp, empty: Option<f64>| {
         let Some(p) = provider_name.as_ref().and_then(|n| providers.get_mut(n)) else {
-            return Err("no metrics provider (modelops.yaml metrics, or the deployment's analysis.provider)".into());
+            return Err("no metrics provider (modelops.yaml metrics, or the deployment's analysis.provider)".to_string());
         };
         let q = MetricQuery {
             model: d.model.clone(),
@@ -153,7 +155,7 @@ fn measure(
         };
         match p.query(&q) {
             Ok(Some(v)) => Ok(v),
-            Ok(None) => Err(format!("no {} data in the window", q.signal.name())),
+            Ok(None) => empty.ok_or_else(|| format!("no {} data in the window", q.signal.name())),
             Err(e) => Err(e.to_string()),
         }
     };
@@ -162,7 +164,7 @@ fn measure(
     let drift = snapshots.map(|s| snapshot_drift(ctx, s));
     let kl = match &drift {
         Some(Ok((Some(kl), _))) => Ok(*kl),
-        _ => ask(Signal::PredictionKl, start, end),
+        _ => ask(Signal::PredictionKl, start, end, None),
     };
     report.signals.push(at_most(
         "prediction_distribution",
@@ -203,7 +205,7 @@ fn measure(
                 .or_else(|| v.metadata.metrics.get("test_accuracy"))
                 .copied()
         });
-    let drop = match (baseline, ask(Signal::Accuracy, start, end)) {
+    let drop = match (baseline, ask(Signal::Accuracy, start, end, None)) {
         (None, _) => Err(format!(
             "version {version} records no accuracy or test_accuracy to compare with"
         )),
@@ -220,14 +222,17 @@ fn measure(
     ));
     report.signals.push(at_most(
         "latency",
-        ask(Signal::LatencyP99Ms, start, end),
+        ask(Signal::LatencyP99Ms, start, end, None),
         t.latency_ms,
         |v| format!("p99 {} ms", num_short(v)),
         format!("p99 ≤ {} ms", num_short(t.latency_ms)),
         &window,
     ));
-    let requests = ask(Signal::Requests, start, end);
-    let rate = match (&requests, ask(Signal::Errors, start, end)) {
+    let requests = ask(Signal::Requests, start, end, None);
+    // Zero is data: a service that never answered 5xx has no 5xx series, and
+    // `sum` over none is empty. Beside measured requests that is 0 errors.
+    let errors = ask(Signal::Errors, start, end, requests.is_ok().then_some(0.0));
+    let rate = match (&requests, errors) {
         (Ok(r), _) if *r <= 0.0 => Err("no requests in the window".to_string()),
         (Ok(r), Ok(e)) => Ok(100.0 * e / r),
         (Err(e), _) => Err(e.clone()),
@@ -254,6 +259,7 @@ fn measure(
                 Signal::Requests,
                 ago(start, i * 86_400),
                 ago(end, i * 86_400),
+                None,
             )
             .ok()
         })

@@ -421,3 +421,66 @@ fn a_drift_breach_sends_one_repository_dispatch_per_window_and_never_shows_the_t
     assert_eq!(monitor_actions(&repo).len(), 2);
     drop(prometheus);
 }
+
+#[test]
+fn a_service_that_never_answered_5xx_has_an_error_rate_of_zero() {
+    // Version 3 serves healthily for eight days and never fails a request:
+    // Prometheus holds no `code="500"` series for it, so the default errors
+    // query (`sum(increase(…{code=~"5.."}[…]))`) is an empty vector. Beside
+    // measured requests, that is zero errors, not "no data".
+    let healthy = Incident {
+        errors: 0.0,
+        accuracy: V3_ACCURACY,
+        kl: KL[1],
+    };
+    let series = Series::new(at(0), healthy, "3").without_5xx();
+    assert!(!series.openmetrics().contains("code=\"5"));
+    let Some(prometheus) = prometheus(&series) else {
+        return;
+    };
+    let repo = fraud_repo(
+        "",
+        "local",
+        &prometheus.url,
+        "      signals: {error_rate: rollback}\n",
+    );
+    repo.at(&at(-8 * DAY - 60).to_string());
+    repo.run(&["apply", "--auto-approve"]).code(0);
+    promote_3(&repo);
+    repo.at(&at(-8 * DAY).to_string());
+    repo.run(&["apply", "--auto-approve"])
+        .code(0)
+        .stdout_has("~ version 3: Staging → Production");
+
+    repo.at(T);
+    let hour = hour_to(at(0));
+    assert!(series.requests("3", hour) > 0);
+    let report = repo
+        .run(&["monitor", "fraud-detector", "--dry-run", "--format", "json"])
+        .code(1)
+        .json();
+    assert_signals(
+        &report,
+        &[
+            (
+                "prediction_distribution",
+                "healthy",
+                Some(series.kl("3", hour)),
+            ),
+            // No data snapshots in this deployment: the only unmeasured signal.
+            ("feature_drift", "unmeasured", None),
+            ("accuracy", "healthy", None),
+            ("latency", "healthy", Some(series.p99_ms("3", hour))),
+            ("error_rate", "healthy", Some(0.0)),
+            (
+                "traffic_volume",
+                "healthy",
+                Some(series.traffic_sigma("3", hour, 7)),
+            ),
+        ],
+    );
+    repo.run(&["monitor", "fraud-detector", "--dry-run"])
+        .code(1)
+        .stdout_has("  error_rate ")
+        .stdout_has("1 unmeasured.");
+}

@@ -78,6 +78,9 @@ pub struct Series {
     /// Versions 2 and 3.
     counters: [Vec<Counter>; 2],
     gauges: [Vec<Gauge>; 2],
+    /// Whether any request failed: without, there is no 5xx series at all,
+    /// as for a real service that never answered one.
+    any_5xx: bool,
 }
 
 fn index(version: &str) -> usize {
@@ -98,6 +101,7 @@ impl Series {
         let mut series = Series {
             counters: [Vec::new(), Vec::new()],
             gauges: [Vec::new(), Vec::new()],
+            any_5xx: true,
         };
         // Errors as real numbers; the counters hold their integer part.
         let mut errors = [0.0f64; 2];
@@ -152,6 +156,15 @@ impl Series {
             });
         }
         series
+    }
+
+    /// The same story with no request ever failing: no `code="500"` series.
+    pub fn without_5xx(mut self) -> Series {
+        for c in self.counters.iter_mut().flatten() {
+            c.errors = 0;
+        }
+        self.any_5xx = false;
+        self
     }
 
     fn counter(&self, version: &str, t: Timestamp) -> Counter {
@@ -248,10 +261,15 @@ impl Series {
         let labels = |v: &str| format!(r#"model="{MODEL}",version="{v}""#);
         out.push_str("# TYPE modelops_requests counter\n");
         for v in ["2", "3"] {
-            for code in ["200", "500"] {
+            let codes: &[&str] = if self.any_5xx {
+                &["200", "500"]
+            } else {
+                &["200"]
+            };
+            for code in codes {
                 let l = format!(r#"{},code="{code}""#, labels(v));
                 for c in &self.counters[index(v)] {
-                    let n = if code == "500" {
+                    let n = if *code == "500" {
                         c.errors
                     } else {
                         c.requests - c.errors
