@@ -47,7 +47,10 @@ HEADER = """\
 # are summed, latency_p99_ms is the largest sample (a p99 cannot be rebuilt
 # from hourly p99s; the largest never understates it), the other signals are
 # averaged weighted by the version's requests at the same times. No sample in
-# the window means no data, which an analysis never counts as a pass.
+# the window means no data: never a pass, and no error either. The example's
+# .github/workflows/reconcile.yml applies every 15 minutes, so three runs in
+# four find no new sample; they hold the stage ("no data yet") until the hour's
+# sample arrives. See docs/rollouts.md.
 #
 # 2026-11-26T09:00Z .. 2026-12-10T09:00Z, hourly:
 # - churn-predictor: 2 serves; 3 is its shadow (a mirror of every request).
