@@ -85,6 +85,20 @@ fn promote_3(repo: &Repo) {
         .git_commit("fraud-detector: version 3 to Production");
 }
 
+/// [`fraud_repo`] on `local`: version 2 applied an hour before version 3
+/// is promoted, eight days before T.
+fn serving_3_since_8_days(prometheus: &str, on_breach: &str) -> Repo {
+    let repo = fraud_repo("", "local", prometheus, on_breach);
+    repo.at(&at(-8 * DAY - 60).to_string());
+    repo.run(&["apply", "--auto-approve"]).code(0);
+    promote_3(&repo);
+    repo.at(&at(-8 * DAY).to_string());
+    repo.run(&["apply", "--auto-approve"])
+        .code(0)
+        .stdout_has("~ version 3: Staging → Production");
+    repo
+}
+
 /// The report's signals by name.
 fn signals(report: &Value) -> BTreeMap<String, Value> {
     report["models"][0]["signals"]
@@ -328,19 +342,10 @@ fn a_drift_breach_sends_one_repository_dispatch_per_window_and_never_shows_the_t
         return;
     };
     let github = Receiver::start("204 No Content");
-    let repo = fraud_repo(
-        "",
-        "local",
+    let repo = serving_3_since_8_days(
         &prometheus.url,
         "      signals: {prediction_distribution: retrain}\n      retrain: {repository_dispatch: acme/fraud-training, event_type: retrain-fraud}\n",
     );
-    repo.at(&at(-8 * DAY - 60).to_string());
-    repo.run(&["apply", "--auto-approve"]).code(0);
-    promote_3(&repo);
-    repo.at(&at(-8 * DAY).to_string());
-    repo.run(&["apply", "--auto-approve"])
-        .code(0)
-        .stdout_has("~ version 3: Staging → Production");
 
     let token = "ghp_e2eSecret0123456789";
     let env = [
@@ -438,19 +443,7 @@ fn a_service_that_never_answered_5xx_has_an_error_rate_of_zero() {
     let Some(prometheus) = prometheus(&series) else {
         return;
     };
-    let repo = fraud_repo(
-        "",
-        "local",
-        &prometheus.url,
-        "      signals: {error_rate: rollback}\n",
-    );
-    repo.at(&at(-8 * DAY - 60).to_string());
-    repo.run(&["apply", "--auto-approve"]).code(0);
-    promote_3(&repo);
-    repo.at(&at(-8 * DAY).to_string());
-    repo.run(&["apply", "--auto-approve"])
-        .code(0)
-        .stdout_has("~ version 3: Staging → Production");
+    let repo = serving_3_since_8_days(&prometheus.url, "      signals: {error_rate: rollback}\n");
 
     repo.at(T);
     let hour = hour_to(at(0));

@@ -106,15 +106,8 @@ fn not_passed(
         Verdict::Error => {
             let errors = record.consecutive_errors + 1;
             if errors >= limit {
-                let mut a = analysis;
-                a.message = format!("{} ({errors} analyses in a row)", a.message);
-                return fail(
-                    inputs,
-                    record.clone(),
-                    stable,
-                    a,
-                    format!("fail {headline}"),
-                );
+                let why = format!("({errors} analyses in a row)");
+                return give_up(inputs, record, stable, analysis, &why, headline);
             }
             let summary = format!(
                 "hold {headline} {holding}: {} (error {errors} of {limit} allowed)",
@@ -138,19 +131,11 @@ fn not_passed(
             let deadline = at(due, timeout);
             let late = human(elapsed(due, inputs.now));
             if inputs.now >= deadline {
-                let mut a = analysis;
-                a.message = format!(
-                    "{} {late} after the stage's duration ended (analysis.no_data_timeout {})",
-                    a.message,
+                let why = format!(
+                    "{late} after the stage's duration ended (analysis.no_data_timeout {})",
                     human(timeout as i64)
                 );
-                return fail(
-                    inputs,
-                    record.clone(),
-                    stable,
-                    a,
-                    format!("fail {headline}"),
-                );
+                return give_up(inputs, record, stable, analysis, &why, headline);
             }
             let summary = format!(
                 "hold {headline} {holding}: {}; the stage's duration is over: the rollout fails at {deadline} if there is still no data (analysis.no_data_timeout {})",
@@ -164,6 +149,25 @@ fn not_passed(
             hold(inputs, record, summary, analysis, next_at)
         }
     }
+}
+
+/// Fails a rollout whose analysis never came to a verdict, saying `why`.
+fn give_up(
+    inputs: &RolloutInputs,
+    record: &RolloutRecord,
+    stable: &VersionId,
+    mut analysis: Analysis,
+    why: &str,
+    headline: &str,
+) -> RolloutOutcome {
+    analysis.message = format!("{} {why}", analysis.message);
+    fail(
+        inputs,
+        record.clone(),
+        stable,
+        analysis,
+        format!("fail {headline}"),
+    )
 }
 
 /// Holds the stage; writes only to clear an error count.

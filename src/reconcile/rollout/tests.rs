@@ -328,6 +328,15 @@ fn unreadable_metrics_hold_then_fail_at_the_error_limit() {
     );
 }
 
+/// Version 2 Production, 3 in its canary's first stage (5%) since `t0`.
+fn at_5_percent(d: &Desired) -> ActualState {
+    let mut a = registry(d, Stage::Production, Stage::Staging);
+    routed(&mut a, &[("2", 95), ("3", 5)]);
+    a.rollouts
+        .insert("fraud-detector".into(), running(0, t0(), STAGES));
+    a
+}
+
 /// Every question the planner asks, answered "no data" (an empty window).
 fn no_data(d: &Desired, a: &ActualState, now: Timestamp) -> Observations {
     let mut obs = Observations::default();
@@ -386,11 +395,11 @@ fn no_data_holds_without_counting_then_fails_after_the_timeout() {
         ),
     ];
     for &(minutes, errors, want_steps, want_note, next) in rows {
-        let mut a = registry(&d, Stage::Production, Stage::Staging);
-        routed(&mut a, &[("2", 95), ("3", 5)]);
-        let mut record = running(0, t0(), STAGES);
-        record.consecutive_errors = errors;
-        a.rollouts.insert("fraud-detector".into(), record);
+        let mut a = at_5_percent(&d);
+        a.rollouts
+            .get_mut("fraud-detector")
+            .unwrap()
+            .consecutive_errors = errors;
         let now = after(minutes * 60);
         let p = plan(&d, &a, &no_data(&d, &a, now), now, &Scope::All);
         assert_eq!(steps(&p), want_steps, "{minutes}m");
@@ -405,10 +414,7 @@ fn no_data_holds_without_counting_then_fails_after_the_timeout() {
     }
     // analysis.no_data_timeout (1h) after the stage ended: failed with that
     // reason and Rejected, never promoted.
-    let mut a = registry(&d, Stage::Production, Stage::Staging);
-    routed(&mut a, &[("2", 95), ("3", 5)]);
-    a.rollouts
-        .insert("fraud-detector".into(), running(0, t0(), STAGES));
+    let a = at_5_percent(&d);
     let now = after(2 * 3600);
     let p = plan(&d, &a, &no_data(&d, &a, now), now, &Scope::All);
     let s = steps(&p);
@@ -431,10 +437,7 @@ fn no_data_holds_without_counting_then_fails_after_the_timeout() {
 #[test]
 fn zero_is_data_an_empty_errors_answer_beside_requests_is_no_errors() {
     let d = desired("Archived", "Production", CANARY);
-    let mut a = registry(&d, Stage::Production, Stage::Staging);
-    routed(&mut a, &[("2", 95), ("3", 5)]);
-    a.rollouts
-        .insert("fraud-detector".into(), running(0, t0(), STAGES));
+    let a = at_5_percent(&d);
     let now = after(3600);
     // Neither version ever answered 5xx: Prometheus has no such series, and
     // `sum` over none is an empty vector.
