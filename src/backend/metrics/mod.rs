@@ -84,6 +84,7 @@ pub trait MetricsProvider {
     /// The provider in words, for messages (`prometheus at http://…`).
     fn describe(&self) -> String;
     /// The value of `q`'s signal over its window: `Ok(None)` when the source
-    /// has no data for it (which analysis treats as an error, never a pass).
+    /// has no data for it (inconclusive for an analysis, never a pass; an
+    /// `Err` is a provider error, which counts towards the error limit).
     fn query(&mut self, q: &MetricQuery) -> Result<Option<f64>, MetricsError>;
 }
