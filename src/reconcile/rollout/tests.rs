@@ -348,13 +348,17 @@ fn no_data(d: &Desired, a: &ActualState, now: Timestamp) -> Observations {
     obs
 }
 
+/// Minutes into the stage, errors counted before, steps, what the note
+/// says, and minutes until the next decision.
+type NoDataRow<'a> = (i64, u32, &'a [&'a str], &'a str, Option<i64>);
+
 #[test]
 fn no_data_holds_without_counting_then_fails_after_the_timeout() {
     let d = desired("Archived", "Production", CANARY);
     let empty = "no data in the window (requests, errors, latency_p99_ms of versions 2 and 3)";
     // (minutes since the 1h stage started, errors counted before, steps,
     // what the note says, when the next decision is due)
-    let rows: &[(i64, u32, &[&str], &str, Option<i64>)] = &[
+    let rows: &[NoDataRow] = &[
         // Inside the stage: inconclusive, held, not counted.
         (
             15,
