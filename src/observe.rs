@@ -22,9 +22,11 @@ use crate::backend::serving::nginx::NginxTarget;
 use crate::manifest::Desired;
 use crate::manifest::config::{ConfigSpec, MetricsType, ServingType};
 use crate::manifest::policy::Benchmark;
+use crate::manifest::trusted::TrustedSettings;
 use crate::reconcile::GateCandidate;
 use crate::reconcile::gates::GateObservations;
 use crate::reconcile::{Observations, Scope, metric_queries};
+use crate::source::confined::{self, Cap};
 use crate::state::LatencyReport;
 use crate::state::{ActualState, TrafficRecord};
 
@@ -34,10 +36,15 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Reads the logged signature of every candidate (registries that keep
 /// model artifacts) and runs the benchmark its policy names. A failure
 /// is recorded against the candidate, where its gate fails with the reason.
+///
+/// With `trust` (a pull request's plan: its desired state and the base
+/// revision's settings) a benchmark runs only as the base declares it; one
+/// the pull request changed or added is not run, and its gate fails saying so.
 pub fn gate_observations(
     registry: &mut dyn Registry,
     candidates: &[GateCandidate],
     repo: &Path,
+    trust: Option<(&Desired, &TrustedSettings)>,
 ) -> GateObservations {
     let mut out = GateObservations::default();
     for c in candidates {
@@ -49,9 +56,21 @@ pub fn gate_observations(
             out.logged_signatures
                 .insert(key.clone(), read.map_err(|e| e.to_string()));
         }
-        if let Some(b) = &c.benchmark {
-            out.benchmarks.insert(key, run_benchmark(b, c, repo));
-        }
+        let Some(b) = &c.benchmark else {
+            continue;
+        };
+        let policy = trust.and_then(|(d, t)| Some((d.models.get(&c.model)?.policy.as_str(), t)));
+        let declared_in = match policy {
+            Some((name, t)) => t.policy_file(name),
+            None => "its policy".to_string(),
+        };
+        let allowed = match policy {
+            Some((name, t)) => t.benchmark(name, c.to, b),
+            None if trust.is_some() => Err("not run: the model is unknown".to_string()),
+            None => Ok(()),
+        };
+        let result = allowed.and_then(|()| run_benchmark(b, c, repo, &declared_in));
+        out.benchmarks.insert(key, result);
     }
     out
 }
@@ -64,10 +83,24 @@ pub fn endpoint_for(b: &Benchmark, model: &str, version: &str) -> String {
         .replace("{version}", version)
 }
 
-fn run_benchmark(b: &Benchmark, c: &GateCandidate, repo: &Path) -> Result<LatencyReport, String> {
-    let path = repo.join(&b.payload_file);
-    let payload = std::fs::read(&path)
-        .map_err(|e| format!("cannot read the benchmark payload {}: {e}", b.payload_file))?;
+/// Largest benchmark payload read (16 MiB): one request's body.
+const PAYLOAD_CAP: Cap = Cap {
+    bytes: 16 * 1024 * 1024,
+    kind: "benchmark payloads",
+};
+
+fn run_benchmark(
+    b: &Benchmark,
+    c: &GateCandidate,
+    repo: &Path,
+    declared_in: &str,
+) -> Result<LatencyReport, String> {
+    let payload = confined::read(repo, &b.payload_file, PAYLOAD_CAP).map_err(|why| {
+        format!(
+            "not run: {declared_in}: benchmark.payload_file `{}`: {why}",
+            b.payload_file
+        )
+    })?;
     let endpoint = endpoint_for(b, &c.model, &c.version.to_string());
     benchmark::run(&BenchmarkSpec {
         endpoint: &endpoint,
@@ -158,7 +191,7 @@ pub fn metrics_providers(
         let provider: Box<dyn MetricsProvider> = match p.provider_type {
             MetricsType::File => {
                 let path = p.path.as_deref().unwrap_or("observations.yaml");
-                Box::new(FileProvider::new(name, &repo.join(path)))
+                Box::new(FileProvider::new(name, repo, path))
             }
             // Its errors already name the provider.
             MetricsType::Prometheus => Box::new(PrometheusProvider::new(name, p)?),
