@@ -13,9 +13,10 @@ use jiff::Timestamp;
 
 use crate::backend::Registry;
 use crate::backend::benchmark::{self, BenchmarkSpec};
+use crate::backend::metrics::deadline::{Bounded, Deadline};
 use crate::backend::metrics::file::FileProvider;
 use crate::backend::metrics::prometheus::PrometheusProvider;
-use crate::backend::metrics::{MetricsError, MetricsProvider};
+use crate::backend::metrics::{MetricQuery, MetricsError, MetricsProvider};
 use crate::backend::serving::ServingTarget;
 use crate::backend::serving::local::LocalRouting;
 use crate::backend::serving::nginx::NginxTarget;
@@ -181,11 +182,19 @@ pub fn observe_serving(
     Ok(out)
 }
 
-/// The metrics providers by name, as `modelops.yaml` declares them.
+/// Concurrent questions per Prometheus provider.
+const PROMETHEUS_WORKERS: usize = 4;
+
+/// The metrics providers by name, as `modelops.yaml` declares them. Every
+/// Prometheus question of the command shares one deadline
+/// ([`Deadline::from_env`], counted from now) and up to
+/// [`PROMETHEUS_WORKERS`] are asked at once; an observations file is read
+/// under the rule for every file a manifest names, so it cannot hang.
 pub fn metrics_providers(
     config: &ConfigSpec,
     repo: &Path,
 ) -> Result<BTreeMap<String, Box<dyn MetricsProvider>>> {
+    let deadline = Deadline::from_env().map_err(anyhow::Error::msg)?;
     let mut out: BTreeMap<String, Box<dyn MetricsProvider>> = BTreeMap::new();
     for (name, p) in &config.metrics {
         let provider: Box<dyn MetricsProvider> = match p.provider_type {
@@ -194,7 +203,13 @@ pub fn metrics_providers(
                 Box::new(FileProvider::new(name, repo, path))
             }
             // Its errors already name the provider.
-            MetricsType::Prometheus => Box::new(PrometheusProvider::new(name, p)?),
+            MetricsType::Prometheus => {
+                let mut instances: Vec<Box<dyn MetricsProvider + Send>> = Vec::new();
+                for _ in 0..PROMETHEUS_WORKERS {
+                    instances.push(Box::new(PrometheusProvider::new(name, p)?));
+                }
+                Box::new(Bounded::new(instances, deadline))
+            }
         };
         out.insert(name.clone(), provider);
     }
@@ -220,6 +235,9 @@ pub fn rollout_metrics(
         if queries.is_empty() {
             return;
         }
+        // Each provider's questions of this round go to it together, so it
+        // can ask them concurrently.
+        let mut asked: BTreeMap<String, Vec<MetricQuery>> = BTreeMap::new();
         for q in queries {
             let named = desired
                 .deployments
@@ -230,15 +248,43 @@ pub fn rollout_metrics(
                 None if providers.len() == 1 => providers.keys().next().cloned(),
                 None => None,
             };
-            let none = providers.is_empty();
-            let known: Vec<String> = providers.keys().cloned().collect();
-            if let Some(why) = chosen.as_ref().and_then(|n| down.get(n)) {
-                observations.metrics.insert(q, Err(why.clone()));
+            match chosen {
+                Some(n) if providers.contains_key(&n) => asked.entry(n).or_default().push(q),
+                Some(n) => {
+                    let why = format!(
+                        "metrics provider {n} is not declared in modelops.yaml (on a pull \
+                         request, the base revision's: a provider it adds is used after merge)"
+                    );
+                    observations.metrics.insert(q, Err(why));
+                }
+                None if providers.is_empty() => {
+                    let why = "no metrics provider: declare one in modelops.yaml under metrics";
+                    observations.metrics.insert(q, Err(why.to_string()));
+                }
+                None => {
+                    let known: Vec<&str> = providers.keys().map(String::as_str).collect();
+                    let why = format!(
+                        "no metrics provider chosen: name one in the deployment's analysis.provider ({})",
+                        known.join(", ")
+                    );
+                    observations.metrics.insert(q, Err(why));
+                }
+            }
+        }
+        for (name, questions) in asked {
+            if let Some(why) = down.get(&name) {
+                for q in questions {
+                    observations.metrics.insert(q, Err(why.clone()));
+                }
                 continue;
             }
-            let answer = match chosen.as_ref().and_then(|n| providers.get_mut(n)) {
+            let p = providers
+                .get_mut(&name)
+                .expect("grouped by known providers");
+            let answers = p.query_all(&questions);
+            for (q, answer) in questions.into_iter().zip(answers) {
                 // Provider errors name the provider and what was asked.
-                Some(p) => match p.query(&q) {
+                let answer = match answer {
                     Ok(v) => Ok(v),
                     Err(e @ MetricsError::Unavailable(_)) => {
                         let text = e.to_string();
@@ -247,26 +293,19 @@ pub fn rollout_metrics(
                         let unreachable = ["connection failed", "no answer within"]
                             .iter()
                             .find_map(|m| text.find(m));
-                        match (unreachable, &chosen) {
-                            (Some(at), Some(n)) => {
+                        match unreachable {
+                            Some(at) => {
                                 let why = format!("{}: {}", p.describe(), &text[at..]);
-                                down.insert(n.clone(), why.clone());
+                                down.insert(name.clone(), why.clone());
                                 Err(why)
                             }
-                            _ => Err(text),
+                            None => Err(text),
                         }
                     }
                     Err(e) => Err(e.to_string()),
-                },
-                None if none => Err(
-                    "no metrics provider: declare one in modelops.yaml under metrics".to_string(),
-                ),
-                None => Err(format!(
-                    "no metrics provider chosen: name one in the deployment's analysis.provider ({})",
-                    known.join(", ")
-                )),
-            };
-            observations.metrics.insert(q, answer);
+                };
+                observations.metrics.insert(q, answer);
+            }
         }
     }
 }

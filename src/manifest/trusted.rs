@@ -253,14 +253,6 @@ fn monitoring_settings(
             out.insert(format!("{at}.repository_dispatch"), d.clone());
         }
     }
-    if let Some(d) = &m.data {
-        out.insert("monitoring.data.reference".into(), d.reference.clone());
-        out.insert("monitoring.data.current".into(), d.current.clone());
-    }
-    if let Some(w) = &m.dataset {
-        let file = w.file.as_deref().unwrap_or("datasets.yaml");
-        out.insert("monitoring.dataset.file".into(), file.to_string());
-    }
 }
 
 #[cfg(test)]

@@ -474,3 +474,66 @@ fn a_two_gigabyte_snapshot_without_line_ends_is_refused_in_bounded_memory() {
     assert!(rss < 200 * 1024, "max RSS {rss} KiB");
     assert!(elapsed < Duration::from_secs(20), "{elapsed:?}");
 }
+
+/// A port that accepts connections and never answers (a fake: a Prometheus
+/// that hangs).
+fn silent_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    port
+}
+
+#[test]
+fn a_hanging_metrics_provider_costs_at_most_the_deadline() {
+    let port = silent_port();
+    let repo = applied();
+    repo.edit(
+        "modelops.yaml",
+        "      type: file\n      path: observations.yaml\n",
+        &format!("      type: prometheus\n      url: http://127.0.0.1:{port}\n"),
+    );
+    let deadline = [("MODELOPS_METRICS_DEADLINE", "2")];
+    // Every deployment (three models, six signals each, a week of traffic
+    // windows) asks the same hanging server: one deadline for all.
+    let started = Instant::now();
+    let monitor = repo.run_with(&["monitor"], &deadline).code(1);
+    let elapsed = started.elapsed();
+    assert!(elapsed < Duration::from_secs(8), "monitor took {elapsed:?}");
+    let stdout = monitor.stdout();
+    for model in ["churn-predictor", "fraud-detector", "recommendation-ranker"] {
+        assert!(stdout.contains(&format!("{model} version")), "{stdout}");
+    }
+    assert!(
+        stdout.contains(&format!(
+            "prometheus observations at http://127.0.0.1:{port}: no answer within the 2 s deadline for metrics questions (MODELOPS_METRICS_DEADLINE)"
+        )),
+        "{stdout}"
+    );
+
+    // A plan's rollout analysis: the canary's questions, under the same bound.
+    let fraud = "models/fraud-detector.yaml";
+    repo.edit(fraud, "stage: Production", "stage: Archived")
+        .edit(fraud, "stage: Staging", "stage: Production")
+        .edit(
+            fraud,
+            "adds optional device_fingerprint_seen_before.\n",
+            "adds optional device_fingerprint_seen_before.\n      approved_by: risk-ml\n",
+        );
+    repo.run(&["apply", "--auto-approve"]).code(0);
+    repo.at("2026-11-26T10:00:00Z");
+    let started = Instant::now();
+    repo.run_with(&["plan"], &deadline)
+        .stdout_has("no answer within the 2 s deadline for metrics questions");
+    let elapsed = started.elapsed();
+    assert!(elapsed < Duration::from_secs(8), "plan took {elapsed:?}");
+    // A deadline that is not a number is an error, not the default.
+    repo.run_with(&["monitor"], &[("MODELOPS_METRICS_DEADLINE", "soon")])
+        .code(1)
+        .stderr_has("MODELOPS_METRICS_DEADLINE=soon is not a positive number of seconds");
+}

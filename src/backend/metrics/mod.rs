@@ -2,6 +2,7 @@
 //! and monitoring. `file` reads observations from a YAML/JSON file;
 //! `prometheus` asks a Prometheus server's HTTP API.
 
+pub mod deadline;
 pub mod file;
 pub mod prometheus;
 
@@ -86,4 +87,9 @@ pub trait MetricsProvider {
     /// The value of `q`'s signal over its window: `Ok(None)` when the source
     /// has no data for it (which analysis treats as an error, never a pass).
     fn query(&mut self, q: &MetricQuery) -> Result<Option<f64>, MetricsError>;
+    /// The answers to independent questions, in their order (a provider
+    /// that can ask them concurrently does).
+    fn query_all(&mut self, questions: &[MetricQuery]) -> Vec<Result<Option<f64>, MetricsError>> {
+        questions.iter().map(|q| self.query(q)).collect()
+    }
 }
