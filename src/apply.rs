@@ -200,6 +200,7 @@ mod tests {
             held_by_rollback: Vec::new(),
             diverged: Vec::new(),
             policies: Default::default(),
+            after_merge: Vec::new(),
             created_at: jiff::Timestamp::UNIX_EPOCH,
             source: PlanSource::default(),
             state_fingerprint: String::new(),

@@ -13,18 +13,21 @@ use jiff::Timestamp;
 
 use crate::backend::Registry;
 use crate::backend::benchmark::{self, BenchmarkSpec};
+use crate::backend::metrics::deadline::{Bounded, Deadline};
 use crate::backend::metrics::file::FileProvider;
 use crate::backend::metrics::prometheus::PrometheusProvider;
-use crate::backend::metrics::{MetricsError, MetricsProvider};
+use crate::backend::metrics::{MetricQuery, MetricsError, MetricsProvider};
 use crate::backend::serving::ServingTarget;
 use crate::backend::serving::local::LocalRouting;
 use crate::backend::serving::nginx::NginxTarget;
 use crate::manifest::Desired;
 use crate::manifest::config::{ConfigSpec, MetricsType, ServingType};
 use crate::manifest::policy::Benchmark;
+use crate::manifest::trusted::TrustedSettings;
 use crate::reconcile::GateCandidate;
 use crate::reconcile::gates::GateObservations;
 use crate::reconcile::{Observations, Scope, metric_queries};
+use crate::source::confined::{self, Cap};
 use crate::state::LatencyReport;
 use crate::state::{ActualState, TrafficRecord};
 
@@ -34,10 +37,15 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Reads the logged signature of every candidate (registries that keep
 /// model artifacts) and runs the benchmark its policy names. A failure
 /// is recorded against the candidate, where its gate fails with the reason.
+///
+/// With `trust` (a pull request's plan: its desired state and the base
+/// revision's settings) a benchmark runs only as the base declares it; one
+/// the pull request changed or added is not run, and its gate fails saying so.
 pub fn gate_observations(
     registry: &mut dyn Registry,
     candidates: &[GateCandidate],
     repo: &Path,
+    trust: Option<(&Desired, &TrustedSettings)>,
 ) -> GateObservations {
     let mut out = GateObservations::default();
     for c in candidates {
@@ -49,9 +57,21 @@ pub fn gate_observations(
             out.logged_signatures
                 .insert(key.clone(), read.map_err(|e| e.to_string()));
         }
-        if let Some(b) = &c.benchmark {
-            out.benchmarks.insert(key, run_benchmark(b, c, repo));
-        }
+        let Some(b) = &c.benchmark else {
+            continue;
+        };
+        let policy = trust.and_then(|(d, t)| Some((d.models.get(&c.model)?.policy.as_str(), t)));
+        let declared_in = match policy {
+            Some((name, t)) => t.policy_file(name),
+            None => "its policy".to_string(),
+        };
+        let allowed = match policy {
+            Some((name, t)) => t.benchmark(name, c.to, b),
+            None if trust.is_some() => Err("not run: the model is unknown".to_string()),
+            None => Ok(()),
+        };
+        let result = allowed.and_then(|()| run_benchmark(b, c, repo, &declared_in));
+        out.benchmarks.insert(key, result);
     }
     out
 }
@@ -64,10 +84,24 @@ pub fn endpoint_for(b: &Benchmark, model: &str, version: &str) -> String {
         .replace("{version}", version)
 }
 
-fn run_benchmark(b: &Benchmark, c: &GateCandidate, repo: &Path) -> Result<LatencyReport, String> {
-    let path = repo.join(&b.payload_file);
-    let payload = std::fs::read(&path)
-        .map_err(|e| format!("cannot read the benchmark payload {}: {e}", b.payload_file))?;
+/// Largest benchmark payload read (16 MiB): one request's body.
+const PAYLOAD_CAP: Cap = Cap {
+    bytes: 16 * 1024 * 1024,
+    kind: "benchmark payloads",
+};
+
+fn run_benchmark(
+    b: &Benchmark,
+    c: &GateCandidate,
+    repo: &Path,
+    declared_in: &str,
+) -> Result<LatencyReport, String> {
+    let payload = confined::read(repo, &b.payload_file, PAYLOAD_CAP).map_err(|why| {
+        format!(
+            "not run: {declared_in}: benchmark.payload_file `{}`: {why}",
+            b.payload_file
+        )
+    })?;
     let endpoint = endpoint_for(b, &c.model, &c.version.to_string());
     benchmark::run(&BenchmarkSpec {
         endpoint: &endpoint,
@@ -148,20 +182,34 @@ pub fn observe_serving(
     Ok(out)
 }
 
-/// The metrics providers by name, as `modelops.yaml` declares them.
+/// Concurrent questions per Prometheus provider.
+const PROMETHEUS_WORKERS: usize = 4;
+
+/// The metrics providers by name, as `modelops.yaml` declares them. Every
+/// Prometheus question of the command shares one deadline
+/// ([`Deadline::from_env`], counted from now) and up to
+/// [`PROMETHEUS_WORKERS`] are asked at once; an observations file is read
+/// under the rule for every file a manifest names, so it cannot hang.
 pub fn metrics_providers(
     config: &ConfigSpec,
     repo: &Path,
 ) -> Result<BTreeMap<String, Box<dyn MetricsProvider>>> {
+    let deadline = Deadline::from_env().map_err(anyhow::Error::msg)?;
     let mut out: BTreeMap<String, Box<dyn MetricsProvider>> = BTreeMap::new();
     for (name, p) in &config.metrics {
         let provider: Box<dyn MetricsProvider> = match p.provider_type {
             MetricsType::File => {
                 let path = p.path.as_deref().unwrap_or("observations.yaml");
-                Box::new(FileProvider::new(name, &repo.join(path)))
+                Box::new(FileProvider::new(name, repo, path))
             }
             // Its errors already name the provider.
-            MetricsType::Prometheus => Box::new(PrometheusProvider::new(name, p)?),
+            MetricsType::Prometheus => {
+                let mut instances: Vec<Box<dyn MetricsProvider + Send>> = Vec::new();
+                for _ in 0..PROMETHEUS_WORKERS {
+                    instances.push(Box::new(PrometheusProvider::new(name, p)?));
+                }
+                Box::new(Bounded::new(instances, deadline))
+            }
         };
         out.insert(name.clone(), provider);
     }
@@ -187,6 +235,9 @@ pub fn rollout_metrics(
         if queries.is_empty() {
             return;
         }
+        // Each provider's questions of this round go to it together, so it
+        // can ask them concurrently.
+        let mut asked: BTreeMap<String, Vec<MetricQuery>> = BTreeMap::new();
         for q in queries {
             let named = desired
                 .deployments
@@ -197,15 +248,43 @@ pub fn rollout_metrics(
                 None if providers.len() == 1 => providers.keys().next().cloned(),
                 None => None,
             };
-            let none = providers.is_empty();
-            let known: Vec<String> = providers.keys().cloned().collect();
-            if let Some(why) = chosen.as_ref().and_then(|n| down.get(n)) {
-                observations.metrics.insert(q, Err(why.clone()));
+            match chosen {
+                Some(n) if providers.contains_key(&n) => asked.entry(n).or_default().push(q),
+                Some(n) => {
+                    let why = format!(
+                        "metrics provider {n} is not declared in modelops.yaml (on a pull \
+                         request, the base revision's: a provider it adds is used after merge)"
+                    );
+                    observations.metrics.insert(q, Err(why));
+                }
+                None if providers.is_empty() => {
+                    let why = "no metrics provider: declare one in modelops.yaml under metrics";
+                    observations.metrics.insert(q, Err(why.to_string()));
+                }
+                None => {
+                    let known: Vec<&str> = providers.keys().map(String::as_str).collect();
+                    let why = format!(
+                        "no metrics provider chosen: name one in the deployment's analysis.provider ({})",
+                        known.join(", ")
+                    );
+                    observations.metrics.insert(q, Err(why));
+                }
+            }
+        }
+        for (name, questions) in asked {
+            if let Some(why) = down.get(&name) {
+                for q in questions {
+                    observations.metrics.insert(q, Err(why.clone()));
+                }
                 continue;
             }
-            let answer = match chosen.as_ref().and_then(|n| providers.get_mut(n)) {
+            let p = providers
+                .get_mut(&name)
+                .expect("grouped by known providers");
+            let answers = p.query_all(&questions);
+            for (q, answer) in questions.into_iter().zip(answers) {
                 // Provider errors name the provider and what was asked.
-                Some(p) => match p.query(&q) {
+                let answer = match answer {
                     Ok(v) => Ok(v),
                     Err(e @ MetricsError::Unavailable(_)) => {
                         let text = e.to_string();
@@ -214,26 +293,19 @@ pub fn rollout_metrics(
                         let unreachable = ["connection failed", "no answer within"]
                             .iter()
                             .find_map(|m| text.find(m));
-                        match (unreachable, &chosen) {
-                            (Some(at), Some(n)) => {
+                        match unreachable {
+                            Some(at) => {
                                 let why = format!("{}: {}", p.describe(), &text[at..]);
-                                down.insert(n.clone(), why.clone());
+                                down.insert(name.clone(), why.clone());
                                 Err(why)
                             }
-                            _ => Err(text),
+                            None => Err(text),
                         }
                     }
                     Err(e) => Err(e.to_string()),
-                },
-                None if none => Err(
-                    "no metrics provider: declare one in modelops.yaml under metrics".to_string(),
-                ),
-                None => Err(format!(
-                    "no metrics provider chosen: name one in the deployment's analysis.provider ({})",
-                    known.join(", ")
-                )),
-            };
-            observations.metrics.insert(q, answer);
+                };
+                observations.metrics.insert(q, answer);
+            }
         }
     }
 }

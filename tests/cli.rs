@@ -26,6 +26,7 @@
 //! - `mlflow_gates` — gates reading real MLflow runs and logged models; rejections as tags.
 //! - `mlflow_signature` — reading the signature MLflow logged with a model.
 //! - `nginx` — the nginx serving target against a real nginx: splits, mirrors, sticky arms, reloads.
+//! - `pr_trust` — a pull request as an attacker: benchmarks, providers and the registry from the base revision, files outside the repository, FIFOs, devices, huge snapshots, a hanging provider.
 //! - `prometheus` — the Prometheus metrics provider against a real Prometheus on backfilled series.
 //! - `rollout_e2e` — the example's canary through the binary on a real nginx and Prometheus: promotion, rollback, outage.
 
@@ -68,6 +69,8 @@ mod monitor;
 mod monitor_e2e;
 #[path = "cli/nginx.rs"]
 mod nginx;
+#[path = "cli/pr_trust.rs"]
+mod pr_trust;
 #[path = "cli/prometheus.rs"]
 mod prometheus;
 #[path = "cli/promotion.rs"]

@@ -156,7 +156,7 @@ fn recheck(
     let candidates: Vec<_> = moves.iter().filter_map(|m| m.candidate(&plan)).collect();
     let observations = Observations {
         run_metrics: observe::run_metrics(registry, &runs)?,
-        gates: observe::gate_observations(registry, &candidates, &ctx.repo),
+        gates: observe::gate_observations(registry, &candidates, &ctx.repo, None),
         metrics: Default::default(),
     };
     for note in recheck_gates(&mut plan, actual, &observations) {

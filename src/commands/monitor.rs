@@ -5,6 +5,7 @@
 //! Every action is recorded and not repeated for the same (model, version,
 //! signal, window).
 
+use crate::source::confined::{self, Cap};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::process::ExitCode;
@@ -161,7 +162,7 @@ fn measure(
     };
     // Prediction distribution and feature drift.
     let snapshots = m.data.as_ref();
-    let drift = snapshots.map(|s| snapshot_drift(ctx, s));
+    let drift = snapshots.map(|s| snapshot_drift(ctx, &d.file, s));
     let kl = match &drift {
         Some(Ok((Some(kl), _))) => Ok(*kl),
         _ => ask(Signal::PredictionKl, start, end, None),
@@ -328,11 +329,21 @@ type SnapshotDrift = (Option<f64>, Vec<(String, f64)>);
 
 fn snapshot_drift(
     ctx: &Context,
+    file: &str,
     s: &crate::manifest::deployment::DataSnapshots,
 ) -> Result<SnapshotDrift, String> {
+    // Inside the repository, as every file a manifest names.
+    let resolve = |field: &str, rel: &str| {
+        confined::resolve(&ctx.repo, rel)
+            .and_then(|real| {
+                confined::open_regular(&real, crate::drift::SNAPSHOT_CAP)?;
+                Ok(real)
+            })
+            .map_err(|why| format!("{file}: monitoring.data.{field} `{rel}`: {why}"))
+    };
     let report = crate::drift::drift_report(
-        &ctx.repo.join(&s.reference),
-        &ctx.repo.join(&s.current),
+        &resolve("reference", &s.reference)?,
+        &resolve("current", &s.current)?,
         &crate::drift::DriftOptions {
             features: s.features.clone(),
             prediction_column: s.prediction_column.clone(),
@@ -421,7 +432,7 @@ fn act(
             ));
         }
         if let Some(watch) = &m.dataset {
-            match published(ctx, watch) {
+            match published(ctx, &d.file, watch) {
                 Ok(latest) => {
                     let trained = actual
                         .version(&report.model, &version)
@@ -776,8 +787,18 @@ fn markdown(reports: &[ModelReport]) -> String {
     out
 }
 
+/// The largest datasets file read (8 MiB): a list of dataset versions.
+const DATASETS_CAP: Cap = Cap {
+    bytes: 8 * 1024 * 1024,
+    kind: "datasets files",
+};
+
 /// The latest published version of a watched dataset.
-fn published(ctx: &Context, watch: &crate::manifest::deployment::DatasetWatch) -> Result<String> {
+fn published(
+    ctx: &Context,
+    file: &str,
+    watch: &crate::manifest::deployment::DatasetWatch,
+) -> Result<String> {
     #[derive(serde::Deserialize)]
     struct File {
         datasets: BTreeMap<String, Entry>,
@@ -787,8 +808,8 @@ fn published(ctx: &Context, watch: &crate::manifest::deployment::DatasetWatch) -
         latest: String,
     }
     let rel = watch.file.as_deref().unwrap_or("datasets.yaml");
-    let path = ctx.repo.join(rel);
-    let bytes = std::fs::read(&path).with_context(|| format!("cannot read {rel}"))?;
+    let bytes = confined::read(&ctx.repo, rel, DATASETS_CAP)
+        .map_err(|why| anyhow::anyhow!("{file}: monitoring.dataset.file `{rel}`: {why}"))?;
     let text = std::str::from_utf8(&bytes).with_context(|| format!("{rel} is not UTF-8"))?;
     let file: File =
         crate::manifest::yaml::typed(text).map_err(|e| anyhow::anyhow!("{rel}: {e}"))?;

@@ -6,8 +6,10 @@ use std::process::ExitCode;
 use anyhow::{Context as _, Result};
 
 use super::{Context, Loaded, count, emit, load, release_at_exit};
+use crate::backend::benchmark::redact;
 use crate::cli::{PlanArgs, PlanFormat};
 use crate::manifest::config::ConfigSpec;
+use crate::manifest::trusted::{TrustedSettings, setting_changes};
 use crate::manifest::{Desired, SourceFile};
 use crate::observe;
 use crate::reconcile::{
@@ -51,37 +53,52 @@ pub fn compute(ctx: &Context, rev: Option<&str>, base: Option<&str>) -> Result<P
             return Ok(Planned::Invalid);
         }
     };
-    let (scope, diffs) = match base {
-        None => (Scope::All, BTreeMap::new()),
+    // On a pull request every setting that reaches outside (registry,
+    // state, serving targets, providers, benchmarks) is the base's.
+    let (scope, diffs, trusted, after_merge) = match base {
+        None => (
+            Scope::All,
+            BTreeMap::new(),
+            TrustedSettings::own(&desired),
+            Vec::new(),
+        ),
         Some(b) => {
             let (base_files, _) = ctx
                 .read_files(Some(b))
                 .with_context(|| format!("cannot read --base {b}"))?;
-            changed_scope(&desired, &base_files, &files)
+            let trusted = TrustedSettings::from_base(b, &base_files).map_err(anyhow::Error::msg)?;
+            let changes = setting_changes(&base_files, &files, redact);
+            let (scope, diffs) = changed_scope(&desired, &base_files, &files);
+            (scope, diffs, trusted, changes)
         }
     };
+    let config = &trusted.config;
     // The files' text is needed again only to locate refused changes, which
     // are rare: free it before the state is read, and re-read if needed.
     drop(files);
-    let mut store = ctx.registry(&desired.config)?;
+    let mut store = ctx.registry(config)?;
     let actual = store
         .observe()
         .with_context(|| format!("cannot read {}", store.describe()))?;
     let mut actual = actual;
     if !desired.deployments.is_empty() {
-        let mut targets =
-            observe::serving_targets(&desired.config, &ctx.repo, &ctx.state_dir(&desired.config))?;
+        let mut targets = observe::serving_targets(config, &ctx.repo, &ctx.state_dir(config))?;
         actual.serving = observe::observe_serving(&desired, &mut targets)?;
     }
     let runs = runs_to_verify(&desired, &actual, &scope);
     let candidates = gate_candidates(&desired, &actual, &scope);
     let mut observations = Observations {
         run_metrics: observe::run_metrics(store.as_mut(), &runs)?,
-        gates: observe::gate_observations(store.as_mut(), &candidates, &ctx.repo),
+        gates: observe::gate_observations(
+            store.as_mut(),
+            &candidates,
+            &ctx.repo,
+            Some((&desired, &trusted)),
+        ),
         metrics: Default::default(),
     };
     if !desired.deployments.is_empty() {
-        let mut providers = observe::metrics_providers(&desired.config, &ctx.repo)?;
+        let mut providers = observe::metrics_providers(config, &ctx.repo)?;
         observe::rollout_metrics(
             &desired,
             &actual,
@@ -98,6 +115,7 @@ pub fn compute(ctx: &Context, rev: Option<&str>, base: Option<&str>) -> Result<P
         commit,
         base: base.map(str::to_string),
     };
+    p.after_merge = after_merge;
     for m in &mut p.models {
         m.manifest_diff = diffs.get(&m.model).cloned();
     }

@@ -77,15 +77,59 @@ pub(crate) fn cell(field: &[u8]) -> Cell<'_> {
     }
 }
 
-fn open(path: &Path) -> Result<csv::Reader<std::fs::File>, DriftError> {
-    let file = std::fs::File::open(path).map_err(|source| DriftError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+/// The longest CSV record read, in bytes (1 MiB): the `csv` crate holds a
+/// whole record in memory, so a file without line ends would otherwise be
+/// read into memory whole.
+pub(crate) const MAX_RECORD_BYTES: u64 = 1024 * 1024;
+
+fn open(path: &Path) -> Result<csv::Reader<RecordCap<std::fs::File>>, DriftError> {
+    let file = super::snapshot::open_file(path)?;
     Ok(csv::ReaderBuilder::new()
         .has_headers(true)
         .buffer_capacity(1 << 16)
-        .from_reader(file))
+        .from_reader(RecordCap {
+            inner: file,
+            quoted: false,
+            run: 0,
+        }))
+}
+
+/// A reader that fails once a record (a run of bytes without a line end
+/// outside quotes) exceeds [`MAX_RECORD_BYTES`], so the `csv` reader's
+/// record buffer stays bounded whatever the file holds.
+pub(crate) struct RecordCap<R> {
+    inner: R,
+    /// Inside a quoted field (a doubled quote toggles twice).
+    quoted: bool,
+    /// Bytes since the last line end outside quotes.
+    run: u64,
+}
+
+impl<R: std::io::Read> std::io::Read for RecordCap<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        for &b in &buf[..n] {
+            match b {
+                b'"' => self.quoted = !self.quoted,
+                b'\n' | b'\r' if !self.quoted => {
+                    self.run = 0;
+                    continue;
+                }
+                _ => {}
+            }
+            self.run += 1;
+        }
+        if self.run > MAX_RECORD_BYTES {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "a record longer than {} MiB (no line end); CSV records are limited to that",
+                    MAX_RECORD_BYTES / (1024 * 1024)
+                ),
+            ));
+        }
+        Ok(n)
+    }
 }
 
 /// A read or parse failure; the message has the line (and the I/O error).

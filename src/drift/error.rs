@@ -18,6 +18,9 @@ pub enum DriftError {
         #[source]
         source: std::io::Error,
     },
+    /// Not a regular file, or over the size cap.
+    #[error("{}: {reason}", path.display())]
+    Refused { path: PathBuf, reason: String },
     /// Malformed CSV (the message has the line).
     #[error("{}: {message}", path.display())]
     Csv { path: PathBuf, message: String },

@@ -90,6 +90,7 @@ pub use error::DriftError;
 pub use kl::kl_divergence;
 pub use psi::psi;
 pub use report::drift_report;
+pub use snapshot::SNAPSHOT_CAP;
 
 /// Rows sampled per numeric feature, at most, to find the reference's
 /// quantile edges.

@@ -179,12 +179,30 @@ impl Chunk<'_> {
 }
 
 fn open(path: &Path) -> Result<SerializedFileReader<File>, DriftError> {
-    let file = File::open(path).map_err(|source| DriftError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    SerializedFileReader::new(file).map_err(|e| parquet_error(path, e))
+    let file = super::snapshot::open_file(path)?;
+    let reader = SerializedFileReader::new(file).map_err(|e| parquet_error(path, e))?;
+    // The footer's sizes say what reading a column chunk allocates; a file
+    // that claims more than it could hold is refused before any is read.
+    for group in reader.metadata().row_groups() {
+        for column in group.columns() {
+            let declared = column.uncompressed_size().max(column.compressed_size());
+            if u64::try_from(declared).map_or(true, |d| d > MAX_CHUNK_BYTES) {
+                return Err(DriftError::Parquet {
+                    path: path.to_path_buf(),
+                    message: format!(
+                        "column chunk `{}` declares {declared} bytes; column chunks are limited to {} MiB",
+                        column.column_path().string(),
+                        MAX_CHUNK_BYTES / (1024 * 1024)
+                    ),
+                });
+            }
+        }
+    }
+    Ok(reader)
 }
+
+/// The largest column chunk read, compressed or not (1 GiB).
+const MAX_CHUNK_BYTES: u64 = 1024 * 1024 * 1024;
 
 fn parquet_error(path: &Path, error: parquet::errors::ParquetError) -> DriftError {
     let mut message = error.to_string();

@@ -1,6 +1,7 @@
 //! A data snapshot on disk, CSV or Parquet by its extension, read as a
 //! stream of cells per column: the only part of drift that does I/O.
 
+use crate::source::confined::{self, Cap};
 use std::path::{Path, PathBuf};
 
 use super::error::DriftError;
@@ -150,4 +151,23 @@ pub(crate) fn number(value: f64) -> Cell<'static> {
     } else {
         Cell::Number(value)
     }
+}
+
+/// The largest snapshot read (16 GiB): drift streams a file in passes, so
+/// this bounds the time a run takes, not its memory.
+pub const SNAPSHOT_CAP: Cap = Cap {
+    bytes: 16 * 1024 * 1024 * 1024,
+    kind: "data snapshots",
+};
+
+/// Opens a snapshot under the rule for every file a manifest names: a
+/// regular file (a FIFO or device is refused before it is opened, so
+/// nothing blocks) within [`SNAPSHOT_CAP`].
+pub(crate) fn open_file(path: &Path) -> Result<std::fs::File, DriftError> {
+    confined::open_regular(path, SNAPSHOT_CAP)
+        .map(|(file, _)| file)
+        .map_err(|reason| DriftError::Refused {
+            path: path.to_path_buf(),
+            reason,
+        })
 }

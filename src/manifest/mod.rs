@@ -16,6 +16,7 @@ pub mod policy;
 pub mod rules;
 pub mod schema;
 pub mod sorted_map;
+pub mod trusted;
 pub mod yaml;
 
 pub use common::{Stage, VersionId};

@@ -367,6 +367,7 @@ fn plan_with(
         held_by_rollback: rollback_holds,
         diverged: Vec::new(),
         policies,
+        after_merge: Vec::new(),
         models,
         errors,
         summary,

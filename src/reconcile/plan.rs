@@ -58,6 +58,11 @@ pub struct Plan {
     /// plan's gates can be evaluated again at apply time.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub policies: BTreeMap<String, PolicySpec>,
+    /// Trusted settings (connections, commands, files read) this pull
+    /// request changes: the plan used the base revision's, and these take
+    /// effect after merge (`plan --base` only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub after_merge: Vec<crate::manifest::trusted::SettingChange>,
     /// Per-model changes, in model-name order.
     pub models: Vec<ModelPlan>,
     /// Changes git asks for that modelops refuses (they block apply).

@@ -3,7 +3,9 @@
 
 use std::fmt::Write;
 
-use super::{describe_step, show_change, show_drift, summary_line};
+use super::{
+    after_merge_heading, describe_step, show_change, show_drift, show_setting_change, summary_line,
+};
 use crate::reconcile::gates::{GateResult, GateStatus};
 use crate::reconcile::plan::StepKind;
 use crate::reconcile::{ModelAction, Plan, PlanStep};
@@ -41,6 +43,15 @@ pub fn plan_markdown(plan: &Plan) -> String {
     }
     for w in &plan.warnings {
         let _ = writeln!(out, "> :warning: {}\n", escape(w));
+    }
+    if !plan.after_merge.is_empty() {
+        let heading = after_merge_heading(plan);
+        let (title, rest) = heading.split_once(": ").unwrap_or((&heading, ""));
+        let _ = writeln!(out, "#### {title}\n\n{}.\n", escape(rest));
+        for c in &plan.after_merge {
+            let _ = writeln!(out, "- {}", escape(&show_setting_change(c)));
+        }
+        out.push('\n');
     }
     let notes: Vec<_> = plan
         .models

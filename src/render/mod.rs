@@ -45,6 +45,28 @@ pub fn show_change(c: &FieldChange) -> String {
     )
 }
 
+/// A trusted setting's change (see [`Plan::after_merge`]): `file setting:
+/// before → after`, values quoted, absent as `(none)`.
+pub fn show_setting_change(c: &crate::manifest::trusted::SettingChange) -> String {
+    let value = |v: &Option<String>| show_value(v.clone().map(Value::String).as_ref());
+    format!(
+        "{} {}: {} → {}",
+        c.file,
+        c.setting,
+        value(&c.base),
+        value(&c.head)
+    )
+}
+
+/// The heading of the after-merge section, naming the base revision.
+pub fn after_merge_heading(plan: &Plan) -> String {
+    let base = plan.source.base.as_deref().unwrap_or("the base revision");
+    format!(
+        "Takes effect after merge: this pull request changes settings that open connections, \
+         run commands or read files; this plan used those of {base}"
+    )
+}
+
 /// A drift item's change: field-level, except metadata, of which only a
 /// digest of what was applied is kept (the plan's update step shows each
 /// field against git).

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::{show_change, show_drift};
+use super::{after_merge_heading, show_change, show_drift, show_setting_change};
 use crate::reconcile::gates::GateResult;
 use crate::reconcile::plan::{DivergedCause, StepKind};
 use crate::reconcile::{ModelAction, Plan, PlanStep};
@@ -138,6 +138,13 @@ pub fn plan_text(plan: &Plan) -> String {
         let _ = writeln!(out, "Warning: {w}");
     }
     if !plan.warnings.is_empty() {
+        out.push('\n');
+    }
+    if !plan.after_merge.is_empty() {
+        let _ = writeln!(out, "{}:", after_merge_heading(plan));
+        for c in &plan.after_merge {
+            let _ = writeln!(out, "  ~ {}", show_setting_change(c));
+        }
         out.push('\n');
     }
     let notes: Vec<_> = plan

@@ -2,12 +2,11 @@
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use super::{MANIFEST_DIRS, ManifestSource, SourceError, is_yaml, too_large};
+use super::confined::{self, inside};
+use super::{MANIFEST_CAP, MANIFEST_DIRS, ManifestSource, SourceError, is_yaml};
 use crate::manifest::SourceFile;
-use crate::manifest::yaml::MAX_FILE_BYTES;
 
 /// A repository's working tree.
 #[derive(Debug, Clone)]
@@ -145,18 +144,6 @@ fn walk(root: &Path, dir: &Path, rel: &str, visited: &mut BTreeSet<PathBuf>, out
     }
 }
 
-/// The real path of `path` when it is inside `root`, else why not.
-fn inside(root: &Path, path: &Path) -> Result<PathBuf, String> {
-    match fs::canonicalize(path) {
-        Ok(real) if real.starts_with(root) => Ok(real),
-        Ok(real) => Err(format!(
-            "symlink leads outside the repository (to {}); modelops only reads files inside it",
-            real.display()
-        )),
-        Err(e) => Err(format!("cannot resolve path: {e}")),
-    }
-}
-
 /// Reads one file; `link` says it may be a symlink, whose target must be
 /// inside the repository.
 fn read_file(root: &Path, path: &Path, rel: String, link: bool) -> SourceFile {
@@ -166,26 +153,8 @@ fn read_file(root: &Path, path: &Path, rel: String, link: bool) -> SourceFile {
         Ok(path.to_path_buf())
     };
     let content = real.and_then(|real| {
-        let meta = fs::metadata(&real).map_err(|e| format!("cannot read file: {e}"))?;
-        if !meta.is_file() {
-            return Err(
-                "not a regular file (a device, socket or pipe?); manifests are plain files"
-                    .to_string(),
-            );
-        }
-        let size = meta.len();
-        let file = fs::File::open(&real).map_err(|e| format!("cannot read file: {e}"))?;
-        if size > MAX_FILE_BYTES {
-            return Err(too_large(size));
-        }
-        let mut bytes = Vec::with_capacity(size as usize);
-        file.take(MAX_FILE_BYTES + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|e| format!("cannot read file: {e}"))?;
-        if bytes.len() as u64 > MAX_FILE_BYTES {
-            return Err(too_large(bytes.len() as u64));
-        }
-        Ok(bytes)
+        let (file, size) = confined::open_regular(&real, MANIFEST_CAP)?;
+        confined::read_to_end(file, size, MANIFEST_CAP)
     });
     SourceFile { path: rel, content }
 }

@@ -5,9 +5,9 @@ use std::path::{Component, Path, PathBuf};
 
 use git2::{ObjectType, Oid, Repository, Tree};
 
-use super::{MANIFEST_DIRS, ManifestSource, SourceError, is_yaml, too_large};
+use super::confined::too_large;
+use super::{MANIFEST_CAP, MANIFEST_DIRS, ManifestSource, SourceError, is_yaml};
 use crate::manifest::SourceFile;
-use crate::manifest::yaml::MAX_FILE_BYTES;
 
 const SYMLINK_MODE: i32 = 0o120000;
 const MAX_SYMLINK_HOPS: usize = 8;
@@ -220,8 +220,8 @@ impl Walker<'_> {
             let (size, _) = odb
                 .read_header(entry.id())
                 .map_err(|e| e.message().to_string())?;
-            if size as u64 > MAX_FILE_BYTES {
-                return Err(too_large(size as u64));
+            if size as u64 > MANIFEST_CAP.bytes {
+                return Err(too_large(size as u64, MANIFEST_CAP));
             }
             let blob = self
                 .repo

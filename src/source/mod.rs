@@ -1,6 +1,7 @@
 //! Where manifests come from: a working tree, or the files of a git revision
 //! read through git2 without touching the working tree.
 
+pub mod confined;
 mod dir;
 mod git;
 
@@ -40,14 +41,11 @@ pub trait ManifestSource {
 /// Folders whose YAML files are manifests.
 pub const MANIFEST_DIRS: [&str; 3] = ["models", "deployments", "policies"];
 
-/// The message for a file over the size limit.
-pub fn too_large(size: u64) -> String {
-    format!(
-        "file is {:.1} MiB; manifests are limited to {} MiB",
-        size as f64 / (1024.0 * 1024.0),
-        crate::manifest::yaml::MAX_FILE_BYTES / (1024 * 1024)
-    )
-}
+/// The size cap of a manifest.
+pub const MANIFEST_CAP: confined::Cap = confined::Cap {
+    bytes: crate::manifest::yaml::MAX_FILE_BYTES,
+    kind: "manifests",
+};
 
 /// Whether a file name is a manifest file name.
 pub fn is_yaml(name: &str) -> bool {

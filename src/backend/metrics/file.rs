@@ -41,16 +41,25 @@ use serde::Deserialize;
 
 use super::{MetricQuery, MetricsError, MetricsProvider, Signal};
 use crate::manifest::yaml;
+use crate::source::confined::{self, Cap};
 
 /// Largest observations file read, in bytes (64 MiB): a year of hourly
 /// samples for a few dozen series is a few MiB.
 pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
 
+const CAP: Cap = Cap {
+    bytes: MAX_FILE_BYTES,
+    kind: "observations files",
+};
+
 /// Observations from one file, as configured under `metrics` in `modelops.yaml`.
 #[derive(Debug)]
 pub struct FileProvider {
     name: String,
-    path: PathBuf,
+    /// The repository the file must be inside.
+    repo: PathBuf,
+    /// The file, relative to the repository, as configured.
+    rel: String,
     /// Read on the first query.
     observations: Option<Observations>,
 }
@@ -80,19 +89,25 @@ struct RawFile {
 type RawVersion = BTreeMap<String, Vec<(String, f64)>>;
 
 impl FileProvider {
-    /// The provider `name` reading `path` (already resolved against the
-    /// repository). Nothing is read until the first query.
-    pub fn new(name: &str, path: &Path) -> FileProvider {
+    /// The provider `name` reading `rel`, a path inside the repository
+    /// `repo` (read under [`confined`]'s rule: no absolute path, no `..` or
+    /// symlink out, a regular file). Nothing is read until the first query.
+    pub fn new(name: &str, repo: &Path, rel: &str) -> FileProvider {
         FileProvider {
             name: name.to_string(),
-            path: path.to_path_buf(),
+            repo: repo.to_path_buf(),
+            rel: rel.to_string(),
             observations: None,
         }
     }
 
+    fn shown(&self) -> PathBuf {
+        self.repo.join(&self.rel)
+    }
+
     fn observations(&mut self) -> Result<&Observations, MetricsError> {
         if self.observations.is_none() {
-            self.observations = Some(load(&self.path)?);
+            self.observations = Some(load(&self.name, &self.repo, &self.rel)?);
         }
         Ok(self.observations.as_ref().expect("just read"))
     }
@@ -100,7 +115,7 @@ impl FileProvider {
 
 impl MetricsProvider for FileProvider {
     fn describe(&self) -> String {
-        format!("file provider {} ({})", self.name, self.path.display())
+        format!("file provider {} ({})", self.name, self.shown().display())
     }
 
     fn query(&mut self, q: &MetricQuery) -> Result<Option<f64>, MetricsError> {
@@ -167,10 +182,17 @@ fn weighted_mean(samples: &[Sample], requests: &[Sample]) -> f64 {
 }
 
 /// Reads and checks a file.
-fn load(path: &Path) -> Result<Observations, MetricsError> {
+fn load(name: &str, repo: &Path, rel: &str) -> Result<Observations, MetricsError> {
+    let path = repo.join(rel);
     let shown = path.display();
     let unreadable =
         |what: String| MetricsError::Unavailable(format!("observations file {shown}: {what}"));
+    // Inside the repository before anything else, as every file a manifest names.
+    let bytes = confined::read(repo, rel, CAP).map_err(|e| {
+        unreadable(format!(
+            "cannot read it (modelops.yaml, metrics.{name}.path): {e}"
+        ))
+    })?;
     let malformed =
         |what: String| MetricsError::Malformed(format!("observations file {shown}: {what}"));
     let json = match path.extension().and_then(|e| e.to_str()) {
@@ -182,15 +204,6 @@ fn load(path: &Path) -> Result<Observations, MetricsError> {
             ));
         }
     };
-    let size = std::fs::metadata(path)
-        .map_err(|e| unreadable(format!("cannot read it: {e}")))?
-        .len();
-    if size > MAX_FILE_BYTES {
-        return Err(malformed(format!(
-            "{size} bytes is more than the {MAX_FILE_BYTES} read"
-        )));
-    }
-    let bytes = std::fs::read(path).map_err(|e| unreadable(format!("cannot read it: {e}")))?;
     let raw: RawFile = if json {
         serde_json::from_slice(&bytes).map_err(|e| malformed(e.to_string()))?
     } else {

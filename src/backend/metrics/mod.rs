@@ -2,6 +2,7 @@
 //! and monitoring. `file` reads observations from a YAML/JSON file;
 //! `prometheus` asks a Prometheus server's HTTP API.
 
+pub mod deadline;
 pub mod file;
 pub mod prometheus;
 
@@ -87,4 +88,9 @@ pub trait MetricsProvider {
     /// has no data for it (inconclusive for an analysis, never a pass; an
     /// `Err` is a provider error, which counts towards the error limit).
     fn query(&mut self, q: &MetricQuery) -> Result<Option<f64>, MetricsError>;
+    /// The answers to independent questions, in their order (a provider
+    /// that can ask them concurrently does).
+    fn query_all(&mut self, questions: &[MetricQuery]) -> Vec<Result<Option<f64>, MetricsError>> {
+        questions.iter().map(|q| self.query(q)).collect()
+    }
 }

@@ -41,7 +41,7 @@ fn query(model: &str, version: &str, signal: &str, start: &str, end: &str) -> Me
 #[test]
 fn queries_aggregate_the_samples_in_the_window() {
     let (_dir, path) = file("observations.yaml", FIXTURE);
-    let mut provider = FileProvider::new("obs", &path);
+    let mut provider = at("obs", &path);
     // (model, version, signal, window start, window end, value)
     type Case = (
         &'static str,
@@ -100,7 +100,7 @@ fn json_reads_like_yaml() {
         "requests": [["2026-11-25T01:00:00Z", 100], ["2026-11-25T02:00:00Z", 300]],
         "accuracy": [["2026-11-25T01:00:00Z", 0.9], ["2026-11-25T02:00:00Z", 0.8]]}}}}"#;
     let (_dir, path) = file("observations.json", json);
-    let mut provider = FileProvider::new("obs", &path);
+    let mut provider = at("obs", &path);
     let cases = [("requests", 400.0), ("accuracy", 0.825)];
     for (signal, want) in cases {
         let got = provider
@@ -114,7 +114,7 @@ fn json_reads_like_yaml() {
 fn the_file_is_read_once_on_the_first_query() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("later.yaml");
-    let mut provider = FileProvider::new("obs", &path);
+    let mut provider = at("obs", &path);
     assert_eq!(
         provider.describe(),
         format!("file provider obs ({})", path.display())
@@ -196,7 +196,7 @@ fn broken_files_are_errors_naming_the_file_and_the_fault() {
     ];
     for (name, text, want) in cases {
         let (_dir, path) = file(name, &text);
-        let mut provider = FileProvider::new("obs", &path);
+        let mut provider = at("obs", &path);
         let e = provider
             .query(&query("m", "1", "requests", "00:00", "03:00"))
             .unwrap_err();
@@ -206,14 +206,17 @@ fn broken_files_are_errors_naming_the_file_and_the_fault() {
         assert!(e.contains(want), "{text}\n  got: {e}\n want: {want}");
     }
 
-    let missing = PathBuf::from("/nonexistent/observations.yaml");
-    let e = FileProvider::new("obs", &missing)
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("observations.yaml");
+    let e = at("obs", &missing)
         .query(&query("m", "1", "requests", "00:00", "03:00"))
         .unwrap_err();
     assert!(matches!(e, MetricsError::Unavailable(_)), "{e:?}");
     assert!(
-        e.to_string()
-            .starts_with("observations file /nonexistent/observations.yaml: cannot read it"),
+        e.to_string().starts_with(&format!(
+            "observations file {}: cannot read it",
+            missing.display()
+        )),
         "{e}"
     );
 }
@@ -224,7 +227,7 @@ fn broken_files_are_errors_naming_the_file_and_the_fault() {
 #[test]
 fn the_example_observations_are_complete_and_healthy() {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("example-repo/observations.yaml");
-    let mut provider = FileProvider::new("observations", &path);
+    let mut provider = at("observations", &path);
     let start: Timestamp = "2026-11-26T09:00:00Z".parse().unwrap();
     let mut value = |model: &str, version: &str, signal: &str, from: Timestamp, hours: i64| {
         let q = MetricQuery {
@@ -335,4 +338,10 @@ fn the_example_observations_are_complete_and_healthy() {
     let pooled = (p1 * n1 + p2 * n2) / (n1 + n2);
     let z = (p2 - p1) / (pooled * (1.0 - pooled) * (1.0 / n1 + 1.0 / n2)).sqrt();
     assert!(z > 1.96, "z = {z}");
+}
+
+/// The provider reading `path`, in the repository that is its folder.
+fn at(name: &str, path: &std::path::Path) -> FileProvider {
+    let file = path.file_name().unwrap().to_str().unwrap();
+    FileProvider::new(name, path.parent().unwrap(), file)
 }
