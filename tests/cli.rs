@@ -25,6 +25,7 @@
 //! - `mlflow_gates` — gates reading real MLflow runs and logged models; rejections as tags.
 //! - `mlflow_signature` — reading the signature MLflow logged with a model.
 //! - `nginx` — the nginx serving target against a real nginx: splits, mirrors, sticky arms, reloads.
+//! - `output_injection` — hostile manifest text (ANSI escapes, workflow commands, markdown, nginx syntax) printed inert or refused.
 //! - `prometheus` — the Prometheus metrics provider against a real Prometheus on backfilled series.
 //! - `rollout_e2e` — the example's canary through the binary on a real nginx and Prometheus: promotion, rollback, outage.
 
@@ -67,6 +68,8 @@ mod monitor;
 mod monitor_e2e;
 #[path = "cli/nginx.rs"]
 mod nginx;
+#[path = "cli/output_injection.rs"]
+mod output_injection;
 #[path = "cli/prometheus.rs"]
 mod prometheus;
 #[path = "cli/promotion.rs"]
