@@ -190,7 +190,7 @@ impl fmt::Display for Inline<'_> {
 /// number of backticks the whole message is [`inline`].
 pub fn prose(message: &str) -> String {
     let parts: Vec<&str> = message.split('`').collect();
-    if parts.len() % 2 == 0 {
+    if parts.len().is_multiple_of(2) {
         return inline(message).to_string();
     }
     let mut out = String::with_capacity(message.len() + 16);
