@@ -100,7 +100,10 @@ fn verify(
         match &r.broken {
             Some(b) => {
                 broken = true;
-                super::warn(&format!("{place}:{}: event {} {}", b.line, b.line, b.reason));
+                super::warn(&format!(
+                    "{place}:{}: event {} {}",
+                    b.line, b.line, b.reason
+                ));
             }
             None => {
                 let _ = write!(
