@@ -28,7 +28,7 @@ where
     match crate::commands::dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            crate::commands::warn(&format!("error: {e:#}"));
             ExitCode::FAILURE
         }
     }

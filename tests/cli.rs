@@ -27,6 +27,7 @@
 //! - `mlflow_signature` — reading the signature MLflow logged with a model.
 //! - `nginx` — the nginx serving target against a real nginx: splits, mirrors, sticky arms, reloads.
 //! - `pr_trust` — a pull request as an attacker: benchmarks, providers and the registry from the base revision, files outside the repository, FIFOs, devices, huge snapshots, a hanging provider.
+//! - `output_injection` — hostile manifest text (ANSI escapes, workflow commands, markdown, nginx syntax) printed inert or refused.
 //! - `prometheus` — the Prometheus metrics provider against a real Prometheus on backfilled series.
 //! - `rollout_e2e` — the example's canary through the binary on a real nginx and Prometheus: promotion, rollback, outage.
 
@@ -71,6 +72,8 @@ mod monitor_e2e;
 mod nginx;
 #[path = "cli/pr_trust.rs"]
 mod pr_trust;
+#[path = "cli/output_injection.rs"]
+mod output_injection;
 #[path = "cli/prometheus.rs"]
 mod prometheus;
 #[path = "cli/promotion.rs"]

@@ -1,6 +1,7 @@
 //! `modelops comment`: the plan's pull-request comment, posted once and
 //! edited in place on every later run (split into continued comments when
-//! too long for one), or printed for a job summary with `--print`.
+//! too long for one, up to [`MAX_PARTS`]; a longer plan is summarised), or
+//! printed for a job summary with `--print`.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -13,6 +14,10 @@ use crate::github::{self, Change, Document, Footer, GitHub, MAX_COMMENT, Setting
 
 /// How long one call to GitHub may take.
 const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Most comments one plan takes. A plan that needs more is posted as a
+/// summary that points at the job summary and the saved plan.
+pub const MAX_PARTS: usize = 10;
 
 /// Posts, updates or prints the comment.
 pub fn run(_ctx: &Context, args: CommentArgs) -> Result<ExitCode> {
@@ -35,8 +40,22 @@ pub fn run(_ctx: &Context, args: CommentArgs) -> Result<ExitCode> {
     let settings = Settings::from_env().map_err(anyhow::Error::msg)?;
     let repo = settings.repo.clone();
     let client = GitHub::new(settings, TIMEOUT).map_err(anyhow::Error::msg)?;
-    let bodies = github::bodies(&markdown, &footer, MAX_COMMENT);
-    let done = github::publish(&client, pr, &bodies)
+    let mut bodies = github::bodies(&markdown, &footer, MAX_COMMENT);
+    if bodies.len() > MAX_PARTS {
+        bodies = github::bodies(
+            &document.summary(bodies.len(), MAX_PARTS),
+            &footer,
+            MAX_COMMENT,
+        );
+    }
+    // Whose comments are ours: the token's user, or the login the workflow
+    // names (a GitHub App's `<app>[bot]`); never anyone else's, whatever
+    // their comment starts with.
+    let poster = std::env::var("MODELOPS_COMMENT_AUTHOR")
+        .ok()
+        .map(|login| login.trim().to_string())
+        .filter(|login| !login.is_empty());
+    let done = github::publish(&client, pr, &bodies, poster.as_deref())
         .with_context(|| format!("cannot post the plan on pull request #{pr} of {repo}"))?;
     emit(&report(pr, bodies.len(), &done));
     Ok(ExitCode::SUCCESS)

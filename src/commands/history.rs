@@ -9,6 +9,7 @@ use jiff::Timestamp;
 use super::{Context, count, emit};
 use crate::backend::{LocalStore, Registry};
 use crate::cli::{HistoryArgs, ListFormat};
+use crate::render::{json_output, text};
 use crate::state::chain::ChainReport;
 use crate::state::production_at;
 
@@ -33,13 +34,16 @@ pub fn run(ctx: &Context, args: HistoryArgs) -> Result<ExitCode> {
             "events": events,
             "production_at": at.map(|t| serde_json::json!({"time": t, "version": production_at(&events, t)})),
         });
-        emit(&format!("{}\n", serde_json::to_string_pretty(&value)?));
+        emit(&json_output(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&value)?
+        )));
         return Ok(ExitCode::SUCCESS);
     }
     if events.is_empty() {
         emit(&format!(
             "No events for {} in {}.\n",
-            model,
+            text(&model),
             store.describe()
         ));
         return Ok(ExitCode::SUCCESS);
@@ -49,14 +53,14 @@ pub fn run(ctx: &Context, args: HistoryArgs) -> Result<ExitCode> {
         let commit = e
             .commit
             .as_deref()
-            .map(|c| format!(" commit {}", &c[..c.len().min(12)]))
+            .map(|c| format!(" commit {}", text(crate::render::abbrev(c))))
             .unwrap_or_default();
         let _ = writeln!(
             out,
             "{}  {}  (by {}{commit})",
             e.at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            e.summary,
-            e.actor
+            text(&e.summary),
+            text(&e.actor)
         );
         for c in &e.changes {
             let _ = writeln!(out, "      {}", crate::render::show_change(c));
@@ -96,7 +100,10 @@ fn verify(
         match &r.broken {
             Some(b) => {
                 broken = true;
-                eprintln!("{place}:{}: event {} {}", b.line, b.line, b.reason);
+                super::warn(&format!(
+                    "{place}:{}: event {} {}",
+                    b.line, b.line, b.reason
+                ));
             }
             None => {
                 let _ = write!(

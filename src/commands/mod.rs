@@ -217,14 +217,30 @@ pub fn load(ctx: &Context, rev: Option<&str>) -> Result<Loaded> {
     })
 }
 
-/// Writes to stdout; a closed pipe (`modelops plan | head`) ends output quietly.
+/// Writes an output to stdout through the render boundary's net
+/// ([`crate::render::terminal`]): whatever a value held, no hidden character
+/// and no workflow command reaches a terminal or a CI log. JSON passes
+/// unchanged once [`crate::render::json_output`] made it safe. A closed pipe
+/// (`modelops plan | head`) ends output quietly.
 pub fn emit(text: &str) {
+    emit_commands(&crate::render::terminal(text));
+}
+
+/// Writes GitHub workflow commands (`validate --format github`) as they
+/// are: each is built from escaped parts, and they must stay commands.
+pub fn emit_commands(text: &str) {
     let mut out = std::io::stdout().lock();
     if let Err(e) = out.write_all(text.as_bytes()).and_then(|_| out.flush())
         && e.kind() != std::io::ErrorKind::BrokenPipe
     {
         eprintln!("error: cannot write output: {e}");
     }
+}
+
+/// Writes a message to stderr through the same net as [`emit`], with a
+/// newline.
+pub fn warn(text: &str) {
+    eprintln!("{}", crate::render::terminal(text));
 }
 
 /// `1 file`, `2 files`.

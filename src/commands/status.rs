@@ -5,8 +5,9 @@ use std::process::ExitCode;
 
 use anyhow::{Result, bail};
 
-use super::{Context, emit};
+use super::{Context, emit, warn};
 use crate::cli::{ListFormat, StatusArgs};
+use crate::render::{json_output, text};
 
 /// Prints every model (or one) with its versions and stages.
 pub fn run(ctx: &Context, args: StatusArgs) -> Result<ExitCode> {
@@ -20,13 +21,15 @@ pub fn run(ctx: &Context, args: StatusArgs) -> Result<ExitCode> {
             for t in targets.values_mut() {
                 match t.observe() {
                     Ok(routes) => actual.serving.extend(routes),
-                    Err(e) => {
-                        eprintln!("warning: cannot read the routing of {}: {e}", t.describe())
-                    }
+                    Err(e) => warn(&format!(
+                        "warning: cannot read the routing of {}: {}",
+                        t.describe(),
+                        text(&e.to_string())
+                    )),
                 }
             }
         }
-        Err(e) => eprintln!("warning: {e:#}"),
+        Err(e) => warn(&format!("warning: {}", text(&format!("{e:#}")))),
     }
     let models: Vec<_> = actual
         .models
@@ -36,12 +39,16 @@ pub fn run(ctx: &Context, args: StatusArgs) -> Result<ExitCode> {
     if let Some(name) = &args.model
         && models.is_empty()
     {
-        bail!("model {name} is not registered in {}", store.describe());
+        bail!(
+            "model {} is not registered in {}",
+            text(name),
+            store.describe()
+        );
     }
     if args.format == ListFormat::Json {
         let mut s = serde_json::to_string_pretty(&models)?;
         s.push('\n');
-        emit(&s);
+        emit(&json_output(&s));
         return Ok(ExitCode::SUCCESS);
     }
     if models.is_empty() {
@@ -50,7 +57,7 @@ pub fn run(ctx: &Context, args: StatusArgs) -> Result<ExitCode> {
     }
     let mut out = String::new();
     for m in models {
-        let _ = writeln!(out, "{} (owner {})", m.name, m.owner);
+        let _ = writeln!(out, "{} (owner {})", text(&m.name), text(&m.owner));
         let _ = writeln!(
             out,
             "  {:<10} {:<22} {:<21} source",
@@ -68,19 +75,20 @@ pub fn run(ctx: &Context, args: StatusArgs) -> Result<ExitCode> {
                 v.version.to_string(),
                 stage,
                 v.registered_at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
-                v.metadata.source
+                text(&v.metadata.source)
             );
             if let Some(r) = &v.rejected {
                 let stage = r.stage.map(|s| format!(" for {s}")).unwrap_or_default();
                 let _ = writeln!(
                     out,
                     "             rejected{stage} at {}: {}",
-                    r.at, r.reason
+                    r.at,
+                    text(&r.reason)
                 );
             }
         }
         if let Some(t) = actual.serving.get(&m.name) {
-            let _ = writeln!(out, "  serving on {}: {}", t.target, t.describe());
+            let _ = writeln!(out, "  serving on {}: {}", text(&t.target), t.describe());
         }
         if let Some(r) = actual.rollouts.get(&m.name) {
             out.push_str(&rollout_lines(r, ctx.now));
@@ -118,9 +126,9 @@ fn rollout_lines(r: &crate::state::RolloutRecord, now: jiff::Timestamp) -> Strin
             out,
             "  rollback at {} by {} ({from}version {}): {}; {state}",
             r.started_at.unwrap_or(r.step_started_at),
-            field("actor"),
+            text(&field("actor")),
             r.version,
-            field("reason")
+            text(&field("reason"))
         );
         return out;
     }
@@ -142,7 +150,10 @@ fn rollout_lines(r: &crate::state::RolloutRecord, now: jiff::Timestamp) -> Strin
     let _ = writeln!(
         out,
         "  rollout: {} of version {}{from}: {}{position}, since {}",
-        r.strategy, r.version, r.phase, r.step_started_at
+        text(&r.strategy),
+        r.version,
+        text(&r.phase),
+        r.step_started_at
     );
     if r.phase == PROGRESSING
         && let Some(s) = stage
@@ -184,11 +195,11 @@ fn rollout_lines(r: &crate::state::RolloutRecord, now: jiff::Timestamp) -> Strin
             "    last analysis at {}: {} — {}",
             a.at,
             a.verdict.label(),
-            a.message
+            text(&a.message)
         );
     }
     if let Some(result) = &r.result {
-        let _ = writeln!(out, "    result: {result}");
+        let _ = writeln!(out, "    result: {}", text(&result.to_string()));
     }
     out
 }

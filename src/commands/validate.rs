@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use super::{Context, Loaded, count, emit, load, release_at_exit};
+use super::{Context, Loaded, count, emit, emit_commands, load, release_at_exit};
 use crate::cli::{ValidateArgs, ValidateFormat};
 use crate::render::{diagnostics_github, diagnostics_json, diagnostics_text};
 
@@ -35,9 +35,9 @@ pub fn run(ctx: &Context, args: ValidateArgs) -> Result<ExitCode> {
     release_at_exit(loaded);
     match args.format {
         ValidateFormat::Json => emit(&diagnostics_json(&diags, files)),
-        ValidateFormat::Github => emit(&diagnostics_github(&diags)),
+        ValidateFormat::Github => emit_commands(&diagnostics_github(&diags)),
         ValidateFormat::Text => {
-            eprint!("{}", diagnostics_text(&diags));
+            eprint!("{}", crate::render::terminal(&diagnostics_text(&diags)));
             eprintln!(
                 "{} in {}.",
                 count(diags.len(), "error"),

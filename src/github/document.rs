@@ -10,9 +10,10 @@ use jiff::Timestamp;
 use serde::Deserialize;
 
 use crate::manifest::Diagnostic;
+use crate::reconcile::ModelAction;
 use crate::reconcile::Plan;
 use crate::reconcile::plan::FORMAT_VERSION;
-use crate::render::plan_markdown;
+use crate::render::{abbrev, code, plan_markdown, prose, summary_line};
 
 /// A document to post.
 #[derive(Debug, Clone)]
@@ -90,6 +91,35 @@ impl Document {
         }
     }
 
+    /// The comment instead of [`Document::markdown`] when that would take
+    /// `parts` comments, more than the `max` posted: the counts, the
+    /// models with changes (or the errors), as many as [`LISTED`], and where
+    /// the whole plan is.
+    pub fn summary(&self, parts: usize, max: usize) -> String {
+        let mut out = String::from("### modelops plan\n\n");
+        let _ = writeln!(
+            out,
+            "> :information_source: Too long for a pull-request comment: this would take {parts} comments, \
+             and modelops posts at most {max}. The whole of it is in the **job summary** of the workflow run \
+             (linked below) and in the saved plan file (`modelops plan --out`; the action's `plan-json` output).\n"
+        );
+        match self {
+            Document::Plan(plan) => plan_summary(plan, &mut out),
+            Document::Invalid(report) => {
+                let _ = writeln!(
+                    out,
+                    "**:x: The repository is not valid: {} errors; nothing planned.**\n",
+                    report.errors.len()
+                );
+                for d in report.errors.iter().take(LISTED) {
+                    let _ = writeln!(out, "- {} {}", code(&place(d)), prose(&d.message));
+                }
+                more(&mut out, report.errors.len());
+            }
+        }
+        out
+    }
+
     /// The commit the plan was made from, when known.
     pub fn commit(&self) -> Option<&str> {
         match self {
@@ -107,6 +137,74 @@ impl Document {
     }
 }
 
+/// Most models (or errors) a summary names.
+pub const LISTED: usize = 200;
+
+fn plan_summary(plan: &Plan, out: &mut String) {
+    if let Some(commit) = &plan.source.commit {
+        let _ = writeln!(
+            out,
+            "Repository {} at {}.\n",
+            code(&plan.source.repo),
+            code(abbrev(commit))
+        );
+    }
+    let _ = writeln!(out, "**{}**\n", prose(&summary_line(plan)));
+    let changed: Vec<_> = plan.models.iter().filter(|m| !m.steps.is_empty()).collect();
+    let created = changed
+        .iter()
+        .filter(|m| m.action == ModelAction::Create)
+        .count();
+    let _ = writeln!(
+        out,
+        "| models | count |\n|---|---|\n| to create | {created} |\n| to update | {} |\n| unchanged | {} |\n| refused changes | {} |\n| warnings | {} |\n",
+        changed.len() - created,
+        plan.models.len() - changed.len(),
+        plan.errors.len(),
+        plan.warnings.len()
+    );
+    if changed.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "<details><summary>Models with changes ({})</summary>\n",
+        changed.len()
+    );
+    for m in changed.iter().take(LISTED) {
+        let action = if m.action == ModelAction::Create {
+            "create"
+        } else {
+            "update"
+        };
+        let _ = writeln!(
+            out,
+            "- {} — {action}, {} step{}",
+            code(&m.model),
+            m.steps.len(),
+            if m.steps.len() == 1 { "" } else { "s" }
+        );
+    }
+    more(out, changed.len());
+    out.push_str("\n</details>\n");
+}
+
+/// `… and N more` when a list was cut at [`LISTED`].
+fn more(out: &mut String, total: usize) {
+    if total > LISTED {
+        let _ = writeln!(out, "- … and {} more", total - LISTED);
+    }
+}
+
+/// `file:line:col` of a diagnostic, as far as known.
+fn place(d: &Diagnostic) -> String {
+    match (d.line, d.column) {
+        (Some(l), Some(c)) => format!("{}:{l}:{c}", d.file),
+        (Some(l), None) => format!("{}:{l}", d.file),
+        _ => d.file.clone(),
+    }
+}
+
 /// The comment for a repository that did not validate.
 fn invalid_markdown(report: &Invalid) -> String {
     let mut out = String::from("### modelops plan\n\n");
@@ -120,17 +218,7 @@ fn invalid_markdown(report: &Invalid) -> String {
          the workflow's annotations mark each on its line.\n"
     );
     for d in &report.errors {
-        let place = match (d.line, d.column) {
-            (Some(l), Some(c)) => format!("{}:{l}:{c}", d.file),
-            (Some(l), None) => format!("{}:{l}", d.file),
-            _ => d.file.clone(),
-        };
-        let message = d
-            .message
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-            .replace('\n', " ");
-        let _ = writeln!(out, "- `{place}` {message}");
+        let _ = writeln!(out, "- {} {}", code(&place(d)), prose(&d.message));
     }
     out
 }
@@ -163,7 +251,7 @@ mod tests {
                 Ok(
                     "### modelops plan\n\n**:x: The repository is not valid: 2 errors; nothing planned.** Fix them and push again; \
                      the workflow's annotations mark each on its line.\n\n\
-                     - `models/a.yaml:3:7` stage must be one of &lt;A&gt;\n- `models/b.yaml` unreadable\n",
+                     - `models/a.yaml:3:7` stage must be one of \\<A\\>\n- `models/b.yaml` unreadable\n",
                 ),
             ),
             (

@@ -13,4 +13,4 @@ pub mod sync;
 pub use body::{Footer, MAX_COMMENT, bodies};
 pub use client::{GitHub, GitHubError, Settings};
 pub use document::Document;
-pub use sync::{Change, Done, publish};
+pub use sync::{ACTIONS_BOT, Change, Done, author, publish};

@@ -111,6 +111,17 @@ pub fn page(path: String) -> Request {
     }
 }
 
+/// The token's own user. An installation token (a workflow's
+/// `GITHUB_TOKEN`, a GitHub App's) is refused with 403 "Resource not
+/// accessible by integration".
+pub fn get_user() -> Request {
+    Request {
+        method: Method::Get,
+        path: "/user".to_string(),
+        body: None,
+    }
+}
+
 /// Adds a comment to a pull request.
 pub fn create_comment(repo: &RepoName, pr: u64, body: &str) -> Request {
     Request {

@@ -1,7 +1,9 @@
 //! Keeps one plan comment per pull request: finds the parts an earlier run
-//! posted by their markers, edits them in place, adds the parts that are
-//! missing and deletes the ones no longer needed. Deciding is pure
-//! ([`changes`]); [`publish`] lists, decides and sends.
+//! posted by their markers **and** their author (the token's own user, see
+//! [`author`]), edits them in place, adds the parts that are missing and
+//! deletes the ones no longer needed. Anyone can write a comment that starts
+//! with the marker; such a comment is never edited or deleted. Deciding is
+//! pure ([`changes`]); [`publish`] lists, decides and sends.
 
 use serde_json::Value;
 
@@ -14,6 +16,8 @@ use super::request::{self, Request};
 pub struct Existing {
     /// Its id.
     pub id: u64,
+    /// Its author's login.
+    pub user: String,
     /// Its text.
     pub body: String,
 }
@@ -50,12 +54,14 @@ pub enum Change {
 }
 
 /// What to do so the comments carry `bodies` (part 1 first), given the
-/// comments on the pull request, oldest first. Each part goes into the
-/// oldest comment that already is that part; parts in the order of
-/// `bodies`, then the deletions.
-pub fn changes(existing: &[Existing], bodies: &[String]) -> Vec<Change> {
+/// comments on the pull request, oldest first, and who modelops posts as.
+/// Only `author`'s comments are ours (logins compare without case, as
+/// GitHub's do). Each part goes into the oldest of ours that already is
+/// that part; parts in the order of `bodies`, then the deletions.
+pub fn changes(existing: &[Existing], bodies: &[String], author: &str) -> Vec<Change> {
     let mut ours: Vec<(usize, &Existing)> = existing
         .iter()
+        .filter(|c| c.user.eq_ignore_ascii_case(author))
         .filter_map(|c| part_of(&c.body).map(|p| (p, c)))
         .collect();
     let mut out = Vec::new();
@@ -110,6 +116,11 @@ pub fn list(client: &GitHub, pr: u64) -> Result<Vec<Existing>, GitHubError> {
         out.extend(items.iter().filter_map(|c| {
             Some(Existing {
                 id: c.get("id")?.as_u64()?,
+                user: c
+                    .pointer("/user/login")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
                 body: c
                     .get("body")
                     .and_then(Value::as_str)
@@ -132,13 +143,48 @@ pub fn list(client: &GitHub, pr: u64) -> Result<Vec<Existing>, GitHubError> {
     Ok(out)
 }
 
+/// Who posts what this token posts. The token's user, from `GET /user`;
+/// GitHub refuses that call (403, "Resource not accessible by integration")
+/// to an installation token, such as a workflow's `GITHUB_TOKEN`, whose
+/// comments are then `github-actions[bot]`'s. Any other failure (a token
+/// that is not valid, GitHub out of reach) is an error.
+pub fn author(client: &GitHub) -> Result<String, GitHubError> {
+    match client.send(&request::get_user()) {
+        Ok(response) => match response.body.get("login").and_then(Value::as_str) {
+            Some(login) if !login.is_empty() => Ok(login.to_string()),
+            _ => Err(GitHubError::Unexpected {
+                call: request::get_user().describe(),
+                status: 200,
+                snippet: "no login in the answer".to_string(),
+            }),
+        },
+        Err(GitHubError::Api { status: 403, .. }) => Ok(ACTIONS_BOT.to_string()),
+        Err(e) => Err(e),
+    }
+}
+
+/// The author of comments posted with a workflow's `GITHUB_TOKEN`.
+pub const ACTIONS_BOT: &str = "github-actions[bot]";
+
 /// Makes the pull request's comments carry `bodies`, and says what it did.
-/// Stops at the first failure; the next run continues from what is there.
-pub fn publish(client: &GitHub, pr: u64, bodies: &[String]) -> Result<Vec<Done>, GitHubError> {
+/// Which comments are ours is asked of GitHub ([`author`]) unless `poster`
+/// names the login, and only when some comment carries a marker. Stops at
+/// the first failure; the next run continues from what is there.
+pub fn publish(
+    client: &GitHub,
+    pr: u64,
+    bodies: &[String],
+    poster: Option<&str>,
+) -> Result<Vec<Done>, GitHubError> {
     let existing = list(client, pr)?;
+    let me = match poster {
+        _ if !existing.iter().any(|c| part_of(&c.body).is_some()) => String::new(),
+        Some(login) => login.to_string(),
+        None => author(client)?,
+    };
     let repo = &client.settings().repo;
     let mut done = Vec::new();
-    for change in changes(&existing, bodies) {
+    for change in changes(&existing, bodies, &me) {
         let request: Option<Request> = match &change {
             Change::Keep { .. } => None,
             Change::Update { part, id } => {
@@ -169,6 +215,15 @@ mod tests {
     fn comment(id: u64, body: &str) -> Existing {
         Existing {
             id,
+            user: ACTIONS_BOT.to_string(),
+            body: body.to_string(),
+        }
+    }
+
+    fn by(user: &str, id: u64, body: &str) -> Existing {
+        Existing {
+            id,
+            user: user.to_string(),
             body: body.to_string(),
         }
     }
@@ -240,9 +295,31 @@ mod tests {
                 vec![part(1, "a"), part(2, "b")],
                 vec![Create { part: 1 }, Keep { part: 2, id: 6 }],
             ),
+            (
+                "another user's comment with the marker is not ours: never edited",
+                vec![by("mallory", 3, &part(1, "fake"))],
+                vec![part(1, "a")],
+                vec![Create { part: 1 }],
+            ),
+            (
+                "another user's part markers are never deleted",
+                vec![
+                    comment(5, &part(1, "a")),
+                    by("mallory", 6, &part(2, "x")),
+                    by("mallory", 7, &part(1, "x")),
+                ],
+                vec![part(1, "a")],
+                vec![Keep { part: 1, id: 5 }],
+            ),
+            (
+                "the login compares without case",
+                vec![by("GitHub-Actions[bot]", 5, &part(1, "a"))],
+                vec![part(1, "b")],
+                vec![Update { part: 1, id: 5 }],
+            ),
         ];
         for (case, existing, bodies, want) in rows {
-            assert_eq!(changes(&existing, &bodies), want, "{case}");
+            assert_eq!(changes(&existing, &bodies, ACTIONS_BOT), want, "{case}");
         }
     }
 }

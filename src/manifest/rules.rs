@@ -238,6 +238,42 @@ pub fn valid_model_name(name: &str) -> bool {
         && name.len() <= 63
 }
 
+/// A name modelops writes into files, configuration and comments as is:
+/// a serving target's or a deployment's. Letters, digits, `.`, `_` and
+/// `-`, starting with a letter or digit, at most 63 characters: nothing
+/// that could end a line or a comment, quote, or reach outside a file name.
+pub fn valid_name(name: &str) -> bool {
+    name.len() <= 63
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+}
+
+/// An address pasted into an nginx directive (`listen`, `server`): one
+/// word of letters, digits and `.`, `_`, `-`, `:`, `/`, `[`, `]`, such as
+/// `127.0.0.1:8081`, `[::1]:9000` or `unix:/run/models/a.sock`. Nothing
+/// nginx parses (spaces, quotes, `;`, braces, `#`, `$`) can be in it.
+pub fn valid_nginx_address(address: &str) -> bool {
+    !address.is_empty()
+        && address.len() <= 255
+        && address
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-:/[]".contains(&b))
+}
+
+/// A sticky header name as nginx reads request headers: letters, digits
+/// and dashes (nginx drops headers with underscores by default).
+pub fn valid_sticky_header(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+/// A sticky cookie name as nginx's `$cookie_` variables read it: letters,
+/// digits and underscores.
+pub fn valid_sticky_cookie(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
 /// An exact pin: `1.5.2` or `==1.5.2`; ranges, wildcards and names such as `latest` are not.
 pub fn is_pinned(spec: &str) -> bool {
     let v = spec.trim();
@@ -554,6 +590,17 @@ fn check_deployment(
 ) -> Option<DesiredDeployment> {
     let before = diags.len();
     let spec = &d.spec;
+    if !valid_name(&d.metadata.name) {
+        diags.push(Diagnostic::pointer(
+            path,
+            "/metadata/name",
+            "deployment-name",
+            format!(
+                "deployment name `{}` must be letters, digits, `.`, `_` and `-`, starting with a letter or digit, at most 63 characters",
+                d.metadata.name
+            ),
+        ));
+    }
     if !known_model {
         let known: Vec<&str> = model_files.keys().map(String::as_str).take(10).collect();
         diags.push(Diagnostic::pointer(
@@ -813,6 +860,26 @@ fn check_deployment(
                 "sticky takes exactly one of header or cookie",
             ));
         }
+        if let Some(header) = ab.sticky.as_ref().and_then(|s| s.header.as_ref())
+            && !valid_sticky_header(header)
+        {
+            diags.push(Diagnostic::pointer(
+                path,
+                "/spec/ab_test/sticky/header",
+                "ab-sticky",
+                format!("sticky header `{header}` must be letters, digits and dashes (as nginx reads header names)"),
+            ));
+        }
+        if let Some(cookie) = ab.sticky.as_ref().and_then(|s| s.cookie.as_ref())
+            && !valid_sticky_cookie(cookie)
+        {
+            diags.push(Diagnostic::pointer(
+                path,
+                "/spec/ab_test/sticky/cookie",
+                "ab-sticky",
+                format!("sticky cookie `{cookie}` must be letters, digits and underscores (as nginx reads cookie names)"),
+            ));
+        }
         if !ab.confidence.is_finite() {
             diags.push(Diagnostic::pointer(
                 path,
@@ -920,6 +987,17 @@ fn check_config(path: &str, c: &ConfigSpec, diags: &mut Vec<Diagnostic>) {
     }
     for (name, target) in &c.serving.targets {
         let at = format!("/spec/serving/targets/{}", escape_segment(name));
+        if !valid_name(name) {
+            diags.push(Diagnostic::key(
+                path,
+                at.clone(),
+                "target-name",
+                format!(
+                    "serving target name `{name}` must be letters, digits, `.`, `_` and `-`, starting with a letter or digit, at most 63 characters"
+                ),
+            ));
+        }
+        check_nginx_addresses(path, &at, target, diags);
         if target.target_type == ServingType::Nginx {
             if target.config_dir.is_none() {
                 diags.push(Diagnostic::pointer(
@@ -956,9 +1034,90 @@ fn check_config(path: &str, c: &ConfigSpec, diags: &mut Vec<Diagnostic>) {
     }
 }
 
+/// Every address a serving target pastes into nginx's configuration:
+/// listen addresses, upstream addresses, and the upstream template with
+/// its placeholders filled.
+fn check_nginx_addresses(
+    path: &str,
+    at: &str,
+    target: &crate::manifest::config::ServingTargetConfig,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let mut bad = |pointer: String, what: &str, value: &str| {
+        diags.push(Diagnostic::pointer(
+            path,
+            pointer,
+            "nginx-address",
+            format!("{what} `{value}` must be one word of letters, digits and `.`, `_`, `-`, `:`, `/`, `[`, `]`"),
+        ));
+    };
+    for (model, address) in &target.listen {
+        if !valid_nginx_address(address) {
+            bad(
+                format!("{at}/listen/{}", escape_segment(model)),
+                "listen address",
+                address,
+            );
+        }
+    }
+    for (model, versions) in &target.upstreams {
+        for (version, address) in versions {
+            if !valid_nginx_address(address) {
+                bad(
+                    format!(
+                        "{at}/upstreams/{}/{}",
+                        escape_segment(model),
+                        escape_segment(version)
+                    ),
+                    "upstream address",
+                    address,
+                );
+            }
+        }
+    }
+    if let Some(template) = &target.upstream_template {
+        let filled = template.replace("{model}", "m").replace("{version}", "1");
+        if !valid_nginx_address(&filled) {
+            bad(
+                format!("{at}/upstream_template"),
+                "upstream template",
+                template,
+            );
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_and_nginx_words() {
+        // (value, a valid name, a valid nginx address)
+        let rows = [
+            ("edge", true, true),
+            ("nginx-prod_2.eu", true, true),
+            ("127.0.0.1:8081", false, true),
+            ("[::1]:9000", false, true),
+            ("unix:/run/models/a.sock", false, true),
+            ("", false, false),
+            ("-edge", false, true),
+            ("edge\n}\nserver {", false, false),
+            ("edge; include /etc/passwd", false, false),
+            ("a#b", false, false),
+            ("$host", false, false),
+            ("a\"b", false, false),
+            ("naïve", false, false),
+            ("a\u{202e}b", false, false),
+        ];
+        for (value, name, address) in rows {
+            assert_eq!(valid_name(value), name, "name {value:?}");
+            assert_eq!(valid_nginx_address(value), address, "address {value:?}");
+        }
+        assert!(!valid_name(&"a".repeat(64)));
+        assert!(valid_sticky_header("X-User-Id") && !valid_sticky_header("X_User"));
+        assert!(valid_sticky_cookie("user_id") && !valid_sticky_cookie("user-id"));
+    }
 
     #[test]
     fn model_names() {

@@ -2,15 +2,18 @@
 
 use std::fmt::Write;
 
+use super::safe::{json, terminal, text};
 use crate::manifest::Diagnostic;
 
-/// `path:line:col: error: message`, one per line.
+/// `path:line:col: error: message`, one per line (a message that quotes a
+/// value with a newline stays on its line: see [`text`]).
 pub fn diagnostics_text(diags: &[Diagnostic]) -> String {
     let mut out = String::new();
     for d in diags {
+        let (file, message) = (text(&d.file), text(&d.message));
         let _ = match (d.line, d.column) {
-            (Some(l), Some(c)) => writeln!(out, "{}:{l}:{c}: error: {}", d.file, d.message),
-            _ => writeln!(out, "{}: error: {}", d.file, d.message),
+            (Some(l), Some(c)) => writeln!(out, "{file}:{l}:{c}: error: {message}"),
+            _ => writeln!(out, "{file}: error: {message}"),
         };
     }
     out
@@ -27,7 +30,7 @@ pub fn diagnostics_json(diags: &[Diagnostic], files: usize) -> String {
     });
     let mut s = serde_json::to_string_pretty(&value).expect("diagnostics serialize");
     s.push('\n');
-    s
+    json(&s)
 }
 
 /// `::error file=…,line=…,col=…::message`, which GitHub Actions turns into
@@ -52,8 +55,11 @@ pub fn diagnostics_github(diags: &[Diagnostic]) -> String {
     out
 }
 
+/// A command's message: hidden characters escaped (see [`terminal`]), then
+/// what the runner unescapes.
 fn data(s: &str) -> String {
-    s.replace('%', "%25")
+    terminal(s)
+        .replace('%', "%25")
         .replace('\r', "%0D")
         .replace('\n', "%0A")
 }

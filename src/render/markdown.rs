@@ -1,10 +1,14 @@
 //! The plan as GitHub-flavoured markdown, for a pull-request comment or a
-//! job summary.
+//! job summary. Every value from a manifest or a server goes through
+//! [`inline`], [`code`] or [`fence`], so none can mention anyone, link,
+//! embed, add HTML or a heading, break a table, or close a code block.
 
 use std::fmt::Write;
 
+use super::safe::{code, fence, inline, prose};
 use super::{
-    after_merge_heading, describe_step, show_change, show_drift, show_setting_change, summary_line,
+    abbrev, after_merge_heading, describe_step, show_change, show_drift, show_setting_change,
+    summary_line,
 };
 use crate::reconcile::gates::{GateResult, GateStatus};
 use crate::reconcile::plan::StepKind;
@@ -18,31 +22,34 @@ pub fn plan_markdown(plan: &Plan) -> String {
         .source
         .commit
         .as_deref()
-        .map(|c| format!(" at `{}`", &c[..c.len().min(12)]))
+        .map(|c| format!(" at {}", code(abbrev(c))))
         .unwrap_or_default();
     let base = plan
         .source
         .base
         .as_deref()
-        .map(|b| format!(", models changed since `{b}`"))
+        .map(|b| format!(", models changed since {}", code(b)))
         .unwrap_or_default();
-    let _ = writeln!(out, "Repository `{}`{commit}{base}.\n", plan.source.repo);
-    let _ = writeln!(out, "**{}**\n", summary_line(plan));
+    let _ = writeln!(
+        out,
+        "Repository {}{commit}{base}.\n",
+        code(&plan.source.repo)
+    );
+    let _ = writeln!(out, "**{}**\n", prose(&summary_line(plan)));
     if !plan.errors.is_empty() {
         out.push_str("#### :x: Refused changes (nothing will be applied)\n\n");
         for e in &plan.errors {
             let _ = writeln!(
                 out,
-                "- `{}:{}` {}",
-                e.file,
-                e.line.unwrap_or(0),
-                escape(&e.message)
+                "- {} {}",
+                code(&format!("{}:{}", e.file, e.line.unwrap_or(0))),
+                prose(&e.message)
             );
         }
         out.push('\n');
     }
     for w in &plan.warnings {
-        let _ = writeln!(out, "> :warning: {}\n", escape(w));
+        let _ = writeln!(out, "> :warning: {}\n", prose(w));
     }
     if !plan.after_merge.is_empty() {
         let heading = after_merge_heading(plan);
@@ -63,22 +70,27 @@ pub fn plan_markdown(plan: &Plan) -> String {
         for n in notes {
             let next = n
                 .next_at
-                .map(|t| format!(" _(next decision due at {t})_"))
+                .map(|t| format!(" _(next decision due at {})_", inline(&t.to_string())))
                 .unwrap_or_default();
-            let _ = writeln!(out, "- **{}** — {}{next}", n.action, escape(&n.summary));
+            let _ = writeln!(
+                out,
+                "- **{}** — {}{next}",
+                inline(&n.action.to_string()),
+                prose(&n.summary)
+            );
         }
         out.push('\n');
     }
     for h in &plan.held_by_rollback {
         let _ = writeln!(
             out,
-            "#### :rewind: `{}` held by rollback\n\nRolled back to version {} at {} by {}: {}. Left alone until its manifest changes or `modelops rollback --release {}`.\n",
-            h.model,
-            h.to,
-            h.at,
-            escape(&h.actor),
-            escape(&h.reason),
-            h.model
+            "#### :rewind: {} held by rollback\n\nRolled back to version {} at {} by {}: {}. Left alone until its manifest changes or {}.\n",
+            code(&h.model),
+            inline(&h.to.to_string()),
+            inline(&h.at.to_string()),
+            inline(&h.actor),
+            prose(&h.reason),
+            code(&format!("modelops rollback --release {}", h.model))
         );
     }
     out.push_str(&super::diverged::diverged_markdown(plan, escape));
@@ -87,12 +99,12 @@ pub fn plan_markdown(plan: &Plan) -> String {
         for r in &plan.rejected {
             let _ = writeln!(
                 out,
-                "| `{}` | {} | {} | {} | {} |",
-                r.model,
-                r.version,
-                r.wanted,
-                r.at,
-                escape(&r.reason)
+                "| {} | {} | {} | {} | {} |",
+                code(&r.model),
+                inline(&r.version.to_string()),
+                inline(&r.wanted.to_string()),
+                inline(&r.at.to_string()),
+                prose(&r.reason)
             );
         }
         out.push('\n');
@@ -107,9 +119,10 @@ pub fn plan_markdown(plan: &Plan) -> String {
                 .unwrap_or_default();
             let _ = writeln!(
                 out,
-                "| `{}` | {v} | {} |",
-                d.model,
-                escape(&show_drift(&d.change))
+                "| {} | {} | {} |",
+                code(&d.model),
+                inline(&v),
+                prose(&show_drift(&d.change))
             );
         }
         out.push('\n');
@@ -120,8 +133,8 @@ pub fn plan_markdown(plan: &Plan) -> String {
         } else {
             "update"
         };
-        let _ = writeln!(out, "#### `{}` — {action}\n", m.model);
-        out.push_str("```diff\n");
+        let _ = writeln!(out, "#### {} — {action}\n", code(&m.model));
+        let mut lines = String::new();
         for step in &m.steps {
             let sign = match step.kind() {
                 StepKind::Add => '+',
@@ -129,16 +142,17 @@ pub fn plan_markdown(plan: &Plan) -> String {
                 StepKind::Archive => '-',
                 StepKind::Reject => '!',
             };
-            let _ = writeln!(out, "{sign} {}", describe_step(step));
+            let _ = writeln!(lines, "{sign} {}", describe_step(step));
             if let PlanStep::UpdateModel { changes, .. } | PlanStep::UpdateVersion { changes, .. } =
                 step
             {
                 for c in changes {
-                    let _ = writeln!(out, "#     {}", show_change(c));
+                    let _ = writeln!(lines, "#     {}", show_change(c));
                 }
             }
         }
-        out.push_str("```\n\n");
+        out.push_str(&fence("diff", &lines));
+        out.push('\n');
         for step in &m.steps {
             if let PlanStep::TransitionStage { gates, .. } | PlanStep::RejectVersion { gates, .. } =
                 step
@@ -148,12 +162,9 @@ pub fn plan_markdown(plan: &Plan) -> String {
             }
         }
         if let Some(diff) = &m.manifest_diff {
-            out.push_str("<details><summary>Manifest changes</summary>\n\n```diff\n");
-            out.push_str(diff);
-            if !diff.ends_with('\n') {
-                out.push('\n');
-            }
-            out.push_str("```\n\n</details>\n\n");
+            out.push_str("<details><summary>Manifest changes</summary>\n\n");
+            out.push_str(&fence("diff", diff));
+            out.push_str("\n</details>\n\n");
         }
     }
     let unchanged: Vec<&str> = plan
@@ -169,7 +180,7 @@ pub fn plan_markdown(plan: &Plan) -> String {
             unchanged.len()
         );
         for m in unchanged {
-            let _ = writeln!(out, "- `{m}`");
+            let _ = writeln!(out, "- {}", code(m));
         }
         out.push_str("\n</details>\n");
     }
@@ -178,17 +189,16 @@ pub fn plan_markdown(plan: &Plan) -> String {
             "\n<details><summary>In the registry, not in git (left as they are)</summary>\n\n",
         );
         for u in &plan.unmanaged {
-            let _ = writeln!(out, "- {}", escape(u));
+            let _ = writeln!(out, "- {}", inline(u));
         }
         out.push_str("\n</details>\n");
     }
     out
 }
 
+/// A message for the sections that take an escaping function.
 fn escape(s: &str) -> String {
-    s.replace('|', "\\|")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+    prose(s)
 }
 
 /// One move's gates as a markdown table under a heading with the verdict.
@@ -223,8 +233,8 @@ fn gate_table_markdown(step: &PlanStep, gates: &[GateResult]) -> String {
     out.push_str("| gate | result | value | threshold | source |\n|---|---|---|---|---|\n");
     for g in gates {
         let value = match &g.reason {
-            Some(r) => format!("{}<br>_{}_", escape(&g.value), escape(r)),
-            None => escape(&g.value),
+            Some(r) => format!("{}<br>_{}_", prose(&g.value), prose(r)),
+            None => prose(&g.value),
         };
         let result = match g.status {
             GateStatus::Pass => "PASS",
@@ -233,10 +243,10 @@ fn gate_table_markdown(step: &PlanStep, gates: &[GateResult]) -> String {
         };
         let _ = writeln!(
             out,
-            "| `{}` | {result} | {value} | {} | {} |",
-            g.check,
-            escape(&g.threshold),
-            escape(&g.source)
+            "| {} | {result} | {value} | {} | {} |",
+            code(&g.check),
+            prose(&g.threshold),
+            prose(&g.source)
         );
     }
     out.push('\n');

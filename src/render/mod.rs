@@ -4,10 +4,12 @@
 mod diagnostics;
 mod diverged;
 mod markdown;
+mod safe;
 mod text;
 
 pub use diagnostics::{diagnostics_github, diagnostics_json, diagnostics_text};
 pub use markdown::plan_markdown;
+pub use safe::{code, fence, inline, is_hidden, json as json_output, prose, terminal, text};
 pub use text::{describe_step, gate_table, plan_text, summary_line};
 
 use serde_json::Value;
@@ -15,11 +17,18 @@ use serde_json::Value;
 use crate::reconcile::Plan;
 use crate::state::FieldChange;
 
-/// The plan as pretty JSON (its documented, versioned shape).
+/// The plan as pretty JSON (its documented, versioned shape), safe to
+/// print (see [`json_output`]).
 pub fn plan_json(plan: &Plan) -> String {
     let mut s = serde_json::to_string_pretty(plan).expect("plans serialize");
     s.push('\n');
-    s
+    json_output(&s)
+}
+
+/// A commit as shown: its first 12 characters (all of it when shorter, or
+/// when 12 bytes would split a character of a hand-made one).
+pub fn abbrev(commit: &str) -> &str {
+    commit.get(..12).unwrap_or(commit)
 }
 
 /// A value as shown in a plan: strings quoted, absent as `(none)`, long values cut.

@@ -2,6 +2,7 @@
 
 use std::fmt::Write;
 
+use super::safe::text;
 use super::{after_merge_heading, show_change, show_drift, show_setting_change};
 use crate::reconcile::gates::GateResult;
 use crate::reconcile::plan::{DivergedCause, StepKind};
@@ -31,10 +32,10 @@ pub fn summary_line(plan: &Plan) -> String {
             .iter()
             .all(|d| d.cause == DivergedCause::Rollback)
     {
-        let held: Vec<&str> = plan
+        let held: Vec<String> = plan
             .held_by_rollback
             .iter()
-            .map(|h| h.model.as_str())
+            .map(|h| text(&h.model).to_string())
             .collect();
         format!(
             "No changes. Held by a rollback, so not compared with git: {}.",
@@ -51,11 +52,12 @@ pub fn summary_line(plan: &Plan) -> String {
     }
 }
 
-/// One step in one line, without the model name.
+/// One step in one line, without the model name; every value from a
+/// manifest or a server escaped (see [`text`]), so it is one line.
 pub fn describe_step(step: &PlanStep) -> String {
     match step {
         PlanStep::RegisterModel { model, owner, .. } => {
-            format!("register model {model} (owner {owner})")
+            format!("register model {} (owner {})", text(model), text(owner))
         }
         PlanStep::UpdateModel { .. } => "update model".to_string(),
         PlanStep::RegisterVersion { version, stage, .. } => {
@@ -77,17 +79,20 @@ pub fn describe_step(step: &PlanStep) -> String {
             reason,
             ..
         } => {
-            format!("version {version}: {from} → {to} ({reason})")
+            format!("version {version}: {from} → {to} ({})", text(reason))
         }
         PlanStep::SetTraffic {
             traffic, reason, ..
         } => format!(
-            "route {} on {} ({reason})",
+            "route {} on {} ({})",
             traffic.describe(),
-            traffic.target
+            text(&traffic.target),
+            text(reason)
         ),
-        PlanStep::RecordRollout { summary, .. } => format!("record rollout: {summary}"),
-        PlanStep::RecordAction { summary, .. } => format!("record monitor action: {summary}"),
+        PlanStep::RecordRollout { summary, .. } => format!("record rollout: {}", text(summary)),
+        PlanStep::RecordAction { summary, .. } => {
+            format!("record monitor action: {}", text(summary))
+        }
         PlanStep::RejectVersion {
             version,
             from,
@@ -127,15 +132,15 @@ pub fn plan_text(plan: &Plan) -> String {
         out.push_str("Note: objects changed outside git since modelops last applied them\n\n");
         for d in &plan.drift {
             let what = match &d.version {
-                Some(v) => format!("{} version {v}", d.model),
-                None => d.model.clone(),
+                Some(v) => format!("{} version {v}", text(&d.model)),
+                None => text(&d.model).to_string(),
             };
             let _ = writeln!(out, "  ~ {what}: {}", show_drift(&d.change));
         }
         out.push_str("\nThe plan below puts them back as git declares them.\n\n");
     }
     for w in &plan.warnings {
-        let _ = writeln!(out, "Warning: {w}");
+        let _ = writeln!(out, "Warning: {}", text(w));
     }
     if !plan.warnings.is_empty() {
         out.push('\n');
@@ -143,7 +148,7 @@ pub fn plan_text(plan: &Plan) -> String {
     if !plan.after_merge.is_empty() {
         let _ = writeln!(out, "{}:", after_merge_heading(plan));
         for c in &plan.after_merge {
-            let _ = writeln!(out, "  ~ {}", show_setting_change(c));
+            let _ = writeln!(out, "  ~ {}", text(&show_setting_change(c)));
         }
         out.push('\n');
     }
@@ -155,7 +160,7 @@ pub fn plan_text(plan: &Plan) -> String {
     if !notes.is_empty() {
         out.push_str("Rollouts:\n");
         for (_, n) in &notes {
-            let _ = writeln!(out, "  {}", n.summary);
+            let _ = writeln!(out, "  {}", text(&n.summary));
             if let Some(next) = n.next_at {
                 let _ = writeln!(out, "    next decision due at {next}");
             }
@@ -171,7 +176,12 @@ pub fn plan_text(plan: &Plan) -> String {
         let _ = writeln!(
             out,
             "Held by rollback at {} ({from}version {}, by {}): {}\n  {} is left alone until its manifest changes or `modelops rollback --release {}`.",
-            h.at, h.to, h.actor, h.reason, h.model, h.model
+            h.at,
+            h.to,
+            text(&h.actor),
+            text(&h.reason),
+            text(&h.model),
+            text(&h.model)
         );
         out.push('\n');
     }
@@ -184,7 +194,11 @@ pub fn plan_text(plan: &Plan) -> String {
             let _ = writeln!(
                 out,
                 "  {} version {} (git asks for {}): rejected at {}: {}",
-                r.model, r.version, r.wanted, r.at, r.reason
+                text(&r.model),
+                r.version,
+                r.wanted,
+                r.at,
+                text(&r.reason)
             );
         }
         out.push('\n');
@@ -192,7 +206,7 @@ pub fn plan_text(plan: &Plan) -> String {
     if !plan.unmanaged.is_empty() {
         out.push_str("Not in git (left as they are):\n");
         for u in &plan.unmanaged {
-            let _ = writeln!(out, "  {u}");
+            let _ = writeln!(out, "  {}", text(u));
         }
         out.push('\n');
     }
@@ -208,7 +222,7 @@ pub fn plan_text(plan: &Plan) -> String {
                 ModelAction::Create => "will be created",
                 _ => "will be updated",
             };
-            let _ = writeln!(out, "\n  # {} {verb}", m.model);
+            let _ = writeln!(out, "\n  # {} {verb}", text(&m.model));
             for step in &m.steps {
                 let _ = writeln!(out, "  {} {}", symbol(step), describe_step(step));
                 let changes = match step {
@@ -230,7 +244,7 @@ pub fn plan_text(plan: &Plan) -> String {
             if let Some(diff) = &m.manifest_diff {
                 out.push_str("\n    manifest changes:\n");
                 for line in diff.lines() {
-                    let _ = writeln!(out, "    {line}");
+                    let _ = writeln!(out, "    {}", text(line));
                 }
             }
         }
@@ -250,10 +264,10 @@ pub fn plan_text(plan: &Plan) -> String {
             let _ = writeln!(
                 out,
                 "  {}:{}:{}: {}",
-                e.file,
+                text(&e.file),
                 e.line.unwrap_or(0),
                 e.column.unwrap_or(0),
-                e.message
+                text(&e.message)
             );
         }
         out.push('\n');
@@ -270,15 +284,15 @@ pub fn gate_table(gates: &[GateResult]) -> Vec<String> {
         return Vec::new();
     }
     let header = ["gate", "result", "value", "threshold", "source"];
-    let rows: Vec<[&str; 5]> = gates
+    let rows: Vec<[String; 5]> = gates
         .iter()
         .map(|g| {
             [
-                g.check.as_str(),
-                g.status.label(),
-                g.value.as_str(),
-                g.threshold.as_str(),
-                g.source.as_str(),
+                text(&g.check).to_string(),
+                g.status.label().to_string(),
+                text(&g.value).to_string(),
+                text(&g.threshold).to_string(),
+                text(&g.source).to_string(),
             ]
         })
         .collect();
@@ -300,9 +314,9 @@ pub fn gate_table(gates: &[GateResult]) -> Vec<String> {
     };
     let mut out = vec![line(&header)];
     for (g, r) in gates.iter().zip(&rows) {
-        out.push(line(r));
+        out.push(line(&r.each_ref().map(String::as_str)));
         if let Some(reason) = &g.reason {
-            out.push(format!("  ↳ {reason}"));
+            out.push(format!("  ↳ {}", text(reason)));
         }
     }
     out

@@ -133,6 +133,9 @@ fn the_first_run_posts_and_later_runs_edit_the_same_comment() {
         server.take_calls(),
         [
             "GET /repos/acme/model-lifecycle/issues/7/comments".to_string(),
+            // Whose comment it is: the workflow's token is refused /user,
+            // so modelops posts as github-actions[bot].
+            "GET /user".to_string(),
             format!(
                 "PATCH /repos/acme/model-lifecycle/issues/comments/{}",
                 ours.id
@@ -153,7 +156,10 @@ fn the_first_run_posts_and_later_runs_edit_the_same_comment() {
         .stdout_has("Unchanged: the plan comment on pull request #7.");
     assert_eq!(
         server.take_calls(),
-        ["GET /repos/acme/model-lifecycle/issues/7/comments"]
+        [
+            "GET /repos/acme/model-lifecycle/issues/7/comments",
+            "GET /user"
+        ]
     );
 }
 
@@ -205,6 +211,7 @@ fn the_comment_is_found_on_a_later_page() {
         [
             "GET /repos/acme/model-lifecycle/issues/7/comments".to_string(),
             "GET /repositories/4242/issues/7/comments".to_string(),
+            "GET /user".to_string(),
             format!("PATCH /repos/acme/model-lifecycle/issues/comments/{ours}"),
         ]
     );
@@ -294,8 +301,9 @@ fn a_long_plan_is_split_and_a_shorter_one_removes_the_extra_parts() {
     let short = saved_plan(&repo);
     let run = comment(&repo, &server, &short).code(0);
     let calls = server.take_calls();
+    assert_eq!(calls[1], "GET /user");
     assert_eq!(
-        calls[1],
+        calls[2],
         format!(
             "PATCH /repos/acme/model-lifecycle/issues/comments/{}",
             parts[0].id
@@ -303,7 +311,7 @@ fn a_long_plan_is_split_and_a_shorter_one_removes_the_extra_parts() {
     );
     for (i, c) in parts.iter().enumerate().skip(1) {
         assert_eq!(
-            calls[i + 1],
+            calls[i + 2],
             format!(
                 "DELETE /repos/acme/model-lifecycle/issues/comments/{}",
                 c.id
@@ -489,4 +497,116 @@ fn print_shows_the_comment_without_github() {
         .code(0)
         .stdout_lacks("ontinued");
     assert!(run.raw_stdout().len() > 150_000);
+}
+
+/// Comments that start with the marker or a part marker but that someone
+/// else wrote are never edited or deleted: modelops asks GitHub who the
+/// token is (`GET /user`; 403 for a workflow's token means
+/// `github-actions[bot]`) and touches only that user's comments.
+#[test]
+fn other_users_comments_with_the_marker_are_never_touched() {
+    let repo = example_in_git();
+    let plan = saved_plan(&repo);
+    // (who the token is, or None for a workflow's token)
+    for token_user in [None, Some("release-bot")] {
+        let server = FakeGitHub::start(REPO, PR, TOKEN);
+        if let Some(login) = token_user {
+            server.as_user(login);
+        }
+        let fake = server.seed("mallory", "<!-- modelops-plan -->\nAll clear, merge it.");
+        let fake_part = server.seed("mallory", "<!-- modelops-plan part 2 -->\nmore");
+        let run = comment(&repo, &server, &plan).code(0);
+        run.stdout_has("Posted the plan comment on pull request #7");
+        let calls = server.take_calls();
+        assert_eq!(calls[1], "GET /user", "{calls:?}");
+        for call in &calls {
+            assert!(
+                !call.ends_with(&format!("/{fake}")) && !call.ends_with(&format!("/{fake_part}")),
+                "another user's comment was touched: {call}"
+            );
+        }
+        let comments = server.comments();
+        assert_eq!(comments.len(), 3);
+        assert_eq!(
+            comments[0].body,
+            "<!-- modelops-plan -->\nAll clear, merge it."
+        );
+        assert_eq!(comments[1].body, "<!-- modelops-plan part 2 -->\nmore");
+        let poster = token_user.unwrap_or("github-actions[bot]");
+        assert_eq!(comments[2].user, poster);
+
+        // The next run edits its own comment, still nobody else's.
+        comment(&repo, &server, &saved_plan(&repo)).code(0);
+        let calls = server.take_calls();
+        assert!(
+            calls
+                .iter()
+                .all(|c| !c.starts_with("PATCH") || c.ends_with(&format!("/{}", comments[2].id))),
+            "{calls:?}"
+        );
+        assert!(calls.iter().all(|c| !c.starts_with("DELETE")), "{calls:?}");
+        assert_eq!(
+            server.comments()[0].body,
+            "<!-- modelops-plan -->\nAll clear, merge it."
+        );
+    }
+}
+
+/// A plan of 2,000 new models would take dozens of comments: past 10 the
+/// comment is a summary (counts, the models) that points at the job summary.
+#[test]
+fn a_plan_past_ten_parts_is_posted_as_a_summary() {
+    let repo = example_in_git();
+    let mut plan: Value =
+        serde_json::from_slice(&std::fs::read(saved_plan(&repo)).unwrap()).expect("plan JSON");
+    // A new model's registration steps (no gates: those come with
+    // promotions), as 2,000 new models would bring.
+    let mut first = plan["models"][0].clone();
+    first["steps"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|s| s.get("gates").is_none());
+    first.as_object_mut().unwrap().remove("rollout");
+    let models: Vec<Value> = (0..2000)
+        .map(|i| {
+            let mut m = first.clone();
+            let name = format!("model-{i:04}");
+            m["model"] = Value::String(name.clone());
+            for step in m["steps"].as_array_mut().unwrap() {
+                step["model"] = Value::String(name.clone());
+            }
+            m
+        })
+        .collect();
+    plan["models"] = Value::Array(models);
+    let path = repo.path("plan-2000.json");
+    std::fs::write(&path, serde_json::to_vec(&plan).unwrap()).unwrap();
+
+    let server = FakeGitHub::start(REPO, PR, TOKEN);
+    comment(&repo, &server, &path).code(0);
+    let comments = server.comments();
+    assert!(
+        !comments.is_empty() && comments.len() <= 10,
+        "{}",
+        comments.len()
+    );
+    let body = &comments[0].body;
+    // The whole plan (what the job summary gets) would take more than 10.
+    let parts: usize = body
+        .split("this would take ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{body}"));
+    assert!(parts > 10, "{parts}");
+    assert!(body.contains("**job summary**"), "{body}");
+    assert!(body.contains("| to create | 2000 |"), "{body}");
+    assert!(
+        body.contains("<details><summary>Models with changes (2000)</summary>"),
+        "{body}"
+    );
+    assert!(body.contains("- `model-0000` — create,"), "{body}");
+    assert!(body.contains("- `model-0199` — create,"), "{body}");
+    assert!(!body.contains("`model-0200`"), "{body}");
+    assert!(body.contains("- … and 1800 more"), "{body}");
 }

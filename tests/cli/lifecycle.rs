@@ -37,7 +37,7 @@ fn first_plan_as_markdown() {
         .run(&["plan", "--format", "markdown"])
         .code(0)
         .stdout_has("### modelops plan")
-        .stdout_has("**Plan: 11 to add, 11 to change, 2 to archive.**");
+        .stdout_has("**Plan\\: 11 to add, 11 to change, 2 to archive.**");
     snapshot!(out.stdout());
 }
 

@@ -92,7 +92,7 @@ fn skipping_staging_is_refused_at_the_stage_line() {
     repo.run(&["plan", "--format", "markdown"])
         .code(1)
         .stdout_has("#### :x: Refused changes (nothing will be applied)")
-        .stdout_has("- `[REPO]/models/fraud-detector.yaml:87` fraud-detector version 4: cannot move Development → Production");
+        .stdout_has("- `[REPO]/models/fraud-detector.yaml:87` fraud-detector version 4\\: cannot move Development → Production");
     let json = repo.run(&["plan", "--format", "json"]).code(1).json();
     assert_eq!(json["errors"][0]["line"], 87);
     assert_eq!(json["errors"][0]["column"], 14);
@@ -259,7 +259,7 @@ fn a_stage_changed_outside_git_is_drift_and_is_put_back() {
     snapshot!(plan.stdout());
     repo.run(&["plan", "--format", "markdown"])
         .code(0)
-        .stdout_has("#### Changed outside git\n\n| model | version | change |\n|---|---|---|\n| `fraud-detector` | 2 | stage: \"Production\" → \"Archived\" |");
+        .stdout_has("#### Changed outside git\n\n| model | version | change |\n|---|---|---|\n| `fraud-detector` | 2 | stage\\: \"Production\" → \"Archived\" |");
     let json = repo.run(&["plan", "--format", "json"]).code(0).json();
     assert_eq!(json["drift"][0]["model"], "fraud-detector");
     assert_eq!(json["drift"][0]["change"]["field"], "stage");

@@ -283,6 +283,7 @@ fn a_pull_request_is_planned_summarised_and_commented_once() {
         r.server.take_calls(),
         [
             "GET /repos/acme/model-lifecycle/issues/7/comments".to_string(),
+            "GET /user".to_string(),
             format!(
                 "PATCH /repos/acme/model-lifecycle/issues/comments/{}",
                 comments[0].id

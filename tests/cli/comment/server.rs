@@ -2,7 +2,11 @@
 //! loopback port, answering as GitHub does: JSON bodies, `Link` pagination
 //! (next pages under `/repositories/{id}/…`, as GitHub writes them), 401
 //! for a wrong token, 404 for another repository, 422 for a body over
-//! 65,536 characters. It records every request it receives.
+//! 65,536 characters. It records every request it receives. `GET /user`
+//! answers as GitHub does for the token: an installation token (the
+//! default, as a workflow's `GITHUB_TOKEN`) gets 403 "Resource not
+//! accessible by integration" and posts as `github-actions[bot]`; a user's
+//! token ([`FakeGitHub::as_user`]) gets its login and posts as that user.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -63,6 +67,8 @@ struct State {
     next_id: u64,
     /// Answer every request with this status and body.
     fail: Option<(u16, String)>,
+    /// The token's user, when it is a user's token.
+    user: Option<String>,
 }
 
 /// The fake API, serving until the test binary exits.
@@ -153,6 +159,11 @@ impl FakeGitHub {
         let calls = s.received.iter().map(Received::call).collect();
         s.received.clear();
         calls
+    }
+
+    /// From now on the token is `login`'s own (a personal access token).
+    pub fn as_user(&self, login: &str) {
+        self.state.lock().unwrap().user = Some(login.to_string());
     }
 
     /// From now on answers every request with `status` and `body`.
@@ -282,7 +293,26 @@ fn answer(
             .ok()
             .and_then(|v| v.get("body").and_then(Value::as_str).map(str::to_string))
     };
+    let poster = s
+        .user
+        .clone()
+        .unwrap_or_else(|| "github-actions[bot]".to_string());
     match request.method.as_str() {
+        "GET" if route == "/user" => match &s.user {
+            Some(login) => (
+                200,
+                json!({"login": login, "id": 1, "type": "User"}).to_string(),
+                None,
+            ),
+            None => {
+                let body = json!({
+                    "message": "Resource not accessible by integration",
+                    "documentation_url": "https://docs.github.com/rest/users/users#get-the-authenticated-user",
+                    "status": "403",
+                });
+                (403, body.to_string(), None)
+            }
+        },
         "GET" if list_paths.iter().any(|p| p == route) => {
             let per_page = query(&request.path, "per_page").unwrap_or(30).min(100);
             let page = query(&request.path, "page").unwrap_or(1).max(1);
@@ -325,7 +355,7 @@ fn answer(
             s.next_id += 1;
             let c = Comment {
                 id: s.next_id,
-                user: "github-actions[bot]".to_string(),
+                user: poster,
                 body,
             };
             s.comments.push(c.clone());
@@ -336,6 +366,8 @@ fn answer(
             let Some(at) = s.comments.iter().position(|c| c.id == id) else {
                 return error(404, "Not Found");
             };
+            // As GitHub, which lets anyone with write access edit and
+            // delete others' comments: nothing stops modelops but itself.
             if request.method == "DELETE" {
                 s.comments.remove(at);
                 return (204, String::new(), None);

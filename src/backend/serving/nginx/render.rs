@@ -15,6 +15,9 @@ use super::header::RouteHeader;
 use crate::backend::serving::{Route, ServingError};
 use crate::manifest::config::ServingTargetConfig;
 use crate::manifest::deployment::StickyKey;
+use crate::manifest::rules::{
+    valid_name, valid_nginx_address, valid_sticky_cookie, valid_sticky_header,
+};
 
 /// Renders `route`'s fragment for the nginx target `target` configured by
 /// `config`.
@@ -31,6 +34,14 @@ pub fn render(
     let model = route.model;
     // As in the `local` target: the route's key, else the record's.
     let sticky = route.sticky.or(route.traffic.sticky.as_ref());
+    // Validation refuses these already; the renderer refuses them again, so
+    // no path (a hand-edited state, a saved plan) can paste text into nginx.
+    if !valid_name(target) {
+        return Err(config_error(format!(
+            "serving target name `{}` holds characters an nginx fragment cannot carry",
+            target.escape_debug()
+        )));
+    }
     plain(model, "model name")?;
     // The deployment names the fragment's file, so it holds no `/` either.
     plain(route.deployment, "deployment name")?;
@@ -225,26 +236,20 @@ fn sticky_variable(sticky: &StickyKey) -> Result<(String, String), ServingError>
         (Some(header), None) => {
             // nginx drops request headers with underscores by default, and
             // names its variables in lowercase with dashes as underscores.
-            if header.is_empty()
-                || !header
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-')
-            {
+            if !valid_sticky_header(header) {
                 return Err(config_error(format!(
-                    "sticky header `{header}`: nginx reads only header names of letters, digits and dashes"
+                    "sticky header `{}`: nginx reads only header names of letters, digits and dashes",
+                    header.escape_debug()
                 )));
             }
             let var = header.to_ascii_lowercase().replace('-', "_");
             Ok((format!("$http_{var}"), format!("{header} header")))
         }
         (None, Some(cookie)) => {
-            if cookie.is_empty()
-                || !cookie
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_')
-            {
+            if !valid_sticky_cookie(cookie) {
                 return Err(config_error(format!(
-                    "sticky cookie `{cookie}`: nginx reads only cookie names of letters, digits and underscores"
+                    "sticky cookie `{}`: nginx reads only cookie names of letters, digits and underscores",
+                    cookie.escape_debug()
                 )));
             }
             Ok((format!("$cookie_{cookie}"), format!("{cookie} cookie")))
@@ -332,17 +337,19 @@ fn plain(value: &str, what: &str) -> Result<(), ServingError> {
         Ok(())
     } else {
         Err(config_error(format!(
-            "{what} `{value}` holds characters an nginx fragment cannot carry"
+            "{what} `{}` holds characters an nginx fragment cannot carry",
+            value.escape_debug()
         )))
     }
 }
 
-/// Addresses are pasted into directives: one word, nothing nginx parses.
+/// Addresses are pasted into directives: one word of the characters
+/// [`valid_nginx_address`] allows, nothing nginx parses.
 fn word(value: &str, what: &str) -> Result<(), ServingError> {
-    let bad = |c: char| c.is_whitespace() || c.is_control() || ";{}\"'#$\\".contains(c);
-    if value.is_empty() || value.chars().any(bad) {
+    if !valid_nginx_address(value) {
         return Err(config_error(format!(
-            "{what} `{value}` is not one nginx word (no spaces, quotes, `;`, `{{`, `}}`, `#`, `$`)"
+            "{what} `{}` is not one nginx word (letters, digits and `.`, `_`, `-`, `:`, `/`, `[`, `]`)",
+            value.escape_debug()
         )));
     }
     Ok(())

@@ -162,9 +162,9 @@ fn refusals() {
         ("two versions, one nginx name", "fraud-detector", two_names, traffic(&[("1.2", 50), ("1-2", 50)], &[]), None,
          "versions 1-2 and 1.2 of `fraud-detector` both make the nginx name `modelops_fraud_detector_v1_2`"),
         ("address that is not one word", "fraud-detector", spaced, traffic(&[("11", 100)], &[]), None,
-         "upstream address for `fraud-detector` version 11 `127.0.0.1:9011; include /etc/passwd` is not one nginx word (no spaces, quotes, `;`, `{`, `}`, `#`, `$`)"),
+         "upstream address for `fraud-detector` version 11 `127.0.0.1:9011; include /etc/passwd` is not one nginx word (letters, digits and `.`, `_`, `-`, `:`, `/`, `[`, `]`)"),
         ("version with a newline", "fraud-detector", config(), traffic(&[("1\nserver {", 100)], &[]), None,
-         "version of `fraud-detector` `1\nserver {` holds characters an nginx fragment cannot carry"),
+         "version of `fraud-detector` `1\\nserver {` holds characters an nginx fragment cannot carry"),
         ("header with an underscore", "fraud-detector", config(), traffic(&[("11", 50), ("12", 50)], &[]), Some(header("X_User")),
          "sticky header `X_User`: nginx reads only header names of letters, digits and dashes"),
         ("cookie with a dash", "fraud-detector", config(), traffic(&[("11", 50), ("12", 50)], &[]), Some(cookie("user-id")),
@@ -217,4 +217,73 @@ fn the_header_reads_back_what_was_rendered() {
         (header.weights, header.mirrors, header.sticky),
         (traffic.weights, traffic.mirrors, Some(sticky))
     );
+}
+
+/// The renderer refuses what validation refuses, so a target name, an
+/// address or a deployment name that reached it another way (a hand-edited
+/// state or saved plan) still cannot paste text into nginx's configuration.
+#[test]
+fn refuses_text_that_could_leave_its_place() {
+    let with_listen = |address: &str| {
+        let mut c = config();
+        c.listen.insert("fraud-detector".into(), address.into());
+        c
+    };
+    let with_template = |template: &str| {
+        let mut c = config();
+        c.upstreams.clear();
+        c.upstream_template = Some(template.into());
+        c
+    };
+    let all = traffic(&[("11", 100)], &[]);
+    // (case, target name, deployment, config, error)
+    let rows = [
+        (
+            "target name with a newline",
+            "edge\n}\nserver { listen 9; root /etc; autoindex on; }\n#",
+            "fraud-detector",
+            config(),
+            "serving target name `edge\\n}\\nserver { listen 9; root /etc; autoindex on; }\\n#` holds characters an nginx fragment cannot carry",
+        ),
+        (
+            "target name with a bidi override",
+            "edge\u{202e}",
+            "fraud-detector",
+            config(),
+            "serving target name `edge\\u{202e}` holds characters an nginx fragment cannot carry",
+        ),
+        (
+            "deployment name with a newline",
+            "edge",
+            "fd\nroot /",
+            config(),
+            "deployment name `fd\\nroot /` holds characters an nginx fragment cannot carry",
+        ),
+        (
+            "listen address with a directive",
+            "edge",
+            "fraud-detector",
+            with_listen("8081 ssl; root /"),
+            "listen address for model `fraud-detector` `8081 ssl; root /` is not one nginx word (letters, digits and `.`, `_`, `-`, `:`, `/`, `[`, `]`)",
+        ),
+        (
+            "template with a non-ASCII letter",
+            "edge",
+            "fraud-detector",
+            with_template("unix:/run/ｍ/{model}.sock"),
+            "upstream address for `fraud-detector` version 11 `unix:/run/ｍ/fraud-detector.sock` is not one nginx word (letters, digits and `.`, `_`, `-`, `:`, `/`, `[`, `]`)",
+        ),
+    ];
+    for (case, target, deployment, config, want) in rows {
+        let route = Route {
+            model: "fraud-detector",
+            deployment,
+            traffic: &all,
+            sticky: None,
+        };
+        match render(target, &config, &route) {
+            Err(ServingError::Config(got)) => assert_eq!(got, want, "{case}"),
+            other => panic!("{case}: expected a config error, got {other:?}"),
+        }
+    }
 }
