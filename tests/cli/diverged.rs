@@ -100,7 +100,7 @@ fn a_refused_promotion_is_diverged_until_git_agrees() {
     repo.run(&["plan", "--format", "markdown"])
         .code(0)
         .stdout_has("#### :warning: Diverged from git (apply will not move these versions)\n")
-        .stdout_has("| `fraud-detector` | 3 | Production | Staging | rejected | 2026-11-26T09:00:00Z | rejected by its gates: approval.owner: (none) (`approved_by` must name risk-ml) |\n")
+        .stdout_has("| `fraud-detector` | 3 | Production | Staging | rejected | 2026-11-26T09:00:00Z | rejected by its gates\\: approval.owner\\: \\(none\\) \\(`approved_by` must name risk-ml\\) |\n")
         .stdout_has("The change to `models/fraud-detector.yaml` that makes git agree:\n\n```diff\n")
         .stdout_lacks(MATCH);
 
