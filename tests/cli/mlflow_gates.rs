@@ -174,9 +174,10 @@ fn gates_read_mlflow_runs_and_logged_models_and_rejections_hold() {
         "{rejection}"
     );
 
-    // The next plan reads the tag back: held, not tried again, exit 0.
+    // The next plan reads the tag back: held, not tried again; git and the
+    // registry disagree, so --detailed-exitcode reports it (2, docs/plan.md).
     repo.run_with(&["plan", "--detailed-exitcode"], &env)
-        .code(0)
+        .code(2)
         .stdout_has(&format!(
             "  {name} version 2 (git asks for Staging): rejected at "
         ));
@@ -236,8 +237,9 @@ fn rollout_records_and_rollback_holds_live_in_mlflow() {
     repo.run_with(&["rollback", &name, "--reason", "e2e"], &env)
         .code(0)
         .stdout_has(&format!("Rolled back {name} from version 2 to version 1"));
+    // Held, and diverged from git: --detailed-exitcode says so with 2.
     repo.run_with(&["plan", "--detailed-exitcode"], &env)
-        .code(0)
+        .code(2)
         .stdout_has("Held by rollback at ")
         .stdout_has(&format!(
             "    +    - {{version: 2, stage: Staging, source: s3://m/{name}/2}}\n"
