@@ -70,10 +70,10 @@ mod monitor;
 mod monitor_e2e;
 #[path = "cli/nginx.rs"]
 mod nginx;
-#[path = "cli/pr_trust.rs"]
-mod pr_trust;
 #[path = "cli/output_injection.rs"]
 mod output_injection;
+#[path = "cli/pr_trust.rs"]
+mod pr_trust;
 #[path = "cli/prometheus.rs"]
 mod prometheus;
 #[path = "cli/promotion.rs"]
