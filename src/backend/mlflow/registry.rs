@@ -633,6 +633,14 @@ impl Registry for MlflowRegistry {
             .map(|name| (name.clone(), next_numbers.get(name).copied().unwrap_or(1)))
             .collect();
         *lock(&self.next_number) = next_numbers;
+        // Rollout records come from tags anyone with write access can set.
+        let problems = crate::state::check::problems(&state);
+        if !problems.is_empty() {
+            return Err(BackendError::InvalidState {
+                source_name: format!("{} (tag {ROLLOUT_TAG})", self.describe()),
+                problems,
+            });
+        }
         Ok(state)
     }
 
