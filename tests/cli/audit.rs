@@ -388,3 +388,101 @@ fn a_rollout_record_out_of_bounds_is_an_error_never_a_promotion() {
         );
     }
 }
+
+#[test]
+fn mlflow_event_tags_carry_the_chain_and_verify_finds_an_edit() {
+    use modelops::backend::mlflow::request;
+    let Some(client) = crate::mlflow::server() else {
+        return;
+    };
+    let _serial = crate::mlflow::serial();
+    let url = std::env::var("MODELOPS_MLFLOW_URL").expect("url");
+    let env = [("MLFLOW_TRACKING_URI", url.as_str())];
+    let name = format!(
+        "audit-{}",
+        &crate::mlflow::unique("x")[2..].replace('-', "")
+    );
+    let repo = Repo::new();
+    repo.file(
+        crate::fixtures::POLICY_FILE,
+        crate::fixtures::NO_GATES_POLICY,
+    );
+    repo.file(
+        &format!("models/{name}.yaml"),
+        crate::mlflow::manifest(&name),
+    );
+    repo.git_commit("e2e");
+    repo.run_with(&["apply", "--auto-approve"], &env).code(0);
+
+    // Every event tag names the hash of the one before; the model's head
+    // tag names the last.
+    let versions = client
+        .send(&request::search_model_versions(
+            &format!("name='{name}'"),
+            None,
+        ))
+        .expect("versions");
+    let mut events: Vec<(u64, String, u64, String)> = Vec::new();
+    for v in versions["model_versions"].as_array().expect("versions") {
+        let number: u64 = v["version"]
+            .as_str()
+            .expect("number")
+            .parse()
+            .expect("number");
+        for t in v["tags"].as_array().into_iter().flatten() {
+            let key = t["key"].as_str().expect("key");
+            if key.starts_with("modelops.event.") {
+                let n = key.rsplit('.').next().unwrap().parse().expect("n");
+                events.push((
+                    n,
+                    key.to_string(),
+                    number,
+                    t["value"].as_str().unwrap().into(),
+                ));
+            }
+        }
+    }
+    events.sort();
+    assert!(events.len() >= 4, "{events:?}");
+    let mut prev = sha256(b"");
+    for (i, (n, _, _, value)) in events.iter().enumerate() {
+        assert_eq!(*n, i as u64 + 1);
+        let e: serde_json::Value = serde_json::from_str(value).expect("JSON");
+        assert_eq!(e["prev_hash"], prev.as_str(), "event {n}");
+        prev = sha256(value.as_bytes());
+    }
+    let model = client
+        .send(&request::get_registered_model(&name))
+        .expect("model");
+    let head = model["registered_model"]["tags"]
+        .as_array()
+        .expect("tags")
+        .iter()
+        .find(|t| t["key"] == "modelops.events.head")
+        .expect("head tag")["value"]
+        .as_str()
+        .expect("value")
+        .to_string();
+    let head: serde_json::Value = serde_json::from_str(&head).expect("JSON");
+    assert_eq!(head["hash"], prev.as_str());
+    assert_eq!(head["seq"], events.len() as u64);
+    repo.run_with(&["history", "--verify", &name], &env)
+        .code(0)
+        .stdout_has(&format!("model {name}: {} events intact.", events.len()));
+
+    // Someone rewrites who made the second change.
+    let (_, key, number, value) = &events[1];
+    client
+        .send(&request::set_model_version_tag(
+            &name,
+            *number,
+            key,
+            &value.replace("\"actor\":\"tester\"", "\"actor\":\"someone\""),
+        ))
+        .expect("edit tag");
+    repo.run_with(&["history", "--verify", &name], &env)
+        .code(1)
+        .stderr_has(&format!(
+            "model {name}:2: event 2 (tag {key} on version {number}) does not match the hash that record 3 names"
+        ));
+}
