@@ -277,6 +277,13 @@ impl LocalStore {
                             ),
                         });
                     }
+                    let problems = crate::state::check::problems(&parsed.state);
+                    if !problems.is_empty() {
+                        return Err(BackendError::InvalidState {
+                            source_name: path.display().to_string(),
+                            problems,
+                        });
+                    }
                     parsed
                 }
             };
@@ -331,6 +338,68 @@ fn holder_of(path: &Path) -> String {
         .ok()
         .filter(|s| !s.trim().is_empty())
         .unwrap_or_else(|| "another process".to_string())
+}
+
+/// What this host can tell about a lock's holder, before `unlock --force`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HolderState {
+    /// A process on this host that is running: its lock must not be broken.
+    Running(u32),
+    /// The holder named a process on this host that no longer runs.
+    Stopped(u32),
+    /// The holder was on another host, which cannot be checked from here.
+    OtherHost(String),
+    /// Nothing identifies the holder.
+    Unknown,
+}
+
+/// The pid and host a holder text (`pid N (user@host, ...`) names.
+pub fn holder_process(holder: &str) -> Option<(u32, String)> {
+    let rest = holder.strip_prefix("pid ")?;
+    let (pid, rest) = rest.split_once(' ')?;
+    let who = rest.strip_prefix('(')?.split([',', ')']).next()?;
+    let host = who.rsplit_once('@').map_or(who, |(_, h)| h);
+    Some((pid.parse().ok()?, host.to_string()))
+}
+
+/// Whether process `pid` runs on this host.
+pub fn running_here(pid: u32) -> bool {
+    pid != 0 && Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// The state of a holder named by `holder`, preferring what the kernel says
+/// about the lock file in `dir` (`/proc/locks`: which local process holds
+/// its OS lock) over what the file's text claims.
+pub fn holder_state(dir: &Path, holder: &str) -> HolderState {
+    if let Some(pid) = local_locker(&dir.join(LOCK_FILE)).filter(|p| running_here(*p)) {
+        return HolderState::Running(pid);
+    }
+    match holder_process(holder) {
+        Some((_, host)) if host != hostname() => HolderState::OtherHost(host),
+        Some((pid, _)) if running_here(pid) => HolderState::Running(pid),
+        Some((pid, _)) => HolderState::Stopped(pid),
+        None => HolderState::Unknown,
+    }
+}
+
+/// The pid of a process on this host holding an OS lock on `path`, from
+/// `/proc/locks` (`N: FLOCK ADVISORY WRITE <pid> <maj>:<min>:<inode> ...`).
+fn local_locker(path: &Path) -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = fs::metadata(path).ok()?;
+    let dev = meta.dev();
+    let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
+    let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
+    let id = format!("{major:02x}:{minor:02x}:{}", meta.ino());
+    let locks = fs::read_to_string("/proc/locks").ok()?;
+    locks.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        // A waiter's line has `->` after the index; only holders count.
+        if fields.get(1) == Some(&"->") || fields.get(5) != Some(&id.as_str()) {
+            return None;
+        }
+        fields.get(4)?.parse().ok()
+    })
 }
 
 /// The operator's name: `$USER`, else `unknown`.
@@ -838,6 +907,51 @@ mod tests {
         second
             .take_lock(Duration::from_millis(300), "modelops apply")
             .unwrap();
+    }
+
+    #[test]
+    fn a_holder_text_names_its_process_and_host() {
+        let here = hostname();
+        let cases = [
+            (
+                "pid 42 (ann@build-7, `modelops apply`) since 2026-11-26T09:00:00Z",
+                Some((42, "build-7")),
+            ),
+            ("pid 7 (ann@a@b, `x`) since t", Some((7, "b"))),
+            ("another process", None),
+            ("pid x (ann@h, `x`)", None),
+        ];
+        for (text, want) in cases {
+            let got = holder_process(text);
+            assert_eq!(got.as_ref().map(|(p, h)| (*p, h.as_str())), want, "{text}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let me = std::process::id();
+        let cases = [
+            (
+                format!("pid {me} (t@{here}, `x`) since t"),
+                HolderState::Running(me),
+            ),
+            (
+                format!("pid {} (t@{here}, `x`) since t", u32::MAX - 1),
+                HolderState::Stopped(u32::MAX - 1),
+            ),
+            (
+                format!("pid {me} (t@elsewhere-{here}, `x`) since t"),
+                HolderState::OtherHost(format!("elsewhere-{here}")),
+            ),
+            ("another process".to_string(), HolderState::Unknown),
+        ];
+        for (text, want) in cases {
+            assert_eq!(holder_state(dir.path(), &text), want, "{text}");
+        }
+        // The kernel's word beats the text: a lock this process holds.
+        let mut store = LocalStore::new(dir.path());
+        store.take_lock(Duration::from_secs(1), "test").unwrap();
+        assert_eq!(
+            holder_state(dir.path(), "another process"),
+            HolderState::Running(me)
+        );
     }
 
     #[test]

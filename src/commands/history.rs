@@ -7,7 +7,7 @@ use anyhow::{Context as _, Result};
 use jiff::Timestamp;
 
 use super::{Context, count, emit};
-use crate::backend::{LocalStore, Registry};
+use crate::backend::LocalStore;
 use crate::cli::{HistoryArgs, ListFormat};
 use crate::render::{json_output, text};
 use crate::state::chain::ChainReport;
@@ -80,14 +80,11 @@ pub fn run(ctx: &Context, args: HistoryArgs) -> Result<ExitCode> {
 fn verify(
     ctx: &Context,
     config: &crate::manifest::config::ConfigSpec,
-    _model: Option<&str>,
+    model: Option<&str>,
 ) -> Result<ExitCode> {
     // (where, the report) per chain checked.
     let chains: Vec<(String, ChainReport)> = match ctx.mlflow(config)? {
-        Some(mlflow) => anyhow::bail!(
-            "history --verify checks the local event log; {} is not checked yet",
-            mlflow.describe()
-        ),
+        Some(mut mlflow) => mlflow.verify_events(model)?,
         None => {
             // The local log is one chain for every model.
             let check = LocalStore::new(ctx.state_dir(config)).verify_log()?;

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use anyhow::{Context as _, Result};
 
 use super::{Context, emit};
+use crate::backend::local::{HolderState, holder_process, holder_state, hostname, running_here};
 use crate::backend::{LocalStore, Registry};
 
 /// Reports or removes the lock.
@@ -17,14 +18,26 @@ pub fn run(ctx: &Context, args: crate::cli::UnlockArgs) -> Result<ExitCode> {
                 ExitCode::SUCCESS
             }
             Some((holder, expired)) if expired || args.force => {
+                // The lease is the MLflow lock's only liveness signal; a
+                // holder on this host can be checked directly.
+                let state = match holder_process(&holder) {
+                    Some((_, host)) if host != hostname() => HolderState::OtherHost(host),
+                    Some((pid, _)) if running_here(pid) => HolderState::Running(pid),
+                    Some((pid, _)) => HolderState::Stopped(pid),
+                    None => HolderState::Unknown,
+                };
+                if let (false, HolderState::Running(pid)) = (expired, &state) {
+                    refuse_live(&mlflow.describe(), &holder, *pid);
+                    return Ok(ExitCode::FAILURE);
+                }
                 mlflow.remove_lock()?;
                 let note = if expired {
-                    " (its lease had run out)"
+                    " (its lease had run out).".to_string()
                 } else {
-                    ""
+                    format!(".\n{}", forced_note(&state))
                 };
                 emit(&format!(
-                    "Removed the lock on {} held by {holder}{note}.\n",
+                    "Removed the lock on {} held by {holder}{note}\n",
                     mlflow.describe()
                 ));
                 ExitCode::SUCCESS
@@ -49,11 +62,17 @@ pub fn run(ctx: &Context, args: crate::cli::UnlockArgs) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Some(holder) if args.force => {
+            let state = holder_state(&dir, &holder);
+            if let HolderState::Running(pid) = state {
+                refuse_live(&dir.display().to_string(), &holder, pid);
+                return Ok(ExitCode::FAILURE);
+            }
             LocalStore::remove_lock(&dir)
                 .with_context(|| format!("cannot remove the lock in {}", dir.display()))?;
             emit(&format!(
-                "Removed the lock on {} held by {holder}.\nThat process may still write; make sure it is stopped.\n",
-                dir.display()
+                "Removed the lock on {} held by {holder}.\n{}\n",
+                dir.display(),
+                forced_note(&state)
             ));
             Ok(ExitCode::SUCCESS)
         }
@@ -63,6 +82,31 @@ pub fn run(ctx: &Context, args: crate::cli::UnlockArgs) -> Result<ExitCode> {
                 dir.display()
             );
             Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// `unlock --force` never breaks the lock of a process running here: its
+/// writes would interleave with the next holder's and events would be lost.
+fn refuse_live(place: &str, holder: &str, pid: u32) {
+    eprintln!(
+        "The lock on {place} is held by {holder}, and process {pid} is running on this host ({}); \
+         --force does not remove a live holder's lock.\nStop that process (or wait for it to finish), then run modelops unlock again.",
+        hostname()
+    );
+}
+
+/// Why removing the lock was allowed, and what to check.
+fn forced_note(state: &HolderState) -> String {
+    match state {
+        HolderState::Stopped(pid) => {
+            format!("Process {pid} no longer runs on this host, so nothing is writing.")
+        }
+        HolderState::OtherHost(host) => format!(
+            "It was taken on another host ({host}), which cannot be checked from here: make sure that process is stopped."
+        ),
+        HolderState::Running(_) | HolderState::Unknown => {
+            "No process on this host holds it; the holder cannot be identified: make sure it is stopped.".to_string()
         }
     }
 }

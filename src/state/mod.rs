@@ -12,6 +12,7 @@ use crate::manifest::sorted_map::SortedMap;
 use crate::manifest::{Stage, VersionId};
 
 pub mod chain;
+pub mod check;
 mod rollout;
 
 pub use rollout::{Analysis, AnalysisCheck, RolloutRecord, RolloutStage, Verdict};

@@ -194,3 +194,295 @@ fn a_log_that_does_not_match_the_state_is_refused_untouched() {
         repo.run(&["history", "--verify"]).code(1);
     }
 }
+
+#[test]
+fn unlock_force_refuses_while_the_holder_runs_on_this_host() {
+    let repo = applied();
+    let lock = repo.state().join("lock");
+    // A holder naming a live process on this host, which holds the OS lock
+    // (--no-fork: the pid holding it is the one spawned).
+    let mut flock = std::process::Command::new("flock")
+        .args(["--no-fork"])
+        .arg(&lock)
+        .args(["sleep", "30"])
+        .spawn()
+        .expect("flock runs");
+    let pid = flock.id();
+    let started = std::time::Instant::now();
+    while modelops::backend::LocalStore::lock_holder(&repo.state()).is_none() {
+        assert!(
+            started.elapsed().as_secs() < 10,
+            "flock did not take the lock"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let force = repo.run(&["unlock", "--force"]);
+    let still_held = modelops::backend::LocalStore::lock_holder(&repo.state()).is_some();
+    let lock_file_kept = lock.exists();
+    flock.kill().expect("stop flock");
+    flock.wait().expect("reap flock");
+    force
+        .code(1)
+        .stderr_has(&format!("and process {pid} is running on this host ("))
+        .stderr_has("--force does not remove a live holder's lock")
+        .stdout_empty();
+    assert!(
+        still_held && lock_file_kept,
+        "a live holder's lock was removed"
+    );
+    // Once it has ended, nothing holds the lock.
+    repo.run(&["unlock", "--force"])
+        .code(0)
+        .stdout_has("No lock is held");
+}
+
+#[test]
+fn unlock_force_on_mlflow_checks_a_holder_on_this_host() {
+    use modelops::backend::mlflow::request;
+    let Some(client) = crate::mlflow::server() else {
+        return;
+    };
+    let _serial = crate::mlflow::serial();
+    let url = std::env::var("MODELOPS_MLFLOW_URL").expect("url");
+    let env = [("MLFLOW_TRACKING_URI", url.as_str())];
+    let here = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .expect("hostname")
+        .trim()
+        .to_string();
+    let mut child = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .expect("sleep");
+    let live = child.id();
+    // (case, holder text, exit, words)
+    let cases = [
+        (
+            "a live process on this host",
+            format!("pid {live} (ci@{here}, `modelops apply`) since 2026-11-26T09:00:00Z"),
+            1,
+            format!("and process {live} is running on this host"),
+        ),
+        (
+            "a process that has ended",
+            format!(
+                "pid {} (ci@{here}, `modelops apply`) since 2026-11-26T09:00:00Z",
+                u32::MAX - 7
+            ),
+            0,
+            format!("Process {} no longer runs on this host", u32::MAX - 7),
+        ),
+        (
+            "another host",
+            format!(
+                "pid {live} (ci@elsewhere-{here}, `modelops apply`) since 2026-11-26T09:00:00Z"
+            ),
+            0,
+            format!("It was taken on another host (elsewhere-{here})"),
+        ),
+    ];
+    let repo = Repo::new();
+    for (name, holder, code, words) in cases {
+        let expires = "2999-01-01T00:00:00Z".to_string();
+        client
+            .send(&request::create_registered_model(
+                "modelops-lock",
+                Some(&holder),
+                &[
+                    ("modelops.lock.holder".into(), holder.clone()),
+                    ("modelops.lock.expires".into(), expires),
+                ],
+            ))
+            .expect("lock model");
+        let out = repo.run_with(&["unlock", "--force"], &env).code(code);
+        let text = if code == 0 {
+            out.stdout()
+        } else {
+            out.stderr()
+        };
+        assert!(text.contains(&words), "{name}: {text}");
+        let held = client
+            .send(&request::get_registered_model("modelops-lock"))
+            .is_ok();
+        assert_eq!(held, code == 1, "{name}: lock kept only for a live holder");
+        if held {
+            client
+                .send(&request::delete_registered_model("modelops-lock"))
+                .expect("clean up");
+        }
+    }
+    child.kill().expect("stop sleep");
+    child.wait().expect("reap");
+}
+
+#[test]
+fn a_rollout_record_out_of_bounds_is_an_error_never_a_promotion() {
+    // (case, the hand edit to fraud-detector's rollout record, words)
+    type Edit = fn(&mut serde_json::Value);
+    let cases: Vec<(&str, Edit, &str)> = vec![
+        (
+            "step 99",
+            |r| r["step"] = 99.into(),
+            "rollouts.fraud-detector.step: 99 is outside its 4 stages (0 to 3)",
+        ),
+        (
+            "a weight over 100",
+            |r| r["stages"][0]["traffic_percent"] = 250.into(),
+            "rollouts.fraud-detector.stages.0.traffic_percent: 250 is over 100",
+        ),
+        (
+            "a version never registered",
+            |r| r["version"] = 99.into(),
+            "rollouts.fraud-detector.version: version 99 is not registered",
+        ),
+    ];
+    for (name, edit, words) in cases {
+        let repo = applied();
+        // Git promotes version 3; the canary starts: a real record, at
+        // stage 1 of 4.
+        let fraud = "models/fraud-detector.yaml";
+        repo.edit(fraud, "stage: Production", "stage: Archived")
+            .edit(fraud, "stage: Staging", "stage: Production")
+            .edit(
+                fraud,
+                "adds optional device_fingerprint_seen_before.\n",
+                "adds optional device_fingerprint_seen_before.\n      approved_by: risk-ml\n",
+            );
+        repo.run(&["apply", "--auto-approve"]).code(0);
+        let mut state: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(repo.state_file()).expect("state"))
+                .expect("JSON");
+        let record = &mut state["state"]["rollouts"]["fraud-detector"];
+        assert_eq!(record["step"], 0, "{name}: the canary's first stage");
+        edit(record);
+        std::fs::write(repo.state_file(), serde_json::to_vec(&state).expect("JSON"))
+            .expect("write");
+        let log_before = log(&repo);
+        // Long after every stage's duration: a valid last stage would promote.
+        repo.at("2026-12-10T09:00:00Z");
+        for args in [&["plan"][..], &["apply", "--auto-approve"], &["status"]] {
+            let out = repo.run(args).code(1);
+            assert!(
+                out.stderr()
+                    .contains("state/state.json holds an invalid record: ")
+                    && out.stderr().contains(words),
+                "{name}: {args:?}: {}",
+                out.stderr()
+            );
+        }
+        assert_eq!(log(&repo), log_before, "{name}: nothing may be recorded");
+        let state: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(repo.state_file()).expect("state"))
+                .expect("JSON");
+        let versions = state["state"]["models"]["fraud-detector"]["versions"]
+            .as_array()
+            .expect("versions");
+        let production: Vec<&serde_json::Value> = versions
+            .iter()
+            .filter(|v| v["stage"] == "Production")
+            .map(|v| &v["version"])
+            .collect();
+        assert_eq!(
+            production,
+            [&serde_json::json!(2)],
+            "{name}: a promotion happened"
+        );
+    }
+}
+
+#[test]
+fn mlflow_event_tags_carry_the_chain_and_verify_finds_an_edit() {
+    use modelops::backend::mlflow::request;
+    let Some(client) = crate::mlflow::server() else {
+        return;
+    };
+    let _serial = crate::mlflow::serial();
+    let url = std::env::var("MODELOPS_MLFLOW_URL").expect("url");
+    let env = [("MLFLOW_TRACKING_URI", url.as_str())];
+    let name = format!(
+        "audit-{}",
+        &crate::mlflow::unique("x")[2..].replace('-', "")
+    );
+    let repo = Repo::new();
+    repo.file(
+        crate::fixtures::POLICY_FILE,
+        crate::fixtures::NO_GATES_POLICY,
+    );
+    repo.file(
+        &format!("models/{name}.yaml"),
+        crate::mlflow::manifest(&name),
+    );
+    repo.git_commit("e2e");
+    repo.run_with(&["apply", "--auto-approve"], &env).code(0);
+
+    // Every event tag names the hash of the one before; the model's head
+    // tag names the last.
+    let versions = client
+        .send(&request::search_model_versions(
+            &format!("name='{name}'"),
+            None,
+        ))
+        .expect("versions");
+    let mut events: Vec<(u64, String, u64, String)> = Vec::new();
+    for v in versions["model_versions"].as_array().expect("versions") {
+        let number: u64 = v["version"]
+            .as_str()
+            .expect("number")
+            .parse()
+            .expect("number");
+        for t in v["tags"].as_array().into_iter().flatten() {
+            let key = t["key"].as_str().expect("key");
+            if key.starts_with("modelops.event.") {
+                let n = key.rsplit('.').next().unwrap().parse().expect("n");
+                events.push((
+                    n,
+                    key.to_string(),
+                    number,
+                    t["value"].as_str().unwrap().into(),
+                ));
+            }
+        }
+    }
+    events.sort();
+    assert!(events.len() >= 4, "{events:?}");
+    let mut prev = sha256(b"");
+    for (i, (n, _, _, value)) in events.iter().enumerate() {
+        assert_eq!(*n, i as u64 + 1);
+        let e: serde_json::Value = serde_json::from_str(value).expect("JSON");
+        assert_eq!(e["prev_hash"], prev.as_str(), "event {n}");
+        prev = sha256(value.as_bytes());
+    }
+    let model = client
+        .send(&request::get_registered_model(&name))
+        .expect("model");
+    let head = model["registered_model"]["tags"]
+        .as_array()
+        .expect("tags")
+        .iter()
+        .find(|t| t["key"] == "modelops.events.head")
+        .expect("head tag")["value"]
+        .as_str()
+        .expect("value")
+        .to_string();
+    let head: serde_json::Value = serde_json::from_str(&head).expect("JSON");
+    assert_eq!(head["hash"], prev.as_str());
+    assert_eq!(head["seq"], events.len() as u64);
+    repo.run_with(&["history", "--verify", &name], &env)
+        .code(0)
+        .stdout_has(&format!("model {name}: {} events intact.", events.len()));
+
+    // Someone rewrites who made the second change.
+    let (_, key, number, value) = &events[1];
+    client
+        .send(&request::set_model_version_tag(
+            &name,
+            *number,
+            key,
+            &value.replace("\"actor\":\"tester\"", "\"actor\":\"someone\""),
+        ))
+        .expect("edit tag");
+    repo.run_with(&["history", "--verify", &name], &env)
+        .code(1)
+        .stderr_has(&format!(
+            "model {name}:2: event 2 (tag {key} on version {number}) does not match the hash that record 3 names"
+        ));
+}

@@ -182,7 +182,7 @@ fn an_unreachable_server_is_retried_for_reads_only() {
 }
 
 /// A model manifest with three versions, MLflow-numbered from 1.
-fn manifest(name: &str) -> String {
+pub fn manifest(name: &str) -> String {
     let columns: String = (0..400)
         .map(|i| format!("{{name: feature_{i:03}, type: double}}, "))
         .collect();

@@ -2,7 +2,7 @@
 //! applies plan steps as REST calls, following [`super::mapping`].
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Mutex, MutexGuard};
 
 use jiff::Timestamp;
@@ -29,8 +29,13 @@ const DIGEST_TAG: &str = "modelops.digest";
 const ROLLOUT_TAG: &str = "modelops.rollout";
 /// Tag marking a version Rejected by validation gates: a JSON [`Rejection`].
 const REJECTED_TAG: &str = "modelops.rejected";
-/// Prefix of the audit-event tags on a version: `modelops.event.<seq>`.
+/// Prefix of the audit-event tags on a version: `modelops.event.<unix ms>.<n>`,
+/// `n` counting the model's chained events from 1.
 const EVENT_TAG: &str = "modelops.event.";
+/// Tag on a registered model naming its last event: `{"seq": n, "hash": ...}`,
+/// the SHA-256 of that event's tag value. Each event's value names the hash
+/// of the one before (`prev_hash`, [`crate::state::chain`]).
+const EVENTS_HEAD_TAG: &str = "modelops.events.head";
 /// How many models are written at once.
 const WRITERS: usize = 8;
 /// The registered model whose existence is the apply lock: creating a model
@@ -38,6 +43,12 @@ const WRITERS: usize = 8;
 pub const LOCK_MODEL: &str = "modelops-lock";
 /// How long a lock is good for; after that another apply may take it over.
 const LOCK_LEASE: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// A head tag's `(seq, hash)`.
+fn parse_head(tag: Option<&String>) -> Option<(u64, String)> {
+    let v: Value = serde_json::from_str(tag?).ok()?;
+    Some((v["seq"].as_u64()?, v["hash"].as_str()?.to_string()))
+}
 
 /// One version as MLflow holds it, with what applying needs.
 #[derive(Debug, Clone)]
@@ -55,7 +66,8 @@ pub struct MlflowRegistry {
     versions: Mutex<BTreeMap<(String, VersionId), Observed>>,
     next_number: Mutex<BTreeMap<String, u64>>,
     model_aliases: Mutex<BTreeMap<String, BTreeMap<String, u64>>>,
-    events_recorded: AtomicU64,
+    /// Per model: the number and hash of its last chained event.
+    heads: Mutex<BTreeMap<String, (u64, String)>>,
     locked: bool,
 }
 
@@ -80,7 +92,7 @@ impl MlflowRegistry {
             versions: Mutex::default(),
             next_number: Mutex::default(),
             model_aliases: Mutex::default(),
-            events_recorded: AtomicU64::new(0),
+            heads: Mutex::default(),
             locked: false,
         }
     }
@@ -120,8 +132,10 @@ impl MlflowRegistry {
             })
     }
 
-    /// Records an audit event as a tag on the version:
-    /// `modelops.event.<unix ms>.<n>`, `n` counting the events of this apply.
+    /// Records an audit event as a tag on the version,
+    /// `modelops.event.<unix ms>.<n>`, chained to the model's last event,
+    /// then moves the model's head tag to it. A model's steps are applied
+    /// one after another, so its head is never written concurrently.
     fn record(
         &self,
         model: &str,
@@ -129,16 +143,108 @@ impl MlflowRegistry {
         ctx: &ApplyContext,
         step: &str,
     ) -> Result<(), BackendError> {
-        let n = self.events_recorded.fetch_add(1, Ordering::Relaxed) + 1;
-        let seq = format!("{}.{}", ctx.now.as_millisecond(), n);
-        let value = json!({"step": step, "at": ctx.now.to_string(), "commit": ctx.commit, "actor": ctx.actor});
+        let (last, prev) = self.head_of(model)?;
+        let n = last + 1;
+        let value = json!({"step": step, "at": ctx.now.to_string(), "commit": ctx.commit, "actor": ctx.actor, "prev_hash": prev})
+            .to_string();
         self.send(&request::set_model_version_tag(
             model,
             number,
-            &format!("{EVENT_TAG}{seq}"),
-            &value.to_string(),
-        ))
-        .map(|_| ())
+            &format!("{EVENT_TAG}{}.{n}", ctx.now.as_millisecond()),
+            &value,
+        ))?;
+        let hash = crate::state::chain::hash(value.as_bytes());
+        self.send(&request::set_registered_model_tag(
+            model,
+            EVENTS_HEAD_TAG,
+            &json!({"seq": n, "hash": hash}).to_string(),
+        ))?;
+        lock(&self.heads).insert(model.to_string(), (n, hash));
+        Ok(())
+    }
+
+    /// The model's last chained event (number, hash), read once from its
+    /// head tag; `(0, genesis)` for a model without one.
+    fn head_of(&self, model: &str) -> Result<(u64, String), BackendError> {
+        if let Some(h) = lock(&self.heads).get(model) {
+            return Ok(h.clone());
+        }
+        let tags = match self.client.send(&request::get_registered_model(model)) {
+            Ok(v) => tags_of(&v["registered_model"]),
+            Err(e) if e.code() == Some("RESOURCE_DOES_NOT_EXIST") => BTreeMap::new(),
+            Err(e) => return Err(backend(e)),
+        };
+        let head = parse_head(tags.get(EVENTS_HEAD_TAG))
+            .unwrap_or_else(|| (0, crate::state::chain::genesis()));
+        lock(&self.heads).insert(model.to_string(), head.clone());
+        Ok(head)
+    }
+
+    /// Checks the event chain of `model`, or of every model: per model, its
+    /// events without `prev_hash` first (a legacy prefix), then the chained
+    /// ones by number, each naming the hash of the one before, the last
+    /// matching the model's head tag.
+    pub fn verify_events(
+        &mut self,
+        model: Option<&str>,
+    ) -> Result<Vec<(String, crate::state::chain::ChainReport)>, BackendError> {
+        let names: Vec<String> = match model {
+            Some(m) => vec![m.to_string()],
+            None => self
+                .pages(request::search_registered_models, "registered_models")?
+                .iter()
+                .map(|m| text(m, "name").to_string())
+                .filter(|n| n != LOCK_MODEL)
+                .collect(),
+        };
+        let mut out = Vec::new();
+        for name in names {
+            let head = match self.client.send(&request::get_registered_model(&name)) {
+                Ok(v) => parse_head(tags_of(&v["registered_model"]).get(EVENTS_HEAD_TAG)),
+                Err(e) if e.code() == Some("RESOURCE_DOES_NOT_EXIST") => None,
+                Err(e) => return Err(backend(e)),
+            };
+            let filter = format!("name='{}'", name.replace('\'', "\\'"));
+            let versions = self.pages(
+                |t| request::search_model_versions(&filter, t),
+                "model_versions",
+            )?;
+            // (legacy?, number, key, version, value)
+            let mut events: Vec<(bool, u64, String, String, String)> = Vec::new();
+            for v in &versions {
+                for (key, value) in tags_of(v)
+                    .into_iter()
+                    .filter(|(k, _)| k.starts_with(EVENT_TAG))
+                {
+                    let chained = serde_json::from_str::<Value>(&value)
+                        .ok()
+                        .is_some_and(|e| e.get("prev_hash").is_some());
+                    let n = key
+                        .rsplit('.')
+                        .next()
+                        .and_then(|n| n.parse().ok())
+                        .unwrap_or(0);
+                    events.push((!chained, n, key, text(v, "version").to_string(), value));
+                }
+            }
+            if events.is_empty() && head.is_none() {
+                continue;
+            }
+            // Legacy first (true sorts after false, hence the negation).
+            events.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+            let mut check = crate::state::chain::ChainCheck::new(false);
+            for e in &events {
+                check.push(e.4.as_bytes());
+            }
+            let mut report = check.finish(head.as_ref().map(|h| h.1.as_str()));
+            if let Some(b) = &mut report.broken
+                && let Some(e) = events.get(b.line as usize - 1)
+            {
+                b.reason = format!("(tag {} on version {}) {}", e.2, e.3, b.reason);
+            }
+            out.push((format!("{} model {name}", self.describe()), report));
+        }
+        Ok(out)
     }
 
     fn transition(
@@ -633,6 +739,14 @@ impl Registry for MlflowRegistry {
             .map(|name| (name.clone(), next_numbers.get(name).copied().unwrap_or(1)))
             .collect();
         *lock(&self.next_number) = next_numbers;
+        // Rollout records come from tags anyone with write access can set.
+        let problems = crate::state::check::problems(&state);
+        if !problems.is_empty() {
+            return Err(BackendError::InvalidState {
+                source_name: format!("{} (tag {ROLLOUT_TAG})", self.describe()),
+                problems,
+            });
+        }
         Ok(state)
     }
 
@@ -821,7 +935,10 @@ impl Registry for MlflowRegistry {
                     changes: Vec::new(),
                     commit: e.get("commit").and_then(Value::as_str).map(str::to_string),
                     actor: text(&e, "actor").to_string(),
-                    prev_hash: e.get("prev").and_then(Value::as_str).map(str::to_string),
+                    prev_hash: e
+                        .get("prev_hash")
+                        .and_then(Value::as_str)
+                        .map(str::to_string),
                 });
             }
         }
