@@ -20,6 +20,7 @@
 //! - `audit` — the append-only, hash-chained event log: `history --verify`, state/log mismatches, `unlock --force`, state validated on read.
 //! - `rollback` — `modelops rollback`: serving and registry switch, the hold and its release.
 //! - `rollback_known_good` — a rollback's default target is the last known-good version, for `modelops rollback` and monitor alike.
+//! - `rollback_nginx` — a rollback on a real nginx switches only to an upstream that answers its health check (or with --force).
 //! - `rollouts` — canary, shadow and A/B rollouts on the example, time through `MODELOPS_NOW`.
 //! - `schedule` — the example applied every 15 minutes for two weeks, as its `reconcile.yml` runs it; a provider that is down.
 //! - `robustness` — the state lock, committed schemas, a closed stdout.
@@ -79,6 +80,8 @@ mod robustness;
 mod rollback;
 #[path = "cli/rollback_known_good.rs"]
 mod rollback_known_good;
+#[path = "cli/rollback_nginx.rs"]
+mod rollback_nginx;
 #[path = "cli/rollout_e2e.rs"]
 mod rollout_e2e;
 #[path = "cli/rollouts.rs"]
