@@ -28,6 +28,7 @@ fn event(hour: i64, version: u64, action: &str, to: Option<Stage>, summary: &str
         changes: Vec::new(),
         commit: None,
         actor: "t".into(),
+        prev_hash: None,
     }
 }
 
