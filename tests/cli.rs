@@ -18,7 +18,9 @@
 //! - `monitor_e2e` — `modelops monitor` on a real Prometheus and nginx: figures from backfilled series, a rollback that switches nginx and the registry, retrain calls once per window.
 //! - `saved_plan` — `apply FILE` derives the plan again from its commit: edited steps and uncommitted plans are refused.
 //! - `audit` — the append-only, hash-chained event log: `history --verify`, state/log mismatches, `unlock --force`, state validated on read.
-//! - `rollback` — `modelops rollback`: serving and registry switch, the hold and its release.
+//! - `rollback` — `modelops rollback`: serving and registry switch, the hold and its release, the last known-good target (also monitor's).
+//! - `rollback_mlflow` — the known-good rule on a real MLflow: exit markers as event tags, deleted versions skipped.
+//! - `rollback_nginx` — a rollback on a real nginx switches only to an upstream that answers its health check (or with --force).
 //! - `rollouts` — canary, shadow and A/B rollouts on the example, time through `MODELOPS_NOW`.
 //! - `schedule` — the example applied every 15 minutes for two weeks, as its `reconcile.yml` runs it; a provider that is down.
 //! - `robustness` — the state lock, committed schemas, a closed stdout.
@@ -82,6 +84,10 @@ mod promotion;
 mod robustness;
 #[path = "cli/rollback.rs"]
 mod rollback;
+#[path = "cli/rollback_mlflow.rs"]
+mod rollback_mlflow;
+#[path = "cli/rollback_nginx.rs"]
+mod rollback_nginx;
 #[path = "cli/rollout_e2e.rs"]
 mod rollout_e2e;
 #[path = "cli/rollouts.rs"]

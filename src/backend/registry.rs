@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 
+use crate::manifest::VersionId;
 use crate::manifest::sorted_map::SortedMap;
 
 use crate::reconcile::PlanStep;
@@ -153,6 +154,17 @@ pub trait Registry {
     fn lock(&mut self, timeout: std::time::Duration, command: &str) -> Result<(), BackendError>;
     /// Releases the lock taken by [`Registry::lock`].
     fn unlock(&mut self) -> Result<(), BackendError>;
+    /// Whether `version` of `model` still has what it needs to serve:
+    /// `Some(why)` when its artifacts are gone. The default, for a
+    /// registry that keeps no artifacts (`local`), finds nothing gone.
+    fn artifacts_gone(
+        &mut self,
+        _model: &str,
+        _version: &VersionId,
+    ) -> Result<Option<String>, BackendError> {
+        Ok(None)
+    }
+
     /// The metrics these training runs logged (`None` for an unknown run).
     /// A registry without a tracking server knows no runs and returns an
     /// empty map, so nothing is verified.

@@ -525,6 +525,7 @@ fn act_locked(
                     Some(desired),
                     &desired.config,
                     registry,
+                    crate::reconcile::rollback::ExitCause::MonitorBreach,
                     std::time::Instant::now(),
                 ) {
                     Ok(text) => {

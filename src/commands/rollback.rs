@@ -15,9 +15,9 @@ use crate::cli::RollbackArgs;
 use crate::manifest::{Stage, VersionId};
 use crate::observe;
 use crate::reconcile::PlanStep;
-use crate::reconcile::rollback::{self, model_digest};
+use crate::reconcile::rollback::{self, Exclusion, ExitCause, model_digest};
 use crate::reconcile::rollout::PROGRESSING;
-use crate::state::{Event, TrafficRecord};
+use crate::state::TrafficRecord;
 
 /// Rolls back, or releases a hold.
 pub fn run(ctx: &Context, args: RollbackArgs) -> Result<ExitCode> {
@@ -44,6 +44,7 @@ pub fn run(ctx: &Context, args: RollbackArgs) -> Result<ExitCode> {
         desired.as_deref(),
         &config,
         registry.as_mut(),
+        ExitCause::Rollback,
         started,
     )
     .map(|text| {
@@ -67,6 +68,7 @@ pub(super) fn locked(
     desired: Option<&crate::manifest::Desired>,
     config: &crate::manifest::config::ConfigSpec,
     registry: &mut dyn Registry,
+    cause: ExitCause,
     started: Instant,
 ) -> Result<String> {
     let name = &args.model;
@@ -104,44 +106,72 @@ pub(super) fn locked(
         .rollouts
         .get(name)
         .filter(|r| r.phase == PROGRESSING && r.strategy != rollback::STRATEGY);
+    let named: Option<VersionId> = match &args.to {
+        Some(t) => Some(t.parse().map_err(|e| anyhow::anyhow!("--to {t}: {e}"))?),
+        None => None,
+    };
     let events = registry.events(name)?;
-    let served = served_versions(&events);
-    let target = match &args.to {
+    let rollout = actual.rollouts.get(name);
+    // Artifacts are asked after only for versions that could be a target:
+    // those that served, and the one named.
+    let mut gone = Vec::new();
+    for c in rollback::candidates(model, &events, rollout, &[]) {
+        let could_be_target =
+            c.excluded != Some(Exclusion::NeverServed) || named.as_ref() == Some(&c.version);
+        if could_be_target && let Some(why) = registry.artifacts_gone(name, &c.version)? {
+            gone.push((c.version, why));
+        }
+    }
+    let candidates = rollback::candidates(model, &events, rollout, &gone);
+    // What --force overrides, recorded with the rollback.
+    let mut forced = Vec::new();
+    let target = match named {
         Some(t) => {
-            let t: VersionId = t.parse().map_err(|e| anyhow::anyhow!("--to {t}: {e}"))?;
             if !model.versions.iter().any(|v| v.version == t) {
                 bail!("{name} has no version {t} in {}", registry.describe());
+            }
+            match candidates
+                .iter()
+                .find(|c| c.version == t)
+                .and_then(|c| c.excluded.as_ref())
+            {
+                Some(Exclusion::NeverServed) if !args.force => bail!(
+                    "{name} version {t} was never in Production; pass --force to put it there anyway"
+                ),
+                Some(e) if !args.force => bail!(
+                    "{name} version {t} is not known-good: {e}; pass --force to roll back to it anyway"
+                ),
+                Some(e) => forced.push(format!("version {t}: {e}")),
+                None => {}
             }
             t
         }
         // A rollout in flight is what goes wrong: back to the version the
         // registry still has in Production.
         None if in_flight.is_some() && current.is_some() => current.clone().expect("checked"),
-        None => served
-            .iter()
-            .rev()
-            .find(|v| {
-                Some(*v) != current.as_ref() && model.versions.iter().any(|x| &x.version == *v)
-            })
-            .cloned()
-            .with_context(|| {
-                format!(
-                    "{name} has no earlier Production version in its history; name one with --to"
-                )
-            })?,
+        None => match rollback::known_good(&candidates) {
+            Some(c) => c.version.clone(),
+            None => bail!("{}", rollback::refusal(name, &candidates)),
+        },
     };
     let stops_rollout_only = current.as_ref() == Some(&target);
     if stops_rollout_only && in_flight.is_none() {
         bail!("{name} version {target} is already in Production, and no rollout is in flight");
     }
-    if !stops_rollout_only && !served.contains(&target) && !args.force {
-        bail!(
-            "{name} version {target} was never in Production; pass --force to put it there anyway"
-        );
+    // The target must be able to serve: its artifacts are there (on MLflow,
+    // the version exists and is not deleted) and, where a target has a
+    // health check, its upstream answers. Otherwise nothing is switched.
+    if !stops_rollout_only && let Some((_, why)) = gone.iter().find(|(v, _)| v == &target) {
+        let check = format!("registry check of {name} version {target}: {why}");
+        if !args.force {
+            bail!("{check}\nNothing was switched; pass --force to roll back to it anyway");
+        }
+        forced.push(check);
     }
     // 1. Serving: at once, wherever the model is routed.
     let serving_started = Instant::now();
-    let routed_on = route_all(ctx, config, desired, name, &target)?;
+    let (routed_on, healthy) =
+        route_all(ctx, config, desired, name, &target, args.force, &mut forced)?;
     let serving_secs = serving_started.elapsed().as_secs_f64();
     // 2. The registry: the current version Archived, the target Production.
     let registry_started = Instant::now();
@@ -192,7 +222,15 @@ pub(super) fn locked(
     } else {
         Stage::Archived
     };
-    let record = rollback::record(
+    if let Some(out) = &taken_out {
+        let cause = if stops_rollout_only {
+            ExitCause::FailedRollout
+        } else {
+            cause
+        };
+        steps.push(rollback::exit_marker(name, out, cause, reason));
+    }
+    let mut record = rollback::record(
         &target,
         taken_out.as_ref(),
         from_becomes,
@@ -201,6 +239,11 @@ pub(super) fn locked(
         &apply_ctx.actor,
         digest,
     );
+    if !forced.is_empty()
+        && let Some(result) = record.result.as_mut()
+    {
+        result["forced"] = serde_json::json!(forced);
+    }
     steps.push(PlanStep::RecordRollout {
         model: name.clone(),
         record,
@@ -212,7 +255,7 @@ pub(super) fn locked(
                 .unwrap_or_default(),
             apply_ctx.actor,
             stopped.clone().unwrap_or_default()
-        ),
+        ) + &forced_note(&forced),
     });
     for step in &steps {
         registry.apply(step, &apply_ctx).with_context(|| {
@@ -247,6 +290,12 @@ pub(super) fn locked(
     if routed_on.is_empty() {
         text.push_str("  serving: no target routes this model; only the registry changed\n");
     }
+    for h in &healthy {
+        text.push_str(&format!("  health: {h}\n"));
+    }
+    for f in &forced {
+        text.push_str(&format!("  forced past: {f}\n"));
+    }
     if let Some(s) = stopped {
         text.push_str(&format!("  rollout{s}\n"));
     }
@@ -256,33 +305,38 @@ pub(super) fn locked(
     Ok(text)
 }
 
-/// Versions that have been in Production, oldest first (each once, at its
-/// latest entry).
-fn served_versions(events: &[Event]) -> Vec<VersionId> {
-    let mut out: Vec<VersionId> = Vec::new();
-    for e in events {
-        if e.to_stage == Some(Stage::Production)
-            && let Some(v) = &e.version
-        {
-            out.retain(|x| x != v);
-            out.push(v.clone());
-        }
+/// `(forced past: ...)` for the event log, when --force overrode anything.
+fn forced_note(forced: &[String]) -> String {
+    if forced.is_empty() {
+        String::new()
+    } else {
+        format!(" (forced past: {})", forced.join("; "))
     }
-    out
 }
 
 /// Sends all of `model`'s traffic to `version` on every target routing it
-/// (the deployment's target first); returns the targets switched.
+/// (the deployment's target first), after each one's health check of
+/// `version` passed; returns the targets switched and what answered their
+/// health checks. When a check fails nothing is switched, unless `force`:
+/// then the failure is added to `forced` and traffic switches anyway.
 fn route_all(
     ctx: &Context,
     config: &crate::manifest::config::ConfigSpec,
     desired: Option<&crate::manifest::Desired>,
     model: &str,
     version: &VersionId,
-) -> Result<Vec<String>> {
+    force: bool,
+    forced: &mut Vec<String>,
+) -> Result<(Vec<String>, Vec<String>)> {
     let mut targets = observe::serving_targets(config, &ctx.repo, &ctx.state_dir(config))?;
     let deployment = desired.and_then(|d| d.deployments.get(model));
-    let mut switched = Vec::new();
+    let all_to = |target: &str| TrafficRecord {
+        sticky: None,
+        ..TrafficRecord::all_to(target, version)
+    };
+    // Which targets route the model, and whether they already send it all
+    // to `version`.
+    let mut routing = Vec::new();
     for (name, target) in targets.iter_mut() {
         let routes = match target.observe() {
             Ok(r) => r,
@@ -292,25 +346,44 @@ fn route_all(
             }
             Err(_) => continue,
         };
-        let Some(now) = routes.get(model) else {
-            continue;
-        };
-        let mut want = TrafficRecord::all_to(name, version);
-        want.sticky = None;
-        if now == &want {
-            switched.push(target.describe());
-            continue;
+        if let Some(now) = routes.get(model) {
+            routing.push((name.clone(), now == &all_to(name)));
         }
-        let deployment_name = deployment.map_or(model, |d| d.name.as_str());
-        target
-            .apply(&Route {
-                model,
-                deployment: deployment_name,
-                traffic: &want,
-                sticky: None,
-            })
-            .with_context(|| format!("cannot switch {model} on {}", target.describe()))?;
+    }
+    let mut healthy = Vec::new();
+    let mut failed = Vec::new();
+    for (name, _) in &routing {
+        match targets[name].check_health(model, &version.to_string()) {
+            Ok(Some(what)) => healthy.push(what),
+            Ok(None) => {}
+            Err(e) => failed.push(e.to_string()),
+        }
+    }
+    if !failed.is_empty() {
+        if !force {
+            bail!(
+                "{}\nNothing was switched; pass --force to switch anyway",
+                failed.join("\n")
+            );
+        }
+        forced.append(&mut failed);
+    }
+    let mut switched = Vec::new();
+    for (name, done) in routing {
+        let target = targets.get_mut(&name).expect("observed above");
+        if !done {
+            let want = all_to(&name);
+            let deployment_name = deployment.map_or(model, |d| d.name.as_str());
+            target
+                .apply(&Route {
+                    model,
+                    deployment: deployment_name,
+                    traffic: &want,
+                    sticky: None,
+                })
+                .with_context(|| format!("cannot switch {model} on {}", target.describe()))?;
+        }
         switched.push(target.describe());
     }
-    Ok(switched)
+    Ok((switched, healthy))
 }

@@ -135,6 +135,12 @@ pub struct ServingTargetConfig {
     /// nginx: explicit upstream address per `model` then per version.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub upstreams: BTreeMap<String, BTreeMap<String, String>>,
+    /// nginx: the path every upstream answers a health check on, such as
+    /// `/healthz`. When set, `modelops rollback` sends a model's traffic to a
+    /// version only after its upstream answered `GET <health_path>` with a
+    /// 2xx within 2 s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_path: Option<String>,
 }
 
 /// Kinds of metrics provider.

@@ -1010,7 +1010,29 @@ fn check_config(path: &str, c: &ConfigSpec, diags: &mut Vec<Diagnostic>) {
                 ));
             }
             if target.upstream_template.is_none() && target.upstreams.is_empty() {
-                diags.push(Diagnostic::pointer(path, at, "nginx-target", format!("nginx target `{name}` needs upstream_template or upstreams, to know where each version listens")));
+                diags.push(Diagnostic::pointer(path, at.clone(), "nginx-target", format!("nginx target `{name}` needs upstream_template or upstreams, to know where each version listens")));
+            }
+        }
+        if let Some(health) = &target.health_path {
+            let problem = if target.target_type != ServingType::Nginx {
+                Some("is for nginx targets only")
+            } else if !health.starts_with('/') {
+                Some("must start with `/`")
+            } else if health
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || c == '#')
+            {
+                Some("must hold no spaces, control characters or `#`")
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                diags.push(Diagnostic::pointer(
+                    path,
+                    format!("{at}/health_path"),
+                    "nginx-target",
+                    format!("serving target `{name}`: health_path {problem}"),
+                ));
             }
         }
     }

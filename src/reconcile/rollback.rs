@@ -1,7 +1,9 @@
-//! A manual rollback's hold: after `modelops rollback`, the model is left
-//! alone while git still asks for what was rolled back, so a scheduled
-//! reconcile never undoes it (the complaint of argo-cd#5351). The hold ends
-//! when the model's manifest changes, or with `modelops rollback --release`.
+//! Rollback decisions. The target: the last known-good version, read from
+//! the model's history (see [`candidates`]). The hold: after `modelops
+//! rollback`, the model is left alone while git still asks for what was
+//! rolled back, so a scheduled reconcile never undoes it (the complaint of
+//! argo-cd#5351). The hold ends when the model's manifest changes, or with
+//! `modelops rollback --release`.
 
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -113,3 +115,7 @@ pub fn record(
         promoted: false,
     }
 }
+
+mod target;
+
+pub use target::{Candidate, Exclusion, ExitCause, candidates, exit_marker, known_good, refusal};

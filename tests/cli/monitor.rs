@@ -78,7 +78,7 @@ impl Receiver {
 /// two weeks from the first apply, 90,000 requests an hour on version 2 and
 /// 10,000 on version 3, version `v`'s error rate `rate` (a fraction), the
 /// other's 0.05%.
-fn errors_from(repo: &Repo, v: &str, rate: f64) {
+pub(crate) fn errors_from(repo: &Repo, v: &str, rate: f64) {
     let text = repo.read("observations.yaml");
     let start = text.find("  fraud-detector:\n").expect("fraud-detector");
     let end = text

@@ -251,6 +251,8 @@ fn an_error_rate_breach_rolls_back_nginx_and_the_registry_and_retrains_once() {
         keys,
         [
             "fraud-detector|3|accuracy|2026-12-07T09:00:00Z",
+            // The rollback's exit marker on the version it took out.
+            "left-production:monitor-breach",
             "fraud-detector|3|error_rate|2026-12-07T09:00:00Z"
         ]
     );
@@ -312,7 +314,7 @@ fn an_error_rate_breach_rolls_back_nginx_and_the_registry_and_retrains_once() {
         .stdout_lacks("Rolled back")
         .stdout_lacks("action:");
     assert_eq!(hook.requests().len(), 1);
-    assert_eq!(monitor_actions(&repo).len(), 2);
+    assert_eq!(monitor_actions(&repo).len(), 3);
     edge.assert_canary_share(0, 300);
 
     // A scheduled apply keeps the rollback: git still asks for version 3.

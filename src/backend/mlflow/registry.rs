@@ -874,6 +874,30 @@ impl Registry for MlflowRegistry {
         Ok(out)
     }
 
+    fn artifacts_gone(
+        &mut self,
+        model: &str,
+        version: &VersionId,
+    ) -> Result<Option<String>, BackendError> {
+        let Ok(number) = self.number(model, version) else {
+            return Ok(Some(format!(
+                "MLflow has no version {version} of {model} (deleted)"
+            )));
+        };
+        match self.client.send(&request::get_model_version(model, number)) {
+            Ok(v) => {
+                let status = text(&v["model_version"], "status");
+                Ok((!status.is_empty() && status != "READY").then(|| {
+                    format!("MLflow version {number} of {model} has status {status}, not READY")
+                }))
+            }
+            Err(e) if e.code() == Some("RESOURCE_DOES_NOT_EXIST") => Ok(Some(format!(
+                "MLflow has no version {number} of {model} (deleted)"
+            ))),
+            Err(e) => Err(backend(e)),
+        }
+    }
+
     fn logged_signature(
         &mut self,
         source: &str,

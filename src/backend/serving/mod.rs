@@ -46,6 +46,9 @@ pub enum ServingError {
     /// version, no listen address for a model).
     #[error("{0}")]
     Config(String),
+    /// A health check failed: the version cannot take traffic.
+    #[error("{0}")]
+    Unhealthy(String),
 }
 
 /// Where traffic is split: the seam between the rollout engine and nginx or
@@ -59,4 +62,11 @@ pub trait ServingTarget {
     /// Makes `route.model`'s routing what `route` says. Atomic: when it
     /// fails, the previous routing is in place.
     fn apply(&mut self, route: &Route) -> Result<(), ServingError>;
+    /// Checks that `version` of `model` can take traffic, before all of it
+    /// is sent there. `Ok(None)`: this target has no health check;
+    /// `Ok(Some(what))`: what answered; [`ServingError::Unhealthy`] names
+    /// the failing check.
+    fn check_health(&self, _model: &str, _version: &str) -> Result<Option<String>, ServingError> {
+        Ok(None)
+    }
 }

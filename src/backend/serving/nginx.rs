@@ -14,6 +14,7 @@
 
 mod command;
 mod header;
+pub mod health;
 mod render;
 
 use std::collections::BTreeMap;
@@ -23,7 +24,7 @@ use std::path::{Path, PathBuf};
 
 pub use command::NginxCommand;
 pub use header::RouteHeader;
-pub use render::render;
+pub use render::{render, upstream_address};
 
 use super::{Route, ServingError, ServingTarget};
 use crate::manifest::config::ServingTargetConfig;
@@ -168,6 +169,19 @@ impl ServingTarget for NginxTarget {
         };
         write_atomic(&path, &text)?;
         self.check_and_reload(route.model, &path, previous.as_deref())
+    }
+
+    fn check_health(&self, model: &str, version: &str) -> Result<Option<String>, ServingError> {
+        let Some(path) = &self.config.health_path else {
+            return Ok(None);
+        };
+        let address = upstream_address(&self.name, &self.config, model, version)?;
+        health::check(&address, path).map(Some).map_err(|e| {
+            ServingError::Unhealthy(format!(
+                "health check of `{model}` version {version} on {}: {e}",
+                self.describe()
+            ))
+        })
     }
 }
 

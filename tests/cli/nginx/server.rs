@@ -79,6 +79,7 @@ impl Nginx {
             listen: [(MODEL.to_string(), format!("127.0.0.1:{listen}"))].into(),
             upstream_template: None,
             upstreams: [(MODEL.to_string(), versions)].into(),
+            health_path: None,
         }
     }
 

@@ -270,7 +270,7 @@ fn proxy(w: &mut String, pass: &str) {
 }
 
 /// A version's address: `upstreams[model][version]`, else the template.
-fn upstream_address(
+pub fn upstream_address(
     target: &str,
     config: &ServingTargetConfig,
     model: &str,

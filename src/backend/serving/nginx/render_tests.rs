@@ -24,6 +24,7 @@ fn config() -> ServingTargetConfig {
             .into(),
         )]
         .into(),
+        health_path: None,
     }
 }
 

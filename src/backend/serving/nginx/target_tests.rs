@@ -17,6 +17,7 @@ fn config(dir: &Path, test: &str, reload: &str) -> ServingTargetConfig {
         listen: [("fraud-detector".to_string(), "127.0.0.1:8081".to_string())].into(),
         upstream_template: Some("127.0.0.1:90{version}".into()),
         upstreams: BTreeMap::new(),
+        health_path: None,
     }
 }
 
