@@ -203,7 +203,7 @@ pub fn metric_queries(
     observations: &Observations,
     now: Timestamp,
     scope: &Scope,
-) -> Vec<crate::backend::metrics::MetricQuery> {
+) -> Vec<crate::state::metrics::MetricQuery> {
     if desired.deployments.is_empty() {
         return Vec::new();
     }

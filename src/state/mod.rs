@@ -13,6 +13,7 @@ use crate::manifest::{Stage, VersionId};
 
 pub mod chain;
 pub mod check;
+pub mod metrics;
 mod rollout;
 
 pub use rollout::{Analysis, AnalysisCheck, RolloutRecord, RolloutStage, Verdict};

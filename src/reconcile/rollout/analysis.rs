@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 
-use crate::backend::metrics::{MetricQuery, Signal};
 use crate::manifest::VersionId;
+use crate::state::metrics::{MetricQuery, Signal};
 use crate::state::{Analysis, AnalysisCheck, Verdict};
 
 /// Answers of the metrics providers, by question. A question without an

@@ -8,12 +8,12 @@ use super::{
     ABORTED, Lookup, PROGRESSING, RolloutInputs, RolloutOutcome, SUCCEEDED, fail, human, note,
     promote, route, split, started, thousands,
 };
-use crate::backend::metrics::Signal;
 use crate::manifest::VersionId;
 use crate::manifest::common::Unit;
 use crate::manifest::deployment::{
     AbTestStrategy, CanaryStrategy, ComparisonMetric, RollbackConditions, ShadowStrategy,
 };
+use crate::state::metrics::Signal;
 use crate::state::{Analysis, RolloutRecord, RolloutStage, TrafficRecord, Verdict};
 
 /// Default limits where the guidelines' shapes give none (shadow comparisons

@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 
 use jiff::{SignedDuration, Timestamp};
 
-use crate::backend::metrics::{MetricQuery, Signal};
 use crate::manifest::{Desired, SourceFile, Stage, VersionId, load};
 use crate::reconcile::{Observations, Plan, PlanStep, Scope, metadata_of, metric_queries, plan};
 use crate::render::describe_step;
+use crate::state::metrics::{MetricQuery, Signal};
 use crate::state::{ActualState, RegisteredModel, RegisteredVersion, RolloutRecord, TrafficRecord};
 
 const NO_GATES: &str = "apiVersion: modelops/v1\nkind: Policy\nmetadata: {name: default}\nspec:\n  staging: &g {metrics: {}, fairness_min: null, signature: {required: false}, latency_p99_max_ms: null, require_pinned_dependencies: false}\n  production: *g\n  production_requires: {rollout_evidence: false, approvals: []}\n";
