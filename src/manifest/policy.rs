@@ -95,6 +95,13 @@ pub struct Gates {
     #[serde(default = "guideline_fairness")]
     #[schemars(range(min = 0.0, max = 1.0))]
     pub fairness_min: Option<f64>,
+    /// How much lower than the Production version's any group's fairness
+    /// score may be (default 0.01): the guidelines' "no bias regression",
+    /// checked per group of every protected attribute both versions record;
+    /// `null` turns the check off.
+    #[serde(default = "guideline_fairness_regression")]
+    #[schemars(range(min = 0.0, max = 1.0))]
+    pub fairness_max_regression: Option<f64>,
     /// Signature checks.
     #[serde(default)]
     pub signature: SignatureGate,
@@ -122,6 +129,10 @@ fn guideline_metrics() -> BTreeMap<String, MetricGate> {
 
 fn guideline_fairness() -> Option<f64> {
     Some(0.80)
+}
+
+fn guideline_fairness_regression() -> Option<f64> {
+    Some(0.01)
 }
 
 fn guideline_latency() -> Option<f64> {
@@ -221,6 +232,7 @@ impl Gates {
                 ("test_auc".to_string(), gate(0.80, None)),
             ]),
             fairness_min: Some(0.80),
+            fairness_max_regression: Some(0.01),
             signature: SignatureGate::default(),
             latency_p99_max_ms: Some(100.0),
             benchmark: None,

@@ -2,6 +2,7 @@
 //! function from what git asks for and what the backends hold to the ordered
 //! steps that make them agree. No I/O, no clock: time is a parameter.
 
+pub mod admit;
 pub mod diverged;
 pub mod gates;
 pub mod monitor;
@@ -26,7 +27,7 @@ use crate::manifest::{
 use crate::state::{
     ActualState, FieldChange, RegisteredModel, RegisteredVersion, VersionMetadata, diff_metadata,
 };
-use gates::{Candidate, GateInputs, GateObservations};
+use gates::GateObservations;
 
 pub use plan::{
     DriftItem, HeldRejection, ModelAction, ModelPlan, Plan, PlanSource, PlanStep, Summary,
@@ -280,10 +281,27 @@ fn plan_with(
             }
             released = Some(rollback::release(name, r, "the model's manifest changed"));
         }
+        let declared_production = model
+            .versions
+            .iter()
+            .find(|v| v.spec.stage == Stage::Production)
+            .map(|v| (&v.spec.version, metadata_of(v)));
+        let admitter = admit::Admitter {
+            model,
+            policy_name: &model.policy,
+            policy: &desired.policies[&model.policy],
+            baseline: gates::baseline_of(
+                actual,
+                name,
+                declared_production.as_ref().map(|(v, m)| (*v, m)),
+            ),
+            actual,
+            observations,
+        };
         let ModelSteps {
             mut steps,
             delegated,
-        } = plan_model(desired, actual, observations, model, registered, &mut out);
+        } = plan_model(desired, actual, &admitter, model, registered, &mut out);
         if let Some(step) = released {
             steps.insert(0, step);
         }
@@ -315,6 +333,7 @@ fn plan_with(
                 candidate: delegated.as_ref().map(|(v, _)| v),
                 ready: ready_versions(registered, &steps),
                 may_start: delegated.as_ref().is_some_and(|(_, ok)| *ok),
+                admit: &admitter,
                 now,
             };
             let outcome = rollout::decide(&inputs, lookup);
@@ -434,6 +453,69 @@ fn same_metadata(v: &DesiredVersion, m: &VersionMetadata) -> bool {
         && s.tags == m.tags
 }
 
+/// The evidence fields of a registered version, which never change once it
+/// is registered: what its gates were judged on. Descriptive fields
+/// (changelog, tags, dependencies, approvals) may.
+const EVIDENCE_FIELDS: [&str; 6] = [
+    "source",
+    "training_run_id",
+    "dataset_version",
+    "metrics",
+    "fairness",
+    "signature",
+];
+
+/// The evidence fields git declares differently from the registry.
+fn evidence_changes(v: &DesiredVersion, m: &VersionMetadata) -> Vec<&'static str> {
+    let s = &v.spec;
+    let differs = [
+        s.source != m.source,
+        s.training_run_id != m.training_run_id,
+        s.dataset_version != m.dataset_version,
+        s.metrics != m.metrics,
+        s.fairness != m.fairness,
+        s.signature != m.signature,
+    ];
+    EVIDENCE_FIELDS
+        .iter()
+        .zip(differs)
+        .filter(|(_, d)| *d)
+        .map(|(f, _)| *f)
+        .collect()
+}
+
+/// Whether git declares exactly what modelops last wrote for this version
+/// while the registry holds something else: putting back a change made
+/// outside git, not a change of evidence in git.
+fn restores_applied(v: &DesiredVersion, x: &RegisteredVersion) -> bool {
+    x.applied
+        .as_ref()
+        .is_some_and(|a| a.metadata_digest == metadata_of(v).digest())
+}
+
+/// A registered version's evidence changed in git: a plan error at the field.
+fn immutable_error(
+    model: &DesiredModel,
+    v: &DesiredVersion,
+    x: &RegisteredVersion,
+    field: &str,
+) -> Diagnostic {
+    let (rule, held) = match field {
+        "source" => ("immutable-source", format!("source is {} in the registry", x.metadata.source)),
+        _ => ("immutable-evidence", format!("`{field}` differs from what the registry holds")),
+    };
+    Diagnostic::pointer(
+        &model.file,
+        format!("{}/{field}", v.pointer()),
+        rule,
+        format!(
+            "{} version {}: {held}, and a registered version's evidence cannot change \
+             (its gates were judged on it); register a new version instead",
+            model.name, v.spec.version
+        ),
+    )
+}
+
 /// Drift of one model; `observed` is its entry of [`observed`].
 fn model_drift(r: &RegisteredModel, observed: &BTreeMap<String, String>) -> Vec<DriftItem> {
     let mut out = Vec::new();
@@ -509,23 +591,13 @@ struct ModelSteps {
 fn plan_model(
     desired: &Desired,
     actual: &ActualState,
-    observations: &Observations,
+    admitter: &admit::Admitter,
     model: &DesiredModel,
     registered: Option<&RegisteredModel>,
     out: &mut ModelOutput,
 ) -> ModelSteps {
     let errors = &mut *out.errors;
-    let policy = &desired.policies[&model.policy];
-    let declared_production = model
-        .versions
-        .iter()
-        .find(|v| v.spec.stage == Stage::Production)
-        .map(|v| (&v.spec.version, metadata_of(v)));
-    let baseline = gates::baseline_of(
-        actual,
-        &model.name,
-        declared_production.as_ref().map(|(v, m)| (*v, m)),
-    );
+    let policy = admitter.policy;
     let name = &model.name;
     let mut steps = Vec::new();
     match registered {
@@ -616,16 +688,15 @@ fn plan_model(
                 initial
             }
             Some(x) => {
-                if x.metadata.source != v.spec.source {
-                    errors.push(Diagnostic::pointer(
-                        &model.file,
-                        format!("{}/source", v.pointer()),
-                        "immutable-source",
-                        format!(
-                            "{name} version {}: source is {} in the registry and cannot change; register a new version instead",
-                            v.spec.version, x.metadata.source
-                        ),
-                    ));
+                let mut changed = evidence_changes(v, &x.metadata);
+                if restores_applied(v, x) {
+                    // A registry cannot be told another source: that stays an error.
+                    changed.retain(|f| *f == "source");
+                }
+                if !changed.is_empty() {
+                    for field in changed {
+                        errors.push(immutable_error(model, v, x, field));
+                    }
                 } else if !same_metadata(v, &x.metadata) {
                     let meta = metadata_of(v);
                     steps.push(PlanStep::UpdateVersion {
@@ -676,8 +747,6 @@ fn plan_model(
                 format!("{name} version {}: {why}", v.spec.version),
             )),
             Ok(reason) => {
-                let mut gate_results = Vec::new();
-                let mut gated_by = None;
                 // A deployment whose rollout takes this version to Production.
                 let rollout_strategy = deployment
                     .filter(|d| {
@@ -686,90 +755,71 @@ fn plan_model(
                             && rollout::takes_over(d, serving, &v.spec.version)
                     })
                     .map(|d| d.strategy.name());
-                if rollout_strategy.is_some()
-                    && record.is_some_and(|r| {
-                        r.version == v.spec.version
-                            && (r.phase == rollout::PROGRESSING || r.phase == rollout::SUCCEEDED)
-                    })
-                {
-                    // Gated when it started; the rollout decides from here.
-                    delegated = Some((v.spec.version.clone(), true));
+                let phase = rollout_strategy
+                    .and(record.filter(|r| r.version == v.spec.version))
+                    .map(|r| r.phase.as_str());
+                if gates::gates_for(policy, want).is_none() {
+                    let step = PlanStep::TransitionStage {
+                        model: name.clone(),
+                        version: v.spec.version.clone(),
+                        from: current,
+                        to: want,
+                        reason: reason.to_string(),
+                        gates: Vec::new(),
+                        policy: None,
+                    };
+                    if want == Stage::Archived {
+                        archives.push(step);
+                    } else {
+                        promotions.push(step);
+                    }
                     continue;
                 }
-                if !reverting && gates::gates_for(policy, want).is_some() {
-                    let metadata = metadata_of(v);
-                    // The key hashes the policy: computed only when a
-                    // rejection is to be compared or recorded.
-                    let key = || gates::rejection_key(&metadata, want, policy);
-                    if let Some(r) = existing
-                        .and_then(|x| x.rejected.as_ref())
-                        .filter(|r| r.key.as_deref() == Some(key().as_str()))
-                    {
-                        out.held.push(HeldRejection {
-                            model: name.clone(),
-                            version: v.spec.version.clone(),
-                            wanted: want,
-                            at: r.at,
-                            reason: r.reason.clone(),
-                        });
-                        if want == Stage::Production {
-                            production_refused = Some(&v.spec.version);
-                        }
-                        continue;
-                    }
-                    gate_results = gates::evaluate(&GateInputs {
-                        policy,
-                        candidate: Candidate {
-                            model: name,
-                            owner: &model.owner,
-                            version: &v.spec.version,
-                            metadata: &metadata,
-                            from: current,
-                            to: want,
-                        },
-                        baseline,
-                        actual,
-                        run_metrics: &observations.run_metrics,
-                        observed: &observations.gates,
-                        evidence_pending: rollout_strategy,
-                    });
-                    if gates::any_failed(&gate_results) {
-                        if want == Stage::Production {
-                            production_refused = Some(&v.spec.version);
-                        }
-                        promotions.push(PlanStep::RejectVersion {
-                            model: name.clone(),
-                            version: v.spec.version.clone(),
-                            from: current,
-                            to: want,
-                            policy: model.policy.clone(),
-                            gates: gate_results,
-                            key: key(),
-                        });
-                        continue;
-                    }
-                    gated_by = Some(model.policy.clone());
-                }
-                if rollout_strategy.is_some() {
-                    delegated = Some((v.spec.version.clone(), true));
-                    continue;
-                }
-                if want == Stage::Production {
-                    new_production = Some(&v.spec.version);
-                }
-                let step = PlanStep::TransitionStage {
-                    model: name.clone(),
-                    version: v.spec.version.clone(),
+                // Every gated move goes through the one admission: a direct
+                // move, a rollout starting or running, a restore, a revert.
+                let evidence = match (rollout_strategy, phase) {
+                    (Some(_), Some(rollout::SUCCEEDED)) | (None, _) => gates::Evidence::Recorded,
+                    (Some(strategy), _) => gates::Evidence::Starts(strategy),
+                };
+                let decision = admitter.decide(&admit::Move {
+                    version: &v.spec.version,
                     from: current,
                     to: want,
-                    reason: reason.to_string(),
-                    gates: gate_results,
-                    policy: gated_by,
-                };
-                if want == Stage::Archived {
-                    archives.push(step);
-                } else {
-                    promotions.push(step);
+                    reason,
+                    evidence,
+                });
+                match decision {
+                    admit::Decision::Held(h) => {
+                        out.held.push(h);
+                        if want == Stage::Production {
+                            production_refused = Some(&v.spec.version);
+                        }
+                    }
+                    // A passed rollout promotes through the same admission
+                    // when it runs (rollout::promote), its pass as evidence.
+                    _ if phase == Some(rollout::SUCCEEDED) => {
+                        delegated = Some((v.spec.version.clone(), true));
+                    }
+                    admit::Decision::Refused(step) => {
+                        if want == Stage::Production {
+                            production_refused = Some(&v.spec.version);
+                        }
+                        if rollout_strategy.is_some() {
+                            // A canary whose gates fail does not start, and
+                            // one running stops.
+                            delegated = Some((v.spec.version.clone(), false));
+                        }
+                        promotions.push(step);
+                    }
+                    admit::Decision::Admitted(_) if rollout_strategy.is_some() => {
+                        delegated = Some((v.spec.version.clone(), true));
+                    }
+                    admit::Decision::Admitted(step) => {
+                        if want == Stage::Production {
+                            new_production = Some(&v.spec.version);
+                        }
+                        promotions.push(step);
+                    }
                 }
             }
         }

@@ -33,6 +33,9 @@ pub struct GatedMove {
     /// The version this plan puts in Production, with its metadata, for a
     /// model with none serving (see [`gates::baseline_of`]).
     pub planned_production: Option<(VersionId, VersionMetadata)>,
+    /// The strategy of a rollout of this version that passes in this plan
+    /// (its record is written by the same apply): the move's evidence.
+    pub passed_rollout: Option<String>,
 }
 
 /// A version's metadata as it will be when step `before` of a model's plan
@@ -117,6 +120,14 @@ pub fn gated_moves(plan: &Plan, actual: &ActualState) -> Vec<GatedMove> {
                 }
                 _ => None,
             });
+            let passed_rollout = m.steps.iter().find_map(|s| match s {
+                PlanStep::RecordRollout { record, .. }
+                    if &record.version == version && record.phase == super::rollout::SUCCEEDED =>
+                {
+                    Some(record.strategy.clone())
+                }
+                _ => None,
+            });
             let owner = planned_owner
                 .or_else(|| actual.models.get(&m.model).map(|r| r.owner.clone()))
                 .unwrap_or_default();
@@ -131,6 +142,7 @@ pub fn gated_moves(plan: &Plan, actual: &ActualState) -> Vec<GatedMove> {
                 owner,
                 metadata,
                 planned_production,
+                passed_rollout,
             });
         }
     }
@@ -190,7 +202,10 @@ pub fn recheck_gates(
                 actual,
                 run_metrics: &observations.run_metrics,
                 observed: &observations.gates,
-                evidence_pending: None,
+                evidence: match &mv.passed_rollout {
+                    Some(strategy) => gates::Evidence::Passes(strategy),
+                    None => gates::Evidence::Recorded,
+                },
             }),
         };
         let step = &mut plan.models[mv.model_index].steps[mv.step_index];

@@ -275,6 +275,53 @@ fn metadata_changes_are_field_level_and_source_is_immutable() {
 }
 
 #[test]
+fn a_registered_versions_evidence_is_immutable_in_git() {
+    // Row: the field git changes after registration, and whether that is an
+    // error (evidence) or an update (descriptive).
+    let rows: [(&str, fn(&mut VersionMetadata), Option<&str>); 7] = [
+        ("metrics", |m| {
+            m.metrics.insert("test_accuracy".into(), 0.5);
+        }, Some("/spec/versions/0/metrics")),
+        ("fairness", |m| {
+            m.fairness.insert("gender".into(), Default::default());
+        }, Some("/spec/versions/0/fairness")),
+        ("training_run_id", |m| m.training_run_id = Some("other".into()), Some("/spec/versions/0/training_run_id")),
+        ("dataset_version", |m| m.dataset_version = Some("v9".into()), Some("/spec/versions/0/dataset_version")),
+        ("source", |m| m.source = "s3://attacker/model".into(), Some("/spec/versions/0/source")),
+        ("changelog", |m| m.changelog = Some("typo fixed".into()), None),
+        ("tags", |m| {
+            m.tags.insert("team".into(), "risk".into());
+        }, None),
+    ];
+    for (field, edit, error_at) in rows {
+        let d = desired(&[("12", "Staging")]);
+        let mut a = actual(&[("12", Stage::Staging)]);
+        // The registry holds what was registered; git now declares otherwise:
+        // edit the registry's copy the other way round, applied included.
+        let v = &mut a.models.get_mut("fraud-detector").unwrap().versions[0];
+        edit(&mut v.metadata);
+        v.applied.as_mut().unwrap().metadata_digest = v.metadata.digest();
+        let p = plan_all(&d, &a);
+        match error_at {
+            Some(pointer) => {
+                assert_eq!(p.errors.len(), 1, "{field}: {:?}", p.errors);
+                assert_eq!(p.errors[0].pointer.as_deref(), Some(pointer), "{field}");
+                assert!(
+                    p.errors[0].message.contains("register a new version instead"),
+                    "{field}: {}",
+                    p.errors[0].message
+                );
+                assert!(steps(&p).is_empty(), "{field}: {:?}", steps(&p));
+            }
+            None => {
+                assert!(p.errors.is_empty(), "{field}: {:?}", p.errors);
+                assert_eq!(steps(&p), ["update version 12 (1 field)"], "{field}");
+            }
+        }
+    }
+}
+
+#[test]
 fn drift_is_reported_against_what_was_applied() {
     let d = desired(&[("11", "Production"), ("12", "Staging")]);
     let mut a = actual(&[("11", Stage::Production), ("12", Stage::Staging)]);
@@ -549,15 +596,20 @@ fn a_rejected_version_is_held_until_its_manifest_changes() {
     assert_eq!(held.rejected.len(), 1);
     assert_eq!(held.rejected[0].wanted, Stage::Staging);
 
-    // A retrained version (new metrics) is evaluated again, and passes.
-    let fixed = gated(&[("1", "Production", 0.91), ("2", "Staging", 0.93)]);
-    let p = plan_all(&fixed, &a);
+    // A registered version's metrics cannot change: retraining is a new
+    // version. A changed policy evaluates the move again, and it passes.
+    let retouched = gated(&[("1", "Production", 0.91), ("2", "Staging", 0.93)]);
+    let p = plan_all(&retouched, &a);
+    assert_eq!(p.errors.len(), 1, "{:?}", p.errors);
+    assert_eq!(p.errors[0].rule, "immutable-evidence");
+    let mut looser = d.clone();
+    let policy = looser.policies.get_mut("default").unwrap();
+    policy.staging.metrics.get_mut("test_accuracy").unwrap().threshold = Some(0.80);
+    policy.staging.metrics.get_mut("test_accuracy").unwrap().max_regression = Some(0.1);
+    let p = plan_all(&looser, &a);
     assert_eq!(
         steps(&p),
-        [
-            "update version 2 (1 field)",
-            "version 2: Development → Staging (promoted after validation)"
-        ]
+        ["version 2: Development → Staging (promoted after validation)"]
     );
     assert!(p.rejected.is_empty());
 }

@@ -258,6 +258,105 @@ pub fn fairness(min: f64, meta: &VersionMetadata) -> Vec<GateResult> {
     out
 }
 
+/// No bias regression: one check per protected attribute the candidate
+/// records, every group at or above the Production version's score for it
+/// minus `allowance`. A group the baseline scores and the candidate does not
+/// fails (a regression cannot be ruled out); no baseline, or a baseline that
+/// records nothing for the attribute, skips with the reason.
+pub fn bias_regression(
+    allowance: f64,
+    meta: &VersionMetadata,
+    baseline: Option<(&VersionId, &VersionMetadata)>,
+) -> Vec<GateResult> {
+    let threshold_of = |bv: Option<&VersionId>| match bv {
+        Some(bv) => format!("≥ version {bv} − {} per group", num(allowance)),
+        None => format!("≥ Production − {} per group", num(allowance)),
+    };
+    let Some((bv, bm)) = baseline else {
+        if meta.fairness.is_empty() {
+            return Vec::new();
+        }
+        return vec![with_reason(
+            result(
+                "bias_regression".into(),
+                GateStatus::Skip,
+                "no baseline".into(),
+                threshold_of(None),
+                "manifest".into(),
+            ),
+            "no Production version to compare with (first promotion)",
+        )];
+    };
+    let threshold = threshold_of(Some(bv));
+    let mut out = Vec::new();
+    for (attribute, before) in bm.fairness.iter() {
+        let check = format!("bias_regression.{attribute}");
+        let Some(after) = meta.fairness.get(attribute) else {
+            out.push(with_reason(
+                result(
+                    check,
+                    GateStatus::Fail,
+                    "not recorded".into(),
+                    threshold.clone(),
+                    "manifest".into(),
+                ),
+                format!("version {bv} records `{attribute}` scores; declare them for this version too"),
+            ));
+            continue;
+        };
+        let mut worst: Option<(&str, f64)> = None;
+        let mut regressed = Vec::new();
+        let mut missing = Vec::new();
+        for (group, b) in before.iter() {
+            match after.get(group) {
+                None => missing.push(group.as_str()),
+                Some(a) => {
+                    let change = a - b;
+                    if worst.is_none_or(|(_, w)| change < w) {
+                        worst = Some((group, change));
+                    }
+                    if !holds(*a, b - allowance, Better::Higher) {
+                        regressed.push(format!("{group} {} → {}", num(*b), num(*a)));
+                    }
+                }
+            }
+        }
+        let value = match worst {
+            Some((g, w)) => format!("worst {g} {}{}", if w >= 0.0 { "+" } else { "" }, num(w)),
+            None => "no common groups".into(),
+        };
+        let source = format!("manifest (version {bv})");
+        if regressed.is_empty() && missing.is_empty() {
+            out.push(result(check, GateStatus::Pass, value, threshold.clone(), source));
+            continue;
+        }
+        let mut why = Vec::new();
+        if !regressed.is_empty() {
+            why.push(format!("regressed: {}", regressed.join(", ")));
+        }
+        if !missing.is_empty() {
+            why.push(format!("not scored: {}", missing.join(", ")));
+        }
+        out.push(with_reason(
+            result(check, GateStatus::Fail, value, threshold.clone(), source),
+            why.join("; "),
+        ));
+    }
+    if out.is_empty() && !meta.fairness.is_empty() {
+        out.push(with_reason(
+            result(
+                "bias_regression".into(),
+                GateStatus::Skip,
+                "no baseline scores".into(),
+                threshold,
+                "manifest".into(),
+            ),
+            format!("version {bv} records no fairness scores to compare with"),
+        ));
+    }
+    out
+}
+
 /// p99 latency: measured by the policy's benchmark when it names one,
 /// otherwise the declared `latency_p99_ms`, labelled as declared.
 pub fn latency(
@@ -394,7 +493,7 @@ pub fn evidence(
     requires: &ProductionRequirements,
     c: &Candidate,
     rollout: Option<&RolloutRecord>,
-    pending: Option<&str>,
+    evidence: super::Evidence,
 ) -> GateResult {
     let check = "evidence.rollout".to_string();
     let threshold = "a completed shadow, canary or A/B test".to_string();
@@ -417,10 +516,22 @@ pub fn evidence(
             c.model
         ));
     }
-    if let Some(strategy) = pending {
-        return skip(format!(
-            "the {strategy} this move starts is the evidence: the version reaches Production only if it passes"
-        ));
+    match evidence {
+        super::Evidence::Starts(strategy) => {
+            return skip(format!(
+                "the {strategy} this move starts is the evidence: the version reaches Production only if it passes"
+            ));
+        }
+        super::Evidence::Passes(strategy) => {
+            return result(
+                check,
+                GateStatus::Pass,
+                format!("{strategy} passed"),
+                threshold,
+                format!("{strategy} analysis (this apply)"),
+            );
+        }
+        super::Evidence::Recorded => {}
     }
     match c.from {
         Stage::Development => {

@@ -21,6 +21,7 @@ use crate::state::{ActualState, LatencyReport, LoggedSignature, VersionMetadata}
 
 pub use signature::compatibility;
 
+
 /// The verdict of one check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -136,9 +137,21 @@ pub struct GateInputs<'a> {
         &'a BTreeMap<String, Option<crate::manifest::sorted_map::SortedMap<String, f64>>>,
     /// Logged signatures and benchmarks.
     pub observed: &'a GateObservations,
-    /// The deployment strategy (`canary`, `shadow`, `ab_test`) whose rollout
-    /// takes this version to Production and is itself the rollout evidence.
-    pub evidence_pending: Option<&'a str>,
+    /// Where the rollout evidence of a move into Production comes from.
+    pub evidence: Evidence<'a>,
+}
+
+/// Where a move's rollout evidence (`evidence.rollout`) comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Evidence<'a> {
+    /// The model's rollout record, as the registry holds it.
+    Recorded,
+    /// The rollout (`canary`, `shadow`, `ab_test`) this move starts: the
+    /// version reaches Production only through it, so the check waits for it.
+    Starts(&'a str),
+    /// The rollout of this version that passes in this very plan (its record
+    /// is written by the same apply).
+    Passes(&'a str),
 }
 
 /// The gates of a move, or `None` when the move is not gated (to Development
@@ -191,6 +204,9 @@ pub fn evaluate(inputs: &GateInputs) -> Vec<GateResult> {
     if let Some(min) = gates.fairness_min {
         out.extend(checks::fairness(min, c.metadata));
     }
+    if let Some(allowance) = gates.fairness_max_regression {
+        out.extend(checks::bias_regression(allowance, c.metadata, baseline));
+    }
     out.extend(signature::checks(
         &gates.signature,
         c.metadata,
@@ -216,7 +232,7 @@ pub fn evaluate(inputs: &GateInputs) -> Vec<GateResult> {
                 requires,
                 c,
                 inputs.actual.rollouts.get(c.model),
-                inputs.evidence_pending,
+                inputs.evidence,
             ));
         }
         for who in &requires.approvals {

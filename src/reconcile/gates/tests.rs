@@ -128,7 +128,7 @@ impl Case {
             actual: &self.actual,
             run_metrics: &self.runs,
             observed: &self.observed,
-            evidence_pending: None,
+            evidence: Evidence::Recorded,
         })
     }
 }
@@ -162,12 +162,80 @@ fn a_good_candidate_passes_every_default_gate() {
             "regression.test_accuracy",
             "metric.test_auc",
             "fairness.gender",
+            "bias_regression.gender",
             "signature.valid",
             "signature.compatible",
             "latency.p99",
             "dependencies.pinned",
         ]
     );
+}
+
+#[test]
+fn no_bias_regression_per_group_against_production() {
+    use GateStatus::*;
+    type Groups = &'static [(&'static str, f64)];
+    // The Production version scores female 0.84, male 0.86; the default
+    // tolerance is 0.01. Row: the candidate's gender scores, the verdict,
+    // the value shown, and what the reason names.
+    let rows: &[(Groups, GateStatus, &str, &str)] = &[
+        (&[("female", 0.84), ("male", 0.86)], Pass, "worst female +0", ""),
+        (&[("female", 0.83), ("male", 0.90)], Pass, "worst female -0.01", ""),
+        (&[("female", 0.829), ("male", 0.90)], Fail, "worst female -0.011", "female 0.84 → 0.829"),
+        (&[("female", 0.95), ("male", 0.81)], Fail, "worst male -0.05", "male 0.86 → 0.81"),
+        (&[("female", 0.95)], Fail, "worst female +0.11", "not scored: male"),
+        (&[("female", f64::NAN), ("male", 0.9)], Fail, "worst female NaN", "female 0.84 → NaN"),
+    ];
+    for (groups, want, value, reason) in rows {
+        let mut meta = good();
+        meta.fairness = [(
+            "gender".to_string(),
+            groups.iter().map(|(g, v)| (g.to_string(), *v)).collect(),
+        )]
+        .into();
+        let results = Case::staging(meta).run();
+        let g = check(&results, "bias_regression.gender");
+        assert_eq!((g.status, g.value.as_str()), (*want, *value), "{groups:?}");
+        assert!(g.threshold.contains("version 1 − 0.01"), "{}", g.threshold);
+        if *want == Fail {
+            let why = g.reason.as_deref().unwrap();
+            assert!(why.contains(reason), "{groups:?}: {why}");
+        }
+    }
+    // An attribute the baseline scores and the candidate drops fails.
+    let mut meta = good();
+    meta.fairness = [(
+        "age".to_string(),
+        SortedMap::from([("young".to_string(), 0.9)]),
+    )]
+    .into();
+    let results = Case::staging(meta).run();
+    assert_eq!(status(&results, "bias_regression.gender"), Fail);
+    // No Production version, or one with no scores: skipped, with the reason.
+    let mut case = Case::staging(good());
+    case.actual = ActualState::default();
+    let results = case.run();
+    assert_eq!(status(&results, "bias_regression"), Skip);
+    let mut bare = baseline();
+    bare.fairness = SortedMap::new();
+    let mut case = Case::staging(good());
+    case.actual = with_production(bare);
+    let results = case.run();
+    let g = check(&results, "bias_regression");
+    assert_eq!(g.status, Skip);
+    assert!(g.reason.as_deref().unwrap().contains("records no fairness"));
+    // A looser tolerance, and `null` turning it off.
+    let mut meta = good();
+    meta.fairness = [(
+        "gender".to_string(),
+        SortedMap::from([("female".to_string(), 0.80), ("male".to_string(), 0.86)]),
+    )]
+    .into();
+    let mut case = Case::staging(meta);
+    case.policy.staging.fairness_max_regression = Some(0.05);
+    assert_eq!(status(&case.run(), "bias_regression.gender"), Pass);
+    case.policy.staging.fairness_max_regression = None;
+    assert!(case.run().iter().all(|g| !g.check.starts_with("bias_regression")));
 }
 
 #[test]

@@ -26,7 +26,8 @@ use jiff::Timestamp;
 
 pub use analysis::{Lookup, Metrics, thousands};
 
-use super::gates::{GateResult, GateStatus, rejection_key};
+use super::admit::{Admitter, Decision, Move};
+use super::gates::{Evidence, GateResult, GateStatus, failure_summary, rejection_key};
 use super::plan::{PlanStep, RolloutNote};
 use crate::manifest::policy::PolicySpec;
 use crate::manifest::{DesiredDeployment, DesiredModel, Stage, Strategy, VersionId};
@@ -60,8 +61,12 @@ pub struct RolloutInputs<'a> {
     /// The version git puts in Production that this rollout (rather than a
     /// stage move) takes there; see [`takes_over`].
     pub candidate: Option<&'a VersionId>,
-    /// The candidate passed its gates: a rollout of it may start.
+    /// The candidate passed its gates: a rollout of it may start (or go on).
+    /// `false` with a candidate: its gates refused it in this plan.
     pub may_start: bool,
+    /// Judges the move into Production a passed rollout makes: every path
+    /// to Production goes through the model's full policy.
+    pub admit: &'a Admitter<'a>,
     /// Versions in Staging and not Rejected once this plan's registry steps
     /// ran: the only ones a shadow or an A/B test starts with.
     pub ready: std::collections::BTreeSet<VersionId>,
@@ -284,33 +289,46 @@ fn analysis_gates(strategy: &str, analysis: &Analysis) -> Vec<GateResult> {
         .collect()
 }
 
-/// The steps that make `candidate` the Production version: routing, the
-/// registry moves, and the record.
+/// The steps that make `candidate` the Production version once its rollout
+/// passed: routing, the registry moves, and the record. The move is admitted
+/// like any other ([`Admitter::decide`], the rollout being its evidence);
+/// when the gates refuse it, the outcome is `Err`: all traffic to `stable`,
+/// the result recorded, and the version Rejected (or held by an earlier
+/// rejection of the same manifest and policy).
 fn promote(
     inputs: &RolloutInputs,
     record: RolloutRecord,
     stable: &VersionId,
     reason: &str,
-) -> Vec<PlanStep> {
+) -> Result<Vec<PlanStep>, RolloutOutcome> {
     let candidate = record.version.clone();
+    let name = &inputs.model.name;
+    let from = stage_of(inputs, &candidate);
+    let mut transition = None;
+    if from != Stage::Production {
+        let refused_here = inputs.candidate == Some(&candidate) && !inputs.may_start;
+        let decision = if refused_here {
+            None
+        } else {
+            Some(inputs.admit.decide(&Move {
+                version: &candidate,
+                from,
+                to: Stage::Production,
+                reason,
+                evidence: Evidence::Passes(&record.strategy),
+            }))
+        };
+        match decision {
+            Some(Decision::Admitted(step)) => transition = Some(step),
+            refused => return Err(refuse(inputs, record, stable, refused)),
+        }
+    }
     let mut steps = Vec::new();
     let all = TrafficRecord::all_to(&inputs.deployment.target, &candidate);
     if let Some(s) = route(inputs, all, reason.to_string()) {
         steps.push(s);
     }
-    let name = &inputs.model.name;
-    let from = stage_of(inputs, &candidate);
-    if from != Stage::Production {
-        steps.push(PlanStep::TransitionStage {
-            model: name.clone(),
-            version: candidate.clone(),
-            from,
-            to: Stage::Production,
-            reason: reason.to_string(),
-            gates: Vec::new(),
-            policy: None,
-        });
-    }
+    steps.extend(transition);
     if stage_of(inputs, stable) == Stage::Production {
         steps.push(PlanStep::TransitionStage {
             model: name.clone(),
@@ -330,7 +348,62 @@ fn promote(
         },
         summary: format!("version {candidate} promoted: {reason}"),
     });
-    steps
+    Ok(steps)
+}
+
+/// A passed rollout whose version the gates refuse for Production: traffic
+/// back to `stable`, the rollout's result kept (it is evidence, not a
+/// promotion), and the version Rejected. `decision` is `None` when this
+/// plan's own registry steps already rejected it, and a held rejection adds
+/// no new one.
+fn refuse(
+    inputs: &RolloutInputs,
+    record: RolloutRecord,
+    stable: &VersionId,
+    decision: Option<Decision>,
+) -> RolloutOutcome {
+    let candidate = record.version.clone();
+    let name = &inputs.model.name;
+    let mut steps = Vec::new();
+    let back = TrafficRecord::all_to(&inputs.deployment.target, stable);
+    if let Some(s) = route(
+        inputs,
+        back,
+        format!("version {candidate} is refused Production by its gates"),
+    ) {
+        steps.push(s);
+    }
+    let kept = RolloutRecord {
+        phase: SUCCEEDED.to_string(),
+        promoted: false,
+        ..record
+    };
+    let why = match &decision {
+        Some(Decision::Refused(PlanStep::RejectVersion { gates, .. })) => failure_summary(gates),
+        Some(Decision::Held(h)) => format!("rejected at {}: {}", h.at, h.reason),
+        _ => "see its gates above".to_string(),
+    };
+    if inputs.record != Some(&kept) {
+        steps.push(PlanStep::RecordRollout {
+            model: name.clone(),
+            summary: format!(
+                "{} of version {candidate} passed; its gates refuse Production",
+                kept.strategy
+            ),
+            record: kept.clone(),
+        });
+    }
+    if let Some(Decision::Refused(step)) = decision {
+        steps.push(step);
+    }
+    let summary = format!(
+        "{name}: the {} of version {candidate} passed, but its gates refuse Production ({why}); all traffic stays on version {stable}",
+        kept.strategy
+    );
+    RolloutOutcome {
+        steps,
+        note: Some(note(inputs, "refuse", summary, kept.last_analysis, None)),
+    }
 }
 
 /// A record of a rollout starting now.

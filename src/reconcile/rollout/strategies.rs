@@ -196,9 +196,15 @@ fn hold(
     }
 }
 
-/// A running rollout of a version git no longer asks for: traffic back to
+/// A running rollout of a version git no longer asks for, or that its gates
+/// now refuse (the rejection is the registry step's): traffic back to
 /// the stable version, the record Aborted, no rejection.
-fn abort(inputs: &RolloutInputs, record: &RolloutRecord, stable: &VersionId) -> RolloutOutcome {
+fn abort(
+    inputs: &RolloutInputs,
+    record: &RolloutRecord,
+    stable: &VersionId,
+    (recorded, why): (&str, &str),
+) -> RolloutOutcome {
     let mut steps = Vec::new();
     let back = TrafficRecord::all_to(&inputs.deployment.target, stable);
     if let Some(s) = route(
@@ -214,10 +220,10 @@ fn abort(inputs: &RolloutInputs, record: &RolloutRecord, stable: &VersionId) -> 
             phase: ABORTED.to_string(),
             ..record.clone()
         },
-        summary: "git no longer asks for it".to_string(),
+        summary: recorded.to_string(),
     });
     let summary = format!(
-        "stop {} {} of version {}: git no longer puts it in Production; all traffic to version {stable}",
+        "stop {} {} of version {}: {why}; all traffic to version {stable}",
         inputs.model.name, record.strategy, record.version
     );
     RolloutOutcome {
@@ -234,7 +240,15 @@ pub fn canary(inputs: &RolloutInputs, c: &CanaryStrategy, lookup: &mut Lookup) -
         .filter(|r| r.strategy == "canary" && r.phase == PROGRESSING);
     let Some(candidate) = inputs.candidate else {
         return match running.and_then(|r| Some((r, stable_of(inputs, r)?))) {
-            Some((r, stable)) => abort(inputs, r, &stable),
+            Some((r, stable)) => abort(
+                inputs,
+                r,
+                &stable,
+                (
+                    "git no longer asks for it",
+                    "git no longer puts it in Production",
+                ),
+            ),
             None => RolloutOutcome::default(),
         };
     };
@@ -301,6 +315,17 @@ pub fn canary(inputs: &RolloutInputs, c: &CanaryStrategy, lookup: &mut Lookup) -
         };
     };
     let stable = stable_of(inputs, record).unwrap_or(stable);
+    if !inputs.may_start {
+        return abort(
+            inputs,
+            record,
+            &stable,
+            (
+                "its gates refuse Production",
+                "its gates refuse Production (see the rejection)",
+            ),
+        );
+    }
     let i = record.step.min(record.stages.len().saturating_sub(1));
     let Some(stage) = record.stages.get(i).copied() else {
         return RolloutOutcome::default();
@@ -393,7 +418,10 @@ pub fn canary(inputs: &RolloutInputs, c: &CanaryStrategy, lookup: &mut Lookup) -
         ..record.clone()
     };
     let reason = format!("canary completed {n} stages");
-    let steps = promote(inputs, done, &stable, &reason);
+    let steps = match promote(inputs, done, &stable, &reason) {
+        Ok(steps) => steps,
+        Err(refused) => return refused,
+    };
     let summary = format!(
         "complete {name} canary: version {candidate} to Production after {n} stages, version {stable} archived; {}",
         analysis.message
@@ -433,7 +461,7 @@ pub fn shadow(inputs: &RolloutInputs, s: &ShadowStrategy, lookup: &mut Lookup) -
         .into(),
         sticky: None,
     };
-    let wanted = inputs.candidate == Some(shadow);
+    let wanted = inputs.candidate == Some(shadow) && inputs.may_start;
     let Some(record) = record else {
         if rejected || !inputs.ready.contains(shadow) {
             return RolloutOutcome::default();
@@ -561,12 +589,15 @@ pub fn shadow(inputs: &RolloutInputs, s: &ShadowStrategy, lookup: &mut Lookup) -
     if wanted || s.comparison.auto_promote {
         let mut r = passed;
         r.promoted = !wanted;
-        let steps = promote(
+        let steps = match promote(
             inputs,
             r,
             &primary,
             "promoted after its shadow comparison passed",
-        );
+        ) {
+            Ok(steps) => steps,
+            Err(refused) => return refused,
+        };
         let summary = format!(
             "promote {name} version {shadow}: shadow comparison passed ({}); version {primary} archived",
             analysis.message
@@ -613,7 +644,7 @@ pub fn ab_test(inputs: &RolloutInputs, a: &AbTestStrategy, lookup: &mut Lookup) 
         .registered
         .and_then(|r| r.versions.iter().find(|v| &v.version == treatment))
         .is_some_and(|v| v.rejected.is_some());
-    let wanted = inputs.candidate == Some(treatment);
+    let wanted = inputs.candidate == Some(treatment) && inputs.may_start;
     let traffic = TrafficRecord {
         target: inputs.deployment.target.clone(),
         weights: [
@@ -814,12 +845,15 @@ pub fn ab_test(inputs: &RolloutInputs, a: &AbTestStrategy, lookup: &mut Lookup) 
         decided.phase = SUCCEEDED.to_string();
         if wanted || a.auto_promote {
             decided.promoted = !wanted;
-            let steps = promote(
+            let steps = match promote(
                 inputs,
                 decided,
                 control,
                 "promoted after winning its A/B test",
-            );
+            ) {
+                Ok(steps) => steps,
+                Err(refused) => return refused,
+            };
             let summary =
                 format!("promote {name} version {treatment}: it won its A/B test, {figures}");
             return RolloutOutcome {
@@ -871,7 +905,10 @@ fn finished(
         SUCCEEDED if wanted || (auto_promote && !record.promoted) => {
             let mut r = record.clone();
             r.promoted = !wanted;
-            let steps = promote(inputs, r, stable, reason);
+            let steps = match promote(inputs, r, stable, reason) {
+                Ok(steps) => steps,
+                Err(refused) => return Some(refused),
+            };
             let summary =
                 format!("promote {name} version {candidate}: {outcome}; version {stable} archived");
             Some(RolloutOutcome {
