@@ -80,6 +80,8 @@ mod pr_trust;
 mod prometheus;
 #[path = "cli/promotion.rs"]
 mod promotion;
+#[path = "cli/promotion_paths.rs"]
+mod promotion_paths;
 #[path = "cli/robustness.rs"]
 mod robustness;
 #[path = "cli/rollback.rs"]

@@ -501,8 +501,14 @@ fn immutable_error(
     field: &str,
 ) -> Diagnostic {
     let (rule, held) = match field {
-        "source" => ("immutable-source", format!("source is {} in the registry", x.metadata.source)),
-        _ => ("immutable-evidence", format!("`{field}` differs from what the registry holds")),
+        "source" => (
+            "immutable-source",
+            format!("source is {} in the registry", x.metadata.source),
+        ),
+        _ => (
+            "immutable-evidence",
+            format!("`{field}` differs from what the registry holds"),
+        ),
     };
     Diagnostic::pointer(
         &model.file,

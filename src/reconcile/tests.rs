@@ -278,20 +278,49 @@ fn metadata_changes_are_field_level_and_source_is_immutable() {
 fn a_registered_versions_evidence_is_immutable_in_git() {
     // Row: the field git changes after registration, and whether that is an
     // error (evidence) or an update (descriptive).
-    let rows: [(&str, fn(&mut VersionMetadata), Option<&str>); 7] = [
-        ("metrics", |m| {
-            m.metrics.insert("test_accuracy".into(), 0.5);
-        }, Some("/spec/versions/0/metrics")),
-        ("fairness", |m| {
-            m.fairness.insert("gender".into(), Default::default());
-        }, Some("/spec/versions/0/fairness")),
-        ("training_run_id", |m| m.training_run_id = Some("other".into()), Some("/spec/versions/0/training_run_id")),
-        ("dataset_version", |m| m.dataset_version = Some("v9".into()), Some("/spec/versions/0/dataset_version")),
-        ("source", |m| m.source = "s3://attacker/model".into(), Some("/spec/versions/0/source")),
-        ("changelog", |m| m.changelog = Some("typo fixed".into()), None),
-        ("tags", |m| {
-            m.tags.insert("team".into(), "risk".into());
-        }, None),
+    type Row = (&'static str, fn(&mut VersionMetadata), Option<&'static str>);
+    let rows: [Row; 7] = [
+        (
+            "metrics",
+            |m| {
+                m.metrics.insert("test_accuracy".into(), 0.5);
+            },
+            Some("/spec/versions/0/metrics"),
+        ),
+        (
+            "fairness",
+            |m| {
+                m.fairness.insert("gender".into(), Default::default());
+            },
+            Some("/spec/versions/0/fairness"),
+        ),
+        (
+            "training_run_id",
+            |m| m.training_run_id = Some("other".into()),
+            Some("/spec/versions/0/training_run_id"),
+        ),
+        (
+            "dataset_version",
+            |m| m.dataset_version = Some("v9".into()),
+            Some("/spec/versions/0/dataset_version"),
+        ),
+        (
+            "source",
+            |m| m.source = "s3://attacker/model".into(),
+            Some("/spec/versions/0/source"),
+        ),
+        (
+            "changelog",
+            |m| m.changelog = Some("typo fixed".into()),
+            None,
+        ),
+        (
+            "tags",
+            |m| {
+                m.tags.insert("team".into(), "risk".into());
+            },
+            None,
+        ),
     ];
     for (field, edit, error_at) in rows {
         let d = desired(&[("12", "Staging")]);
@@ -307,7 +336,9 @@ fn a_registered_versions_evidence_is_immutable_in_git() {
                 assert_eq!(p.errors.len(), 1, "{field}: {:?}", p.errors);
                 assert_eq!(p.errors[0].pointer.as_deref(), Some(pointer), "{field}");
                 assert!(
-                    p.errors[0].message.contains("register a new version instead"),
+                    p.errors[0]
+                        .message
+                        .contains("register a new version instead"),
                     "{field}: {}",
                     p.errors[0].message
                 );
@@ -604,8 +635,18 @@ fn a_rejected_version_is_held_until_its_manifest_changes() {
     assert_eq!(p.errors[0].rule, "immutable-evidence");
     let mut looser = d.clone();
     let policy = looser.policies.get_mut("default").unwrap();
-    policy.staging.metrics.get_mut("test_accuracy").unwrap().threshold = Some(0.80);
-    policy.staging.metrics.get_mut("test_accuracy").unwrap().max_regression = Some(0.1);
+    policy
+        .staging
+        .metrics
+        .get_mut("test_accuracy")
+        .unwrap()
+        .threshold = Some(0.80);
+    policy
+        .staging
+        .metrics
+        .get_mut("test_accuracy")
+        .unwrap()
+        .max_regression = Some(0.1);
     let p = plan_all(&looser, &a);
     assert_eq!(
         steps(&p),

@@ -149,7 +149,7 @@ fn changing_a_registered_source_is_refused() {
     );
     repo.run(&["plan"])
         .code(1)
-        .stdout_has("[REPO]/models/fraud-detector.yaml:39:15: fraud-detector version 2: source is runs:/c0a42a8348c8778970e5cb63e6c40e05/model in the registry and cannot change; register a new version instead");
+        .stdout_has("[REPO]/models/fraud-detector.yaml:39:15: fraud-detector version 2: source is runs:/c0a42a8348c8778970e5cb63e6c40e05/model in the registry, and a registered version's evidence cannot change (its gates were judged on it); register a new version instead");
     repo.run(&["apply", "--auto-approve"]).code(1);
     assert_eq!(
         std::fs::read(repo.state_file()).expect("state"),
@@ -161,15 +161,24 @@ fn changing_a_registered_source_is_refused() {
 #[test]
 fn changed_metadata_is_updated_field_by_field() {
     let repo = applied();
-    repo.edit(FRAUD, "test_recall: 0.71", "test_recall: 0.72");
+    repo.edit(
+        FRAUD,
+        "through December 2024 (holiday season)",
+        "through December 2024",
+    );
     repo.run(&["plan"])
         .code(0)
-        .stdout_has("  ~ update version 3 (1 field)\n      metrics.test_recall: 0.71 → 0.72\n")
+        .stdout_has("  ~ update version 3 (1 field)\n      changelog: ")
         .stdout_has("Plan: 0 to add, 1 to change, 0 to archive.");
     repo.run(&["apply", "--auto-approve"]).code(0);
-    repo.run(&["history", "fraud-detector"])
-        .code(0)
-        .stdout_has("updated fraud-detector version 3 metadata  (by tester commit [COMMIT])\n      metrics.test_recall: 0.71 → 0.72\n");
+    repo.run(&["history", "fraud-detector"]).code(0).stdout_has(
+        "updated fraud-detector version 3 metadata  (by tester commit [COMMIT])\n      changelog: ",
+    );
+    // Evidence is not metadata: the same edit to a metric is refused.
+    repo.edit(FRAUD, "test_recall: 0.71", "test_recall: 0.72");
+    repo.run(&["plan"])
+        .code(1)
+        .stdout_has("fraud-detector version 3: `metrics` differs from what the registry holds, and a registered version's evidence cannot change");
 }
 
 #[test]

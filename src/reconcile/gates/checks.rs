@@ -300,7 +300,9 @@ pub fn bias_regression(
                     threshold.clone(),
                     "manifest".into(),
                 ),
-                format!("version {bv} records `{attribute}` scores; declare them for this version too"),
+                format!(
+                    "version {bv} records `{attribute}` scores; declare them for this version too"
+                ),
             ));
             continue;
         };
@@ -327,7 +329,13 @@ pub fn bias_regression(
         };
         let source = format!("manifest (version {bv})");
         if regressed.is_empty() && missing.is_empty() {
-            out.push(result(check, GateStatus::Pass, value, threshold.clone(), source));
+            out.push(result(
+                check,
+                GateStatus::Pass,
+                value,
+                threshold.clone(),
+                source,
+            ));
             continue;
         }
         let mut why = Vec::new();

@@ -21,7 +21,6 @@ use crate::state::{ActualState, LatencyReport, LoggedSignature, VersionMetadata}
 
 pub use signature::compatibility;
 
-
 /// The verdict of one check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -179,12 +179,42 @@ fn no_bias_regression_per_group_against_production() {
     // tolerance is 0.01. Row: the candidate's gender scores, the verdict,
     // the value shown, and what the reason names.
     let rows: &[(Groups, GateStatus, &str, &str)] = &[
-        (&[("female", 0.84), ("male", 0.86)], Pass, "worst female +0", ""),
-        (&[("female", 0.83), ("male", 0.90)], Pass, "worst female -0.01", ""),
-        (&[("female", 0.829), ("male", 0.90)], Fail, "worst female -0.011", "female 0.84 → 0.829"),
-        (&[("female", 0.95), ("male", 0.81)], Fail, "worst male -0.05", "male 0.86 → 0.81"),
-        (&[("female", 0.95)], Fail, "worst female +0.11", "not scored: male"),
-        (&[("female", f64::NAN), ("male", 0.9)], Fail, "worst female NaN", "female 0.84 → NaN"),
+        (
+            &[("female", 0.84), ("male", 0.86)],
+            Pass,
+            "worst female +0",
+            "",
+        ),
+        (
+            &[("female", 0.83), ("male", 0.90)],
+            Pass,
+            "worst female -0.01",
+            "",
+        ),
+        (
+            &[("female", 0.829), ("male", 0.90)],
+            Fail,
+            "worst female -0.011",
+            "female 0.84 → 0.829",
+        ),
+        (
+            &[("female", 0.95), ("male", 0.81)],
+            Fail,
+            "worst male -0.05",
+            "male 0.86 → 0.81",
+        ),
+        (
+            &[("female", 0.95)],
+            Fail,
+            "worst female +0.11",
+            "not scored: male",
+        ),
+        (
+            &[("female", f64::NAN), ("male", 0.9)],
+            Fail,
+            "worst female NaN",
+            "female 0.84 → NaN",
+        ),
     ];
     for (groups, want, value, reason) in rows {
         let mut meta = good();
@@ -235,7 +265,11 @@ fn no_bias_regression_per_group_against_production() {
     case.policy.staging.fairness_max_regression = Some(0.05);
     assert_eq!(status(&case.run(), "bias_regression.gender"), Pass);
     case.policy.staging.fairness_max_regression = None;
-    assert!(case.run().iter().all(|g| !g.check.starts_with("bias_regression")));
+    assert!(
+        case.run()
+            .iter()
+            .all(|g| !g.check.starts_with("bias_regression"))
+    );
 }
 
 #[test]
