@@ -102,15 +102,10 @@ pub fn text(text: &str, secrets: &[&str]) -> String {
     hide(&out, scheme_token_at)
 }
 
-/// The start of a non-2xx body as it may be shown in a message: an HTML
-/// page's `<title>`, else its first 200 characters, white space folded,
-/// then [`text`].
+/// The start of a body as it may be shown in a message: its first 200
+/// characters, white space folded, then [`text`].
 pub fn snippet(body: &str, secrets: &[&str]) -> String {
-    let shown = match (body.find("<title>"), body.find("</title>")) {
-        (Some(a), Some(b)) if b > a => &body[a + 7..b],
-        _ => body,
-    };
-    let folded = shown.split_whitespace().collect::<Vec<_>>().join(" ");
+    let folded = body.split_whitespace().collect::<Vec<_>>().join(" ");
     let cut = match folded.char_indices().nth(200) {
         Some((i, _)) => format!("{}…", &folded[..i]),
         None => folded,

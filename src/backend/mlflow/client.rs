@@ -211,11 +211,18 @@ pub fn error_of(path: &str, status: u16, body: &str, secrets: &[&str]) -> Client
             error_code: v["error_code"].as_str().unwrap_or("UNKNOWN").to_string(),
             message: redact::text(v["message"].as_str().unwrap_or(""), secrets),
         },
-        _ => ClientError::Unexpected {
-            path: path.to_string(),
-            status,
-            snippet: redact::snippet(body, secrets),
-        },
+        _ => {
+            // An HTML page: its title, or its first words, tell most.
+            let shown = match (body.find("<title>"), body.find("</title>")) {
+                (Some(a), Some(b)) if b > a => &body[a + 7..b],
+                _ => body,
+            };
+            ClientError::Unexpected {
+                path: path.to_string(),
+                status,
+                snippet: redact::snippet(shown, secrets),
+            }
+        }
     }
 }
 
