@@ -169,10 +169,18 @@ case "$COMMAND" in
     status=${PIPESTATUS[0]}
     set -e
     output exitcode "$status"
+    # The fence is one backtick longer than the longest run of backticks
+    # in the log, and at least three, so no line of the log can close the
+    # block (as src/render/safe.rs fences markdown).
+    longest=$({ grep -o '``*' "$log" || true; } | awk '{ if (length($0) > n) n = length($0) } END { print n + 0 }')
+    width=$((longest + 1 > 3 ? longest + 1 : 3))
+    fence=$(printf "%${width}s" '' | tr ' ' '`')
     {
-      printf '### modelops apply\n\n```text\n'
+      printf '### modelops apply\n\n%stext\n' "$fence"
       cat "$log"
-      printf '```\n'
+      # A last line without a newline would swallow the closing fence.
+      if [ -s "$log" ] && [ -n "$(tail -c 1 "$log")" ]; then echo; fi
+      printf '%s\n' "$fence"
     } >>"$SUMMARY"
     exit "$status"
     ;;

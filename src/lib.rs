@@ -27,6 +27,9 @@
 //! - [`backend`] — the I/O edge: registries (embedded `local` store, MLflow),
 //!   serving targets (`local`, nginx), metrics providers (file, Prometheus),
 //!   the latency benchmark.
+//! - [`http`] — the one HTTP layer under every client: client builder and
+//!   timeouts, the retry rule, the typed transport error, the redaction
+//!   policy for URLs and server text.
 //! - [`github`] — the plan's pull-request comment through GitHub's REST API
 //!   (found by a hidden marker, edited in place, split when too long).
 //! - [`commands`] — one file per subcommand; [`run`] is the binary's body.
@@ -41,6 +44,7 @@ pub mod cli;
 pub mod commands;
 pub mod drift;
 pub mod github;
+pub mod http;
 pub mod manifest;
 pub mod observe;
 pub mod reconcile;

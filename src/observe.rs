@@ -16,7 +16,7 @@ use crate::backend::benchmark::{self, BenchmarkSpec};
 use crate::backend::metrics::deadline::{Bounded, Deadline};
 use crate::backend::metrics::file::FileProvider;
 use crate::backend::metrics::prometheus::PrometheusProvider;
-use crate::backend::metrics::{MetricQuery, MetricsError, MetricsProvider};
+use crate::backend::metrics::{MetricQuery, MetricsError, MetricsProvider, Unanswered};
 use crate::backend::serving::ServingTarget;
 use crate::backend::serving::local::LocalRouting;
 use crate::backend::serving::nginx::NginxTarget;
@@ -286,21 +286,12 @@ pub fn rollout_metrics(
                 // Provider errors name the provider and what was asked.
                 let answer = match answer {
                     Ok(v) => Ok(v),
-                    Err(e @ MetricsError::Unavailable(_)) => {
-                        let text = e.to_string();
-                        // An unreachable server is said once, without the
-                        // question, and not asked again this run.
-                        let unreachable = ["connection failed", "no answer within"]
-                            .iter()
-                            .find_map(|m| text.find(m));
-                        match unreachable {
-                            Some(at) => {
-                                let why = format!("{}: {}", p.describe(), &text[at..]);
-                                down.insert(name.clone(), why.clone());
-                                Err(why)
-                            }
-                            None => Err(text),
-                        }
+                    // An unreachable server is said once, without the
+                    // question, and not asked again this run.
+                    Err(MetricsError::Unavailable(u)) if u.kind() == Unanswered::Unreachable => {
+                        let why = format!("{}: {}", p.describe(), u.cause());
+                        down.insert(name.clone(), why.clone());
+                        Err(why)
                     }
                     Err(e) => Err(e.to_string()),
                 };

@@ -5,6 +5,7 @@
 //! - `action` — the GitHub Action: its metadata against GitHub's schema, the example workflows through actionlint, its script run as a runner would.
 //! - `bad_input` — files that must be refused safely (YAML bombs, symlinks, ...).
 //! - `rules` — one case per schema and semantic rule, with its location.
+//! - `credentials` — passwords and tokens in the MLflow URL, its query string, `GITHUB_API_URL`, and echoed back by a server, never printed.
 //! - `comment` — the pull-request comment against a fake GitHub API: one comment edited in place, split when long, errors without the token.
 //! - `diverged` — the plan's Diverged section: a refused promotion, a failed canary, a rollback hold; `--fail-on-diverged`.
 //! - `drift` — the drift engine's PSI and KL on CSV and Parquet fixtures against a naive Python reference (`tests/drift_reference.py`), within 1e-9.
@@ -44,6 +45,8 @@ mod audit;
 mod bad_input;
 #[path = "cli/comment.rs"]
 mod comment;
+#[path = "cli/credentials.rs"]
+mod credentials;
 #[path = "cli/diverged.rs"]
 mod diverged;
 #[path = "cli/drift.rs"]

@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 use reqwest::blocking::Client;
 use reqwest::header::CONTENT_TYPE;
 
+use crate::http::{ClientOptions, TransportError, redact};
+
 pub use crate::state::LatencyReport;
 
 /// What to measure.
@@ -82,7 +84,7 @@ pub enum BenchmarkError {
 /// Redirects are not followed: a 3xx is a failure that names its status,
 /// rather than a measurement of some other URL.
 pub fn run(spec: &BenchmarkSpec) -> Result<LatencyReport, BenchmarkError> {
-    let shown = redact(spec.endpoint);
+    let shown = redact::url(spec.endpoint);
     let url = parse_endpoint(spec.endpoint).map_err(|reason| BenchmarkError::InvalidUrl {
         url: shown.clone(),
         reason,
@@ -94,16 +96,14 @@ pub fn run(spec: &BenchmarkSpec) -> Result<LatencyReport, BenchmarkError> {
             concurrency: spec.concurrency,
         });
     }
-    let client = Client::builder()
-        .timeout(spec.timeout)
-        .tcp_nodelay(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("modelops/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| BenchmarkError::Client {
-            url: shown.clone(),
-            message: transport_failure(&e, spec.timeout),
-        })?;
+    let client = crate::http::client(&ClientOptions {
+        connect_timeout: spec.timeout,
+        ..ClientOptions::new(spec.timeout)
+    })
+    .map_err(|e| BenchmarkError::Client {
+        url: shown.clone(),
+        message: e.to_string(),
+    })?;
 
     let next = AtomicU64::new(0);
     let threads = spec.concurrency.min(spec.requests);
@@ -200,12 +200,12 @@ fn send_one(client: &Client, url: &reqwest::Url, spec: &BenchmarkSpec) -> Result
         .header(CONTENT_TYPE, "application/json")
         .body(spec.payload.to_vec())
         .send()
-        .map_err(|e| transport_failure(&e, spec.timeout))?;
+        .map_err(|e| TransportError::of(&e, spec.timeout).to_string())?;
     let status = response.status();
     // The body is read to the end (a request is measured until then), and dropped.
     response
         .bytes()
-        .map_err(|e| transport_failure(&e, spec.timeout))?;
+        .map_err(|e| TransportError::of(&e, spec.timeout).to_string())?;
     let elapsed = started.elapsed();
     if status.is_success() {
         Ok(elapsed.as_secs_f64() * 1000.0)
@@ -219,50 +219,10 @@ fn send_one(client: &Client, url: &reqwest::Url, spec: &BenchmarkSpec) -> Result
 /// server's text, and a plan (and its pull-request comment) must not carry
 /// what an endpoint answers back.
 fn status_failure(status: reqwest::StatusCode) -> String {
-    match status.canonical_reason() {
-        Some(reason) => format!("HTTP {} {reason}", status.as_u16()),
-        None => format!("HTTP {}", status.as_u16()),
+    TransportError::Refused {
+        status: status.as_u16(),
     }
-}
-
-/// A transport failure in words. reqwest's own text names the URL, so only
-/// its causes are used: reqwest takes the userinfo out of the URL before
-/// sending, so the layers beneath never see credentials. An OS error is
-/// named by its kind ("connection refused"), which reads the same on every
-/// platform.
-fn transport_failure(e: &reqwest::Error, timeout: Duration) -> String {
-    if e.is_timeout() {
-        return format!("no answer within {} ms", timeout.as_millis());
-    }
-    let mut innermost: Option<&(dyn std::error::Error + 'static)> = None;
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        innermost = Some(s);
-        source = s.source();
-    }
-    match innermost {
-        Some(s) => match s.downcast_ref::<std::io::Error>() {
-            Some(io) if io.raw_os_error().is_some() => io.kind().to_string(),
-            _ => s.to_string(),
-        },
-        None if e.is_connect() => "connection failed".to_string(),
-        None => "request failed".to_string(),
-    }
-}
-
-/// `url` with its userinfo replaced by `***@`. All of it goes, not only the
-/// password: a user name alone is often a token.
-pub fn redact(url: &str) -> String {
-    let (scheme, rest) = match url.split_once("://") {
-        Some((scheme, rest)) => (format!("{scheme}://"), rest),
-        None => (String::new(), url),
-    };
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(end);
-    match authority.rsplit_once('@') {
-        Some((_, host)) => format!("{scheme}***@{host}{tail}"),
-        None => url.to_string(),
-    }
+    .to_string()
 }
 
 #[cfg(test)]
@@ -301,21 +261,6 @@ mod tests {
             assert_eq!(percentile(&ranks(n), q), want, "n={n} q={q}");
         }
         assert!(percentile(&[], 0.5).is_nan());
-    }
-
-    #[test]
-    fn urls_lose_their_userinfo() {
-        let cases = [
-            ("http://alice:s3cret@h:5000/x", "http://***@h:5000/x"),
-            ("https://tok@h", "https://***@h"),
-            ("http://h:9/predict", "http://h:9/predict"),
-            ("http://h/x?user=a@b", "http://h/x?user=a@b"),
-            ("alice:s3cret@h/x", "***@h/x"),
-            ("not a url", "not a url"),
-        ];
-        for (url, want) in cases {
-            assert_eq!(redact(url), want, "{url}");
-        }
     }
 
     #[test]

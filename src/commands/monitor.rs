@@ -19,6 +19,12 @@ use super::{Context, Loaded, actor, emit, load};
 use crate::backend::metrics::{MetricQuery, MetricsProvider, Signal};
 use crate::backend::{ApplyContext, Registry};
 use crate::cli::{MonitorArgs, PlanFormat, RollbackArgs};
+use crate::github::{
+    self,
+    client::{GitHub, GitHubError},
+    request::RepoName,
+};
+use crate::http::{ClientOptions, TransportError, redact};
 use crate::manifest::deployment::{BreachAction, RetrainTrigger};
 use crate::manifest::{Desired, DesiredDeployment, VersionId};
 use crate::observe;
@@ -27,6 +33,7 @@ use crate::reconcile::gates::num_short;
 use crate::reconcile::monitor::{
     SignalResult, SignalStatus, Thresholds, action_for, at_most, sigma_distance, unmeasured,
 };
+use crate::render::{code, inline, prose, text};
 use crate::state::{ActualState, Event, RegisteredModel};
 
 /// One model's report.
@@ -73,7 +80,7 @@ pub fn run(ctx: &Context, args: MonitorArgs) -> Result<ExitCode> {
         act(ctx, &desired, &actual, registry.as_mut(), &mut reports)
     };
     emit(&match args.format {
-        PlanFormat::Text => text(&reports),
+        PlanFormat::Text => text_report(&reports),
         PlanFormat::Markdown => markdown(&reports),
         PlanFormat::Json => {
             let mut s = serde_json::to_string_pretty(&json!({"at": ctx.now, "models": reports}))?;
@@ -601,96 +608,81 @@ fn label(a: BreachAction) -> &'static str {
     }
 }
 
-/// Sends a retraining trigger: a webhook POST, or a GitHub
-/// `repository_dispatch` with the payload as `client_payload`.
+/// Sends a retraining trigger through the HTTP layer: a webhook POST, or
+/// a GitHub `repository_dispatch` (through the GitHub client) with the
+/// payload as `client_payload`. A server's answer is never quoted but
+/// GitHub's own message, redacted.
 fn fire(trigger: &RetrainTrigger, payload: &serde_json::Value) -> Result<()> {
-    let client = reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()?;
+    const TIMEOUT: Duration = Duration::from_secs(10);
     if let Some(url) = &trigger.webhook {
-        let answer = client.post(url).json(payload).send().map_err(|e| {
-            anyhow::anyhow!(
-                "webhook {}: {}",
-                crate::backend::benchmark::redact(url),
-                without_url(&e)
-            )
-        })?;
-        if !answer.status().is_success() {
-            bail!(
-                "webhook {} answered {}",
-                crate::backend::benchmark::redact(url),
-                answer.status()
-            );
+        let shown = redact::url(url);
+        let client = crate::http::client(&ClientOptions::new(TIMEOUT))?;
+        match crate::http::exchange(client.post(url).json(payload), TIMEOUT) {
+            Ok((status, _)) if (200..300).contains(&status) => {}
+            Ok((status, _)) => bail!("webhook {shown}: {}", TransportError::Refused { status }),
+            Err(e) => bail!("webhook {shown}: {e}"),
         }
     }
     if let Some(repo) = &trigger.repository_dispatch {
-        let token = std::env::var("GITHUB_TOKEN")
-            .ok()
-            .filter(|t| !t.is_empty())
-            .context("repository_dispatch needs GITHUB_TOKEN")?;
-        let api =
-            std::env::var("GITHUB_API_URL").unwrap_or_else(|_| "https://api.github.com".into());
-        let url = format!("{}/repos/{repo}/dispatches", api.trim_end_matches('/'));
-        let body = json!({
-            "event_type": trigger.event_type.clone().unwrap_or_else(|| "retrain".into()),
-            "client_payload": payload,
-        });
-        let answer = client
-            .post(&url)
-            .bearer_auth(token)
-            .header("Accept", "application/vnd.github+json")
-            .header("User-Agent", "modelops")
-            .json(&body)
-            .send()
-            .map_err(|e| anyhow::anyhow!("repository_dispatch to {repo}: {}", without_url(&e)))?;
-        if !answer.status().is_success() {
-            let status = answer.status();
-            let message = answer
-                .json::<serde_json::Value>()
-                .ok()
-                .and_then(|v| v["message"].as_str().map(str::to_string))
-                .unwrap_or_default();
-            bail!("repository_dispatch to {repo}: GitHub answered {status}: {message}");
+        let (api_url, token) =
+            github::client::api_from_vars(|k| std::env::var(k).ok(), "repository_dispatch")
+                .map_err(anyhow::Error::msg)?;
+        let name = RepoName::parse(repo).with_context(|| {
+            format!("repository_dispatch to {repo}: not of the form owner/name")
+        })?;
+        let event_type = trigger.event_type.as_deref().unwrap_or("retrain");
+        let request = github::request::repository_dispatch(&name, event_type, payload);
+        let settings = github::client::Settings {
+            api_url,
+            repo: name,
+            token,
+        };
+        let client = GitHub::new(settings, TIMEOUT).map_err(anyhow::Error::msg)?;
+        match client.send(&request) {
+            Ok(_) => {}
+            Err(
+                GitHubError::Api {
+                    status, message, ..
+                }
+                | GitHubError::Unexpected {
+                    status,
+                    snippet: message,
+                    ..
+                },
+            ) => {
+                let status = reqwest::StatusCode::from_u16(status)
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|_| status.to_string());
+                bail!("repository_dispatch to {repo}: GitHub answered {status}: {message}")
+            }
+            Err(e) => bail!("repository_dispatch to {repo}: {e}"),
         }
     }
     Ok(())
 }
 
-/// A transport error's causes, without the URL reqwest prints.
-fn without_url(e: &reqwest::Error) -> String {
-    let mut out = if e.is_timeout() {
-        "timed out".to_string()
-    } else if e.is_connect() {
-        "connection failed".to_string()
-    } else {
-        "request failed".to_string()
-    };
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        out = format!("{out}: {s}");
-        source = s.source();
-    }
-    out
-}
-
-fn text(reports: &[ModelReport]) -> String {
+fn text_report(reports: &[ModelReport]) -> String {
     let mut out = String::new();
     for r in reports {
         let version = r
             .version
             .as_ref()
-            .map(|v| format!(" version {v}"))
+            .map(|v| format!(" version {}", text(&v.to_string())))
             .unwrap_or_default();
-        let _ = writeln!(out, "{}{version} — window {}", r.model, r.window);
+        let _ = writeln!(
+            out,
+            "{}{version} — window {}",
+            text(&r.model),
+            text(&r.window)
+        );
         let rows: Vec<[String; 4]> = r
             .signals
             .iter()
             .map(|s| {
                 [
-                    s.signal.clone(),
-                    s.shown.clone(),
-                    s.threshold.clone(),
+                    text(&s.signal).to_string(),
+                    text(&s.shown).to_string(),
+                    text(&s.threshold).to_string(),
                     s.status.label().to_string(),
                 ]
             })
@@ -721,11 +713,11 @@ fn text(reports: &[ModelReport]) -> String {
         for (row, s) in rows.iter().zip(&r.signals) {
             let _ = writeln!(out, "{}", line(row));
             if let Some(d) = &s.detail {
-                let _ = writeln!(out, "    ↳ {d}");
+                let _ = writeln!(out, "    ↳ {}", text(d));
             }
         }
         for a in &r.actions {
-            let _ = writeln!(out, "  action: {a}");
+            let _ = writeln!(out, "  action: {}", text(a));
         }
         out.push('\n');
     }
@@ -757,12 +749,13 @@ fn markdown(reports: &[ModelReport]) -> String {
         let version = r
             .version
             .as_ref()
-            .map(|v| format!(" version {v}"))
+            .map(|v| format!(" version {}", inline(&v.to_string())))
             .unwrap_or_default();
         let _ = writeln!(
             out,
-            "#### `{}`{version}\n\nWindow: {}\n\n| signal | value | threshold | status |\n|---|---|---|---|",
-            r.model, r.window
+            "#### {}{version}\n\nWindow: {}\n\n| signal | value | threshold | status |\n|---|---|---|---|",
+            code(&r.model),
+            inline(&r.window)
         );
         for s in &r.signals {
             let status = match s.status {
@@ -771,17 +764,18 @@ fn markdown(reports: &[ModelReport]) -> String {
                 SignalStatus::Unmeasured => "**UNMEASURED**".to_string(),
             };
             let value = match &s.detail {
-                Some(d) => format!("{}<br>_{}_", s.shown, d.replace('|', "\\|")),
-                None => s.shown.clone(),
+                Some(d) => format!("{}<br>_{}_", inline(&s.shown), prose(d)),
+                None => inline(&s.shown).to_string(),
             };
             let _ = writeln!(
                 out,
-                "| `{}` | {value} | {} | {status} |",
-                s.signal, s.threshold
+                "| {} | {value} | {} | {status} |",
+                code(&s.signal),
+                inline(&s.threshold)
             );
         }
         for a in &r.actions {
-            let _ = writeln!(out, "\n- action: {a}");
+            let _ = writeln!(out, "\n- action: {}", prose(a));
         }
         out.push('\n');
     }

@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use anyhow::{Context as _, Result};
 
 use super::{Context, Loaded, count, emit, load, release_at_exit};
-use crate::backend::benchmark::redact;
 use crate::cli::{PlanArgs, PlanFormat};
+use crate::http::redact;
 use crate::manifest::config::ConfigSpec;
 use crate::manifest::trusted::{TrustedSettings, setting_changes};
 use crate::manifest::{Desired, SourceFile};
@@ -67,7 +67,7 @@ pub fn compute(ctx: &Context, rev: Option<&str>, base: Option<&str>) -> Result<P
                 .read_files(Some(b))
                 .with_context(|| format!("cannot read --base {b}"))?;
             let trusted = TrustedSettings::from_base(b, &base_files).map_err(anyhow::Error::msg)?;
-            let changes = setting_changes(&base_files, &files, redact);
+            let changes = setting_changes(&base_files, &files, redact::url);
             let (scope, diffs) = changed_scope(&desired, &base_files, &files);
             (scope, diffs, trusted, changes)
         }

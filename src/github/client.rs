@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::request::{Method, RepoName, Request};
+use super::request::{RepoName, Request};
+use crate::http::error::write_call_failure;
+use crate::http::{ClientOptions, TransportError, redact, retry};
 
 /// The token, which is sent and never shown.
 #[derive(Clone, PartialEq, Eq)]
@@ -21,12 +23,9 @@ impl Token {
 
     /// `text` with every occurrence of the token replaced by `***`: for
     /// anything that came from outside (a server's message) and is shown.
+    /// ([`redact::text`] with the token as the secret.)
     pub fn scrub(&self, text: &str) -> String {
-        if self.0.is_empty() {
-            text.to_string()
-        } else {
-            text.replace(&self.0, "***")
-        }
+        redact::text(text, &[&self.0])
     }
 }
 
@@ -40,7 +39,8 @@ impl std::fmt::Debug for Token {
 /// runner puts in the environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
-    /// `GITHUB_API_URL`, without a trailing `/` (default `https://api.github.com`).
+    /// `GITHUB_API_URL`, without a trailing `/` (default
+    /// `https://api.github.com`). Shown only through [`Settings::shown_api_url`].
     pub api_url: String,
     /// `GITHUB_REPOSITORY`.
     pub repo: RepoName,
@@ -56,17 +56,7 @@ impl Settings {
     /// malformed one is named in the error.
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Settings, String> {
         let var = |k: &str| var(k).filter(|v| !v.trim().is_empty());
-        let api_url = var("GITHUB_API_URL")
-            .unwrap_or_else(|| DEFAULT_API_URL.to_string())
-            .trim()
-            .trim_end_matches('/')
-            .to_string();
-        if !(api_url.starts_with("https://") || api_url.starts_with("http://")) {
-            return Err(format!(
-                "GITHUB_API_URL={} is not an http(s) URL",
-                crate::backend::mlflow::client::redact(&api_url)
-            ));
-        }
+        let api_url = api_url(var("GITHUB_API_URL"))?;
         let repo_text = var("GITHUB_REPOSITORY").ok_or(
             "GITHUB_REPOSITORY is not set: it names the repository as owner/name (a workflow runner sets it)",
         )?;
@@ -88,53 +78,102 @@ impl Settings {
     pub fn from_env() -> Result<Settings, String> {
         Settings::from_vars(|k| std::env::var(k).ok())
     }
+
+    /// The API's URL as it may be shown: no userinfo, no query values.
+    pub fn shown_api_url(&self) -> String {
+        redact::url(&self.api_url)
+    }
+}
+
+/// `GITHUB_API_URL`'s value, or GitHub.com's API, without a trailing `/`.
+fn api_url(given: Option<String>) -> Result<String, String> {
+    let api_url = given
+        .unwrap_or_else(|| DEFAULT_API_URL.to_string())
+        .trim()
+        .trim_end_matches('/')
+        .to_string();
+    if !(api_url.starts_with("https://") || api_url.starts_with("http://")) {
+        return Err(format!(
+            "GITHUB_API_URL={} is not an http(s) URL",
+            redact::url(&api_url)
+        ));
+    }
+    Ok(api_url)
+}
+
+/// The API's URL and the token alone, for a call to a repository the
+/// environment does not name (a `repository_dispatch` to the repository a
+/// manifest names): `GITHUB_API_URL` and `GITHUB_TOKEN`; `needed_by` names
+/// the caller when the token is missing.
+pub fn api_from_vars(
+    var: impl Fn(&str) -> Option<String>,
+    needed_by: &str,
+) -> Result<(String, Token), String> {
+    let var = |k: &str| var(k).filter(|v| !v.trim().is_empty());
+    let token = var("GITHUB_TOKEN").ok_or(format!("{needed_by} needs GITHUB_TOKEN"))?;
+    Ok((api_url(var("GITHUB_API_URL"))?, Token::new(token.trim())))
 }
 
 /// A failed call, in words a user can act on; never with the token.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GitHubError {
-    /// The server could not be reached, or the exchange broke off.
-    #[error("cannot reach GitHub at {url} ({call}): {message}")]
+    /// No usable answer: the server could not be reached, the exchange
+    /// broke off, or no answer came in time.
     Transport {
-        /// Base URL.
+        /// Base URL, as shown.
         url: String,
         /// `METHOD /path`.
         call: String,
-        /// Why.
-        message: String,
-    },
-    /// No answer in time.
-    #[error("GitHub at {url} did not answer {call} within {secs} s")]
-    Timeout {
-        /// Base URL.
-        url: String,
-        /// `METHOD /path`.
-        call: String,
-        /// The timeout.
-        secs: u64,
+        /// What happened.
+        error: TransportError,
     },
     /// GitHub answered with an error.
-    #[error("GitHub refused {call}: {message} (HTTP {status}){}", hint(*status))]
     Api {
         /// `METHOD /path`.
         call: String,
         /// HTTP status.
         status: u16,
-        /// GitHub's `message`, with the `message` of each of its `errors`.
+        /// GitHub's `message`, with the `message` of each of its `errors`,
+        /// redacted.
         message: String,
     },
     /// An answer that is not GitHub's JSON (a proxy's page), or a link the
     /// client will not follow.
-    #[error("unexpected answer to {call} (HTTP {status}): {snippet}")]
     Unexpected {
         /// `METHOD /path`.
         call: String,
         /// HTTP status.
         status: u16,
-        /// What it was, briefly.
+        /// What it was, briefly, redacted.
         snippet: String,
     },
 }
+
+impl std::fmt::Display for GitHubError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GitHubError::Transport { url, call, error } => {
+                write_call_failure(f, "GitHub", url, call, error)
+            }
+            GitHubError::Api {
+                call,
+                status,
+                message,
+            } => write!(
+                f,
+                "GitHub refused {call}: {message} (HTTP {status}){}",
+                hint(*status)
+            ),
+            GitHubError::Unexpected {
+                call,
+                status,
+                snippet,
+            } => write!(f, "unexpected answer to {call} (HTTP {status}): {snippet}"),
+        }
+    }
+}
+
+impl std::error::Error for GitHubError {}
 
 /// What to do about a status, when GitHub's message alone does not say.
 fn hint(status: u16) -> &'static str {
@@ -152,23 +191,24 @@ fn hint(status: u16) -> &'static str {
 impl GitHubError {
     fn transient(&self) -> bool {
         match self {
-            GitHubError::Transport { .. } | GitHubError::Timeout { .. } => true,
+            GitHubError::Transport { error, .. } => error.transient(),
             GitHubError::Api { status, .. } | GitHubError::Unexpected { status, .. } => {
-                *status >= 500
+                retry::transient_status(*status)
             }
         }
     }
 }
 
-/// How many times a call is tried at most.
-pub const MAX_ATTEMPTS: u32 = 3;
+/// How calls are retried: three attempts, 1 s and 2 s apart.
+pub const RETRY: retry::Policy = retry::Policy {
+    max_attempts: 3,
+    first_wait: Duration::from_secs(1),
+};
 
-/// Whether, and after how long, to try a call again: only an idempotent
-/// call, only after a transport failure, a timeout or a 5xx, waiting 1 s
-/// then 2 s.
+/// Whether, and after how long, to try a call again: [`RETRY`] for an
+/// idempotent call (not a POST) after a failure that may pass.
 pub fn retry_delay(request: &Request, error: &GitHubError, attempt: u32) -> Option<Duration> {
-    (request.idempotent() && error.transient() && attempt < MAX_ATTEMPTS)
-        .then(|| Duration::from_secs(1 << (attempt - 1)))
+    RETRY.delay(request.idempotent(), error.transient(), attempt)
 }
 
 /// GitHub's answer to a failed call, as an error: its JSON `message`
@@ -194,14 +234,11 @@ pub fn error_of(call: &str, status: u16, body: &str, token: &Token) -> GitHubErr
                 message: token.scrub(&message),
             }
         }
-        _ => {
-            let text: String = body.chars().take(200).collect();
-            GitHubError::Unexpected {
-                call: call.to_string(),
-                status,
-                snippet: token.scrub(&text.split_whitespace().collect::<Vec<_>>().join(" ")),
-            }
-        }
+        _ => GitHubError::Unexpected {
+            call: call.to_string(),
+            status,
+            snippet: redact::snippet(body, &[&token.0]),
+        },
     }
 }
 
@@ -224,14 +261,8 @@ pub struct GitHub {
 impl GitHub {
     /// A client with a timeout on every call.
     pub fn new(settings: Settings, timeout: Duration) -> Result<GitHub, String> {
-        let http = reqwest::blocking::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(10)))
-            .user_agent(concat!("modelops/", env!("CARGO_PKG_VERSION")))
-            // A redirect to another host would carry the token there.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| format!("cannot set up the HTTP client: {e}"))?;
+        // Redirects are not followed: one to another host would carry the token there.
+        let http = crate::http::client(&ClientOptions::new(timeout)).map_err(|e| e.to_string())?;
         Ok(GitHub {
             http,
             settings,
@@ -246,30 +277,16 @@ impl GitHub {
 
     /// Sends a call, retrying as [`retry_delay`] allows.
     pub fn send(&self, request: &Request) -> Result<Response, GitHubError> {
-        let mut attempt = 1;
-        loop {
-            match self.send_once(request) {
-                Ok(r) => return Ok(r),
-                Err(e) => match retry_delay(request, &e, attempt) {
-                    Some(wait) => {
-                        std::thread::sleep(wait);
-                        attempt += 1;
-                    }
-                    None => return Err(e),
-                },
-            }
-        }
+        RETRY.run(request.idempotent(), GitHubError::transient, || {
+            self.send_once(request)
+        })
     }
 
     fn send_once(&self, request: &Request) -> Result<Response, GitHubError> {
-        let url = format!("{}{}", self.settings.api_url, request.path);
-        let builder = match request.method {
-            Method::Get => self.http.get(&url),
-            Method::Post => self.http.post(&url),
-            Method::Patch => self.http.patch(&url),
-            Method::Delete => self.http.delete(&url),
-        };
-        let mut builder = builder
+        let url = crate::http::url::join(&self.settings.api_url, &request.path);
+        let mut builder = request
+            .method
+            .request(&self.http, &url)
             .header("Accept", "application/vnd.github+json")
             .header("X-GitHub-Api-Version", "2022-11-28")
             .bearer_auth(&self.settings.token.0);
@@ -277,9 +294,14 @@ impl GitHub {
             builder = builder.json(body);
         }
         let call = request.describe();
+        let transport = |error| GitHubError::Transport {
+            url: self.settings.shown_api_url(),
+            call: call.clone(),
+            error,
+        };
         let response = builder
             .send()
-            .map_err(|e| self.transport_error(&call, &e))?;
+            .map_err(|e| transport(TransportError::of(&e, self.timeout)))?;
         let status = response.status().as_u16();
         let link = response
             .headers()
@@ -288,7 +310,7 @@ impl GitHub {
             .map(str::to_string);
         let text = response
             .text()
-            .map_err(|e| self.transport_error(&call, &e))?;
+            .map_err(|e| transport(TransportError::of(&e, self.timeout)))?;
         if !(200..300).contains(&status) {
             return Err(error_of(&call, status, &text, &self.settings.token));
         }
@@ -299,32 +321,6 @@ impl GitHub {
                 .map_err(|_| error_of(&call, status, &text, &self.settings.token))?
         };
         Ok(Response { body, link })
-    }
-
-    fn transport_error(&self, call: &str, e: &reqwest::Error) -> GitHubError {
-        if e.is_timeout() {
-            return GitHubError::Timeout {
-                url: self.settings.api_url.clone(),
-                call: call.to_string(),
-                secs: self.timeout.as_secs(),
-            };
-        }
-        // reqwest's own text carries the URL; say what failed without it.
-        let mut message = String::from(if e.is_connect() {
-            "connection failed"
-        } else {
-            "request failed"
-        });
-        let mut source = std::error::Error::source(e);
-        while let Some(s) = source {
-            message = format!("{message}: {s}");
-            source = s.source();
-        }
-        GitHubError::Transport {
-            url: self.settings.api_url.clone(),
-            call: call.to_string(),
-            message: self.settings.token.scrub(&message),
-        }
     }
 }
 
@@ -450,10 +446,12 @@ mod tests {
             status,
             message: "m".into(),
         };
-        let timeout = GitHubError::Timeout {
+        let timeout = GitHubError::Transport {
             url: "u".into(),
             call: "c".into(),
-            secs: 30,
+            error: TransportError::Timeout {
+                after: Duration::from_secs(30),
+            },
         };
         let rows = [
             (&patch, api(502), 1, Some(1)),

@@ -4,30 +4,7 @@
 
 use serde_json::{Value, json};
 
-/// HTTP method of a call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
-    /// GET.
-    Get,
-    /// POST with a JSON body.
-    Post,
-    /// PATCH with a JSON body.
-    Patch,
-    /// DELETE.
-    Delete,
-}
-
-impl Method {
-    /// As written in HTTP.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Method::Get => "GET",
-            Method::Post => "POST",
-            Method::Patch => "PATCH",
-            Method::Delete => "DELETE",
-        }
-    }
-}
+pub use crate::http::Method;
 
 /// One call to the REST API.
 #[derive(Debug, Clone, PartialEq)]
@@ -149,6 +126,16 @@ pub fn delete_comment(repo: &RepoName, id: u64) -> Request {
     }
 }
 
+/// Sends the `event_type` event, with `client_payload`, to `repo`'s
+/// workflows that listen for `repository_dispatch`.
+pub fn repository_dispatch(repo: &RepoName, event_type: &str, client_payload: &Value) -> Request {
+    Request {
+        method: Method::Post,
+        path: format!("/repos/{repo}/dispatches"),
+        body: Some(json!({ "event_type": event_type, "client_payload": client_payload })),
+    }
+}
+
 /// Why a `next` link is not followed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("GitHub's next-page link does not point under {base}; it is not followed with the token")]
@@ -179,7 +166,7 @@ pub fn next_page(link: Option<&str>, base: &str) -> Result<Option<String>, Forei
         return match url.strip_prefix(base.trim_end_matches('/')) {
             Some(path) if path.starts_with('/') => Ok(Some(path.to_string())),
             _ => Err(ForeignLink {
-                base: base.to_string(),
+                base: crate::http::redact::url(base),
             }),
         };
     }
@@ -220,6 +207,12 @@ mod tests {
                 Method::Delete,
                 "/repos/acme/models/issues/comments/42",
                 None,
+            ),
+            (
+                repository_dispatch(&repo(), "retrain", &json!({"model": "m"})),
+                Method::Post,
+                "/repos/acme/models/dispatches",
+                Some(json!({"event_type": "retrain", "client_payload": {"model": "m"}})),
             ),
         ];
         for (request, method, path, body) in rows {

@@ -257,7 +257,7 @@ fn a_closed_port_is_an_error_that_names_the_url_without_credentials() {
     let text = err.to_string().replace(&port.to_string(), "PORT");
     insta::assert_snapshot!(
         text,
-        @"benchmark of http://***@127.0.0.1:PORT/predict: all 5 requests failed; first: connection refused"
+        @"benchmark of http://***@127.0.0.1:PORT/predict: all 5 requests failed; first: connection failed: connection refused"
     );
 }
 

@@ -27,6 +27,12 @@ pub(crate) struct Receiver {
 
 impl Receiver {
     pub(crate) fn start(status: &'static str) -> Receiver {
+        Receiver::answering(status, |_, _| String::new())
+    }
+
+    /// A receiver whose answers carry the body `body(request line,
+    /// authorization)` makes.
+    pub(crate) fn answering(status: &'static str, body: fn(&str, &str) -> String) -> Receiver {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let url = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
         let seen = Arc::new(Mutex::new(Vec::new()));
@@ -52,17 +58,21 @@ impl Receiver {
                         }
                     }
                 }
-                let mut body = vec![0; length];
-                let _ = reader.read_exact(&mut body);
+                let mut sent = vec![0; length];
+                let _ = reader.read_exact(&mut sent);
+                let answer = body(line.trim(), auth.as_deref().unwrap_or(""));
                 log.lock().unwrap().push((
                     line.trim().to_string(),
                     auth,
-                    String::from_utf8_lossy(&body).into_owned(),
+                    String::from_utf8_lossy(&sent).into_owned(),
                 ));
                 let mut out = stream;
                 let _ = out.write_all(
-                    format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-                        .as_bytes(),
+                    format!(
+                        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
+                        answer.len()
+                    )
+                    .as_bytes(),
                 );
             }
         });

@@ -245,3 +245,55 @@ fn a_target_name_that_could_inject_nginx_configuration_is_a_validation_error() {
         err.replace(&repo.root().display().to_string(), "[REPO]")
     );
 }
+
+/// A feature name (a snapshot's column) and a dataset version (a datasets
+/// file's `latest`) that would colour the terminal, start a workflow
+/// command, mention someone, link, add HTML, split a table cell or open a
+/// code span: `monitor` prints them as data, in text and in markdown.
+#[test]
+fn hostile_feature_names_and_dataset_versions_print_escaped_in_monitor() {
+    const FEATURE: &str = "\u{1b}[31m::error::pwned @octocat [l](http://e) <b>x</b> |a| `c`";
+    let hook = crate::monitor::Receiver::start("200 OK");
+    let repo = crate::lifecycle::applied();
+    let csv = |offset: u32| {
+        let mut s = format!("\"{FEATURE}\",fraud_score\n");
+        for i in 0..200 {
+            s.push_str(&format!("{},0.0{}\n", i + offset, (i + offset) % 10));
+        }
+        s
+    };
+    repo.file("data/fraud-detector/reference.csv", csv(0));
+    repo.file("data/fraud-detector/current.csv", csv(150));
+    repo.file(
+        "datasets.yaml",
+        "datasets:\n  txn: {latest: \"\\e[2J\\n::warning::x @octocat ![i](http://e/i.png) ##[error]y\"}\n",
+    );
+    repo.edit(
+        "deployments/fraud-detector.yaml",
+        "  monitoring:\n    latency_p99_sla: 50ms\n",
+        &format!(
+            "  monitoring:\n    latency_p99_sla: 50ms\n    dataset: {{name: txn}}\n    on_breach:\n      retrain: {{webhook: \"{}/retrain\"}}\n",
+            hook.url
+        ),
+    );
+    repo.at("2026-11-30T09:00:00Z");
+
+    let md = repo.run(&["monitor", "fraud-detector", "--format", "markdown"]);
+    assert_inert(&md);
+    let out = md.raw_stdout();
+    assert!(out.contains("@<!-- -->octocat"), "{out}");
+    assert!(
+        out.contains(
+            r"published \u{1b}\[2J\n\:\:warning\:\:x @<!-- -->octocat \!\[i\]\(http\://e/i.png\)"
+        ),
+        "{out}"
+    );
+    for raw in ["[l](http", "<b>", "![i](", "|a|", "`c`", "\n::warning"] {
+        assert!(!out.contains(raw), "markdown holds {raw:?}:\n{out}");
+    }
+    assert_eq!(hook.requests().len(), 1);
+
+    let text = repo.run(&["monitor", "fraud-detector"]);
+    assert_inert(&text);
+    text.stdout_has(r"on \u{1b}[31m::error::pwned @octocat [l](http://e) <b>x</b> |a| `c`");
+}

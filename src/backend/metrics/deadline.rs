@@ -13,7 +13,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::{MetricQuery, MetricsError, MetricsProvider};
+use super::{MetricQuery, MetricsError, MetricsProvider, Unavailable};
 
 /// The variable that sets the deadline, in seconds.
 pub const DEADLINE_VAR: &str = "MODELOPS_METRICS_DEADLINE";
@@ -62,7 +62,7 @@ pub struct Bounded {
     instances: Vec<Instance>,
     deadline: Deadline,
     /// Why it is not asked again: a question outlived the deadline.
-    stuck: Option<String>,
+    stuck: Option<Unavailable>,
 }
 
 impl Bounded {
@@ -80,11 +80,13 @@ impl Bounded {
         }
     }
 
-    fn expired(&self) -> String {
-        format!(
-            "{}: no answer within the {} s deadline for metrics questions ({DEADLINE_VAR})",
-            self.described,
-            secs(self.deadline.limit)
+    fn expired(&self) -> Unavailable {
+        Unavailable::unreachable(
+            &self.described,
+            &format!(
+                "no answer within the {} s deadline for metrics questions ({DEADLINE_VAR})",
+                secs(self.deadline.limit)
+            ),
         )
     }
 }

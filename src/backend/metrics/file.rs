@@ -186,7 +186,7 @@ fn load(name: &str, repo: &Path, rel: &str) -> Result<Observations, MetricsError
     let path = repo.join(rel);
     let shown = path.display();
     let unreadable =
-        |what: String| MetricsError::Unavailable(format!("observations file {shown}: {what}"));
+        |what: String| MetricsError::unavailable(format!("observations file {shown}: {what}"));
     // Inside the repository before anything else, as every file a manifest names.
     let bytes = confined::read(repo, rel, CAP).map_err(|e| {
         unreadable(format!(

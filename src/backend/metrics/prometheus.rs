@@ -28,9 +28,9 @@ pub mod promql;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use reqwest::Url;
-
-use super::{MetricQuery, MetricsError, MetricsProvider, Signal};
+use super::{MetricQuery, MetricsError, MetricsProvider, Signal, Unanswered, Unavailable};
+use crate::http::url::ServerUrl;
+use crate::http::{ClientOptions, TransportError, redact};
 use crate::manifest::config::MetricsProviderConfig;
 use promql::InstantQuery;
 
@@ -71,12 +71,12 @@ impl PrometheusProvider {
         config: &MetricsProviderConfig,
     ) -> Result<PrometheusProvider, MetricsError> {
         let url = config.url.as_deref().ok_or_else(|| {
-            MetricsError::Unavailable(format!(
+            MetricsError::unavailable(format!(
                 "metrics provider {name}: type prometheus needs a url"
             ))
         })?;
         let (base, auth) = split_credentials(url)
-            .map_err(|why| MetricsError::Unavailable(format!("metrics provider {name}: {why}")))?;
+            .map_err(|why| MetricsError::unavailable(format!("metrics provider {name}: {why}")))?;
         let overrides = config
             .queries
             .iter()
@@ -101,13 +101,11 @@ impl PrometheusProvider {
 
     fn client(&mut self) -> Result<&reqwest::blocking::Client, MetricsError> {
         if self.http.is_none() {
-            let http = reqwest::blocking::Client::builder()
-                .timeout(TIMEOUT)
-                .user_agent(concat!("modelops/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .map_err(|e| {
-                    MetricsError::Unavailable(format!("cannot set up the HTTP client: {e}"))
-                })?;
+            let http = crate::http::client(&ClientOptions {
+                follow_redirects: true,
+                ..ClientOptions::new(TIMEOUT)
+            })
+            .map_err(|e| MetricsError::unavailable(e.to_string()))?;
             self.http = Some(http);
         }
         Ok(self.http.as_ref().expect("just built"))
@@ -117,13 +115,7 @@ impl PrometheusProvider {
     fn send(&mut self, request: &InstantQuery) -> Result<(u16, String), MetricsError> {
         // A clone shares the connection pool; it frees `self` for `prepare`.
         let http = self.client()?.clone();
-        let response = self
-            .prepare(&http, request)
-            .send()
-            .map_err(|e| transport_error(&e))?;
-        let status = response.status().as_u16();
-        let body = response.text().map_err(|e| transport_error(&e))?;
-        Ok((status, body))
+        crate::http::exchange(self.prepare(&http, request), TIMEOUT).map_err(transport_error)
     }
 
     /// The HTTP request for a query: URL-encoded parameters, basic auth.
@@ -139,6 +131,7 @@ impl PrometheusProvider {
         }
     }
 
+    /// `e` with the server and the question before it, and redacted.
     fn context(&self, q: &MetricQuery, e: MetricsError) -> MetricsError {
         let at = format!(
             "prometheus {} at {}: {} of {} version {}",
@@ -148,10 +141,8 @@ impl PrometheusProvider {
             q.model,
             q.version
         );
-        match e {
-            MetricsError::Unavailable(m) => MetricsError::Unavailable(format!("{at}: {m}")),
-            MetricsError::Malformed(m) => MetricsError::Malformed(format!("{at}: {m}")),
-        }
+        let secrets: Vec<&str> = self.auth.iter().map(|(_, p)| p.as_str()).collect();
+        e.at(&at, |m| redact::text(m, &secrets))
     }
 }
 
@@ -171,8 +162,11 @@ impl MetricsProvider for PrometheusProvider {
                 MetricsError::Malformed(m) => {
                     MetricsError::Malformed(format!("{m} (query: {query})"))
                 }
-                MetricsError::Unavailable(m) if m.starts_with("Prometheus refused") => {
-                    MetricsError::Unavailable(format!("{m} (query: {query})"))
+                MetricsError::Unavailable(u) if u.kind() == Unanswered::Query => {
+                    MetricsError::Unavailable(Unavailable::new(
+                        Unanswered::Query,
+                        format!("{u} (query: {query})"),
+                    ))
                 }
                 other => other,
             };
@@ -181,73 +175,23 @@ impl MetricsProvider for PrometheusProvider {
     }
 }
 
-/// The URL without credentials (and without a trailing `/`), and the
+/// The URL without credentials, query or trailing `/`, and the
 /// basic-auth user and password that were in it. Errors never repeat the
 /// URL, which may hold a password.
 pub fn split_credentials(url: &str) -> Result<(String, Option<(String, String)>), String> {
-    let mut parsed = Url::parse(url.trim()).map_err(|e| format!("url is not a valid URL ({e})"))?;
-    if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(format!(
-            "url must start with http:// or https://, not {}://",
-            parsed.scheme()
-        ));
-    }
-    if parsed.host_str().is_none_or(str::is_empty) {
-        return Err("url has no host".to_string());
-    }
-    let auth = (!parsed.username().is_empty() || parsed.password().is_some()).then(|| {
-        (
-            percent_decode(parsed.username()),
-            percent_decode(parsed.password().unwrap_or("")),
-        )
-    });
-    // Only fails for URLs that cannot have credentials, which http(s) can.
-    let _ = parsed.set_username("");
-    let _ = parsed.set_password(None);
-    parsed.set_query(None);
-    parsed.set_fragment(None);
-    Ok((parsed.as_str().trim_end_matches('/').to_string(), auth))
+    let url = ServerUrl::parse(url).map_err(|e| format!("url {e}"))?;
+    Ok((url.base, url.credentials))
 }
 
-/// `%XX` escapes decoded (userinfo in a URL is percent-encoded); invalid
-/// escapes are kept as written.
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
-            (b'%', Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
-                out.push((hex(h).unwrap() * 16 + hex(l).unwrap()) as u8);
-                i += 3;
-            }
-            (b, _, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// A failed exchange in words, from reqwest's causes, without the URL
-/// reqwest would print (the caller names the server).
-fn transport_error(e: &reqwest::Error) -> MetricsError {
-    if e.is_timeout() {
-        return MetricsError::Unavailable(format!("no answer within {} s", TIMEOUT.as_secs()));
-    }
-    let mut message = String::from(if e.is_connect() {
-        "connection failed"
+/// A failed exchange as a metrics error: a server that did not answer is
+/// unreachable (the caller need not ask it again), any other failure is
+/// the answer's.
+fn transport_error(e: TransportError) -> MetricsError {
+    if e.unreachable() {
+        MetricsError::Unavailable(Unavailable::unreachable("", &e.to_string()))
     } else {
-        "request failed"
-    });
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        message = format!("{message}: {s}");
-        source = s.source();
+        MetricsError::unavailable(e.to_string())
     }
-    MetricsError::Unavailable(message)
 }
 
 #[cfg(test)]

@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::request::{Method, Request};
+use super::request::Request;
+use crate::http::error::write_call_failure;
+use crate::http::url::ServerUrl;
+use crate::http::{ClientOptions, TransportError, redact, retry};
 
 /// How the client authenticates.
 #[derive(Clone, PartialEq, Eq)]
@@ -33,8 +36,9 @@ impl std::fmt::Debug for Auth {
 /// Where the tracking server is, and how to authenticate to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
-    /// Base URL without credentials, ending in `/`.
-    base: String,
+    /// The URL without credentials; its query string, if any, is kept and
+    /// sent with every call.
+    url: ServerUrl,
     auth: Auth,
 }
 
@@ -65,32 +69,12 @@ impl Endpoint {
     /// Parses a tracking URI. Credentials in the URL (`user:password@`) are
     /// taken out of it; explicit credentials win over them, a token over both.
     pub fn new(uri: &str, creds: &Credentials) -> Result<Endpoint, String> {
-        let uri = uri.trim();
-        let (scheme, rest) = uri
-            .split_once("://")
-            .filter(|(s, _)| *s == "http" || *s == "https")
-            .ok_or_else(|| {
-                format!(
-                    "tracking URI {} must start with http:// or https://",
-                    redact(uri)
-                )
-            })?;
-        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
-        let (userinfo, host) = match authority.rsplit_once('@') {
-            Some((u, h)) => (Some(u), h),
-            None => (None, authority),
-        };
-        if host.is_empty() {
-            return Err(format!("tracking URI {} has no host", redact(uri)));
-        }
-        let mut base = format!("{scheme}://{host}/{path}");
-        if !base.ends_with('/') {
-            base.push('/');
-        }
-        let from_url = userinfo.map(|u| match u.split_once(':') {
-            Some((user, pass)) => Auth::Basic(user.to_string(), pass.to_string()),
-            None => Auth::Basic(u.to_string(), String::new()),
-        });
+        let url = ServerUrl::parse(uri)
+            .map_err(|e| format!("tracking URI {} {e}", redact::url(uri.trim())))?;
+        let from_url = url
+            .credentials
+            .clone()
+            .map(|(user, pass)| Auth::Basic(user, pass));
         let auth = match (&creds.token, &creds.username, from_url) {
             (Some(t), _, _) => Auth::Bearer(t.clone()),
             (None, Some(user), _) => {
@@ -99,56 +83,42 @@ impl Endpoint {
             (None, None, Some(a)) => a,
             (None, None, None) => Auth::None,
         };
-        Ok(Endpoint { base, auth })
+        Ok(Endpoint { url, auth })
     }
 
-    /// The base URL as it may be shown: never with credentials.
-    pub fn shown(&self) -> &str {
-        &self.base
-    }
-}
-
-/// A URL with any `user:password@` replaced by `user:***@`.
-pub fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let (authority, path) = match rest.find('/') {
-        Some(i) => rest.split_at(i),
-        None => (rest, ""),
-    };
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split(':').next().unwrap_or("");
-            format!("{scheme}://{user}:***@{host}{path}")
+    /// The base URL as it may be shown, ending in `/`: never with
+    /// credentials, query values hidden.
+    pub fn shown(&self) -> String {
+        match self.url.query {
+            Some(_) => self.url.shown(),
+            None => format!("{}/", self.url.base),
         }
-        None => url.to_string(),
+    }
+
+    /// What must never be shown: the token or the password sent.
+    fn secrets(&self) -> Vec<&str> {
+        match &self.auth {
+            Auth::None => Vec::new(),
+            Auth::Basic(_, pass) => vec![pass.as_str()],
+            Auth::Bearer(token) => vec![token.as_str()],
+        }
     }
 }
 
 /// A failed call, in words a user can act on.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug)]
 pub enum ClientError {
-    /// The server could not be reached.
-    #[error("cannot reach MLflow at {url}: {message}")]
+    /// No usable answer: the server could not be reached, or did not
+    /// answer in time.
     Connect {
-        /// Base URL (no credentials).
-        url: String,
-        /// Why.
-        message: String,
-    },
-    /// No answer in time.
-    #[error("MLflow at {url} did not answer {path} within {secs} s")]
-    Timeout {
-        /// Base URL (no credentials).
+        /// Base URL, as shown.
         url: String,
         /// The call.
         path: String,
-        /// The timeout.
-        secs: u64,
+        /// What happened.
+        error: TransportError,
     },
     /// MLflow answered with an error of its own.
-    #[error("MLflow refused {path}: {error_code} ({status}): {message}")]
     Api {
         /// The call.
         path: String,
@@ -156,20 +126,46 @@ pub enum ClientError {
         status: u16,
         /// MLflow's `error_code`, such as `RESOURCE_DOES_NOT_EXIST`.
         error_code: String,
-        /// MLflow's message.
+        /// MLflow's message, redacted.
         message: String,
     },
-    /// An answer that is not MLflow's JSON (an HTML error page, a proxy).
-    #[error("unexpected answer to {path} ({status}): {snippet}")]
+    /// An answer that is not MLflow's JSON (an HTML error page, a proxy),
+    /// or a file that cannot be read.
     Unexpected {
         /// The call.
         path: String,
         /// HTTP status.
         status: u16,
-        /// The start of the body, as text.
+        /// The start of the body, as text, redacted.
         snippet: String,
     },
 }
+
+impl std::fmt::Display for ClientError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientError::Connect { url, path, error } => {
+                write_call_failure(f, "MLflow", url, path, error)
+            }
+            ClientError::Api {
+                path,
+                status,
+                error_code,
+                message,
+            } => write!(
+                f,
+                "MLflow refused {path}: {error_code} ({status}): {message}"
+            ),
+            ClientError::Unexpected {
+                path,
+                status,
+                snippet,
+            } => write!(f, "unexpected answer to {path} ({status}): {snippet}"),
+        }
+    }
+}
+
+impl std::error::Error for ClientError {}
 
 impl ClientError {
     /// MLflow's error code, when MLflow gave one.
@@ -182,44 +178,49 @@ impl ClientError {
 
     fn transient(&self) -> bool {
         match self {
-            ClientError::Connect { .. } | ClientError::Timeout { .. } => true,
+            ClientError::Connect { error, .. } => error.transient(),
             ClientError::Api { status, .. } | ClientError::Unexpected { status, .. } => {
-                *status >= 500
+                retry::transient_status(*status)
             }
         }
     }
 }
 
-/// How many times a call is tried at most.
-pub const MAX_ATTEMPTS: u32 = 4;
+/// How calls are retried: four attempts, 0.2 s, 0.4 s, 0.8 s apart.
+pub const RETRY: retry::Policy = retry::Policy {
+    max_attempts: 4,
+    first_wait: Duration::from_millis(200),
+};
 
-/// Whether, and after how long, to try a call again: only idempotent calls,
-/// only after a connection failure, a timeout or a 5xx, with exponential
-/// backoff (0.2 s, 0.4 s, 0.8 s).
+/// How many times a call is tried at most.
+pub const MAX_ATTEMPTS: u32 = RETRY.max_attempts;
+
+/// Whether, and after how long, to try a call again: [`RETRY`] for an
+/// idempotent call after a failure that may pass.
 pub fn retry_delay(idempotent: bool, error: &ClientError, attempt: u32) -> Option<Duration> {
-    (idempotent && error.transient() && attempt < MAX_ATTEMPTS)
-        .then(|| Duration::from_millis(200 << (attempt - 1)))
+    RETRY.delay(idempotent, error.transient(), attempt)
 }
 
-/// MLflow's answer to a failed call, as an error.
-pub fn error_of(path: &str, status: u16, body: &str) -> ClientError {
+/// MLflow's answer to a failed call, as an error; whatever of the body is
+/// shown is redacted, `secrets` (what was sent) included.
+pub fn error_of(path: &str, status: u16, body: &str, secrets: &[&str]) -> ClientError {
     match serde_json::from_str::<Value>(body) {
         Ok(v) if v.get("error_code").is_some() => ClientError::Api {
             path: path.to_string(),
             status,
             error_code: v["error_code"].as_str().unwrap_or("UNKNOWN").to_string(),
-            message: v["message"].as_str().unwrap_or("").to_string(),
+            message: redact::text(v["message"].as_str().unwrap_or(""), secrets),
         },
         _ => {
             // An HTML page: its title, or its first words, tell most.
-            let text = match (body.find("<title>"), body.find("</title>")) {
-                (Some(a), Some(b)) if b > a => body[a + 7..b].to_string(),
-                _ => body.chars().take(200).collect(),
+            let shown = match (body.find("<title>"), body.find("</title>")) {
+                (Some(a), Some(b)) if b > a => &body[a + 7..b],
+                _ => body,
             };
             ClientError::Unexpected {
                 path: path.to_string(),
                 status,
-                snippet: text.split_whitespace().collect::<Vec<_>>().join(" "),
+                snippet: redact::snippet(shown, secrets),
             }
         }
     }
@@ -239,17 +240,14 @@ impl Client {
     /// (it writes headers and body in two sends, which meets Nagle's
     /// algorithm and delayed ACKs), so a fresh connection is faster.
     pub fn new(endpoint: Endpoint, timeout: Duration) -> Result<Client, String> {
-        // MODELOPS_HTTP_KEEPALIVE=1 keeps connections for reuse: only for
-        // measuring the difference (bench/mlflow.sh), not for use.
-        let keep_alive = std::env::var("MODELOPS_HTTP_KEEPALIVE").as_deref() == Ok("1");
-        let http = reqwest::blocking::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(10)))
-            .pool_max_idle_per_host(if keep_alive { 16 } else { 0 })
-            .tcp_nodelay(true)
-            .user_agent(concat!("modelops/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| format!("cannot set up the HTTP client: {e}"))?;
+        let http = crate::http::client(&ClientOptions {
+            // MODELOPS_HTTP_KEEPALIVE=1 keeps connections for reuse: only for
+            // measuring the difference (bench/mlflow.sh), not for use.
+            keep_alive: std::env::var("MODELOPS_HTTP_KEEPALIVE").as_deref() == Ok("1"),
+            follow_redirects: true,
+            ..ClientOptions::new(timeout)
+        })
+        .map_err(|e| e.to_string())?;
         Ok(Client {
             http,
             endpoint,
@@ -270,63 +268,41 @@ impl Client {
 
     /// Sends a call, retrying as [`retry_delay`] allows; returns MLflow's JSON answer.
     pub fn send(&self, request: &Request) -> Result<Value, ClientError> {
-        self.retrying(request.idempotent, || self.send_once(request))
+        RETRY.run(request.idempotent, ClientError::transient, || {
+            self.send_once(request)
+        })
     }
 
     /// GETs a file MLflow serves as it is, not as JSON (an artifact), from
     /// `relative_url` under the base URL; `path` names the call in errors.
     /// Retried like any idempotent call; an error answer is read as MLflow's.
     pub fn get_text(&self, relative_url: &str, path: &str) -> Result<String, ClientError> {
-        self.retrying(true, || {
-            let url = format!("{}{relative_url}", self.endpoint.base);
+        RETRY.run(true, ClientError::transient, || {
+            let url = self.endpoint.url.join(relative_url);
             let (status, body) = self.exchange(self.http.get(&url), path)?;
             if (200..300).contains(&status) {
                 Ok(body)
             } else {
-                Err(error_of(path, status, &body))
+                Err(error_of(path, status, &body, &self.endpoint.secrets()))
             }
         })
     }
 
-    fn retrying<T>(
-        &self,
-        idempotent: bool,
-        once: impl Fn() -> Result<T, ClientError>,
-    ) -> Result<T, ClientError> {
-        let mut attempt = 1;
-        loop {
-            match once() {
-                Ok(v) => return Ok(v),
-                Err(e) => match retry_delay(idempotent, &e, attempt) {
-                    Some(wait) => {
-                        std::thread::sleep(wait);
-                        attempt += 1;
-                    }
-                    None => return Err(e),
-                },
-            }
-        }
-    }
-
     fn send_once(&self, request: &Request) -> Result<Value, ClientError> {
-        let url = format!("{}{}", self.endpoint.base, request.relative_url());
-        let mut builder = match request.method {
-            Method::Get => self.http.get(&url),
-            Method::Post => self.http.post(&url),
-            Method::Patch => self.http.patch(&url),
-            Method::Delete => self.http.delete(&url),
-        };
+        let url = self.endpoint.url.join(&request.relative_url());
+        let mut builder = request.method.request(&self.http, &url);
         if let Some(body) = &request.body {
             builder = builder.json(body);
         }
         let (status, body) = self.exchange(builder, request.path)?;
+        let secrets = self.endpoint.secrets();
         if (200..300).contains(&status) {
             if body.trim().is_empty() {
                 return Ok(Value::Object(Default::default()));
             }
-            serde_json::from_str(&body).map_err(|_| error_of(request.path, status, &body))
+            serde_json::from_str(&body).map_err(|_| error_of(request.path, status, &body, &secrets))
         } else {
-            Err(error_of(request.path, status, &body))
+            Err(error_of(request.path, status, &body, &secrets))
         }
     }
 
@@ -342,37 +318,11 @@ impl Client {
             Auth::Bearer(token) => builder.bearer_auth(token),
         };
         self.sent.fetch_add(1, Ordering::Relaxed);
-        let response = builder.send().map_err(|e| self.transport_error(path, &e))?;
-        let status = response.status().as_u16();
-        let body = response
-            .text()
-            .map_err(|e| self.transport_error(path, &e))?;
-        Ok((status, body))
-    }
-
-    fn transport_error(&self, path: &str, e: &reqwest::Error) -> ClientError {
-        if e.is_timeout() {
-            return ClientError::Timeout {
-                url: self.endpoint.base.clone(),
-                path: path.to_string(),
-                secs: self.timeout.as_secs(),
-            };
-        }
-        // reqwest's own text can carry the URL; say what failed without it.
-        let mut message = String::from(if e.is_connect() {
-            "connection failed"
-        } else {
-            "request failed"
-        });
-        let mut source = std::error::Error::source(e);
-        while let Some(s) = source {
-            message = format!("{message}: {s}");
-            source = s.source();
-        }
-        ClientError::Connect {
-            url: self.endpoint.base.clone(),
-            message: redact(&message),
-        }
+        crate::http::exchange(builder, self.timeout).map_err(|error| ClientError::Connect {
+            url: self.endpoint.shown(),
+            path: path.to_string(),
+            error,
+        })
     }
 }
 
@@ -414,28 +364,30 @@ mod tests {
         assert_eq!(e.auth, Auth::Bearer("tok".into()));
         assert!(!format!("{e:?}").contains("tok\""));
 
+        // A password with `/`, and a token in the query string: kept for
+        // sending, never shown.
+        let q = Endpoint::new("https://u:pa/ss@h/mlflow?token=t%2Fk", &none).unwrap();
+        assert_eq!(q.shown(), "https://h/mlflow/?token=***");
+        assert_eq!(q.auth, Auth::Basic("u".into(), "pa/ss".into()));
+        assert_eq!(
+            q.url
+                .join(&crate::backend::mlflow::request::get_run("r").relative_url()),
+            "https://h/mlflow/api/2.0/mlflow/runs/get?run_id=r&token=t%2Fk"
+        );
+        assert!(!format!("{q:?}").contains("pa/ss") && !format!("{q:?}").contains("t%2Fk"));
+
         let err = Endpoint::new("ftp://alice:s3cret@h", &none).unwrap_err();
         assert!(!err.contains("s3cret"), "{err}");
-    }
-
-    #[test]
-    fn urls_are_redacted() {
-        let cases = [
-            ("http://alice:s3cret@h:5000/x", "http://alice:***@h:5000/x"),
-            ("http://h:5000/x", "http://h:5000/x"),
-            ("https://tok@h", "https://tok:***@h"),
-            ("not a url", "not a url"),
-        ];
-        for (url, want) in cases {
-            assert_eq!(redact(url), want);
-        }
     }
 
     #[test]
     fn only_idempotent_calls_retry_and_only_on_transient_errors() {
         let down = ClientError::Connect {
             url: "u".into(),
-            message: "refused".into(),
+            path: "p".into(),
+            error: TransportError::Unreachable {
+                cause: "connection refused".into(),
+            },
         };
         let busy = ClientError::Api {
             path: "p".into(),
@@ -453,7 +405,7 @@ mod tests {
             (true, &down, 1, Some(200)),
             (true, &down, 2, Some(400)),
             (true, &busy, 3, Some(800)),
-            (true, &busy, MAX_ATTEMPTS, None),
+            (true, &busy, RETRY.max_attempts, None),
             (false, &down, 1, None),
             (true, &refused, 1, None),
         ];
@@ -472,6 +424,7 @@ mod tests {
             "registered-models/get",
             404,
             r#"{"error_code": "RESOURCE_DOES_NOT_EXIST", "message": "Registered Model with name=x not found"}"#,
+            &[],
         );
         assert_eq!(e.code(), Some("RESOURCE_DOES_NOT_EXIST"));
         assert_eq!(
@@ -482,11 +435,30 @@ mod tests {
             "nope",
             404,
             "<!doctype html><html><head><title>404 Not Found</title></head><body>x</body></html>",
+            &[],
         );
         assert_eq!(
             html.to_string(),
             "unexpected answer to nope (404): 404 Not Found"
         );
         assert!(html.code().is_none());
+        // A proxy that echoes the request's headers, and MLflow quoting the token.
+        let echoed = error_of(
+            "x",
+            401,
+            "Unauthorized. Request headers:\nAuthorization: Bearer tok-123\nHost: h",
+            &["tok-123"],
+        );
+        assert!(!echoed.to_string().contains("tok-123"), "{echoed}");
+        let quoted = error_of(
+            "x",
+            400,
+            r#"{"error_code": "BAD", "message": "token tok-123 rejected"}"#,
+            &["tok-123"],
+        );
+        assert_eq!(
+            quoted.to_string(),
+            "MLflow refused x: BAD (400): token *** rejected"
+        );
     }
 }

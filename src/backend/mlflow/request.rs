@@ -3,18 +3,7 @@
 
 use serde_json::{Value, json};
 
-/// HTTP method of a call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
-    /// GET (query parameters only).
-    Get,
-    /// POST with a JSON body.
-    Post,
-    /// PATCH with a JSON body.
-    Patch,
-    /// DELETE with a JSON body (MLflow reads DELETE bodies).
-    Delete,
-}
+pub use crate::http::Method;
 
 /// One call to MLflow's REST API under `/api/2.0/mlflow/`.
 #[derive(Debug, Clone, PartialEq)]

@@ -4,7 +4,8 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::backend::metrics::MetricsError;
+use crate::backend::metrics::{MetricsError, Unanswered, Unavailable};
+use crate::http::redact;
 
 #[derive(Deserialize)]
 struct Answer {
@@ -32,23 +33,26 @@ pub fn read_answer(status: u16, body: &str) -> Result<Option<f64>, MetricsError>
     let answer: Answer = match serde_json::from_str(body) {
         Ok(a) => a,
         Err(_) if !(200..300).contains(&status) => {
-            return Err(MetricsError::Unavailable(format!(
+            return Err(MetricsError::unavailable(format!(
                 "HTTP {status}: {}",
-                snippet(body)
+                redact::snippet(body, &[])
             )));
         }
         Err(e) => {
             return Err(MetricsError::Malformed(format!(
                 "the answer is not Prometheus' JSON ({e}): {}",
-                snippet(body)
+                redact::snippet(body, &[])
             )));
         }
     };
     if answer.status != "success" {
-        return Err(MetricsError::Unavailable(format!(
-            "Prometheus refused the query: {}: {}",
-            answer.error_type.as_deref().unwrap_or("error"),
-            answer.error.as_deref().unwrap_or("(no message)")
+        return Err(MetricsError::Unavailable(Unavailable::new(
+            Unanswered::Query,
+            format!(
+                "Prometheus refused the query: {}: {}",
+                answer.error_type.as_deref().unwrap_or("error"),
+                answer.error.as_deref().unwrap_or("(no message)")
+            ),
         )));
     }
     let Some(data) = answer.data else {
@@ -112,15 +116,6 @@ fn labels(metric: &Value) -> String {
         })
         .unwrap_or_default();
     format!("{{{pairs}}}")
-}
-
-fn snippet(body: &str) -> String {
-    let words: Vec<&str> = body.split_whitespace().collect();
-    let text = words.join(" ");
-    match text.char_indices().nth(200) {
-        Some((i, _)) => format!("{}…", &text[..i]),
-        None => text,
-    }
 }
 
 #[cfg(test)]

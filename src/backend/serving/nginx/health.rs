@@ -5,6 +5,8 @@
 
 use std::time::Duration;
 
+use crate::http::{ClientOptions, TransportError};
+
 /// How long an upstream has to answer.
 pub const TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -18,27 +20,27 @@ pub fn check(address: &str, path: &str) -> Result<String, String> {
         ));
     }
     let url = format!("http://{address}{path}");
-    let client = reqwest::blocking::Client::builder()
-        .timeout(TIMEOUT)
-        .connect_timeout(TIMEOUT)
-        .redirect(reqwest::redirect::Policy::none())
+    let client = crate::http::client(&ClientOptions {
+        connect_timeout: TIMEOUT,
         // The upstream is where nginx sends traffic, not via a proxy.
-        .no_proxy()
-        .build()
-        .map_err(|_| format!("GET {url}: no HTTP client"))?;
-    match client.get(&url).send() {
+        proxy: false,
+        ..ClientOptions::new(TIMEOUT)
+    })
+    .map_err(|_| format!("GET {url}: no HTTP client"))?;
+    let answer = client
+        .get(&url)
+        .send()
+        .map_err(|e| TransportError::of(&e, TIMEOUT));
+    match answer {
         Ok(answer) if answer.status().is_success() => {
             Ok(format!("GET {url} answered {}", answer.status().as_u16()))
         }
         Ok(answer) => Err(format!("GET {url} answered {}", answer.status().as_u16())),
-        Err(e) if e.is_timeout() => Err(format!(
-            "GET {url}: no answer within {} s",
-            TIMEOUT.as_secs()
-        )),
-        Err(e) if e.is_connect() => {
+        Err(e @ TransportError::Timeout { .. }) => Err(format!("GET {url}: {e}")),
+        Err(TransportError::Unreachable { .. }) => {
             Err(format!("GET {url}: connection failed (nothing listening?)"))
         }
-        Err(e) if e.is_builder() => Err(format!("GET {url}: not a valid URL")),
+        Err(TransportError::Malformed { .. }) => Err(format!("GET {url}: not a valid URL")),
         Err(_) => Err(format!("GET {url}: the request failed")),
     }
 }
