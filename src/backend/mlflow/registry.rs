@@ -1,5 +1,6 @@
 //! The MLflow registry: observes registered models and versions in pages, and
-//! applies plan steps as REST calls, following [`super::mapping`].
+//! performs the registry writes ([`RegistryOps`]) as REST calls, following
+//! [`super::mapping`]; several models at once through `Writer`s.
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
@@ -503,7 +504,7 @@ impl RegistryOps for Writer<'_> {
     }
 }
 
-/// Each write through a [`Writer`] on this registry.
+/// Each write through a `Writer` on this registry.
 impl RegistryOps for MlflowRegistry {
     fn register_model(
         &mut self,
