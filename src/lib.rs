@@ -15,7 +15,8 @@
 //!
 //! - [`manifest`] — desired state: types, JSON Schemas, validation (pure).
 //! - [`source`] — reads manifest files from a directory or a git revision.
-//! - [`state`] — actual state and audit events, as plain data.
+//! - [`state`] — actual state and audit events, as plain data; number and
+//!   duration formatting ([`state::format`]).
 //! - [`observe`] — what planning reads besides the registry: run metrics,
 //!   logged signatures, latency benchmarks, routing, rollout metrics.
 //! - [`reconcile`] — the pure planner: validation gates (and their re-check at
@@ -23,7 +24,8 @@
 //! - [`render`] — plans and diagnostics as text, markdown, JSON, GitHub annotations.
 //! - [`drift`] — PSI per feature and the KL divergence of predictions between
 //!   a reference data set and a current window (CSV or Parquet, streamed).
-//! - [`apply`] — runs a plan's steps against the registry and serving targets.
+//! - [`apply`] — runs a plan's steps against the registry and serving targets;
+//!   [`apply::step`] says once what each step means as registry writes.
 //! - [`backend`] — the I/O edge: registries (embedded `local` store, MLflow),
 //!   serving targets (`local`, nginx), metrics providers (file, Prometheus),
 //!   the latency benchmark.
@@ -33,6 +35,9 @@
 //! - [`github`] — the plan's pull-request comment through GitHub's REST API
 //!   (found by a hidden marker, edited in place, split when too long).
 //! - [`commands`] — one file per subcommand; [`run`] is the binary's body.
+//!
+//! Dependencies point down; `tests/cli/layers.rs` checks it and
+//! `docs/architecture.md` states the rules.
 
 // Diagnostics are returned by value on the cold error path of per-file
 // checks; boxing them would only add noise.

@@ -10,6 +10,7 @@
 //! - `diverged` — the plan's Diverged section: a refused promotion, a failed canary, a rollback hold; `--fail-on-diverged`.
 //! - `drift` — the drift engine's PSI and KL on CSV and Parquet fixtures against a naive Python reference (`tests/drift_reference.py`), within 1e-9.
 //! - `formats` — validation output as JSON and GitHub annotations.
+//! - `layers` — the layer rules: a walk over `src/` names every import that points up (docs/architecture.md).
 //! - `lifecycle` — plan, apply, status and history on the example repository.
 //! - `promotion` — stage moves after the first apply, refusals, saved plans, drift.
 //! - `gates` — validation gates: failures shown, versions Rejected and held, re-checked at apply.
@@ -61,6 +62,8 @@ mod gates;
 mod git;
 #[path = "cli/latency.rs"]
 mod latency;
+#[path = "cli/layers.rs"]
+mod layers;
 #[path = "cli/lifecycle.rs"]
 mod lifecycle;
 #[path = "cli/mlflow.rs"]

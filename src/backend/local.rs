@@ -19,12 +19,12 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::registry::{ApplyContext, BackendError, Registry};
-use crate::manifest::VersionId;
-use crate::reconcile::PlanStep;
+use super::registry::{ApplyContext, BackendError, Registry, RegistryOps, StepRecord};
+use crate::manifest::{Stage, VersionId};
 use crate::state::chain::{ChainCheck, ChainReport};
 use crate::state::{
-    ActualState, AppliedModel, AppliedVersion, Event, RegisteredModel, RegisteredVersion, Rejection,
+    ActualState, AppliedModel, AppliedVersion, Event, RegisteredModel, RegisteredVersion,
+    Rejection, RolloutRecord, VersionMetadata,
 };
 
 const STATE_FILE: &str = "state.json";
@@ -432,20 +432,154 @@ fn registered_version<'s>(
         })
 }
 
-fn event(model: &str, action: &str, summary: String) -> Event {
-    Event {
-        seq: 0,
-        at: jiff::Timestamp::UNIX_EPOCH,
-        model: model.to_string(),
-        version: None,
-        action: action.to_string(),
-        from_stage: None,
-        to_stage: None,
-        summary,
-        changes: Vec::new(),
-        commit: None,
-        actor: String::new(),
-        prev_hash: None,
+/// A conflict: the state does not allow the write.
+fn conflict(message: String) -> Result<(), BackendError> {
+    Err(BackendError::Conflict(message))
+}
+
+impl RegistryOps for LocalStore {
+    fn register_model(
+        &mut self,
+        model: &str,
+        owner: &str,
+        description: Option<&str>,
+    ) -> Result<(), BackendError> {
+        let state = &mut self.load()?.state;
+        if state.models.contains_key(model) {
+            return conflict(format!("model {model} is already registered"));
+        }
+        let (owner, description) = (owner.to_string(), description.map(str::to_string));
+        state.models.insert(
+            model.to_string(),
+            RegisteredModel {
+                name: model.to_string(),
+                owner: owner.clone(),
+                description: description.clone(),
+                versions: Vec::new(),
+                applied: Some(AppliedModel { owner, description }),
+            },
+        );
+        Ok(())
+    }
+
+    fn update_model(
+        &mut self,
+        model: &str,
+        owner: &str,
+        description: Option<&str>,
+    ) -> Result<(), BackendError> {
+        let Some(m) = self.load()?.state.models.get_mut(model) else {
+            return conflict(format!("model {model} is not registered"));
+        };
+        m.owner = owner.to_string();
+        m.description = description.map(str::to_string);
+        m.applied = Some(AppliedModel {
+            owner: m.owner.clone(),
+            description: m.description.clone(),
+        });
+        Ok(())
+    }
+
+    fn register_version(
+        &mut self,
+        model: &str,
+        version: &VersionId,
+        stage: Stage,
+        metadata: &VersionMetadata,
+        at: jiff::Timestamp,
+    ) -> Result<(), BackendError> {
+        let Some(m) = self.load()?.state.models.get_mut(model) else {
+            return conflict(format!("model {model} is not registered"));
+        };
+        if m.versions.iter().any(|v| &v.version == version) {
+            return conflict(format!("{model} version {version} is already registered"));
+        }
+        m.versions.push(RegisteredVersion {
+            version: version.clone(),
+            stage,
+            metadata: metadata.clone(),
+            rejected: None,
+            registered_at: at,
+            applied: Some(AppliedVersion {
+                stage,
+                metadata_digest: metadata.digest(),
+            }),
+        });
+        m.versions.sort_by(|a, b| a.version.cmp(&b.version));
+        Ok(())
+    }
+
+    fn update_version(
+        &mut self,
+        model: &str,
+        version: &VersionId,
+        metadata: &VersionMetadata,
+    ) -> Result<(), BackendError> {
+        let v = registered_version(&mut self.load()?.state, model, version)?;
+        v.metadata = metadata.clone();
+        v.applied = Some(AppliedVersion {
+            stage: v.stage,
+            metadata_digest: metadata.digest(),
+        });
+        Ok(())
+    }
+
+    fn expect_stage(
+        &mut self,
+        model: &str,
+        version: &VersionId,
+        stage: Stage,
+    ) -> Result<(), BackendError> {
+        let v = registered_version(&mut self.load()?.state, model, version)?;
+        if v.stage != stage {
+            return conflict(format!(
+                "{model} version {version} is {}, not {stage} as planned",
+                v.stage
+            ));
+        }
+        Ok(())
+    }
+
+    fn set_stage(
+        &mut self,
+        model: &str,
+        version: &VersionId,
+        _from: Stage,
+        to: Stage,
+    ) -> Result<(), BackendError> {
+        let v = registered_version(&mut self.load()?.state, model, version)?;
+        v.stage = to;
+        v.applied = Some(AppliedVersion {
+            stage: to,
+            metadata_digest: v.metadata.digest(),
+        });
+        Ok(())
+    }
+
+    fn set_rejection(
+        &mut self,
+        model: &str,
+        version: &VersionId,
+        rejection: &Rejection,
+    ) -> Result<(), BackendError> {
+        registered_version(&mut self.load()?.state, model, version)?.rejected =
+            Some(rejection.clone());
+        Ok(())
+    }
+
+    fn clear_rejection(&mut self, model: &str, version: &VersionId) -> Result<(), BackendError> {
+        registered_version(&mut self.load()?.state, model, version)?.rejected = None;
+        Ok(())
+    }
+
+    fn record_rollout(&mut self, model: &str, record: &RolloutRecord) -> Result<(), BackendError> {
+        let state = &mut self.load()?.state;
+        state.rollouts.insert(model.to_string(), record.clone());
+        Ok(())
+    }
+
+    fn record_event(&mut self, record: StepRecord, ctx: &ApplyContext) -> Result<(), BackendError> {
+        self.record(ctx, record.event)
     }
 }
 
@@ -456,214 +590,6 @@ impl Registry for LocalStore {
 
     fn observe(&mut self) -> Result<ActualState, BackendError> {
         Ok(self.load()?.state.clone())
-    }
-
-    fn apply(&mut self, step: &PlanStep, ctx: &ApplyContext) -> Result<(), BackendError> {
-        let state = &mut self.load()?.state;
-        let conflict = |m: String| Err(BackendError::Conflict(m));
-        let ev = match step {
-            PlanStep::RegisterModel {
-                model,
-                owner,
-                description,
-            } => {
-                if state.models.contains_key(model) {
-                    return conflict(format!("model {model} is already registered"));
-                }
-                state.models.insert(
-                    model.clone(),
-                    RegisteredModel {
-                        name: model.clone(),
-                        owner: owner.clone(),
-                        description: description.clone(),
-                        versions: Vec::new(),
-                        applied: Some(AppliedModel {
-                            owner: owner.clone(),
-                            description: description.clone(),
-                        }),
-                    },
-                );
-                event(
-                    model,
-                    "register_model",
-                    format!("registered model {model} (owner {owner})"),
-                )
-            }
-            PlanStep::UpdateModel {
-                model,
-                owner,
-                description,
-                changes,
-            } => {
-                let Some(m) = state.models.get_mut(model) else {
-                    return conflict(format!("model {model} is not registered"));
-                };
-                m.owner = owner.clone();
-                m.description = description.clone();
-                m.applied = Some(AppliedModel {
-                    owner: owner.clone(),
-                    description: description.clone(),
-                });
-                let mut e = event(model, "update_model", format!("updated model {model}"));
-                e.changes = changes.clone();
-                e
-            }
-            PlanStep::RegisterVersion {
-                model,
-                version,
-                stage,
-                metadata,
-            } => {
-                let Some(m) = state.models.get_mut(model) else {
-                    return conflict(format!("model {model} is not registered"));
-                };
-                if m.versions.iter().any(|v| &v.version == version) {
-                    return conflict(format!("{model} version {version} is already registered"));
-                }
-                m.versions.push(RegisteredVersion {
-                    version: version.clone(),
-                    stage: *stage,
-                    metadata: metadata.clone(),
-                    rejected: None,
-                    registered_at: ctx.now,
-                    applied: Some(AppliedVersion {
-                        stage: *stage,
-                        metadata_digest: metadata.digest(),
-                    }),
-                });
-                m.versions.sort_by(|a, b| a.version.cmp(&b.version));
-                let mut e = event(
-                    model,
-                    "register_version",
-                    format!("registered {model} version {version} as {stage}"),
-                );
-                e.version = Some(version.clone());
-                e.to_stage = Some(*stage);
-                e
-            }
-            PlanStep::UpdateVersion {
-                model,
-                version,
-                metadata,
-                changes,
-            } => {
-                let v = registered_version(state, model, version)?;
-                v.metadata = metadata.clone();
-                let stage = v.stage;
-                v.applied = Some(AppliedVersion {
-                    stage,
-                    metadata_digest: metadata.digest(),
-                });
-                let mut e = event(
-                    model,
-                    "update_version",
-                    format!("updated {model} version {version} metadata"),
-                );
-                e.version = Some(version.clone());
-                e.changes = changes.clone();
-                e
-            }
-            PlanStep::TransitionStage {
-                model,
-                version,
-                from,
-                to,
-                reason,
-                ..
-            } => {
-                let v = registered_version(state, model, version)?;
-                if v.stage != *from {
-                    return conflict(format!(
-                        "{model} version {version} is {}, not {from} as planned",
-                        v.stage
-                    ));
-                }
-                v.stage = *to;
-                // The gates passed: an earlier rejection no longer stands.
-                v.rejected = None;
-                let metadata_digest = v.metadata.digest();
-                v.applied = Some(AppliedVersion {
-                    stage: *to,
-                    metadata_digest,
-                });
-                let mut e = event(
-                    model,
-                    "transition_stage",
-                    format!("{model} version {version}: {from} → {to} ({reason})"),
-                );
-                e.version = Some(version.clone());
-                e.from_stage = Some(*from);
-                e.to_stage = Some(*to);
-                e
-            }
-            PlanStep::RecordRollout {
-                model,
-                record,
-                summary,
-            } => {
-                state.rollouts.insert(model.clone(), record.clone());
-                let mut e = event(model, "record_rollout", format!("{model}: {summary}"));
-                e.version = Some(record.version.clone());
-                e
-            }
-            PlanStep::RecordAction {
-                model,
-                version,
-                key,
-                summary,
-            } => {
-                let mut e = event(
-                    model,
-                    "monitor_action",
-                    format!("{model} version {version}: {summary}"),
-                );
-                e.version = Some(version.clone());
-                e.changes = vec![crate::state::FieldChange {
-                    field: "key".into(),
-                    before: None,
-                    after: Some(key.clone().into()),
-                }];
-                e
-            }
-            PlanStep::SetTraffic { model, .. } => {
-                return conflict(format!(
-                    "{model}: routing is applied by the serving target, not the registry"
-                ));
-            }
-            PlanStep::RejectVersion {
-                model,
-                version,
-                from,
-                to,
-                gates,
-                key,
-                ..
-            } => {
-                let v = registered_version(state, model, version)?;
-                if v.stage != *from {
-                    return conflict(format!(
-                        "{model} version {version} is {}, not {from} as planned",
-                        v.stage
-                    ));
-                }
-                let reason = crate::reconcile::gates::failure_summary(gates);
-                v.rejected = Some(Rejection {
-                    reason: reason.clone(),
-                    at: ctx.now,
-                    stage: Some(*to),
-                    key: Some(key.clone()),
-                });
-                let mut e = event(
-                    model,
-                    "reject_version",
-                    format!("{model} version {version}: Rejected for {to}: {reason}"),
-                );
-                e.version = Some(version.clone());
-                e.from_stage = Some(*from);
-                e
-            }
-        };
-        self.record(ctx, ev)
     }
 
     fn commit(&mut self) -> Result<(), BackendError> {
@@ -751,30 +677,71 @@ mod tests {
         }
     }
 
-    fn steps() -> Vec<PlanStep> {
-        vec![
-            PlanStep::RegisterModel {
-                model: "fraud-detector".into(),
-                owner: "risk".into(),
-                description: None,
+    /// A stored event, as the applier words it.
+    fn record(model: &str, action: &str, version: Option<u64>, to: Option<Stage>) -> StepRecord {
+        StepRecord {
+            event: Event {
+                seq: 0,
+                at: jiff::Timestamp::UNIX_EPOCH,
+                model: model.to_string(),
+                version: version.map(VersionId::Number),
+                action: action.to_string(),
+                from_stage: None,
+                to_stage: to,
+                summary: action.to_string(),
+                changes: Vec::new(),
+                commit: None,
+                actor: String::new(),
+                prev_hash: None,
             },
-            PlanStep::RegisterVersion {
-                model: "fraud-detector".into(),
-                version: VersionId::Number(1),
-                stage: Stage::Development,
-                metadata: VersionMetadata {
+            line: action.to_string(),
+        }
+    }
+
+    /// A step's writes on the store: what the applier does for a plan's
+    /// register-model, register-version and Development → Production steps.
+    type Step = fn(&mut LocalStore, &ApplyContext) -> Result<(), BackendError>;
+
+    fn steps() -> Vec<Step> {
+        vec![
+            |store, ctx| {
+                store.register_model("fraud-detector", "risk", None)?;
+                store.record_event(record("fraud-detector", "register_model", None, None), ctx)
+            },
+            |store, ctx| {
+                let metadata = VersionMetadata {
                     source: "s3://a".into(),
                     ..Default::default()
-                },
+                };
+                let one = VersionId::Number(1);
+                store.register_version(
+                    "fraud-detector",
+                    &one,
+                    Stage::Development,
+                    &metadata,
+                    ctx.now,
+                )?;
+                let to = Some(Stage::Development);
+                store.record_event(
+                    record("fraud-detector", "register_version", Some(1), to),
+                    ctx,
+                )
             },
-            PlanStep::TransitionStage {
-                model: "fraud-detector".into(),
-                version: VersionId::Number(1),
-                from: Stage::Development,
-                to: Stage::Production,
-                reason: "first".into(),
-                gates: Vec::new(),
-                policy: None,
+            |store, ctx| {
+                let one = VersionId::Number(1);
+                store.expect_stage("fraud-detector", &one, Stage::Development)?;
+                store.set_stage(
+                    "fraud-detector",
+                    &one,
+                    Stage::Development,
+                    Stage::Production,
+                )?;
+                store.clear_rejection("fraud-detector", &one)?;
+                let to = Some(Stage::Production);
+                store.record_event(
+                    record("fraud-detector", "transition_stage", Some(1), to),
+                    ctx,
+                )
             },
         ]
     }
@@ -784,8 +751,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut store = LocalStore::new(dir.path());
         store.take_lock(Duration::from_secs(1), "test").unwrap();
-        for (i, s) in steps().iter().enumerate() {
-            store.apply(s, &ctx(i as i64 * 60)).unwrap();
+        for (i, step) in steps().iter().enumerate() {
+            step(&mut store, &ctx(i as i64 * 60)).unwrap();
         }
         store.commit().unwrap();
         drop(store);
@@ -825,7 +792,7 @@ mod tests {
         for (name, damage) in cases {
             let dir = tempfile::tempdir().unwrap();
             let mut store = LocalStore::new(dir.path());
-            store.apply(&steps()[0], &ctx(0)).unwrap();
+            steps()[0](&mut store, &ctx(0)).unwrap();
             store.commit().unwrap();
             let log = dir.path().join(EVENTS_FILE);
             damage(&log);
@@ -841,7 +808,7 @@ mod tests {
                 matches!(err, BackendError::LogMismatch { .. }),
                 "{name}: {err}"
             );
-            reopened.apply(&steps()[1], &ctx(1)).unwrap();
+            steps()[1](&mut reopened, &ctx(1)).unwrap();
             let err = reopened.commit().unwrap_err();
             assert!(
                 matches!(err, BackendError::LogMismatch { .. }),
@@ -862,9 +829,9 @@ mod tests {
     #[test]
     fn every_commit_extends_the_chain() {
         let dir = tempfile::tempdir().unwrap();
-        for (i, s) in steps().iter().enumerate() {
+        for (i, step) in steps().iter().enumerate() {
             let mut store = LocalStore::new(dir.path());
-            store.apply(s, &ctx(i as i64)).unwrap();
+            step(&mut store, &ctx(i as i64)).unwrap();
             store.commit().unwrap();
         }
         let check = LocalStore::new(dir.path()).verify_log().unwrap();
@@ -875,10 +842,10 @@ mod tests {
     fn a_step_that_does_not_fit_the_state_is_a_conflict() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = LocalStore::new(dir.path());
-        let err = store.apply(&steps()[2], &ctx(0)).unwrap_err();
+        let err = steps()[2](&mut store, &ctx(0)).unwrap_err();
         assert!(err.to_string().contains("is not registered"), "{err}");
-        store.apply(&steps()[0], &ctx(0)).unwrap();
-        let err = store.apply(&steps()[0], &ctx(0)).unwrap_err();
+        steps()[0](&mut store, &ctx(0)).unwrap();
+        let err = steps()[0](&mut store, &ctx(0)).unwrap_err();
         assert!(err.to_string().contains("already registered"), "{err}");
     }
 

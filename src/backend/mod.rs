@@ -10,4 +10,4 @@ pub mod serving;
 
 pub use local::LocalStore;
 pub use mlflow::MlflowRegistry;
-pub use registry::{ApplyContext, BackendError, ModelOutcome, Registry};
+pub use registry::{ApplyContext, BackendError, Registry, RegistryOps, StepRecord};

@@ -1,15 +1,18 @@
 //! The registry seam: what any model registry (embedded, MLflow) must do for
-//! planning and applying.
+//! planning and applying. A registry reads ([`Registry`]) and performs plain
+//! writes ([`RegistryOps`]); what a plan step means, in those writes, is
+//! decided once by the applier (`crate::apply::step`), which this layer does
+//! not know.
 
 use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 
-use crate::manifest::VersionId;
 use crate::manifest::sorted_map::SortedMap;
-
-use crate::reconcile::PlanStep;
-use crate::state::{ActualState, Event, LoggedSignature};
+use crate::manifest::{Stage, VersionId};
+use crate::state::{
+    ActualState, Event, LoggedSignature, Rejection, RolloutRecord, VersionMetadata,
+};
 
 /// Who and what an applied step is recorded against.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,48 +103,104 @@ fn mismatch_advice(counted: u64, found: u64) -> String {
     }
 }
 
-/// What happened to one model's steps in [`Registry::apply_models`].
-#[derive(Debug, Default)]
-pub struct ModelOutcome {
-    /// How many of its steps were applied, from the first.
-    pub applied: usize,
-    /// The error of the step after those, if one failed.
-    pub failed: Option<BackendError>,
+/// The audit record of one applied step, as the applier words it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepRecord {
+    /// The event: model, version, action, stages, summary, changes. The
+    /// registry stamps its sequence number, time, commit and actor.
+    pub event: Event,
+    /// The step in one line, its action first and the stage it enters (if
+    /// any) last: `transition_stage Staging -> Production`. For a registry
+    /// that keeps events as tags and reads them back from this line.
+    pub line: String,
 }
 
-/// A model registry.
-pub trait Registry {
+/// The plain writes a registry performs. Which of them a plan step makes, in
+/// which order, and what it records, is decided once by the applier; a
+/// registry implements only these. Each fails with
+/// [`BackendError::Conflict`] when the state it meets does not allow it.
+pub trait RegistryOps {
+    /// Registers `model`, without versions.
+    fn register_model(
+        &mut self,
+        model: &str,
+        owner: &str,
+        description: Option<&str>,
+    ) -> Result<(), BackendError>;
+    /// Sets a registered model's owner and description.
+    fn update_model(
+        &mut self,
+        model: &str,
+        owner: &str,
+        description: Option<&str>,
+    ) -> Result<(), BackendError>;
+    /// Registers `version` of `model` directly at `stage`, with `metadata`,
+    /// as of `at`.
+    fn register_version(
+        &mut self,
+        model: &str,
+        version: &VersionId,
+        stage: Stage,
+        metadata: &VersionMetadata,
+        at: jiff::Timestamp,
+    ) -> Result<(), BackendError>;
+    /// Replaces a registered version's metadata; its stage stays.
+    fn update_version(
+        &mut self,
+        model: &str,
+        version: &VersionId,
+        metadata: &VersionMetadata,
+    ) -> Result<(), BackendError>;
+    /// Refuses a step planned while `version` was at `stage` when it no
+    /// longer is (the state changed underneath). The default trusts the plan:
+    /// for a registry that cannot tell without another request.
+    fn expect_stage(
+        &mut self,
+        _model: &str,
+        _version: &VersionId,
+        _stage: Stage,
+    ) -> Result<(), BackendError> {
+        Ok(())
+    }
+    /// Moves `version` from stage `from` to `to`.
+    fn set_stage(
+        &mut self,
+        model: &str,
+        version: &VersionId,
+        from: Stage,
+        to: Stage,
+    ) -> Result<(), BackendError>;
+    /// Marks `version` Rejected, replacing any earlier rejection.
+    fn set_rejection(
+        &mut self,
+        model: &str,
+        version: &VersionId,
+        rejection: &Rejection,
+    ) -> Result<(), BackendError>;
+    /// Clears `version`'s rejection; nothing to do when it has none.
+    fn clear_rejection(&mut self, model: &str, version: &VersionId) -> Result<(), BackendError>;
+    /// Keeps `model`'s rollout progress, replacing the record before.
+    fn record_rollout(&mut self, model: &str, record: &RolloutRecord) -> Result<(), BackendError>;
+    /// Records the audit event of an applied step, with `ctx`'s time,
+    /// commit and actor. A registry may keep only the events it has a place
+    /// for (MLflow keeps them as tags on versions).
+    fn record_event(&mut self, record: StepRecord, ctx: &ApplyContext) -> Result<(), BackendError>;
+}
+
+/// A model registry: what it reads, how it makes writes durable, and its
+/// lock. Its writes are [`RegistryOps`].
+pub trait Registry: RegistryOps {
     /// Where it is, for messages (never with credentials).
     fn describe(&self) -> String;
     /// Reads the actual state.
     fn observe(&mut self) -> Result<ActualState, BackendError>;
-    /// Applies one step and records its event. Steps already applied stay
-    /// applied when a later one fails.
-    fn apply(&mut self, step: &PlanStep, ctx: &ApplyContext) -> Result<(), BackendError>;
-    /// Applies the steps of several models, each model's in order, and says
-    /// per model how far it got. Models are independent, so a registry may
-    /// write several at once; after a failure it starts no new model. The
-    /// default applies them one after another.
-    fn apply_models(&mut self, models: &[&[PlanStep]], ctx: &ApplyContext) -> Vec<ModelOutcome> {
-        let mut outcomes = Vec::new();
-        let mut stopped = false;
-        for steps in models {
-            let mut outcome = ModelOutcome::default();
-            if !stopped {
-                for step in *steps {
-                    match self.apply(step, ctx) {
-                        Ok(()) => outcome.applied += 1,
-                        Err(e) => {
-                            outcome.failed = Some(e);
-                            stopped = true;
-                            break;
-                        }
-                    }
-                }
-            }
-            outcomes.push(outcome);
-        }
-        outcomes
+    /// Writers that may work at once, one model each, at most `models` of
+    /// them. A registry whose writes are independent requests (MLflow)
+    /// returns several and the applier writes that many models at once. The
+    /// default, none: models are written one after another through the
+    /// registry itself.
+    fn writers(&self, _models: usize) -> Vec<Box<dyn RegistryOps + Send + '_>> {
+        Vec::new()
     }
     /// Makes every applied step durable. Called once after the last step, and
     /// after a failed step, so what was done is kept.

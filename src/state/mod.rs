@@ -13,6 +13,7 @@ use crate::manifest::{Stage, VersionId};
 
 pub mod chain;
 pub mod check;
+pub mod format;
 pub mod metrics;
 mod rollout;
 

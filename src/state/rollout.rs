@@ -134,9 +134,9 @@ impl AnalysisCheck {
         format!(
             "{} {}{} {op} {}{}",
             self.name,
-            crate::reconcile::gates::num_short(self.value),
+            super::format::num_short(self.value),
             self.unit,
-            crate::reconcile::gates::num_short(self.threshold),
+            super::format::num_short(self.threshold),
             self.unit
         )
     }

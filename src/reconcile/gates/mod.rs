@@ -255,34 +255,10 @@ pub fn rejection_key(metadata: &VersionMetadata, to: Stage, policy: &PolicySpec)
     digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
 }
 
-/// A number as a person reads it: at most six decimals, no trailing zeros.
-pub(crate) fn num(x: f64) -> String {
-    if x.is_nan() {
-        return "NaN".to_string();
-    }
-    let s = format!("{x:.6}");
-    let s = s.trim_end_matches('0').trim_end_matches('.');
-    if s == "-0" {
-        "0".to_string()
-    } else {
-        s.to_string()
-    }
-}
+// Number formatting lives in `state::format`; re-exported for the callers here.
+pub(crate) use crate::state::format::num;
 
 #[cfg(test)]
 mod tests;
 
-/// A measured figure in a one-line message: three significant decimals at
-/// most (`0.104`, `12.5`, `0`).
-pub fn num_short(x: f64) -> String {
-    if x.is_nan() {
-        return "NaN".to_string();
-    }
-    let s = format!("{x:.3}");
-    let s = s.trim_end_matches('0').trim_end_matches('.');
-    if s == "-0" {
-        "0".to_string()
-    } else {
-        s.to_string()
-    }
-}
+pub use crate::state::format::num_short;

@@ -430,24 +430,8 @@ fn started(
     }
 }
 
-/// `1h`, `45m`, `2d 3h`: an elapsed time as a person reads it.
-pub fn human(secs: i64) -> String {
-    let secs = secs.max(0);
-    let (d, h, m, s) = (
-        secs / 86_400,
-        secs % 86_400 / 3600,
-        secs % 3600 / 60,
-        secs % 60,
-    );
-    match (d, h, m) {
-        (0, 0, 0) => format!("{s}s"),
-        (0, 0, m) => format!("{m}m"),
-        (0, h, 0) => format!("{h}h"),
-        (0, h, m) => format!("{h}h {m}m"),
-        (d, 0, _) => format!("{d}d"),
-        (d, h, _) => format!("{d}d {h}h"),
-    }
-}
+// Duration formatting lives in `state::format`; re-exported for old callers.
+pub use crate::state::format::human;
 
 #[cfg(test)]
 mod tests;

@@ -1,5 +1,8 @@
 //! Applying a plan: steps in order against the registry, stopping at the
-//! first failure, keeping what was done, and saying so.
+//! first failure, keeping what was done, and saying so. [`step`] says what
+//! each step means as registry writes.
+
+pub mod step;
 
 use crate::backend::serving::Route;
 use crate::backend::{ApplyContext, BackendError, Registry};
@@ -39,15 +42,15 @@ pub fn apply(
     let (with_routing, registry_only): (Vec<&[PlanStep]>, Vec<&[PlanStep]>) = groups
         .iter()
         .partition(|g| g.iter().any(|s| matches!(s, PlanStep::SetTraffic { .. })));
-    let mut outcomes = registry.apply_models(&registry_only, ctx);
+    let mut outcomes = step::apply_models(registry, &registry_only, ctx);
     let mut stopped = outcomes.iter().any(|o| o.failed.is_some());
     for steps in &with_routing {
-        let mut outcome = crate::backend::ModelOutcome::default();
+        let mut outcome = step::ModelOutcome::default();
         if !stopped {
             for step in steps.iter() {
                 let result = match step {
                     PlanStep::SetTraffic { .. } => set_traffic(step, targets),
-                    _ => registry.apply(step, ctx),
+                    _ => step::apply_step(registry, step, ctx),
                 };
                 match result {
                     Ok(()) => outcome.applied += 1,
@@ -138,15 +141,79 @@ fn set_traffic(step: &PlanStep, targets: &mut Targets) -> Result<(), BackendErro
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::{RegistryOps, StepRecord};
     use crate::manifest::{Stage, VersionId};
     use crate::reconcile::{ModelAction, ModelPlan, PlanSource, Summary};
-    use crate::state::{ActualState, Event, VersionMetadata};
+    use crate::state::{ActualState, Event, Rejection, RolloutRecord, VersionMetadata};
 
-    /// A registry that fails at one step: failure injection for the apply loop.
+    /// A registry that fails at one write: failure injection for the apply loop.
     struct FailingRegistry {
         fail_at: usize,
         applied: Vec<String>,
         committed: usize,
+    }
+
+    impl RegistryOps for FailingRegistry {
+        fn register_model(
+            &mut self,
+            _: &str,
+            _: &str,
+            _: Option<&str>,
+        ) -> Result<(), BackendError> {
+            unreachable!("the test plans register versions only")
+        }
+        fn update_model(&mut self, _: &str, _: &str, _: Option<&str>) -> Result<(), BackendError> {
+            unreachable!()
+        }
+        fn register_version(
+            &mut self,
+            _: &str,
+            version: &VersionId,
+            stage: Stage,
+            _: &VersionMetadata,
+            _: jiff::Timestamp,
+        ) -> Result<(), BackendError> {
+            if self.applied.len() == self.fail_at {
+                return Err(BackendError::Conflict("injected failure".into()));
+            }
+            self.applied
+                .push(format!("register version {version} as {stage}"));
+            Ok(())
+        }
+        fn update_version(
+            &mut self,
+            _: &str,
+            _: &VersionId,
+            _: &VersionMetadata,
+        ) -> Result<(), BackendError> {
+            unreachable!()
+        }
+        fn set_stage(
+            &mut self,
+            _: &str,
+            _: &VersionId,
+            _: Stage,
+            _: Stage,
+        ) -> Result<(), BackendError> {
+            unreachable!()
+        }
+        fn set_rejection(
+            &mut self,
+            _: &str,
+            _: &VersionId,
+            _: &Rejection,
+        ) -> Result<(), BackendError> {
+            unreachable!()
+        }
+        fn clear_rejection(&mut self, _: &str, _: &VersionId) -> Result<(), BackendError> {
+            unreachable!()
+        }
+        fn record_rollout(&mut self, _: &str, _: &RolloutRecord) -> Result<(), BackendError> {
+            unreachable!()
+        }
+        fn record_event(&mut self, _: StepRecord, _: &ApplyContext) -> Result<(), BackendError> {
+            Ok(())
+        }
     }
 
     impl Registry for FailingRegistry {
@@ -155,13 +222,6 @@ mod tests {
         }
         fn observe(&mut self) -> Result<ActualState, BackendError> {
             Ok(ActualState::default())
-        }
-        fn apply(&mut self, step: &PlanStep, _: &ApplyContext) -> Result<(), BackendError> {
-            if self.applied.len() == self.fail_at {
-                return Err(BackendError::Conflict("injected failure".into()));
-            }
-            self.applied.push(describe_step(step));
-            Ok(())
         }
         fn commit(&mut self) -> Result<(), BackendError> {
             self.committed = self.applied.len();

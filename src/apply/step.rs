@@ -1,0 +1,584 @@
+//! What each plan step means, decided once: the registry writes
+//! ([`RegistryOps`]) it makes, in order, and the event it records. A registry
+//! implements the writes and never sees a [`PlanStep`].
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use crate::backend::{ApplyContext, BackendError, Registry, RegistryOps, StepRecord};
+use crate::manifest::{Stage, VersionId};
+use crate::reconcile::PlanStep;
+use crate::reconcile::gates::failure_summary;
+use crate::state::{Event, FieldChange, Rejection};
+
+/// What happened to one model's steps in [`apply_models`].
+#[derive(Debug, Default)]
+pub struct ModelOutcome {
+    /// How many of its steps were applied, from the first.
+    pub applied: usize,
+    /// The error of the step after those, if one failed.
+    pub failed: Option<BackendError>,
+}
+
+/// Applies one step through `registry`'s writes and records its event.
+/// Routing is not a registry's: a [`PlanStep::SetTraffic`] is refused.
+pub fn apply_step<R: RegistryOps + ?Sized>(
+    registry: &mut R,
+    step: &PlanStep,
+    ctx: &ApplyContext,
+) -> Result<(), BackendError> {
+    let record = match step {
+        PlanStep::RegisterModel {
+            model,
+            owner,
+            description,
+        } => {
+            registry.register_model(model, owner, description.as_deref())?;
+            let summary = format!("registered model {model} (owner {owner})");
+            Record::new(model, "register_model", summary).done()
+        }
+        PlanStep::UpdateModel {
+            model,
+            owner,
+            description,
+            changes,
+        } => {
+            registry.update_model(model, owner, description.as_deref())?;
+            Record::new(model, "update_model", format!("updated model {model}"))
+                .changes(changes.clone())
+                .done()
+        }
+        PlanStep::RegisterVersion {
+            model,
+            version,
+            stage,
+            metadata,
+        } => {
+            registry.register_version(model, version, *stage, metadata, ctx.now)?;
+            let summary = format!("registered {model} version {version} as {stage}");
+            Record::new(model, "register_version", summary)
+                .version(version)
+                .to(*stage)
+                .line(format!("register_version as {stage}"))
+        }
+        PlanStep::UpdateVersion {
+            model,
+            version,
+            metadata,
+            changes,
+        } => {
+            registry.update_version(model, version, metadata)?;
+            let summary = format!("updated {model} version {version} metadata");
+            Record::new(model, "update_version", summary)
+                .version(version)
+                .changes(changes.clone())
+                .done()
+        }
+        PlanStep::TransitionStage {
+            model,
+            version,
+            from,
+            to,
+            reason,
+            ..
+        } => {
+            registry.expect_stage(model, version, *from)?;
+            registry.set_stage(model, version, *from, *to)?;
+            // The gates passed: an earlier rejection no longer stands.
+            registry.clear_rejection(model, version)?;
+            let summary = format!("{model} version {version}: {from} → {to} ({reason})");
+            Record::new(model, "transition_stage", summary)
+                .version(version)
+                .from(*from)
+                .to(*to)
+                .line(format!("transition_stage {from} -> {to}"))
+        }
+        PlanStep::RecordRollout {
+            model,
+            record,
+            summary,
+        } => {
+            registry.record_rollout(model, record)?;
+            Record::new(model, "record_rollout", format!("{model}: {summary}"))
+                .version(&record.version)
+                .done()
+        }
+        PlanStep::RecordAction {
+            model,
+            version,
+            key,
+            summary,
+        } => {
+            let line = format!("monitor_action [{key}] {summary}");
+            Record::new(
+                model,
+                "monitor_action",
+                format!("{model} version {version}: {summary}"),
+            )
+            .version(version)
+            .changes(vec![FieldChange {
+                field: "key".into(),
+                before: None,
+                after: Some(key.clone().into()),
+            }])
+            .line(line)
+        }
+        PlanStep::SetTraffic { model, .. } => {
+            return Err(BackendError::Conflict(format!(
+                "{model}: routing is applied by the serving target, not the registry"
+            )));
+        }
+        PlanStep::RejectVersion {
+            model,
+            version,
+            from,
+            to,
+            gates,
+            key,
+            ..
+        } => {
+            registry.expect_stage(model, version, *from)?;
+            let reason = failure_summary(gates);
+            let rejection = Rejection {
+                reason: reason.clone(),
+                at: ctx.now,
+                stage: Some(*to),
+                key: Some(key.clone()),
+            };
+            registry.set_rejection(model, version, &rejection)?;
+            let summary = format!("{model} version {version}: Rejected for {to}: {reason}");
+            Record::new(model, "reject_version", summary)
+                .version(version)
+                .from(*from)
+                .line(format!("reject_version for {to}"))
+        }
+    };
+    registry.record_event(record, ctx)
+}
+
+/// One step, for callers holding a registry: `registry.apply(step, ctx)`.
+impl dyn Registry + '_ {
+    /// Applies one step and records its event ([`apply_step`]).
+    pub fn apply(&mut self, step: &PlanStep, ctx: &ApplyContext) -> Result<(), BackendError> {
+        apply_step(self, step, ctx)
+    }
+}
+
+/// Applies the steps of several models, each model's in order, and says per
+/// model how far it got. Models are independent: with the registry's
+/// [`Registry::writers`], several are written at once. After a failure no new
+/// model starts; steps already applied stay applied.
+pub fn apply_models(
+    registry: &mut dyn Registry,
+    models: &[&[PlanStep]],
+    ctx: &ApplyContext,
+) -> Vec<ModelOutcome> {
+    let writers = registry.writers(models.len());
+    if writers.is_empty() {
+        drop(writers);
+        let mut stopped = false;
+        return models
+            .iter()
+            .map(|steps| {
+                if stopped {
+                    return ModelOutcome::default();
+                }
+                let outcome = apply_all(registry, steps, ctx);
+                stopped = outcome.failed.is_some();
+                outcome
+            })
+            .collect();
+    }
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let outcomes: Vec<Mutex<ModelOutcome>> = models.iter().map(|_| Mutex::default()).collect();
+    std::thread::scope(|scope| {
+        for mut writer in writers {
+            let (next, failed, outcomes) = (&next, &failed, &outcomes);
+            scope.spawn(move || {
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    if i >= models.len() || failed.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    let outcome = apply_all(writer.as_mut(), models[i], ctx);
+                    if outcome.failed.is_some() {
+                        failed.store(true, Ordering::SeqCst);
+                    }
+                    *outcomes[i].lock().unwrap_or_else(|e| e.into_inner()) = outcome;
+                }
+            });
+        }
+    });
+    outcomes
+        .into_iter()
+        .map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner()))
+        .collect()
+}
+
+/// One model's steps in order, stopping at the first failure.
+fn apply_all<R: RegistryOps + ?Sized>(
+    registry: &mut R,
+    steps: &[PlanStep],
+    ctx: &ApplyContext,
+) -> ModelOutcome {
+    let mut outcome = ModelOutcome::default();
+    for step in steps {
+        match apply_step(registry, step, ctx) {
+            Ok(()) => outcome.applied += 1,
+            Err(e) => {
+                outcome.failed = Some(e);
+                break;
+            }
+        }
+    }
+    outcome
+}
+
+/// Builds a step's [`StepRecord`]; the registry stamps sequence, time,
+/// commit and actor.
+struct Record(Event);
+
+impl Record {
+    fn new(model: &str, action: &str, summary: String) -> Record {
+        Record(Event {
+            seq: 0,
+            at: jiff::Timestamp::UNIX_EPOCH,
+            model: model.to_string(),
+            version: None,
+            action: action.to_string(),
+            from_stage: None,
+            to_stage: None,
+            summary,
+            changes: Vec::new(),
+            commit: None,
+            actor: String::new(),
+            prev_hash: None,
+        })
+    }
+
+    fn version(mut self, version: &VersionId) -> Record {
+        self.0.version = Some(version.clone());
+        self
+    }
+
+    fn from(mut self, stage: Stage) -> Record {
+        self.0.from_stage = Some(stage);
+        self
+    }
+
+    fn to(mut self, stage: Stage) -> Record {
+        self.0.to_stage = Some(stage);
+        self
+    }
+
+    fn changes(mut self, changes: Vec<FieldChange>) -> Record {
+        self.0.changes = changes;
+        self
+    }
+
+    /// The record, its one-line form being the action alone.
+    fn done(self) -> StepRecord {
+        let line = self.0.action.clone();
+        self.line(line)
+    }
+
+    /// The record with its one-line form.
+    fn line(self, line: String) -> StepRecord {
+        StepRecord {
+            event: self.0,
+            line,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reconcile::gates::{GateResult, GateStatus};
+    use crate::state::{RolloutRecord, TrafficRecord, VersionMetadata};
+
+    /// Writes as lines, for comparing what each step does.
+    #[derive(Default)]
+    struct Recorder(Vec<String>);
+
+    impl RegistryOps for Recorder {
+        fn register_model(
+            &mut self,
+            model: &str,
+            owner: &str,
+            description: Option<&str>,
+        ) -> Result<(), BackendError> {
+            self.0
+                .push(format!("register_model {model} {owner} {description:?}"));
+            Ok(())
+        }
+        fn update_model(
+            &mut self,
+            model: &str,
+            owner: &str,
+            description: Option<&str>,
+        ) -> Result<(), BackendError> {
+            self.0
+                .push(format!("update_model {model} {owner} {description:?}"));
+            Ok(())
+        }
+        fn register_version(
+            &mut self,
+            model: &str,
+            version: &VersionId,
+            stage: Stage,
+            metadata: &VersionMetadata,
+            at: jiff::Timestamp,
+        ) -> Result<(), BackendError> {
+            self.0.push(format!(
+                "register_version {model} {version} {stage} {} {at}",
+                metadata.source
+            ));
+            Ok(())
+        }
+        fn update_version(
+            &mut self,
+            model: &str,
+            version: &VersionId,
+            metadata: &VersionMetadata,
+        ) -> Result<(), BackendError> {
+            self.0.push(format!(
+                "update_version {model} {version} {}",
+                metadata.source
+            ));
+            Ok(())
+        }
+        fn expect_stage(
+            &mut self,
+            model: &str,
+            version: &VersionId,
+            stage: Stage,
+        ) -> Result<(), BackendError> {
+            self.0
+                .push(format!("expect_stage {model} {version} {stage}"));
+            Ok(())
+        }
+        fn set_stage(
+            &mut self,
+            model: &str,
+            version: &VersionId,
+            from: Stage,
+            to: Stage,
+        ) -> Result<(), BackendError> {
+            self.0
+                .push(format!("set_stage {model} {version} {from} {to}"));
+            Ok(())
+        }
+        fn set_rejection(
+            &mut self,
+            model: &str,
+            version: &VersionId,
+            r: &Rejection,
+        ) -> Result<(), BackendError> {
+            self.0.push(format!(
+                "set_rejection {model} {version} {:?} {:?} {:?} {}",
+                r.reason, r.stage, r.key, r.at
+            ));
+            Ok(())
+        }
+        fn clear_rejection(
+            &mut self,
+            model: &str,
+            version: &VersionId,
+        ) -> Result<(), BackendError> {
+            self.0.push(format!("clear_rejection {model} {version}"));
+            Ok(())
+        }
+        fn record_rollout(
+            &mut self,
+            model: &str,
+            record: &RolloutRecord,
+        ) -> Result<(), BackendError> {
+            self.0
+                .push(format!("record_rollout {model} {}", record.version));
+            Ok(())
+        }
+        fn record_event(&mut self, r: StepRecord, _: &ApplyContext) -> Result<(), BackendError> {
+            let e = &r.event;
+            let version = e.version.as_ref().map(|v| v.to_string());
+            let changes: Vec<&str> = e.changes.iter().map(|c| c.field.as_str()).collect();
+            self.0.push(format!(
+                "event {} {:?} {:?}->{:?} {:?} {changes:?} | {}",
+                e.action, version, e.from_stage, e.to_stage, e.summary, r.line
+            ));
+            Ok(())
+        }
+    }
+
+    fn rollout() -> RolloutRecord {
+        serde_json::from_value(serde_json::json!({
+            "strategy": "canary", "version": 2, "step": 0,
+            "step_started_at": "2026-01-01T00:00:00Z", "phase": "Progressing"
+        }))
+        .unwrap()
+    }
+
+    fn gate(status: GateStatus) -> GateResult {
+        GateResult {
+            check: "metrics.accuracy".into(),
+            status,
+            value: "0.8".into(),
+            threshold: "≥ 0.9".into(),
+            source: "git".into(),
+            reason: None,
+        }
+    }
+
+    #[test]
+    fn each_step_makes_its_writes_and_records_its_event() {
+        let (m, v) = ("fraud-detector".to_string(), VersionId::Number(2));
+        let metadata = VersionMetadata {
+            source: "s3://b".into(),
+            ..Default::default()
+        };
+        let change = FieldChange {
+            field: "owner".into(),
+            before: None,
+            after: None,
+        };
+        // (step, the writes and the event it makes, in order)
+        let cases: Vec<(PlanStep, Vec<&str>)> = vec![
+            (
+                PlanStep::RegisterModel {
+                    model: m.clone(),
+                    owner: "risk".into(),
+                    description: Some("d".into()),
+                },
+                vec![
+                    r#"register_model fraud-detector risk Some("d")"#,
+                    r#"event register_model None None->None "registered model fraud-detector (owner risk)" [] | register_model"#,
+                ],
+            ),
+            (
+                PlanStep::UpdateModel {
+                    model: m.clone(),
+                    owner: "ops".into(),
+                    description: None,
+                    changes: vec![change.clone()],
+                },
+                vec![
+                    "update_model fraud-detector ops None",
+                    r#"event update_model None None->None "updated model fraud-detector" ["owner"] | update_model"#,
+                ],
+            ),
+            (
+                PlanStep::RegisterVersion {
+                    model: m.clone(),
+                    version: v.clone(),
+                    stage: Stage::Staging,
+                    metadata: metadata.clone(),
+                },
+                vec![
+                    "register_version fraud-detector 2 Staging s3://b 1970-01-01T00:01:00Z",
+                    r#"event register_version Some("2") None->Some(Staging) "registered fraud-detector version 2 as Staging" [] | register_version as Staging"#,
+                ],
+            ),
+            (
+                PlanStep::UpdateVersion {
+                    model: m.clone(),
+                    version: v.clone(),
+                    metadata: metadata.clone(),
+                    changes: vec![change],
+                },
+                vec![
+                    "update_version fraud-detector 2 s3://b",
+                    r#"event update_version Some("2") None->None "updated fraud-detector version 2 metadata" ["owner"] | update_version"#,
+                ],
+            ),
+            (
+                PlanStep::TransitionStage {
+                    model: m.clone(),
+                    version: v.clone(),
+                    from: Stage::Staging,
+                    to: Stage::Production,
+                    reason: "gates passed".into(),
+                    gates: vec![gate(GateStatus::Pass)],
+                    policy: None,
+                },
+                vec![
+                    "expect_stage fraud-detector 2 Staging",
+                    "set_stage fraud-detector 2 Staging Production",
+                    "clear_rejection fraud-detector 2",
+                    r#"event transition_stage Some("2") Some(Staging)->Some(Production) "fraud-detector version 2: Staging → Production (gates passed)" [] | transition_stage Staging -> Production"#,
+                ],
+            ),
+            (
+                PlanStep::RejectVersion {
+                    model: m.clone(),
+                    version: v.clone(),
+                    from: Stage::Staging,
+                    to: Stage::Production,
+                    policy: "default".into(),
+                    gates: vec![gate(GateStatus::Pass), gate(GateStatus::Fail)],
+                    key: "k1".into(),
+                },
+                vec![
+                    "expect_stage fraud-detector 2 Staging",
+                    r#"set_rejection fraud-detector 2 "metrics.accuracy: 0.8 (needs ≥ 0.9)" Some(Production) Some("k1") 1970-01-01T00:01:00Z"#,
+                    r#"event reject_version Some("2") Some(Staging)->None "fraud-detector version 2: Rejected for Production: metrics.accuracy: 0.8 (needs ≥ 0.9)" [] | reject_version for Production"#,
+                ],
+            ),
+            (
+                PlanStep::RecordRollout {
+                    model: m.clone(),
+                    record: rollout(),
+                    summary: "canary at 10%".into(),
+                },
+                vec![
+                    "record_rollout fraud-detector 2",
+                    r#"event record_rollout Some("2") None->None "fraud-detector: canary at 10%" [] | record_rollout"#,
+                ],
+            ),
+            (
+                PlanStep::RecordAction {
+                    model: m.clone(),
+                    version: v.clone(),
+                    key: "k2".into(),
+                    summary: "alerted".into(),
+                },
+                vec![
+                    r#"event monitor_action Some("2") None->None "fraud-detector version 2: alerted" ["key"] | monitor_action [k2] alerted"#,
+                ],
+            ),
+        ];
+        let ctx = ApplyContext {
+            now: jiff::Timestamp::from_second(60).unwrap(),
+            commit: None,
+            actor: "t".into(),
+        };
+        for (step, want) in cases {
+            let mut registry = Recorder::default();
+            apply_step(&mut registry, &step, &ctx).unwrap();
+            assert_eq!(registry.0, want, "{step:?}");
+        }
+    }
+
+    #[test]
+    fn a_routing_step_is_refused_without_a_write() {
+        let step = PlanStep::SetTraffic {
+            model: "fraud-detector".into(),
+            deployment: "fraud-detector-prod".into(),
+            before: None,
+            traffic: TrafficRecord::all_to("nginx", &VersionId::Number(1)),
+            reason: "promote".into(),
+        };
+        let ctx = ApplyContext {
+            now: jiff::Timestamp::UNIX_EPOCH,
+            commit: None,
+            actor: "t".into(),
+        };
+        let mut registry = Recorder::default();
+        let err = apply_step(&mut registry, &step, &ctx).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "fraud-detector: routing is applied by the serving target, not the registry"
+        );
+        assert!(registry.0.is_empty());
+    }
+}
