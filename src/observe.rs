@@ -4,7 +4,7 @@
 //! the metrics rollouts are judged by. The I/O half of gates and rollouts;
 //! [`crate::reconcile`] is the pure half.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -150,22 +150,22 @@ pub fn serving_targets(config: &ConfigSpec, repo: &Path, state_dir: &Path) -> Re
     Ok(targets)
 }
 
-/// The routing of every deployed model, read back from the targets its
-/// deployment names (targets no deployment uses are not touched).
-pub fn observe_serving(
-    desired: &Desired,
-    targets: &mut Targets,
-) -> Result<BTreeMap<String, TrafficRecord>> {
-    let used: BTreeSet<&str> = desired
-        .deployments
-        .values()
-        .map(|d| d.target.as_str())
-        .collect();
-    let mut out = BTreeMap::new();
-    for name in used {
-        let Some(target) = targets.get_mut(name) else {
-            continue;
-        };
+/// What the serving targets route, read back from every configured target:
+/// the routing of each deployed model on the target its deployment names,
+/// and every other route a target holds (`unowned`: no deployment routes
+/// that model there any more, so the plan removes it).
+#[derive(Debug, Default)]
+pub struct Serving {
+    /// Routing per deployed model.
+    pub owned: BTreeMap<String, TrafficRecord>,
+    /// `(model, routing)` of routes no deployment owns.
+    pub unowned: Vec<(String, TrafficRecord)>,
+}
+
+/// Reads [`Serving`] from every target.
+pub fn observe_serving(desired: &Desired, targets: &mut Targets) -> Result<Serving> {
+    let mut out = Serving::default();
+    for (name, target) in targets.iter_mut() {
         let routes = target
             .observe()
             .with_context(|| format!("cannot read the routing of {}", target.describe()))?;
@@ -173,9 +173,11 @@ pub fn observe_serving(
             let ours = desired
                 .deployments
                 .get(&model)
-                .is_some_and(|d| d.target == name);
+                .is_some_and(|d| &d.target == name);
             if ours {
-                out.insert(model, traffic);
+                out.owned.insert(model, traffic);
+            } else {
+                out.unowned.push((model, traffic));
             }
         }
     }

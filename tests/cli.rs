@@ -78,6 +78,8 @@ mod monitor;
 mod monitor_e2e;
 #[path = "cli/nginx.rs"]
 mod nginx;
+#[path = "cli/orphan_routes.rs"]
+mod orphan_routes;
 #[path = "cli/output_injection.rs"]
 mod output_injection;
 #[path = "cli/pr_trust.rs"]

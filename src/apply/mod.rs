@@ -41,7 +41,7 @@ pub fn apply(
         .collect();
     let (with_routing, registry_only): (Vec<&[PlanStep]>, Vec<&[PlanStep]>) = groups
         .iter()
-        .partition(|g| g.iter().any(|s| matches!(s, PlanStep::SetTraffic { .. })));
+        .partition(|g| g.iter().any(PlanStep::is_routing));
     let mut outcomes = step::apply_models(registry, &registry_only, ctx);
     let mut stopped = outcomes.iter().any(|o| o.failed.is_some());
     for steps in &with_routing {
@@ -50,6 +50,7 @@ pub fn apply(
             for step in steps.iter() {
                 let result = match step {
                     PlanStep::SetTraffic { .. } => set_traffic(step, targets),
+                    PlanStep::RemoveRoute { .. } => remove_route(step, targets),
                     _ => step::apply_step(registry, step, ctx),
                 };
                 match result {
@@ -136,6 +137,32 @@ fn set_traffic(step: &PlanStep, targets: &mut Targets) -> Result<(), BackendErro
             sticky: traffic.sticky.as_ref(),
         })
         .map_err(serving)
+}
+
+/// Removes a route no deployment owns, after checking the target still
+/// routes as the plan saw it.
+fn remove_route(step: &PlanStep, targets: &mut Targets) -> Result<(), BackendError> {
+    let PlanStep::RemoveRoute { model, before, .. } = step else {
+        return Ok(());
+    };
+    let target = targets.get_mut(&before.target).ok_or_else(|| {
+        BackendError::Conflict(format!(
+            "serving target {} is not configured",
+            before.target
+        ))
+    })?;
+    let serving = |e: crate::backend::serving::ServingError| BackendError::Conflict(e.to_string());
+    let now = target.observe().map_err(serving)?.remove(model.as_str());
+    match now {
+        None => Ok(()),
+        Some(now) if &now == before => target.remove(model).map_err(serving),
+        Some(now) => Err(BackendError::Conflict(format!(
+            "{model}: the routing on {} changed since the plan (it is {}, the plan expected {}); run `modelops plan` again",
+            target.describe(),
+            now.describe(),
+            before.describe()
+        ))),
+    }
 }
 
 #[cfg(test)]

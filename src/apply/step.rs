@@ -21,7 +21,8 @@ pub struct ModelOutcome {
 }
 
 /// Applies one step through `registry`'s writes and records its event.
-/// Routing is not a registry's: a [`PlanStep::SetTraffic`] is refused.
+/// Routing is not a registry's: a [`PlanStep::SetTraffic`] or
+/// [`PlanStep::RemoveRoute`] is refused.
 pub fn apply_step<R: RegistryOps + ?Sized>(
     registry: &mut R,
     step: &PlanStep,
@@ -123,7 +124,7 @@ pub fn apply_step<R: RegistryOps + ?Sized>(
             }])
             .line(line)
         }
-        PlanStep::SetTraffic { model, .. } => {
+        PlanStep::SetTraffic { model, .. } | PlanStep::RemoveRoute { model, .. } => {
             return Err(BackendError::Conflict(format!(
                 "{model}: routing is applied by the serving target, not the registry"
             )));

@@ -81,10 +81,12 @@ pub fn compute(ctx: &Context, rev: Option<&str>, base: Option<&str>) -> Result<P
         .observe()
         .with_context(|| format!("cannot read {}", store.describe()))?;
     let mut actual = actual;
-    if !desired.deployments.is_empty() {
-        let mut targets = observe::serving_targets(config, &ctx.repo, &ctx.state_dir(config))?;
-        actual.serving = observe::observe_serving(&desired, &mut targets)?;
-    }
+    // Every target is read, deployed or not: a route whose deployment was
+    // removed is still there, and the plan removes it.
+    let mut targets = observe::serving_targets(config, &ctx.repo, &ctx.state_dir(config))?;
+    let serving = observe::observe_serving(&desired, &mut targets)?;
+    actual.serving = serving.owned;
+    actual.unowned_routes = serving.unowned;
     let runs = runs_to_verify(&desired, &actual, &scope);
     let candidates = gate_candidates(&desired, &actual, &scope);
     let mut observations = Observations {

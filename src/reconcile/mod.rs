@@ -353,6 +353,11 @@ fn plan_with(
             rollout: rollout_note,
         });
     }
+    for (name, route) in &actual.unowned_routes {
+        if scope.includes(name) {
+            add_step(&mut models, name, unowned_route(desired, name, route));
+        }
+    }
     for name in actual.models.keys() {
         if !desired.models.contains_key(name) && scope.includes(name) {
             unmanaged.push(format!(
@@ -373,11 +378,22 @@ fn plan_with(
         })
         .map(|p| (p.clone(), desired.policies[p].clone()))
         .collect();
+    // A removed route can plan a model git no longer declares: the state
+    // the plan saw covers every model it plans.
+    let planned: Vec<&str> = models.iter().map(|m| m.model.as_str()).collect();
+    let (observed, state_fingerprint) = if planned.len() == in_scope.len() {
+        (observed, actual.fingerprint_of(in_scope.iter().copied()))
+    } else {
+        (
+            self::observed(actual, &planned),
+            actual.fingerprint_of(planned.iter().copied()),
+        )
+    };
     let mut p = Plan {
         format_version: plan::FORMAT_VERSION.to_string(),
         created_at: now,
         source: PlanSource::default(),
-        state_fingerprint: actual.fingerprint_of(in_scope.iter().copied()),
+        state_fingerprint,
         observed,
         drift,
         unmanaged,
@@ -393,6 +409,44 @@ fn plan_with(
     };
     p.diverged = diverged::find(desired, actual, &p);
     p
+}
+
+/// The removal of a route no deployment owns: its deployment file was
+/// removed (or now names another target), or its model left git. Removing
+/// is the rule, never re-pointing: the plan shows it, and a reviewer who
+/// wants the model served keeps (or restores) its deployment.
+fn unowned_route(desired: &Desired, name: &str, route: &crate::state::TrafficRecord) -> PlanStep {
+    let reason = match desired.deployments.get(name) {
+        Some(d) => format!("its deployment {} routes it on {} now", d.file, d.target),
+        None if desired.models.contains_key(name) => {
+            "no deployment routes this model any more".to_string()
+        }
+        None => "the model is not in models/ and no deployment routes it".to_string(),
+    };
+    PlanStep::RemoveRoute {
+        model: name.to_string(),
+        before: route.clone(),
+        reason,
+    }
+}
+
+/// Adds `step` to `name`'s plan (a plan that had nothing to do now updates).
+fn add_step(models: &mut Vec<ModelPlan>, name: &str, step: PlanStep) {
+    match models.iter_mut().find(|m| m.model == name) {
+        Some(m) => {
+            m.steps.push(step);
+            if m.action == ModelAction::NoOp {
+                m.action = ModelAction::Update;
+            }
+        }
+        None => models.push(ModelPlan {
+            model: name.to_string(),
+            action: ModelAction::Update,
+            steps: vec![step],
+            manifest_diff: None,
+            rollout: None,
+        }),
+    }
 }
 
 /// Stage and metadata digest (`"<Stage> <digest>"`) of every registered

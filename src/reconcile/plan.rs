@@ -14,7 +14,7 @@ use super::gates::GateResult;
 
 /// Major.minor of the plan's JSON shape. A minor bump only adds fields;
 /// readers must ignore fields they do not know and reject another major.
-pub const FORMAT_VERSION: &str = "1.4";
+pub const FORMAT_VERSION: &str = "1.5";
 
 /// The result of comparing desired and actual state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -328,6 +328,16 @@ pub enum PlanStep {
         /// Why, in words.
         reason: String,
     },
+    /// Remove a route no deployment owns any more (its deployment file was
+    /// removed): the target stops routing the model.
+    RemoveRoute {
+        /// Model.
+        model: String,
+        /// The routing removed, as observed; `target` names the target.
+        before: TrafficRecord,
+        /// Why, in words.
+        reason: String,
+    },
     /// Record a rollout's progress in the actual state.
     RecordRollout {
         /// Model.
@@ -380,10 +390,19 @@ impl PlanStep {
             | PlanStep::UpdateVersion { model, .. }
             | PlanStep::TransitionStage { model, .. }
             | PlanStep::SetTraffic { model, .. }
+            | PlanStep::RemoveRoute { model, .. }
             | PlanStep::RecordRollout { model, .. }
             | PlanStep::RecordAction { model, .. }
             | PlanStep::RejectVersion { model, .. } => model,
         }
+    }
+
+    /// Whether a serving target, not the registry, applies the step.
+    pub fn is_routing(&self) -> bool {
+        matches!(
+            self,
+            PlanStep::SetTraffic { .. } | PlanStep::RemoveRoute { .. }
+        )
     }
 
     /// Which summary bucket the step counts in.

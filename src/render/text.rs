@@ -89,6 +89,12 @@ pub fn describe_step(step: &PlanStep) -> String {
             text(&traffic.target),
             text(reason)
         ),
+        PlanStep::RemoveRoute { before, reason, .. } => format!(
+            "remove route {} on {} ({})",
+            before.describe(),
+            text(&before.target),
+            text(reason)
+        ),
         PlanStep::RecordRollout { summary, .. } => format!("record rollout: {}", text(summary)),
         PlanStep::RecordAction { summary, .. } => {
             format!("record monitor action: {}", text(summary))

@@ -28,6 +28,11 @@ pub struct ActualState {
     /// Traffic routing per model (filled by serving targets).
     #[serde(default)]
     pub serving: BTreeMap<String, TrafficRecord>,
+    /// Routes a serving target holds that no deployment owns (its
+    /// deployment file was removed): `(model, routing)`. Filled by the
+    /// serving targets, never saved.
+    #[serde(skip)]
+    pub unowned_routes: Vec<(String, TrafficRecord)>,
     /// Rollouts in progress or finished, per model.
     #[serde(default)]
     pub rollouts: BTreeMap<String, RolloutRecord>,

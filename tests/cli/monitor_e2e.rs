@@ -65,7 +65,7 @@ fn fraud_repo(serving: &str, target: &str, prometheus: &str, on_breach: &str) ->
     )
     .edit(
         "policies/default.yaml",
-        "# evidence_waived_for: [fraud-detector]",
+        "# evidence_waived_for: [some-model]",
         "evidence_waived_for: [fraud-detector]",
     )
     .git_commit("the fraud detector deployed directly, monitored through Prometheus");

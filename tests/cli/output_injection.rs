@@ -89,8 +89,8 @@ fn hostile_metric_names_and_file_names_print_escaped() {
     let repo = Repo::example();
     repo.edit(
         "policies/default.yaml",
-        "      test_auc: {better: higher, threshold: 0.80}\n    fairness_min: 0.80\n    signature:",
-        "      test_auc: {better: higher, threshold: 0.80}\n      \"auc\\e[8m\\n::add-mask::x\": {better: higher, threshold: 0.5}\n    fairness_min: 0.80\n    signature:",
+        "      test_auc: {better: higher, threshold: 0.80}\n    fairness_min: 0.80\n    fairness_max_regression: 0.01\n    signature:",
+        "      test_auc: {better: higher, threshold: 0.80}\n      \"auc\\e[8m\\n::add-mask::x\": {better: higher, threshold: 0.5}\n    fairness_min: 0.80\n    fairness_max_regression: 0.01\n    signature:",
     );
     for args in [
         &["plan"][..],

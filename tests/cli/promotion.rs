@@ -190,7 +190,7 @@ fn saved_plan_is_applied() {
         .stderr_has("Saved the plan to plan.json. Apply it with: modelops apply plan.json");
     let saved: serde_json::Value =
         serde_json::from_str(&repo.read("plan.json")).expect("plan.json is JSON");
-    assert_eq!(saved["format_version"], "1.4");
+    assert_eq!(saved["format_version"], "1.5");
     assert!(!repo.state_file().exists());
     repo.run(&["apply", "plan.json"])
         .code(0)

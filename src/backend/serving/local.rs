@@ -101,6 +101,15 @@ impl ServingTarget for LocalRouting {
         file.routes.insert(route.model.to_string(), traffic);
         self.write(&file)
     }
+
+    fn remove(&mut self, model: &str) -> Result<(), ServingError> {
+        let mut file = self.read()?;
+        if file.routes.get(model).is_none_or(|r| r.target != self.name) {
+            return Ok(());
+        }
+        file.routes.remove(model);
+        self.write(&file)
+    }
 }
 
 #[cfg(test)]
@@ -136,5 +145,18 @@ mod tests {
             })
             .unwrap();
         assert_eq!(t.observe().unwrap()["fraud-detector"], all);
+        // Another target's route is not this target's to remove.
+        LocalRouting::new("other", dir.path())
+            .remove("fraud-detector")
+            .unwrap();
+        assert_eq!(t.observe().unwrap()["fraud-detector"], all);
+        t.remove("fraud-detector").unwrap();
+        assert!(
+            LocalRouting::new("local", dir.path())
+                .observe()
+                .unwrap()
+                .is_empty()
+        );
+        t.remove("fraud-detector").unwrap();
     }
 }

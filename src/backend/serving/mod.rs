@@ -62,6 +62,9 @@ pub trait ServingTarget {
     /// Makes `route.model`'s routing what `route` says. Atomic: when it
     /// fails, the previous routing is in place.
     fn apply(&mut self, route: &Route) -> Result<(), ServingError>;
+    /// Stops routing `model` on this target (no-op when it is not routed).
+    /// Atomic like [`ServingTarget::apply`].
+    fn remove(&mut self, model: &str) -> Result<(), ServingError>;
     /// Checks that `version` of `model` can take traffic, before all of it
     /// is sent there. `Ok(None)`: this target has no health check;
     /// `Ok(Some(what))`: what answered; [`ServingError::Unhealthy`] names

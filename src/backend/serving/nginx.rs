@@ -77,6 +77,46 @@ impl NginxTarget {
         self.dir.join(format!("modelops-{deployment}.conf"))
     }
 
+    /// Every fragment of ours in the directory: the routing it holds, and
+    /// its path, per model.
+    fn fragments(&self) -> Result<BTreeMap<String, (TrafficRecord, PathBuf)>, ServingError> {
+        let io = |what: &'static str, path: &Path| {
+            let path = path.display().to_string();
+            move |source| ServingError::Io { what, path, source }
+        };
+        let mut paths = Vec::new();
+        for entry in fs::read_dir(&self.dir).map_err(io("read directory", &self.dir))? {
+            let path = entry.map_err(io("read directory", &self.dir))?.path();
+            let ours = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("modelops-") && n.ends_with(".conf"));
+            if ours && path.is_file() {
+                paths.push(path);
+            }
+        }
+        paths.sort();
+        let mut routes: BTreeMap<String, (TrafficRecord, PathBuf)> = BTreeMap::new();
+        for path in paths {
+            let text = fs::read_to_string(&path).map_err(io("read", &path))?;
+            let Some(header) = RouteHeader::parse(&text)
+                .map_err(|e| ServingError::Config(format!("{}: {e}", path.display())))?
+            else {
+                continue;
+            };
+            let model = header.model.clone();
+            if let Some((_, other)) = routes.get(&model) {
+                return Err(ServingError::Config(format!(
+                    "{} and {} both route `{model}`: nginx cannot serve both; remove one",
+                    other.display(),
+                    path.display(),
+                )));
+            }
+            routes.insert(model, (header.traffic(), path));
+        }
+        Ok(routes)
+    }
+
     /// Runs the test, then the reload; on either failure puts `previous`
     /// back in `path` (or removes `path` when there was none).
     fn check_and_reload(
@@ -116,41 +156,28 @@ impl ServingTarget for NginxTarget {
     }
 
     fn observe(&mut self) -> Result<BTreeMap<String, TrafficRecord>, ServingError> {
-        let io = |what: &'static str, path: &Path| {
-            let path = path.display().to_string();
-            move |source| ServingError::Io { what, path, source }
+        Ok(self
+            .fragments()?
+            .into_iter()
+            .map(|(m, (r, _))| (m, r))
+            .collect())
+    }
+
+    fn remove(&mut self, model: &str) -> Result<(), ServingError> {
+        let Some((_, path)) = self.fragments()?.remove(model) else {
+            return Ok(());
         };
-        let mut paths = Vec::new();
-        for entry in fs::read_dir(&self.dir).map_err(io("read directory", &self.dir))? {
-            let path = entry.map_err(io("read directory", &self.dir))?.path();
-            let ours = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("modelops-") && n.ends_with(".conf"));
-            if ours && path.is_file() {
-                paths.push(path);
-            }
-        }
-        paths.sort();
-        let mut routes: BTreeMap<String, (TrafficRecord, PathBuf)> = BTreeMap::new();
-        for path in paths {
-            let text = fs::read_to_string(&path).map_err(io("read", &path))?;
-            let Some(header) = RouteHeader::parse(&text)
-                .map_err(|e| ServingError::Config(format!("{}: {e}", path.display())))?
-            else {
-                continue;
-            };
-            let model = header.model.clone();
-            if let Some((_, other)) = routes.get(&model) {
-                return Err(ServingError::Config(format!(
-                    "{} and {} both route `{model}`: nginx cannot serve both; remove one",
-                    other.display(),
-                    path.display(),
-                )));
-            }
-            routes.insert(model, (header.traffic(), path));
-        }
-        Ok(routes.into_iter().map(|(m, (r, _))| (m, r)).collect())
+        let previous = fs::read_to_string(&path).map_err(|source| ServingError::Io {
+            what: "read",
+            path: path.display().to_string(),
+            source,
+        })?;
+        fs::remove_file(&path).map_err(|source| ServingError::Io {
+            what: "remove",
+            path: path.display().to_string(),
+            source,
+        })?;
+        self.check_and_reload(model, &path, Some(&previous))
     }
 
     fn apply(&mut self, route: &Route) -> Result<(), ServingError> {
