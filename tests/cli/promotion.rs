@@ -121,15 +121,20 @@ fn a_version_removed_from_git_stays_in_the_registry() {
     repo.file(FRAUD, format!("{}{}", &text[..start], &text[end..]));
     repo.remove("models/recommendation-ranker.yaml")
         .remove("deployments/recommendation-ranker.yaml");
+    // The versions stay; the route its removed deployment left is removed.
     let plan = repo
         .run(&["plan", "--detailed-exitcode"])
-        .code(0)
+        .code(2)
         .stdout_has("Not in git (left as they are):")
         .stdout_has("  fraud-detector version 1 (Archived) is in the registry but not in models/fraud-detector.yaml; versions are never deleted")
         .stdout_has("  model recommendation-ranker is in the registry but not in models/; it is left as it is")
-        .stdout_has("No changes.");
+        .stdout_has("  ~ remove route v1 50%, v2 50% on local (the model is not in models/ and no deployment routes it)\n")
+        .stdout_has("Plan: 0 to add, 1 to change, 0 to archive.");
     snapshot!(plan.stdout());
     repo.run(&["apply", "--auto-approve"]).code(0);
+    repo.run(&["plan", "--detailed-exitcode"])
+        .code(0)
+        .stdout_has("No changes.");
     repo.run(&["status", "fraud-detector"])
         .code(0)
         .stdout_has("  1          Archived ");
@@ -232,7 +237,7 @@ fn saved_plan_of_another_major_format_is_refused() {
     repo.run(&["plan", "--out", "plan.json"]).code(0);
     repo.edit(
         "plan.json",
-        "\"format_version\": \"1.4\"",
+        "\"format_version\": \"1.5\"",
         "\"format_version\": \"2.0\"",
     );
     repo.run(&["apply", "plan.json"])
