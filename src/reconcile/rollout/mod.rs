@@ -16,9 +16,12 @@
 //! manifest changes). Too few requests holds; unreadable metrics hold until
 //! the deployment's error limit, then fail. Nothing inconclusive promotes.
 
+mod ab_test;
 mod analysis;
+mod canary;
+mod lifecycle;
+mod shadow;
 pub mod stats;
-mod strategies;
 
 use std::collections::BTreeMap;
 
@@ -102,9 +105,9 @@ pub fn takes_over(d: &DesiredDeployment, stable: Option<&VersionId>, wanted: &Ve
 /// The model's rollout decision for this apply.
 pub fn decide(inputs: &RolloutInputs, lookup: &mut Lookup) -> RolloutOutcome {
     let mut out = match &inputs.deployment.strategy {
-        Strategy::Canary(c) => strategies::canary(inputs, c, lookup),
-        Strategy::Shadow(s) => strategies::shadow(inputs, s, lookup),
-        Strategy::AbTest(a) => strategies::ab_test(inputs, a, lookup),
+        Strategy::Canary(c) => canary::canary(inputs, c, lookup),
+        Strategy::Shadow(s) => shadow::shadow(inputs, s, lookup),
+        Strategy::AbTest(a) => ab_test::ab_test(inputs, a, lookup),
         Strategy::Direct => RolloutOutcome::default(),
     };
     // Whatever the strategy left unrouted follows the registry's Production

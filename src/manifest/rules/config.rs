@@ -1,0 +1,161 @@
+//! The rules of the repository's configuration (`modelops.yaml`): lock
+//! timeout, stage aliases, serving targets and the nginx addresses they
+//! write, metrics providers.
+
+use std::collections::BTreeSet;
+
+use super::{check_duration, valid_alias, valid_name, valid_nginx_address};
+use crate::manifest::config::{ConfigSpec, MetricsType, ServingType};
+use crate::manifest::diagnostic::{Diagnostic, escape_segment};
+
+pub(super) fn check_config(path: &str, c: &ConfigSpec, diags: &mut Vec<Diagnostic>) {
+    if let Some(t) = &c.state.lock_timeout {
+        check_duration(path, "/spec/state/lock_timeout".into(), &t.0, diags);
+    }
+    let mut seen_aliases = BTreeSet::new();
+    for (stage, alias) in &c.registry.stage_aliases {
+        let at = format!("/spec/registry/stage_aliases/{}", escape_segment(stage));
+        if stage != "Production" && stage != "Staging" {
+            diags.push(Diagnostic::key(
+                path,
+                at.clone(),
+                "stage-alias",
+                format!(
+                    "`{stage}` has no alias: only Production and Staging are mirrored by aliases"
+                ),
+            ));
+        }
+        if !valid_alias(alias) {
+            diags.push(Diagnostic::pointer(path, at.clone(), "stage-alias", format!("`{alias}` is not an alias MLflow accepts: letters, digits, `_` and `-`, not `latest` or `v<number>`")));
+        } else if !seen_aliases.insert(alias.as_str()) {
+            diags.push(Diagnostic::pointer(
+                path,
+                at,
+                "stage-alias",
+                format!("alias `{alias}` is given to two stages"),
+            ));
+        }
+    }
+    for (name, target) in &c.serving.targets {
+        let at = format!("/spec/serving/targets/{}", escape_segment(name));
+        if !valid_name(name) {
+            diags.push(Diagnostic::key(
+                path,
+                at.clone(),
+                "target-name",
+                format!(
+                    "serving target name `{name}` must be letters, digits, `.`, `_` and `-`, starting with a letter or digit, at most 63 characters"
+                ),
+            ));
+        }
+        check_nginx_addresses(path, &at, target, diags);
+        if target.target_type == ServingType::Nginx {
+            if target.config_dir.is_none() {
+                diags.push(Diagnostic::pointer(
+                    path,
+                    at.clone(),
+                    "nginx-target",
+                    format!(
+                        "nginx target `{name}` needs config_dir, where its fragments are written"
+                    ),
+                ));
+            }
+            if target.upstream_template.is_none() && target.upstreams.is_empty() {
+                diags.push(Diagnostic::pointer(path, at.clone(), "nginx-target", format!("nginx target `{name}` needs upstream_template or upstreams, to know where each version listens")));
+            }
+        }
+        if let Some(health) = &target.health_path {
+            let problem = if target.target_type != ServingType::Nginx {
+                Some("is for nginx targets only")
+            } else if !health.starts_with('/') {
+                Some("must start with `/`")
+            } else if health
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || c == '#')
+            {
+                Some("must hold no spaces, control characters or `#`")
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                diags.push(Diagnostic::pointer(
+                    path,
+                    format!("{at}/health_path"),
+                    "nginx-target",
+                    format!("serving target `{name}`: health_path {problem}"),
+                ));
+            }
+        }
+    }
+    for (name, p) in &c.metrics {
+        let at = format!("/spec/metrics/{}", escape_segment(name));
+        match p.provider_type {
+            MetricsType::File if p.path.is_none() => diags.push(Diagnostic::pointer(
+                path,
+                at,
+                "metrics-provider",
+                format!("file provider `{name}` needs path"),
+            )),
+            MetricsType::Prometheus if p.url.is_none() => diags.push(Diagnostic::pointer(
+                path,
+                at,
+                "metrics-provider",
+                format!("prometheus provider `{name}` needs url"),
+            )),
+            _ => {}
+        }
+    }
+}
+
+/// Every address a serving target pastes into nginx's configuration:
+/// listen addresses, upstream addresses, and the upstream template with
+/// its placeholders filled.
+fn check_nginx_addresses(
+    path: &str,
+    at: &str,
+    target: &crate::manifest::config::ServingTargetConfig,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let mut bad = |pointer: String, what: &str, value: &str| {
+        diags.push(Diagnostic::pointer(
+            path,
+            pointer,
+            "nginx-address",
+            format!("{what} `{value}` must be one word of letters, digits and `.`, `_`, `-`, `:`, `/`, `[`, `]`"),
+        ));
+    };
+    for (model, address) in &target.listen {
+        if !valid_nginx_address(address) {
+            bad(
+                format!("{at}/listen/{}", escape_segment(model)),
+                "listen address",
+                address,
+            );
+        }
+    }
+    for (model, versions) in &target.upstreams {
+        for (version, address) in versions {
+            if !valid_nginx_address(address) {
+                bad(
+                    format!(
+                        "{at}/upstreams/{}/{}",
+                        escape_segment(model),
+                        escape_segment(version)
+                    ),
+                    "upstream address",
+                    address,
+                );
+            }
+        }
+    }
+    if let Some(template) = &target.upstream_template {
+        let filled = template.replace("{model}", "m").replace("{version}", "1");
+        if !valid_nginx_address(&filled) {
+            bad(
+                format!("{at}/upstream_template"),
+                "upstream template",
+                template,
+            );
+        }
+    }
+}
