@@ -6,12 +6,13 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, Result, bail};
 
+use super::emit;
 use super::plan::{Planned, compute};
-use super::{Context, actor, emit};
 use crate::apply::apply;
 use crate::backend::ApplyContext;
 use crate::cli::ApplyArgs;
 use crate::observe;
+use crate::ops::{Context, actor};
 use crate::reconcile::{Observations, Plan, gated_moves, observed, recheck_gates};
 use crate::render::plan_text;
 

@@ -5,13 +5,14 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, Result};
 
-use super::{Context, Loaded, count, emit, load, release_at_exit};
+use super::{count, emit, release_at_exit};
 use crate::cli::{PlanArgs, PlanFormat};
 use crate::http::redact;
 use crate::manifest::config::ConfigSpec;
 use crate::manifest::trusted::{TrustedSettings, setting_changes};
 use crate::manifest::{Desired, SourceFile};
 use crate::observe;
+use crate::ops::{Context, Loaded, load};
 use crate::reconcile::{
     Observations, Plan, PlanSource, Scope, gate_candidates, plan, runs_to_verify,
 };
