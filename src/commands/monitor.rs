@@ -15,7 +15,7 @@ use crate::cli::{MonitorArgs, PlanFormat};
 use crate::ops::monitor::{Monitored, Request};
 use crate::ops::{Context, Loaded, load};
 use crate::reconcile::monitor::ModelReport;
-use crate::render::{diagnostics_text, monitor_markdown, monitor_text};
+use crate::render::{diagnostics_text, monitor_markdown, monitor_text, rollback_text};
 
 /// Measures, reports, acts.
 pub fn run(ctx: &Context, args: MonitorArgs) -> Result<ExitCode> {
@@ -36,8 +36,8 @@ pub fn run(ctx: &Context, args: MonitorArgs) -> Result<ExitCode> {
         acted,
     } = crate::ops::monitor::run(ctx, &desired, &req)?;
     // On stderr: stdout carries the report (JSON with --format json).
-    for text in &rollbacks {
-        eprint!("{text}");
+    for outcome in &rollbacks {
+        eprint!("{}", rollback_text(outcome));
     }
     // The report is printed whatever the actions did; their failures are
     // in it, and end the run with an error.

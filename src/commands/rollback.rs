@@ -4,31 +4,17 @@
 //! applies until git agrees or the hold is released.
 
 use std::process::ExitCode;
-use std::time::Instant;
 
 use anyhow::Result;
 
 use super::emit;
 use crate::cli::RollbackArgs;
-use crate::ops::rollback::{Request, locked};
-use crate::ops::{Context, Loaded, load, with_lock};
-use crate::reconcile::rollback::ExitCause;
+use crate::ops::Context;
+use crate::ops::rollback::Request;
+use crate::render::rollback_text;
 
 /// Rolls back, or releases a hold.
 pub fn run(ctx: &Context, args: RollbackArgs) -> Result<ExitCode> {
-    let started = Instant::now();
-    // The repository is read when it can be: it gives the deployment's
-    // target and the manifest the hold is tied to. An emergency rollback
-    // must not wait for a valid repository, so without it the rollback still
-    // happens (held until released).
-    let desired = match load(ctx, None) {
-        Ok(Loaded::Valid { desired, .. }) => Some(desired),
-        _ => None,
-    };
-    let config = match &desired {
-        Some(d) => d.config.clone(),
-        None => ctx.config()?,
-    };
     let req = Request {
         model: args.model,
         to: args.to,
@@ -36,23 +22,7 @@ pub fn run(ctx: &Context, args: RollbackArgs) -> Result<ExitCode> {
         force: args.force,
         release: args.release,
     };
-    let mut registry = ctx.registry(&config)?;
-    let text = with_lock(
-        registry.as_mut(),
-        ctx.lock_timeout(&config),
-        "modelops rollback",
-        |registry| {
-            locked(
-                ctx,
-                &req,
-                desired.as_deref(),
-                &config,
-                registry,
-                ExitCause::Rollback,
-                started,
-            )
-        },
-    )?;
-    emit(&text);
+    let outcome = crate::ops::rollback::run(ctx, &req)?;
+    emit(&rollback_text(&outcome));
     Ok(ExitCode::SUCCESS)
 }

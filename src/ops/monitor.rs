@@ -20,6 +20,7 @@ use crate::manifest::{Desired, DesiredDeployment, VersionId};
 use crate::observe;
 use crate::reconcile::PlanStep;
 use crate::reconcile::monitor::{ModelReport, SignalStatus, action_for};
+use crate::reconcile::rollback::RollbackOutcome;
 use crate::source::confined::{self, Cap};
 use crate::state::{ActualState, Event};
 use measure::measure;
@@ -38,8 +39,8 @@ pub struct Request {
 pub struct Monitored {
     /// One report per deployed model, its actions filled in.
     pub reports: Vec<ModelReport>,
-    /// What each rollback action did, in words.
-    pub rollbacks: Vec<String>,
+    /// What each rollback action did.
+    pub rollbacks: Vec<RollbackOutcome>,
     /// Whether acting failed; the reports stand either way (a failed action
     /// is also in its report).
     pub acted: Result<()>,
@@ -93,7 +94,7 @@ fn act(
     actual: &ActualState,
     registry: &mut dyn Registry,
     reports: &mut [ModelReport],
-    rollbacks: &mut Vec<String>,
+    rollbacks: &mut Vec<RollbackOutcome>,
 ) -> Result<()> {
     for report in reports.iter_mut() {
         let Some(version) = report.version.clone() else {
@@ -200,14 +201,14 @@ struct Todo<'a> {
 }
 
 /// Takes `todo`'s actions under the lock, skipping those already recorded;
-/// each rollback's words go to `rollbacks`.
+/// what each rollback did goes to `rollbacks`.
 fn act_locked(
     ctx: &Context,
     desired: &Desired,
     registry: &mut dyn Registry,
     report: &mut ModelReport,
     todo: Todo,
-    rollbacks: &mut Vec<String>,
+    rollbacks: &mut Vec<RollbackOutcome>,
 ) -> Result<()> {
     let (version, d) = (todo.version, todo.deployment);
     let name = report.model.clone();
@@ -255,10 +256,10 @@ fn act_locked(
                     crate::reconcile::rollback::ExitCause::MonitorBreach,
                     std::time::Instant::now(),
                 ) {
-                    Ok(text) => {
+                    Ok(outcome) => {
                         rolled_back = true;
                         registry.observe()?;
-                        rollbacks.push(text);
+                        rollbacks.push(outcome);
                         format!("rolled back for {signal}: {why}")
                     }
                     Err(e) => {

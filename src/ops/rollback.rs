@@ -8,13 +8,15 @@ use std::time::Instant;
 
 use anyhow::{Context as _, Result, bail};
 
-use super::{Context, actor};
+use super::{Context, Loaded, actor, load, with_lock};
 use crate::backend::serving::Route;
 use crate::backend::{ApplyContext, Registry};
 use crate::manifest::{Stage, VersionId};
 use crate::observe;
 use crate::reconcile::PlanStep;
-use crate::reconcile::rollback::{self, Exclusion, ExitCause, model_digest};
+use crate::reconcile::rollback::{
+    self, Exclusion, ExitCause, RollbackOutcome, RolledBack, model_digest,
+};
 use crate::reconcile::rollout::PROGRESSING;
 use crate::state::TrafficRecord;
 
@@ -34,8 +36,42 @@ pub struct Request {
     pub release: bool,
 }
 
+/// Rolls back (or releases a hold) under the state lock: `modelops
+/// rollback`. The repository is read when it can be: it gives the
+/// deployment's target and the manifest the hold is tied to. An emergency
+/// rollback must not wait for a valid repository, so without it the rollback
+/// still happens (held until released).
+pub fn run(ctx: &Context, req: &Request) -> Result<RollbackOutcome> {
+    let started = Instant::now();
+    let desired = match load(ctx, None) {
+        Ok(Loaded::Valid { desired, .. }) => Some(desired),
+        _ => None,
+    };
+    let config = match &desired {
+        Some(d) => d.config.clone(),
+        None => ctx.config()?,
+    };
+    let mut registry = ctx.registry(&config)?;
+    with_lock(
+        registry.as_mut(),
+        ctx.lock_timeout(&config),
+        "modelops rollback",
+        |registry| {
+            locked(
+                ctx,
+                req,
+                desired.as_deref(),
+                &config,
+                registry,
+                ExitCause::Rollback,
+                started,
+            )
+        },
+    )
+}
+
 /// The rollback itself, under the caller's lock (also `monitor`'s rollback
-/// action); returns what was done, in words, for the caller to print.
+/// action): what was done.
 pub fn locked(
     ctx: &Context,
     req: &Request,
@@ -44,7 +80,7 @@ pub fn locked(
     registry: &mut dyn Registry,
     cause: ExitCause,
     started: Instant,
-) -> Result<String> {
+) -> Result<RollbackOutcome> {
     let name = &req.model;
     let actual = registry
         .observe()
@@ -67,9 +103,9 @@ pub fn locked(
         };
         registry.apply(&rollback::release(name, r, "released by hand"), &apply_ctx)?;
         registry.commit()?;
-        return Ok(format!(
-            "Released the rollback hold on {name}: the next apply follows git again.\n"
-        ));
+        return Ok(RollbackOutcome::Released {
+            model: name.clone(),
+        });
     }
     let reason = req.reason.as_deref().unwrap_or_default().trim();
     if reason.is_empty() {
@@ -246,37 +282,18 @@ pub fn locked(
     }
     registry.commit()?;
     let registry_secs = registry_started.elapsed().as_secs_f64();
-    let mut text = format!(
-        "Rolled back {name}{} to version {target} in {:.3} s (serving {:.3} s, registry {:.3} s).\n",
-        taken_out
-            .as_ref()
-            .map(|c| format!(" from version {c}"))
-            .unwrap_or_default(),
-        started.elapsed().as_secs_f64(),
+    Ok(RollbackOutcome::RolledBack(RolledBack {
+        model: name.clone(),
+        from: taken_out,
+        to: target,
+        total_secs: started.elapsed().as_secs_f64(),
         serving_secs,
-        registry_secs
-    );
-    for t in &routed_on {
-        text.push_str(&format!(
-            "  serving: all traffic to version {target} on {t}\n"
-        ));
-    }
-    if routed_on.is_empty() {
-        text.push_str("  serving: no target routes this model; only the registry changed\n");
-    }
-    for h in &healthy {
-        text.push_str(&format!("  health: {h}\n"));
-    }
-    for f in &forced {
-        text.push_str(&format!("  forced past: {f}\n"));
-    }
-    if let Some(s) = stopped {
-        text.push_str(&format!("  rollout{s}\n"));
-    }
-    text.push_str(&format!(
-        "  held: later applies leave {name} alone until its manifest changes or `modelops rollback --release {name}`; `modelops plan` shows the change that makes git agree.\n"
-    ));
-    Ok(text)
+        registry_secs,
+        routed_on,
+        healthy,
+        forced,
+        stopped,
+    }))
 }
 
 /// `(forced past: ...)` for the event log, when --force overrode anything.
