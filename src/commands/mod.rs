@@ -78,15 +78,6 @@ pub fn warn(text: &str) {
     eprintln!("{}", crate::render::terminal(text));
 }
 
-/// `1 file`, `2 files`.
-pub fn count(n: usize, noun: &str) -> String {
-    if n == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{n} {noun}s")
-    }
-}
-
 /// Lets a large value go without freeing it, because the process is about
 /// to exit: freeing the parsed manifests of 10,000 files one allocation at a
 /// time takes about a quarter of a second that the OS does at once.

@@ -5,7 +5,9 @@
 //! built from the configuration), reading the repository, the state lock,
 //! and who is acting.
 
+pub mod apply;
 pub mod monitor;
+pub mod plan;
 pub mod rollback;
 
 use std::path::{Path, PathBuf};

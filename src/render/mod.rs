@@ -9,7 +9,9 @@ mod rollback;
 mod safe;
 mod text;
 
-pub use diagnostics::{diagnostics_github, diagnostics_json, diagnostics_text};
+pub use diagnostics::{
+    count, diagnostics_github, diagnostics_json, diagnostics_text, nothing_planned,
+};
 pub use markdown::plan_markdown;
 pub use monitor::{monitor_markdown, monitor_text};
 pub use rollback::rollback_text;
