@@ -34,7 +34,10 @@
 //!   policy for URLs and server text.
 //! - [`github`] — the plan's pull-request comment through GitHub's REST API
 //!   (found by a hidden marker, edited in place, split when too long).
-//! - [`commands`] — one file per subcommand; [`run`] is the binary's body.
+//! - [`ops`] — the operations behind the subcommands (plan, apply, rollback,
+//!   monitor): plain requests in, plain results out, no printing of results.
+//! - [`commands`] — one file per subcommand: arguments in, one [`ops`] call,
+//!   rendering out; [`run`] is the binary's body.
 //!
 //! Dependencies point down; `tests/cli/layers.rs` checks it and
 //! `docs/architecture.md` states the rules.
@@ -52,6 +55,7 @@ pub mod github;
 pub mod http;
 pub mod manifest;
 pub mod observe;
+pub mod ops;
 pub mod reconcile;
 pub mod render;
 pub mod run;

@@ -1,19 +1,21 @@
 //! `modelops apply`: a saved plan (refused when stale) or a fresh plan after
-//! confirmation; steps in order, under the state lock.
+//! confirmation; steps in order, under the state lock. Binding a saved plan
+//! to its commit, and applying, are [`crate::ops::apply`]'s; planning is
+//! [`crate::ops::plan`]'s. This asks for confirmation and says what happened.
 
 use std::io::{BufRead, IsTerminal, Write};
+use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Result, bail};
 
-use super::plan::{Planned, compute};
-use super::{Context, actor, emit};
-use crate::apply::apply;
-use crate::backend::ApplyContext;
+use super::emit;
 use crate::cli::ApplyArgs;
-use crate::observe;
-use crate::reconcile::{Observations, Plan, gated_moves, observed, recheck_gates};
-use crate::render::plan_text;
+use crate::ops::Context;
+use crate::ops::apply::{Applied, Bound, bind_to_commit, read_plan};
+use crate::ops::plan::{Planned, Request, compute};
+use crate::reconcile::Plan;
+use crate::render::{count, nothing_planned, plan_text};
 
 /// Applies and reports.
 pub fn run(ctx: &Context, args: ApplyArgs) -> Result<ExitCode> {
@@ -23,16 +25,27 @@ pub fn run(ctx: &Context, args: ApplyArgs) -> Result<ExitCode> {
         // was computed from (checked again under the lock below).
         Some(path) => {
             let config = ctx.config()?;
-            match bind_to_commit(ctx, &args, &config, read_plan(path)?, path)? {
+            let saved = read_plan(path)?;
+            match saved_plan(
+                bind_to_commit(ctx, &config, saved, path, args.allow_dirty_plan)?,
+                path,
+            ) {
                 Some(plan) => (plan, config),
                 None => return Ok(ExitCode::FAILURE),
             }
         }
         None => {
-            let (p, config) = match compute(ctx, args.rev.rev.as_deref(), None)? {
+            let req = Request {
+                rev: args.rev.rev.clone(),
+                base: None,
+            };
+            let (p, config) = match compute(ctx, &req)? {
                 // Applying needs only the plan: free the rest first.
                 Planned::Plan(p, config, _inputs) => (*p, *config),
-                Planned::Invalid => return Ok(ExitCode::FAILURE),
+                Planned::Invalid(diags, files) => {
+                    eprint!("{}", nothing_planned(&diags, files));
+                    return Ok(ExitCode::FAILURE);
+                }
             };
             emit(&plan_text(&p));
             if !p.errors.is_empty() {
@@ -52,59 +65,28 @@ pub fn run(ctx: &Context, args: ApplyArgs) -> Result<ExitCode> {
         emit("No changes to apply.\n");
         return Ok(ExitCode::SUCCESS);
     }
-    let mut registry = ctx.registry(&config)?;
-    registry
-        .lock(ctx.lock_timeout(&config), "modelops apply")
-        .context("cannot take the state lock")?;
-    let outcome = apply_locked(ctx, &args, plan, &config, registry.as_mut());
-    // Released whatever happened; a failure to release is reported, and the
-    // lease (or the process ending, for the local store) frees it anyway.
-    if let Err(e) = registry.unlock() {
-        eprintln!(
-            "warning: cannot release the lock on {}: {e}",
-            registry.describe()
-        );
-    }
-    outcome
-}
-
-/// The part of an apply that runs under the lock.
-fn apply_locked(
-    ctx: &Context,
-    args: &ApplyArgs,
-    plan: Plan,
-    config: &crate::manifest::config::ConfigSpec,
-    registry: &mut dyn crate::backend::Registry,
-) -> Result<ExitCode> {
-    let actual = registry
-        .observe()
-        .with_context(|| format!("cannot read {}", registry.describe()))?;
-    let planned: Vec<&str> = plan.models.iter().map(|m| m.model.as_str()).collect();
-    let fingerprint = actual.fingerprint_of(planned.iter().copied());
-    drop(planned);
-    if fingerprint != plan.state_fingerprint {
-        stale(&plan, &actual, args.plan_file.is_some());
-        return Ok(ExitCode::FAILURE);
-    }
-    // The gates again, immediately before the moves: a run's metrics, a
-    // benchmark or a rollout record may have changed since the plan.
-    // (The plan is moved, not copied: it can be large.)
-    let plan = &recheck(ctx, plan, &actual, registry)?;
-    let apply_ctx = ApplyContext {
-        now: ctx.now,
-        commit: plan.source.commit.clone(),
-        actor: actor(&ctx.repo, plan.source.commit.as_deref()),
+    let (plan, report, gate_notes) = match crate::ops::apply::run(ctx, plan, &config)? {
+        Applied::Stale(changes) => {
+            stale(&changes, args.plan_file.is_some());
+            return Ok(ExitCode::FAILURE);
+        }
+        Applied::Done {
+            plan,
+            report,
+            gate_notes,
+        } => (plan, report, gate_notes),
     };
-    let mut targets = observe::serving_targets(config, &ctx.repo, &ctx.state_dir(config))?;
-    let report = apply(plan, registry, &mut targets, &apply_ctx);
+    for note in gate_notes {
+        eprintln!("Gate re-check: {note}");
+    }
     let mut text = String::new();
     for line in &report.applied {
         text.push_str(&format!("  done: {line}\n"));
     }
     emit(&text);
+    let s = plan.summary;
     match report.failed {
         None if report.rejected > 0 => {
-            let s = plan.summary;
             emit(&format!(
                 "\nApply complete: {} added, {} changed, {} archived, {} rejected.\n",
                 s.add, s.change, s.archive, s.reject
@@ -112,12 +94,11 @@ fn apply_locked(
             eprintln!(
                 "{} marked Rejected (failed validation gates or a failed rollout); the refused moves were not applied. \
                  A rejected move is not tried again until the version's manifest entry (or its policy) changes.",
-                crate::commands::count(report.rejected, "version")
+                count(report.rejected, "version")
             );
             Ok(ExitCode::FAILURE)
         }
         None => {
-            let s = plan.summary;
             emit(&format!(
                 "\nApply complete: {} added, {} changed, {} archived.\n",
                 s.add, s.change, s.archive
@@ -135,116 +116,44 @@ fn apply_locked(
     }
 }
 
-/// `plan` with its gated moves evaluated again against `actual`, read under
-/// the lock; says what changed.
-fn recheck(
-    ctx: &Context,
-    mut plan: Plan,
-    actual: &crate::state::ActualState,
-    registry: &mut dyn crate::backend::Registry,
-) -> Result<Plan> {
-    let moves = gated_moves(&plan, actual);
-    if moves.is_empty() {
-        return Ok(plan);
-    }
-    let runs: Vec<String> = moves
-        .iter()
-        .filter_map(|m| m.metadata.as_ref()?.training_run_id.clone())
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let candidates: Vec<_> = moves.iter().filter_map(|m| m.candidate(&plan)).collect();
-    let observations = Observations {
-        run_metrics: observe::run_metrics(registry, &runs)?,
-        gates: observe::gate_observations(registry, &candidates, &ctx.repo, None),
-        metrics: Default::default(),
-    };
-    for note in recheck_gates(&mut plan, actual, &observations) {
-        eprintln!("Gate re-check: {note}");
-    }
-    Ok(plan)
-}
-
-/// The saved plan checked against the plan its commit derives now, at the
-/// plan's own time, from the state it names; `None` when refused (said why).
-/// A plan from uncommitted changes is applied as saved only with
-/// `--allow-dirty-plan`.
-fn bind_to_commit(
-    ctx: &Context,
-    args: &ApplyArgs,
-    config: &crate::manifest::config::ConfigSpec,
-    mut saved: Plan,
-    path: &std::path::Path,
-) -> Result<Option<Plan>> {
-    let commit = match saved.source.commit.as_deref() {
-        Some(c) if !c.ends_with("-dirty") => c.to_string(),
-        dirty => {
-            let what = match dirty {
-                Some(c) => format!(
-                    "from uncommitted changes on top of commit {}",
-                    &c[..c.len().min(12)]
-                ),
-                None => "outside git (no commit)".to_string(),
-            };
-            if !args.allow_dirty_plan {
-                eprintln!(
-                    "{} was made {what}, so it cannot be checked against a commit; nothing was applied.\n\
-                     Commit the changes and plan again, or pass --allow-dirty-plan to apply it as saved.",
-                    path.display()
-                );
-                return Ok(None);
-            }
+/// The saved plan at `path` to apply, or `None` when binding it to its
+/// commit refused it (said why).
+fn saved_plan(bound: Bound, path: &Path) -> Option<Plan> {
+    let path = path.display();
+    match bound {
+        Bound::Checked(plan) => return Some(plan),
+        Bound::Unchecked(plan, what) => {
             emit(&format!(
-                "Applying {} as saved, unchecked (--allow-dirty-plan): it was made {what}.\n",
-                path.display()
+                "Applying {path} as saved, unchecked (--allow-dirty-plan): it was made {what}.\n"
             ));
-            return Ok(Some(saved));
+            return Some(plan);
         }
-    };
-    let at_plan_time = Context {
-        repo: ctx.repo.clone(),
-        state: ctx.state.clone(),
-        now: saved.created_at,
-    };
-    let derived = match compute(&at_plan_time, Some(&commit), saved.source.base.as_deref())
-        .with_context(|| {
-            format!(
-                "cannot derive the plan again from commit {commit}, which {} names",
-                path.display()
-            )
-        })? {
-        Planned::Plan(p, _, _) => p,
-        Planned::Invalid => {
+        Bound::Dirty(what) => eprintln!(
+            "{path} was made {what}, so it cannot be checked against a commit; nothing was applied.\n\
+             Commit the changes and plan again, or pass --allow-dirty-plan to apply it as saved."
+        ),
+        Bound::Invalid {
+            commit,
+            diags,
+            files,
+        } => {
+            eprint!("{}", nothing_planned(&diags, files));
             eprintln!(
-                "Commit {commit}, which {} names, does not validate; nothing was applied.",
-                path.display()
+                "Commit {commit}, which {path} names, does not validate; nothing was applied."
             );
-            return Ok(None);
         }
-    };
-    if derived.state_fingerprint != saved.state_fingerprint {
-        let mut registry = ctx.registry(config)?;
-        let actual = registry
-            .observe()
-            .with_context(|| format!("cannot read {}", registry.describe()))?;
-        stale(&saved, &actual, true);
-        return Ok(None);
-    }
-    if let Some(m) = crate::reconcile::saved_plan::first_difference(&saved, &derived) {
-        eprintln!(
-            "{} does not match the plan commit {} derives; nothing was applied.\n  First difference: {m}\n\
+        Bound::Stale(changes) => stale(&changes, true),
+        Bound::Differs { commit, difference } => eprintln!(
+            "{path} does not match the plan commit {} derives; nothing was applied.\n  First difference: {difference}\n\
              Plan again from the commit (modelops plan --out FILE) and apply that file.",
-            path.display(),
             &commit[..commit.len().min(12)]
-        );
-        return Ok(None);
+        ),
     }
-    crate::reconcile::saved_plan::adopt_derived(&mut saved, &derived);
-    Ok(Some(saved))
+    None
 }
 
-/// Says that the state changed since `plan` and what changed.
-fn stale(plan: &Plan, actual: &crate::state::ActualState, saved: bool) {
+/// Says that the state changed since the plan, and what changed.
+fn stale(changes: &[String], saved: bool) {
     if saved {
         eprintln!(
             "Saved plan is stale: the state changed after the plan was made, so it can no longer be applied."
@@ -252,90 +161,10 @@ fn stale(plan: &Plan, actual: &crate::state::ActualState, saved: bool) {
     } else {
         eprintln!("The state changed while this apply waited for the lock; nothing was applied.");
     }
-    for line in what_changed(plan, actual) {
+    for line in changes {
         eprintln!("  {line}");
     }
     eprintln!("Run `modelops plan` again.");
-}
-
-fn read_plan(path: &std::path::Path) -> Result<Plan> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read plan file {}", path.display()))?;
-    let value: serde_json::Value = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not a modelops plan (JSON)", path.display()))?;
-    let version = value
-        .get("format_version")
-        .and_then(|v| v.as_str())
-        .unwrap_or("");
-    let major = crate::reconcile::plan::FORMAT_VERSION
-        .split('.')
-        .next()
-        .unwrap_or("1");
-    if version.split('.').next() != Some(major) {
-        bail!(
-            "{} has plan format {version:?}; this modelops reads {major}.x",
-            path.display()
-        );
-    }
-    let plan: Plan = serde_json::from_value(value)
-        .with_context(|| format!("{} is not a modelops plan", path.display()))?;
-    if !plan.errors.is_empty() {
-        bail!(
-            "{} holds refused changes; fix them and plan again",
-            path.display()
-        );
-    }
-    Ok(plan)
-}
-
-/// The differences between the state a plan saw and the state now.
-fn what_changed(plan: &Plan, actual: &crate::state::ActualState) -> Vec<String> {
-    let planned: Vec<&str> = plan.models.iter().map(|m| m.model.as_str()).collect();
-    let now = observed(actual, &planned);
-    let mut out = Vec::new();
-    let names: std::collections::BTreeSet<&String> =
-        plan.observed.keys().chain(now.keys()).collect();
-    for name in names {
-        let (before, after) = (plan.observed.get(name), now.get(name));
-        match (before, after) {
-            (None, Some(_)) => out.push(format!("model {name} was registered")),
-            (Some(_), None) => out.push(format!("model {name} is gone")),
-            (Some(b), Some(a)) => {
-                let versions: std::collections::BTreeSet<&String> =
-                    b.keys().chain(a.keys()).collect();
-                for v in versions {
-                    match (b.get(v), a.get(v)) {
-                        (None, Some(s)) => out.push(format!(
-                            "{name} version {v} was registered ({})",
-                            stage_of(s)
-                        )),
-                        (Some(x), Some(y)) if x != y => {
-                            if stage_of(x) != stage_of(y) {
-                                out.push(format!(
-                                    "{name} version {v}: stage {} → {}",
-                                    stage_of(x),
-                                    stage_of(y)
-                                ));
-                            } else {
-                                out.push(format!("{name} version {v}: metadata changed"));
-                            }
-                        }
-                        (Some(_), None) => out.push(format!("{name} version {v} is gone")),
-                        _ => {}
-                    }
-                }
-            }
-            (None, None) => {}
-        }
-    }
-    if out.is_empty() {
-        out.push("serving or rollout records changed".to_string());
-    }
-    out
-}
-
-fn stage_of(observed: &str) -> &str {
-    observed.split(' ').next().unwrap_or(observed)
 }
 
 fn confirm() -> Result<bool> {

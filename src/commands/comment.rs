@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result, anyhow};
 
-use super::{Context, emit};
+use super::emit;
 use crate::cli::CommentArgs;
 use crate::github::{self, Change, Document, Footer, GitHub, MAX_COMMENT, Settings};
+use crate::ops::Context;
 
 /// How long one call to GitHub may take.
 const TIMEOUT: Duration = Duration::from_secs(30);

@@ -6,9 +6,11 @@ use std::process::ExitCode;
 use anyhow::{Context as _, Result};
 use jiff::Timestamp;
 
-use super::{Context, count, emit};
+use super::emit;
 use crate::backend::LocalStore;
 use crate::cli::{HistoryArgs, ListFormat};
+use crate::ops::Context;
+use crate::render::count;
 use crate::render::{json_output, text};
 use crate::state::chain::ChainReport;
 use crate::state::production_at;

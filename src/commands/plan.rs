@@ -1,274 +1,32 @@
-//! `modelops plan`: what apply would do, drift first.
+//! `modelops plan`: what apply would do, drift first. The plan is
+//! [`crate::ops::plan`]'s; this prints it, saves it when asked, and picks
+//! the exit code.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::process::ExitCode;
 
 use anyhow::{Context as _, Result};
 
-use super::{Context, Loaded, count, emit, load, release_at_exit};
+use super::{emit, release_at_exit};
 use crate::cli::{PlanArgs, PlanFormat};
-use crate::http::redact;
-use crate::manifest::config::ConfigSpec;
-use crate::manifest::trusted::{TrustedSettings, setting_changes};
-use crate::manifest::{Desired, SourceFile};
-use crate::observe;
-use crate::reconcile::{
-    Observations, Plan, PlanSource, Scope, gate_candidates, plan, runs_to_verify,
-};
-use crate::render::{diagnostics_text, plan_json, plan_markdown, plan_text};
-use crate::source::changed_files;
-use crate::state::ActualState;
-
-/// A plan computed from the repository and the state, or the validation errors.
-pub enum Planned {
-    /// The plan, the configuration of the files it was computed from, and
-    /// the inputs, which the caller frees or lets go at exit.
-    Plan(Box<Plan>, Box<ConfigSpec>, Inputs),
-    /// The repository is invalid; already printed.
-    Invalid,
-}
-
-/// The desired and actual state a plan was computed from, held (never read)
-/// so the caller chooses when they are freed.
-pub struct Inputs(
-    #[allow(dead_code)] Box<Desired>,
-    #[allow(dead_code)] ActualState,
-);
-
-/// Validates, observes, and plans. Prints validation errors itself.
-pub fn compute(ctx: &Context, rev: Option<&str>, base: Option<&str>) -> Result<Planned> {
-    let (desired, files, commit) = match load(ctx, rev)? {
-        Loaded::Valid {
-            desired,
-            files,
-            commit,
-        } => (desired, files, commit),
-        Loaded::Invalid(diags, files) => {
-            eprint!("{}", diagnostics_text(&diags));
-            eprintln!(
-                "{} in {}; nothing planned.",
-                count(diags.len(), "error"),
-                count(files, "file")
-            );
-            return Ok(Planned::Invalid);
-        }
-    };
-    // On a pull request every setting that reaches outside (registry,
-    // state, serving targets, providers, benchmarks) is the base's.
-    let (scope, diffs, trusted, after_merge) = match base {
-        None => (
-            Scope::All,
-            BTreeMap::new(),
-            TrustedSettings::own(&desired),
-            Vec::new(),
-        ),
-        Some(b) => {
-            let (base_files, _) = ctx
-                .read_files(Some(b))
-                .with_context(|| format!("cannot read --base {b}"))?;
-            let trusted = TrustedSettings::from_base(b, &base_files).map_err(anyhow::Error::msg)?;
-            let changes = setting_changes(&base_files, &files, redact::url);
-            let (scope, diffs) = changed_scope(&desired, &base_files, &files);
-            (scope, diffs, trusted, changes)
-        }
-    };
-    let config = &trusted.config;
-    // The files' text is needed again only to locate refused changes, which
-    // are rare: free it before the state is read, and re-read if needed.
-    drop(files);
-    let mut store = ctx.registry(config)?;
-    let actual = store
-        .observe()
-        .with_context(|| format!("cannot read {}", store.describe()))?;
-    let mut actual = actual;
-    // Every target is read, deployed or not: a route whose deployment was
-    // removed is still there, and the plan removes it.
-    let mut targets = observe::serving_targets(config, &ctx.repo, &ctx.state_dir(config))?;
-    let serving = observe::observe_serving(&desired, &mut targets)?;
-    actual.serving = serving.owned;
-    actual.unowned_routes = serving.unowned;
-    let runs = runs_to_verify(&desired, &actual, &scope);
-    let candidates = gate_candidates(&desired, &actual, &scope);
-    let mut observations = Observations {
-        run_metrics: observe::run_metrics(store.as_mut(), &runs)?,
-        gates: observe::gate_observations(
-            store.as_mut(),
-            &candidates,
-            &ctx.repo,
-            Some((&desired, &trusted)),
-        ),
-        metrics: Default::default(),
-    };
-    if !desired.deployments.is_empty() {
-        let mut providers = observe::metrics_providers(config, &ctx.repo)?;
-        observe::rollout_metrics(
-            &desired,
-            &actual,
-            &mut observations,
-            ctx.now,
-            &scope,
-            &mut providers,
-        );
-    }
-    let mut p = plan(&desired, &actual, &observations, ctx.now, &scope);
-    p.source = PlanSource {
-        repo: ctx.repo.display().to_string(),
-        revision: rev.map(str::to_string),
-        commit,
-        base: base.map(str::to_string),
-    };
-    p.after_merge = after_merge;
-    for m in &mut p.models {
-        m.manifest_diff = diffs.get(&m.model).cloned();
-    }
-    if !p.held_by_rollback.is_empty() || !p.diverged.is_empty() {
-        let (files, _) = ctx.read_files(rev)?;
-        fill_patches(&mut p, &desired, &files);
-    }
-    if !p.errors.is_empty() {
-        let (files, _) = ctx.read_files(rev)?;
-        p.errors = ctx.display_paths(crate::manifest::finish(
-            std::mem::take(&mut p.errors),
-            &files,
-        ));
-    }
-    let config = Box::new(desired.config.clone());
-    Ok(Planned::Plan(Box::new(p), config, Inputs(desired, actual)))
-}
-
-/// The models whose manifests (or the policy or config they depend on)
-/// differ between `base` and `head`, and each one's unified diff.
-fn changed_scope(
-    desired: &Desired,
-    base: &[SourceFile],
-    head: &[SourceFile],
-) -> (Scope, BTreeMap<String, String>) {
-    let changed = changed_files(base, head);
-    let mut models = BTreeSet::new();
-    let mut diffs: BTreeMap<String, String> = BTreeMap::new();
-    let config_changed = changed
-        .keys()
-        .any(|p| p == "modelops.yaml" || p == "modelops.yml");
-    let changed_policies: BTreeSet<&str> = desired
-        .policy_files
-        .iter()
-        .filter(|(_, file)| changed.contains_key(*file))
-        .map(|(name, _)| name.as_str())
-        .collect();
-    for (name, model) in &desired.models {
-        let deployment_file = desired.deployments.get(name).map(|d| d.file.as_str());
-        let files = [Some(model.file.as_str()), deployment_file];
-        let mut diff = String::new();
-        for path in files.into_iter().flatten() {
-            if let Some((before, after)) = changed.get(path) {
-                models.insert(name.clone());
-                diff.push_str(&unified(path, before, after));
-            }
-        }
-        if !diff.is_empty() {
-            diffs.insert(name.clone(), diff);
-        }
-        if config_changed || changed_policies.contains(model.policy.as_str()) {
-            models.insert(name.clone());
-        }
-    }
-    (Scope::Only(models), diffs)
-}
-
-/// The change to a model's manifest that puts each listed version at the
-/// given stage (versions already there are left alone): what makes git
-/// agree with a rollback, a rejection or a failed rollout.
-fn stage_patch(
-    files: &[SourceFile],
-    model: &crate::manifest::DesiredModel,
-    wanted: &[(&crate::manifest::VersionId, crate::manifest::Stage)],
-) -> Option<String> {
-    use crate::manifest::Diagnostic;
-    let file = files.iter().find(|f| f.path == model.file)?;
-    let text = std::str::from_utf8(file.content.as_ref().ok()?).ok()?;
-    let mut edits = Vec::new();
-    for (id, stage) in wanted {
-        let v = model.version(id)?;
-        if v.spec.stage != *stage {
-            edits.push((v, *stage));
-        }
-    }
-    let diags: Vec<Diagnostic> = edits
-        .iter()
-        .map(|(v, _)| {
-            Diagnostic::pointer(&model.file, format!("{}/stage", v.pointer()), "patch", "")
-        })
-        .collect();
-    let located = crate::manifest::finish(diags, std::slice::from_ref(file));
-    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
-    for d in &located {
-        let (Some(line), Some(col)) = (d.line, d.column) else {
-            return None;
-        };
-        let (v, stage) = edits
-            .iter()
-            .find(|(v, _)| d.pointer.as_deref() == Some(&format!("{}/stage", v.pointer())))?;
-        let current = v.spec.stage.as_str();
-        let l = lines.get_mut(line - 1)?;
-        let start = l.char_indices().nth(col - 1).map(|(i, _)| i)?;
-        if !l[start..].starts_with(current) {
-            return None;
-        }
-        l.replace_range(start..start + current.len(), stage.as_str());
-    }
-    let mut after = lines.join("\n");
-    if text.ends_with('\n') {
-        after.push('\n');
-    }
-    Some(unified(&model.file, text, &after))
-}
-
-/// Fills in the patches of rollback holds and diverged versions: each
-/// model's manifest with every diverged version at the stage it has.
-fn fill_patches(p: &mut Plan, desired: &Desired, files: &[SourceFile]) {
-    use crate::manifest::Stage;
-    for h in &mut p.held_by_rollback {
-        if let Some(model) = desired.models.get(&h.model) {
-            let mut wanted = vec![(&h.to, Stage::Production)];
-            wanted.extend(h.from.as_ref().map(|f| (f, h.from_becomes)));
-            h.patch = stage_patch(files, model, &wanted);
-        }
-    }
-    let mut by_model: BTreeMap<&str, Vec<(&crate::manifest::VersionId, Stage)>> = BTreeMap::new();
-    for d in &p.diverged {
-        by_model
-            .entry(d.model.as_str())
-            .or_default()
-            .push((&d.version, d.actual));
-    }
-    let patches: BTreeMap<String, Option<String>> = by_model
-        .into_iter()
-        .filter_map(|(name, wanted)| {
-            let model = desired.models.get(name)?;
-            Some((name.to_string(), stage_patch(files, model, &wanted)))
-        })
-        .collect();
-    for d in &mut p.diverged {
-        d.patch = patches.get(&d.model).cloned().flatten();
-    }
-}
-
-fn unified(path: &str, before: &str, after: &str) -> String {
-    similar::TextDiff::from_lines(before, after)
-        .unified_diff()
-        .context_radius(3)
-        .header(&format!("a/{path}"), &format!("b/{path}"))
-        .to_string()
-}
+use crate::ops::Context;
+use crate::ops::plan::{Planned, Request, compute};
+use crate::render::{nothing_planned, plan_json, plan_markdown, plan_text};
 
 /// Prints the plan, saves it when asked, and picks the exit code.
 pub fn run(ctx: &Context, args: PlanArgs) -> Result<ExitCode> {
-    let p = match compute(ctx, args.rev.rev.as_deref(), args.base.as_deref())? {
+    let req = Request {
+        rev: args.rev.rev,
+        base: args.base,
+    };
+    let p = match compute(ctx, &req)? {
         Planned::Plan(p, _, inputs) => {
             release_at_exit(inputs);
             p
         }
-        Planned::Invalid => return Ok(ExitCode::FAILURE),
+        Planned::Invalid(diags, files) => {
+            eprint!("{}", nothing_planned(&diags, files));
+            return Ok(ExitCode::FAILURE);
+        }
     };
     emit(&match args.format {
         PlanFormat::Text => plan_text(&p),

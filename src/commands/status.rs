@@ -5,8 +5,9 @@ use std::process::ExitCode;
 
 use anyhow::{Result, bail};
 
-use super::{Context, emit, warn};
+use super::{emit, warn};
 use crate::cli::{ListFormat, StatusArgs};
+use crate::ops::Context;
 use crate::render::{json_output, text};
 
 /// Prints every model (or one) with its versions and stages.

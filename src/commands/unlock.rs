@@ -4,9 +4,10 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, Result};
 
-use super::{Context, emit};
+use super::emit;
 use crate::backend::local::{HolderState, holder_process, holder_state, hostname, running_here};
 use crate::backend::{LocalStore, Registry};
+use crate::ops::Context;
 
 /// Reports or removes the lock.
 pub fn run(ctx: &Context, args: crate::cli::UnlockArgs) -> Result<ExitCode> {

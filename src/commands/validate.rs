@@ -4,8 +4,10 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use super::{Context, Loaded, count, emit, emit_commands, load, release_at_exit};
+use super::{emit, emit_commands, release_at_exit};
 use crate::cli::{ValidateArgs, ValidateFormat};
+use crate::ops::{Context, Loaded, load};
+use crate::render::count;
 use crate::render::{diagnostics_github, diagnostics_json, diagnostics_text};
 
 /// Validates and prints the result.

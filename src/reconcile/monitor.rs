@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::manifest::VersionId;
 use crate::manifest::common::Unit;
 use crate::manifest::deployment::{BreachAction, Monitoring};
 
@@ -63,6 +64,37 @@ pub struct SignalResult {
     /// Why unmeasured, or what breached.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+}
+
+/// One model's monitoring report: its Production version, each signal over
+/// the window, and what was done about breaches (an action that failed
+/// starts with `FAILED`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelReport {
+    /// The model.
+    pub model: String,
+    /// Its Production version, when it has one.
+    pub version: Option<VersionId>,
+    /// The window measured, in words.
+    pub window: String,
+    /// Every signal, measured or not.
+    pub signals: Vec<SignalResult>,
+    /// The actions taken, in words.
+    pub actions: Vec<String>,
+}
+
+impl ModelReport {
+    /// Whether every signal is healthy and no action failed.
+    pub fn healthy(reports: &[ModelReport]) -> bool {
+        reports
+            .iter()
+            .flat_map(|r| &r.signals)
+            .all(|s| s.status == SignalStatus::Healthy)
+            && !reports
+                .iter()
+                .flat_map(|r| &r.actions)
+                .any(|a| a.starts_with("FAILED"))
+    }
 }
 
 /// The thresholds of a deployment's monitoring block, defaults filled in.

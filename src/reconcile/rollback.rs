@@ -116,6 +116,9 @@ pub fn record(
     }
 }
 
+mod outcome;
 mod target;
+
+pub use outcome::{RollbackOutcome, RolledBack};
 
 pub use target::{Candidate, Exclusion, ExitCause, candidates, exit_marker, known_good, refusal};

@@ -19,6 +19,26 @@ pub fn diagnostics_text(diags: &[Diagnostic]) -> String {
     out
 }
 
+/// `1 file`, `2 files`.
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+/// The errors that stopped a plan, then `N errors in M files; nothing
+/// planned.`
+pub fn nothing_planned(diags: &[Diagnostic], files: usize) -> String {
+    format!(
+        "{}{} in {}; nothing planned.\n",
+        diagnostics_text(diags),
+        count(diags.len(), "error"),
+        count(files, "file")
+    )
+}
+
 /// `{"format_version", "valid", "errors": [...]}`.
 pub fn diagnostics_json(diags: &[Diagnostic], files: usize) -> String {
     let value = serde_json::json!({

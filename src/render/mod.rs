@@ -4,11 +4,17 @@
 mod diagnostics;
 mod diverged;
 mod markdown;
+mod monitor;
+mod rollback;
 mod safe;
 mod text;
 
-pub use diagnostics::{diagnostics_github, diagnostics_json, diagnostics_text};
+pub use diagnostics::{
+    count, diagnostics_github, diagnostics_json, diagnostics_text, nothing_planned,
+};
 pub use markdown::plan_markdown;
+pub use monitor::{monitor_markdown, monitor_text};
+pub use rollback::rollback_text;
 pub use safe::{code, fence, inline, is_hidden, json as json_output, prose, terminal, text};
 pub use text::{describe_step, gate_table, plan_text, summary_line};
 

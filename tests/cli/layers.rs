@@ -2,7 +2,9 @@
 //! every file under `src/` and names, by file and line, each import that
 //! points up: a `use crate::X`, a `crate::X::` path, a `crate::{X, ..}` group,
 //! or a `super::` chain that climbs to the crate root. Comments and string
-//! literals are skipped.
+//! literals are skipped. Within `commands`, a command file imports nothing
+//! of another command file (cargo's commands never call each other: what
+//! two commands share lives in `ops`).
 
 use std::path::{Path, PathBuf};
 
@@ -19,7 +21,17 @@ const RULES: &[(&[&str], &[&str])] = &[
     // The I/O edge knows plain data, not the planner nor what drives it; the
     // applier (`apply`) is what maps plan steps onto registry writes.
     (&["backend"], &["commands", "ops", "reconcile", "apply"]),
+    // Operations are called by commands, never the other way round.
+    (&["ops"], &["commands"]),
 ];
+
+/// What `commands/mod.rs` shares with the command files, all about the
+/// command line's output: writing to stdout (`emit`, `emit_commands`) and
+/// stderr (`warn`) through the render boundary, and letting a large value
+/// go at exit (`release_at_exit`). A file in
+/// `src/commands/` may import these and nothing else of `commands`: not
+/// another command's file, nor anything else `mod.rs` might grow.
+const COMMANDS_SHARED: &[&str] = &["emit", "emit_commands", "warn", "release_at_exit"];
 
 /// Violations known and left for the work that removes them, as (file,
 /// layer imported). Each must still occur: remove its line when it is fixed.
@@ -47,7 +59,10 @@ fn imports_point_down() {
             .replace('\\', "/");
         let text = std::fs::read_to_string(file).expect("read a source file");
         for v in violations_in(&rel, &text) {
-            match KNOWN.iter().position(|k| *k == (rel.as_str(), v.imported)) {
+            match KNOWN
+                .iter()
+                .position(|k| *k == (rel.as_str(), v.imported.as_str()))
+            {
                 Some(i) => known_seen[i] = true,
                 None => violations.push(v.to_string()),
             }
@@ -129,6 +144,49 @@ fn every_form_of_import_is_found() {
             &["1:source"],
         ),
         ("src/state/a.rs", "use mycrate::backend;", &[]),
+        // Command files import only the shared output helpers of `commands`.
+        (
+            "src/commands/apply.rs",
+            "use super::plan::{Planned, compute};",
+            &["1:commands::plan"],
+        ),
+        (
+            "src/commands/apply.rs",
+            "use super::{emit,\n    plan};",
+            &["2:commands::plan"],
+        ),
+        (
+            "src/commands/monitor.rs",
+            "crate::commands::rollback::locked(x);",
+            &["1:commands::rollback"],
+        ),
+        (
+            "src/commands/monitor.rs",
+            "use crate::commands::{emit, rollback};",
+            &["1:commands::rollback"],
+        ),
+        (
+            "src/commands/apply/a.rs",
+            "use super::super::plan;",
+            &["1:commands::plan"],
+        ),
+        (
+            "src/commands/apply.rs",
+            "use super::{emit, emit_commands};\nsuper::warn(\"x\"); crate::commands::release_at_exit(1);",
+            &[],
+        ),
+        ("src/commands/mod.rs", "use crate::ops::Context;", &[]),
+        ("src/commands/apply.rs", "use crate::ops::plan;", &[]),
+        (
+            "src/ops/a.rs",
+            "use crate::commands::emit;",
+            &["1:commands"],
+        ),
+        (
+            "src/ops/plan.rs",
+            "use super::super::commands;",
+            &["1:commands"],
+        ),
     ];
     for (file, text, want) in cases {
         let got: Vec<String> = violations_in(file, text)
@@ -144,7 +202,8 @@ struct Violation {
     file: String,
     line: usize,
     layer: String,
-    imported: &'static str,
+    /// A layer, or `commands::<name>` for a command file's import from `commands`.
+    imported: String,
     code: String,
 }
 
@@ -201,19 +260,72 @@ fn violations_in(file: &str, text: &str) -> Vec<Violation> {
         .collect();
     let code = code_only(text);
     let lines: Vec<&str> = text.lines().collect();
-    top_level_imports(&code, module.len())
+    let violation = |line: usize, imported: String| Violation {
+        file: file.to_string(),
+        line,
+        layer: layer.clone(),
+        imported,
+        code: lines.get(line - 1).unwrap_or(&"").trim().to_string(),
+    };
+    let mut found: Vec<Violation> = top_level_imports(&code, module.len())
         .into_iter()
-        .filter_map(|(line, name)| {
-            let imported = *forbidden.iter().find(|b| **b == name)?;
-            Some(Violation {
-                file: file.to_string(),
-                line,
-                layer: layer.clone(),
-                imported,
-                code: lines.get(line - 1).unwrap_or(&"").trim().to_string(),
-            })
-        })
-        .collect()
+        .filter(|(_, name)| forbidden.contains(&name.as_str()))
+        .map(|(line, name)| violation(line, name))
+        .collect();
+    if layer == "commands" && module.len() >= 2 {
+        found.extend(
+            commands_imports(&code, module.len())
+                .into_iter()
+                .filter(|(_, name)| !COMMANDS_SHARED.contains(&name.as_str()))
+                .map(|(line, name)| violation(line, format!("commands::{name}"))),
+        );
+        found.sort_by_key(|v| v.line);
+    }
+    found
+}
+
+/// The names a file `depth` modules deep inside `commands` takes from
+/// `commands` itself: `crate::commands::X`, each item of a
+/// `crate::commands::{..}` group, and `super::` chains that climb exactly to
+/// `commands` (counted from the file's module, as in [`top_level_imports`]).
+fn commands_imports(code: &[char], depth: usize) -> Vec<(usize, String)> {
+    let mut found = Vec::new();
+    let line_of = |i: usize| code[..i].iter().filter(|c| **c == '\n').count() + 1;
+    let starts = |i: usize, word: &str| {
+        let w: Vec<char> = word.chars().collect();
+        code.get(i..i + w.len()) == Some(&w[..])
+    };
+    let mut i = 0;
+    while i < code.len() {
+        if i > 0 && ident(code[i - 1]) {
+            i += 1;
+            continue;
+        }
+        let mut j = i;
+        let at_commands = if starts(i, "crate::commands::") {
+            j += "crate::commands::".len();
+            true
+        } else if starts(i, "super::") {
+            let mut supers = 0;
+            while starts(j, "super::") {
+                supers += 1;
+                j += "super::".len();
+            }
+            supers + 1 == depth
+        } else {
+            i += 1;
+            continue;
+        };
+        if at_commands {
+            if code.get(j) == Some(&'{') {
+                found.extend(group(code, j).into_iter().map(|(k, n)| (line_of(k), n)));
+            } else if let Some((k, name)) = name_at(code, j) {
+                found.push((line_of(k), name));
+            }
+        }
+        i = j.max(i + 1);
+    }
+    found
 }
 
 /// `text` with comments, string and character literals blanked out (line
