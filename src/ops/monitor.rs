@@ -14,6 +14,7 @@ use jiff::Timestamp;
 use serde_json::json;
 
 use super::{Context, actor, rollback, with_lock};
+use crate::backend::metrics::MetricQuery;
 use crate::backend::{ApplyContext, Registry};
 use crate::manifest::deployment::BreachAction;
 use crate::manifest::{Desired, DesiredDeployment, VersionId};
@@ -59,13 +60,39 @@ pub fn run(ctx: &Context, desired: &Desired, req: &Request) -> Result<Monitored>
         .observe()
         .with_context(|| format!("cannot read {}", registry.describe()))?;
     let mut providers = observe::metrics_providers(&desired.config, &ctx.repo)?;
-    let mut reports = Vec::new();
-    for (name, d) in &desired.deployments {
-        if req.model.as_ref().is_some_and(|m| m != name) {
-            continue;
+    let deployments: Vec<&DesiredDeployment> = desired
+        .deployments
+        .iter()
+        .filter(|(name, _)| req.model.as_ref().is_none_or(|m| m == *name))
+        .map(|(_, d)| d)
+        .collect();
+    // Every deployment's questions go to their provider together, so that
+    // it asks them concurrently under the command's one deadline.
+    let mut asked: BTreeMap<String, Vec<MetricQuery>> = BTreeMap::new();
+    for d in &deployments {
+        if let Some(p) = measure::provider_of(desired, d) {
+            asked
+                .entry(p)
+                .or_default()
+                .extend(measure::questions(ctx, d, &actual));
         }
-        reports.push(measure(ctx, desired, d, &actual, &mut providers));
     }
+    let mut answers = measure::Answers::new();
+    for (name, questions) in asked {
+        if let Some(p) = providers.get_mut(&name) {
+            let got = p.query_all(&questions);
+            answers.extend(
+                questions
+                    .into_iter()
+                    .zip(got)
+                    .map(|(q, a)| (q, a.map_err(|e| e.to_string()))),
+            );
+        }
+    }
+    let mut reports: Vec<ModelReport> = deployments
+        .iter()
+        .map(|d| measure(ctx, d, &actual, &answers))
+        .collect();
     let mut rollbacks = Vec::new();
     let acted = if req.dry_run {
         Ok(())

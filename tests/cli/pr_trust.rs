@@ -537,3 +537,73 @@ fn a_hanging_metrics_provider_costs_at_most_the_deadline() {
         .code(1)
         .stderr_has("MODELOPS_METRICS_DEADLINE=soon is not a positive number of seconds");
 }
+
+/// A port whose server answers every Prometheus query after `delay` with an
+/// empty vector (a fake: a slow Prometheus, for timing), counting the most
+/// questions it held at once.
+fn slow_prometheus(delay: Duration) -> (u16, Arc<AtomicUsize>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    let port = listener.local_addr().unwrap().port();
+    let (open, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let seen = most.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let (open, most) = (open.clone(), most.clone());
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    while reader.read_line(&mut line).unwrap_or(0) > 0
+                        && !line.ends_with("\r\n\r\n")
+                    {}
+                    let now = open.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(now, Ordering::SeqCst);
+                    std::thread::sleep(delay);
+                    open.fetch_sub(1, Ordering::SeqCst);
+                    let body = r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#;
+                    let reply = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    if (&stream).write_all(reply.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (port, seen)
+}
+
+#[test]
+fn monitor_asks_every_deployments_questions_concurrently() {
+    // Three deployments ask 12 questions each. At 400 ms an answer, asked
+    // one at a time they would take 14.4 s and outlive the 8 s deadline.
+    let (port, most) = slow_prometheus(Duration::from_millis(400));
+    let repo = applied();
+    repo.edit(
+        "modelops.yaml",
+        "      type: file\n      path: observations.yaml\n",
+        &format!("      type: prometheus\n      url: http://127.0.0.1:{port}\n"),
+    );
+    let monitor = repo
+        .run_with(
+            &["monitor", "--dry-run"],
+            &[("MODELOPS_METRICS_DEADLINE", "8")],
+        )
+        .code(1);
+    let stdout = monitor.stdout();
+    assert!(!stdout.contains("no answer within"), "{stdout}");
+    assert!(
+        stdout.contains("no latency_p99_ms data in the window"),
+        "{stdout}"
+    );
+    assert!(
+        most.load(Ordering::SeqCst) > 1,
+        "the provider held at most one question at a time"
+    );
+}

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use jiff::{SignedDuration, Timestamp};
 
-use crate::backend::metrics::{MetricQuery, MetricsProvider, Signal};
+use crate::backend::metrics::{MetricQuery, Signal};
 use crate::manifest::{Desired, DesiredDeployment};
 use crate::ops::Context;
 use crate::reconcile::gates::num_short;
@@ -20,23 +20,102 @@ fn ago(t: Timestamp, secs: i64) -> Timestamp {
     t.checked_sub(SignedDuration::from_secs(secs)).unwrap_or(t)
 }
 
-/// The report of deployment `d`'s Production version, its actions empty.
-pub(super) fn measure(
-    ctx: &Context,
-    desired: &Desired,
-    d: &DesiredDeployment,
-    actual: &ActualState,
-    providers: &mut BTreeMap<String, Box<dyn MetricsProvider>>,
-) -> ModelReport {
-    let m = &d.monitoring;
-    let t = Thresholds::of(m);
-    let secs = m
+/// Every metrics answer of one monitor run, by question; a question with no
+/// entry had no provider to ask.
+pub(super) type Answers = BTreeMap<MetricQuery, Result<Option<f64>, String>>;
+
+/// Deployment `d`'s monitoring window in seconds, and its start and end.
+fn window_of(ctx: &Context, d: &DesiredDeployment) -> (i64, Timestamp, Timestamp) {
+    let secs = d
+        .monitoring
         .window
         .as_ref()
         .and_then(|w| w.seconds().ok())
         .unwrap_or(3600) as i64;
+    (secs, ago(ctx.now, secs), ctx.now)
+}
+
+/// The metrics provider deployment `d` is measured with: its analysis
+/// provider, else the only one declared.
+pub(super) fn provider_of(desired: &Desired, d: &DesiredDeployment) -> Option<String> {
+    d.analysis.provider.clone().or_else(|| {
+        (desired.config.metrics.len() == 1)
+            .then(|| desired.config.metrics.keys().next().cloned())?
+    })
+}
+
+/// One question about `version` of `d`'s model.
+fn question(
+    d: &DesiredDeployment,
+    version: &str,
+    signal: Signal,
+    start: Timestamp,
+    end: Timestamp,
+) -> MetricQuery {
+    MetricQuery {
+        model: d.model.clone(),
+        version: version.to_string(),
+        signal,
+        start,
+        end,
+    }
+}
+
+/// Every question [`measure`] asks about deployment `d`'s Production
+/// version, so that a run can put all of them to each provider at once
+/// (asked concurrently, under the command's one deadline).
+pub(super) fn questions(
+    ctx: &Context,
+    d: &DesiredDeployment,
+    actual: &ActualState,
+) -> Vec<MetricQuery> {
+    let Some(version) = actual
+        .models
+        .get(&d.model)
+        .and_then(RegisteredModel::production)
+        .map(|p| p.version.to_string())
+    else {
+        return Vec::new();
+    };
+    let (_, start, end) = window_of(ctx, d);
+    let now = |signal| question(d, &version, signal, start, end);
+    let mut asked = vec![
+        now(Signal::PredictionKl),
+        now(Signal::Accuracy),
+        now(Signal::LatencyP99Ms),
+        now(Signal::Requests),
+        now(Signal::Errors),
+    ];
+    asked.extend((1..=baseline_days(d)).map(|i| {
+        let (from, to) = (ago(start, i * 86_400), ago(end, i * 86_400));
+        question(d, &version, Signal::Requests, from, to)
+    }));
+    asked
+}
+
+/// The earlier days whose same window is the traffic baseline.
+fn baseline_days(d: &DesiredDeployment) -> i64 {
+    let secs = d
+        .monitoring
+        .traffic_baseline
+        .as_ref()
+        .and_then(|b| b.seconds().ok())
+        .unwrap_or(7 * 86_400);
+    (secs / 86_400) as i64
+}
+
+/// The report of deployment `d`'s Production version, its actions empty,
+/// from the run's metrics `answers` (see [`questions`]).
+pub(super) fn measure(
+    ctx: &Context,
+    d: &DesiredDeployment,
+    actual: &ActualState,
+    answers: &Answers,
+) -> ModelReport {
+    let m = &d.monitoring;
+    let t = Thresholds::of(m);
+    let (secs, start, end) = window_of(ctx, d);
     let window = crate::reconcile::rollout::human(secs);
-    let (start, end) = (ago(ctx.now, secs), ctx.now);
     let registered = actual.models.get(&d.model);
     let version = registered
         .and_then(RegisteredModel::production)
@@ -57,32 +136,21 @@ pub(super) fn measure(
         ));
         return report;
     };
-    let provider_name = d.analysis.provider.clone().or_else(|| {
-        (desired.config.metrics.len() == 1)
-            .then(|| desired.config.metrics.keys().next().cloned())?
-    });
-    // `empty`: the value of an answer with no data in the window, if it has
-    // one (zero errors beside measured requests); else it is unmeasured.
-    let mut ask = |signal: Signal, from: Timestamp, to: Timestamp, empty: Option<f64>| {
-        let Some(p) = provider_name.as_ref().and_then(|n| providers.get_mut(n)) else {
-            return Err("no metrics provider (modelops.yaml metrics, or the deployment's analysis.provider)".to_string());
-        };
-        let q = MetricQuery {
-            model: d.model.clone(),
-            version: version.to_string(),
-            signal,
-            start: from,
-            end: to,
-        };
-        match p.query(&q) {
-            Ok(Some(v)) => Ok(v),
-            Ok(None) => empty.ok_or_else(|| format!("no {} data in the window", q.signal.name())),
-            Err(e) => Err(e.to_string()),
-        }
-    };
+    let named = version.to_string();
     // Prediction distribution and feature drift.
     let snapshots = m.data.as_ref();
     let drift = snapshots.map(|s| snapshot_drift(ctx, &d.file, s));
+    // `empty`: the value of an answer with no data in the window, if it has
+    // one (zero errors beside measured requests); else it is unmeasured.
+    let ask = |signal: Signal, from: Timestamp, to: Timestamp, empty: Option<f64>| {
+        let q = question(d, &named, signal, from, to);
+        match answers.get(&q) {
+            None => Err("no metrics provider (modelops.yaml metrics, or the deployment's analysis.provider)".to_string()),
+            Some(Ok(Some(v))) => Ok(*v),
+            Some(Ok(None)) => empty.ok_or_else(|| format!("no {} data in the window", q.signal.name())),
+            Some(Err(e)) => Err(e.clone()),
+        }
+    };
     let kl = match &drift {
         Some(Ok((Some(kl), _))) => Ok(*kl),
         _ => ask(Signal::PredictionKl, start, end, None),
@@ -168,13 +236,8 @@ pub(super) fn measure(
         &window,
     ));
     // Traffic volume: the same window on each earlier day of the baseline period.
-    let days = m
-        .traffic_baseline
-        .as_ref()
-        .and_then(|b| b.seconds().ok())
-        .unwrap_or(7 * 86_400)
-        / 86_400;
-    let history: Vec<f64> = (1..=days as i64)
+    let days = baseline_days(d);
+    let history: Vec<f64> = (1..=days)
         .filter_map(|i| {
             ask(
                 Signal::Requests,
