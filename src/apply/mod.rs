@@ -292,7 +292,7 @@ mod tests {
             source: PlanSource::default(),
             state_fingerprint: String::new(),
             observed: Default::default(),
-            drift: Vec::new(),
+            outside_changes: Vec::new(),
             unmanaged: Vec::new(),
             warnings: Vec::new(),
             summary: Summary::of(&models),

@@ -15,7 +15,7 @@ use crate::ops::Context;
 use crate::ops::apply::{Applied, Bound, bind_to_commit, read_plan};
 use crate::ops::plan::{Planned, Request, compute};
 use crate::reconcile::Plan;
-use crate::render::{count, nothing_planned, plan_text};
+use crate::render::{applied_text, nothing_planned, plan_text, stale_text};
 
 /// Applies and reports.
 pub fn run(ctx: &Context, args: ApplyArgs) -> Result<ExitCode> {
@@ -67,7 +67,7 @@ pub fn run(ctx: &Context, args: ApplyArgs) -> Result<ExitCode> {
     }
     let (plan, report, gate_notes) = match crate::ops::apply::run(ctx, plan, &config)? {
         Applied::Stale(changes) => {
-            stale(&changes, args.plan_file.is_some());
+            eprint!("{}", stale_text(&changes, args.plan_file.is_some()));
             return Ok(ExitCode::FAILURE);
         }
         Applied::Done {
@@ -79,41 +79,14 @@ pub fn run(ctx: &Context, args: ApplyArgs) -> Result<ExitCode> {
     for note in gate_notes {
         eprintln!("Gate re-check: {note}");
     }
-    let mut text = String::new();
-    for line in &report.applied {
-        text.push_str(&format!("  done: {line}\n"));
-    }
-    emit(&text);
-    let s = plan.summary;
-    match report.failed {
-        None if report.rejected > 0 => {
-            emit(&format!(
-                "\nApply complete: {} added, {} changed, {} archived, {} rejected.\n",
-                s.add, s.change, s.archive, s.reject
-            ));
-            eprintln!(
-                "{} marked Rejected (failed validation gates or a failed rollout); the refused moves were not applied. \
-                 A rejected move is not tried again until the version's manifest entry (or its policy) changes.",
-                count(report.rejected, "version")
-            );
-            Ok(ExitCode::FAILURE)
-        }
-        None => {
-            emit(&format!(
-                "\nApply complete: {} added, {} changed, {} archived.\n",
-                s.add, s.change, s.archive
-            ));
-            Ok(ExitCode::SUCCESS)
-        }
-        Some((step, e)) => {
-            eprintln!(
-                "\nApply stopped after {} of {} steps.\nFailed: {step}\n  {e}\nThe steps above are applied and recorded. Run `modelops plan` to see what remains; the next apply continues from there.",
-                report.applied.len(),
-                report.total
-            );
-            Ok(ExitCode::FAILURE)
-        }
-    }
+    let words = applied_text(&report, &plan.summary);
+    emit(&words.out);
+    eprint!("{}", words.err);
+    Ok(if words.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// The saved plan at `path` to apply, or `None` when binding it to its
@@ -142,7 +115,7 @@ fn saved_plan(bound: Bound, path: &Path) -> Option<Plan> {
                 "Commit {commit}, which {path} names, does not validate; nothing was applied."
             );
         }
-        Bound::Stale(changes) => stale(&changes, true),
+        Bound::Stale(changes) => eprint!("{}", stale_text(&changes, true)),
         Bound::Differs { commit, difference } => eprintln!(
             "{path} does not match the plan commit {} derives; nothing was applied.\n  First difference: {difference}\n\
              Plan again from the commit (modelops plan --out FILE) and apply that file.",
@@ -150,21 +123,6 @@ fn saved_plan(bound: Bound, path: &Path) -> Option<Plan> {
         ),
     }
     None
-}
-
-/// Says that the state changed since the plan, and what changed.
-fn stale(changes: &[String], saved: bool) {
-    if saved {
-        eprintln!(
-            "Saved plan is stale: the state changed after the plan was made, so it can no longer be applied."
-        );
-    } else {
-        eprintln!("The state changed while this apply waited for the lock; nothing was applied.");
-    }
-    for line in changes {
-        eprintln!("  {line}");
-    }
-    eprintln!("Run `modelops plan` again.");
 }
 
 fn confirm() -> Result<bool> {

@@ -20,7 +20,7 @@ mod stages;
 mod verify;
 
 pub use evidence::metadata_of;
-use outside::model_drift;
+use outside::changes_outside_git;
 pub use outside::observed;
 pub use stages::check_move;
 use stages::{ModelOutput, ModelSteps, plan_model, production_after, ready_versions};
@@ -43,7 +43,7 @@ use crate::state::{
 use gates::GateObservations;
 
 pub use plan::{
-    DriftItem, HeldRejection, ModelAction, ModelPlan, Plan, PlanSource, PlanStep, Summary,
+    HeldRejection, ModelAction, ModelPlan, OutsideChange, Plan, PlanSource, PlanStep, Summary,
 };
 
 /// What planning reads besides the registry's state: the metrics logged by
@@ -124,7 +124,7 @@ fn plan_with(
     lookup: &mut rollout::Lookup,
 ) -> Plan {
     let mut models = Vec::new();
-    let mut drift = Vec::new();
+    let mut outside_changes = Vec::new();
     let mut errors = Vec::new();
     let mut unmanaged = Vec::new();
     let mut warnings = Vec::new();
@@ -143,7 +143,7 @@ fn plan_with(
         }
         let registered = actual.models.get(name);
         if let Some(r) = registered {
-            drift.extend(model_drift(r, &observed[name.as_str()]));
+            outside_changes.extend(changes_outside_git(r, &observed[name.as_str()]));
             for v in &r.versions {
                 if model.version(&v.version).is_none() {
                     unmanaged.push(format!(
@@ -293,7 +293,7 @@ fn plan_with(
         source: PlanSource::default(),
         state_fingerprint,
         observed,
-        drift,
+        outside_changes,
         unmanaged,
         warnings,
         rejected: held,

@@ -1,5 +1,5 @@
 //! Changes made outside git: what the registry holds now against what
-//! modelops last applied (shown to users as drift, and put back).
+//! modelops last applied (shown to users as "drift", and put back; in the code "drift" is data drift, `crate::drift`).
 
 use super::*;
 
@@ -28,11 +28,11 @@ pub fn observed(
         .collect()
 }
 
-/// Drift of one model; `observed` is its entry of [`observed`].
-pub(super) fn model_drift(
+/// What changed outside git in one model; `observed` is its entry of [`observed`].
+pub(super) fn changes_outside_git(
     r: &RegisteredModel,
     observed: &BTreeMap<String, String>,
-) -> Vec<DriftItem> {
+) -> Vec<OutsideChange> {
     let mut out = Vec::new();
     if let Some(applied) = &r.applied {
         let pairs = [
@@ -45,7 +45,7 @@ pub(super) fn model_drift(
         ];
         for (field, before, after) in pairs {
             if before != after {
-                out.push(DriftItem {
+                out.push(OutsideChange {
                     model: r.name.clone(),
                     version: None,
                     change: FieldChange {
@@ -60,7 +60,7 @@ pub(super) fn model_drift(
     for v in &r.versions {
         let Some(applied) = &v.applied else { continue };
         if applied.stage != v.stage {
-            out.push(DriftItem {
+            out.push(OutsideChange {
                 model: r.name.clone(),
                 version: Some(v.version.clone()),
                 change: FieldChange {
@@ -75,7 +75,7 @@ pub(super) fn model_drift(
             .and_then(|o| o.split_once(' '))
             .map_or("", |(_, d)| d);
         if applied.metadata_digest != digest {
-            out.push(DriftItem {
+            out.push(OutsideChange {
                 model: r.name.clone(),
                 version: Some(v.version.clone()),
                 change: FieldChange {

@@ -1,4 +1,4 @@
-//! The `Plan`: ordered steps, drift, and errors — the value rendering and
+//! The `Plan`: ordered steps, changes made outside git, and errors — the value rendering and
 //! applying consume. Its JSON form is a stable, documented interface.
 
 use std::collections::BTreeMap;
@@ -31,8 +31,10 @@ pub struct Plan {
     /// Stage and metadata digest of every registered version at plan time,
     /// so a stale saved plan can say what changed.
     pub observed: BTreeMap<String, BTreeMap<String, String>>,
-    /// Changes made outside git since modelops last applied.
-    pub drift: Vec<DriftItem>,
+    /// Changes made outside git since modelops last applied (`drift` in
+    /// JSON and in what users read).
+    #[serde(rename = "drift")]
+    pub outside_changes: Vec<OutsideChange>,
     /// Models and versions in the registry that git does not declare; left alone.
     pub unmanaged: Vec<String>,
     /// What could not be checked, in words (such as a training run the
@@ -89,10 +91,10 @@ pub struct PlanSource {
 
 /// A change made outside git.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DriftItem {
+pub struct OutsideChange {
     /// Model.
     pub model: String,
-    /// Version, when the drift is on a version.
+    /// Version, when the change is on a version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<VersionId>,
     /// Field that changed, before = as modelops applied it, after = as it is now.

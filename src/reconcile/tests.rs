@@ -360,10 +360,10 @@ fn drift_is_reported_against_what_was_applied() {
     let m = a.models.get_mut("fraud-detector").unwrap();
     m.versions[1].stage = Stage::Production;
     let p = plan_all(&d, &a);
-    assert_eq!(p.drift.len(), 1);
-    assert_eq!(p.drift[0].change.field, "stage");
-    assert_eq!(p.drift[0].change.before, Some("Staging".into()));
-    assert_eq!(p.drift[0].change.after, Some("Production".into()));
+    assert_eq!(p.outside_changes.len(), 1);
+    assert_eq!(p.outside_changes[0].change.field, "stage");
+    assert_eq!(p.outside_changes[0].change.before, Some("Staging".into()));
+    assert_eq!(p.outside_changes[0].change.after, Some("Production".into()));
     assert!(p.errors.is_empty(), "{:?}", p.errors);
     assert_eq!(
         steps(&p),
@@ -417,8 +417,8 @@ fn metadata_changed_outside_git_is_drift_and_is_put_back() {
     let v = &mut a.models.get_mut("fraud-detector").unwrap().versions[0];
     v.metadata.changelog = Some("edited in the registry UI".into());
     let p = plan_all(&d, &a);
-    assert_eq!(p.drift.len(), 1);
-    assert_eq!(p.drift[0].change.field, "metadata");
+    assert_eq!(p.outside_changes.len(), 1);
+    assert_eq!(p.outside_changes[0].change.field, "metadata");
     assert_eq!(steps(&p), ["update version 12 (1 field)"]);
 }
 

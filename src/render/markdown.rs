@@ -7,8 +7,8 @@ use std::fmt::Write;
 
 use super::safe::{code, fence, inline, prose};
 use super::{
-    abbrev, after_merge_heading, describe_step, show_change, show_drift, show_setting_change,
-    summary_line,
+    abbrev, after_merge_heading, describe_step, show_change, show_outside_change,
+    show_setting_change, summary_line,
 };
 use crate::reconcile::gates::{GateResult, GateStatus};
 use crate::reconcile::plan::StepKind;
@@ -109,9 +109,9 @@ pub fn plan_markdown(plan: &Plan) -> String {
         }
         out.push('\n');
     }
-    if !plan.drift.is_empty() {
+    if !plan.outside_changes.is_empty() {
         out.push_str("#### Changed outside git\n\n| model | version | change |\n|---|---|---|\n");
-        for d in &plan.drift {
+        for d in &plan.outside_changes {
             let v = d
                 .version
                 .as_ref()
@@ -122,7 +122,7 @@ pub fn plan_markdown(plan: &Plan) -> String {
                 "| {} | {} | {} |",
                 code(&d.model),
                 inline(&v),
-                prose(&show_drift(&d.change))
+                prose(&show_outside_change(&d.change))
             );
         }
         out.push('\n');

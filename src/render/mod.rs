@@ -1,14 +1,17 @@
 //! Rendering: plans and diagnostics as text for a terminal, markdown for a
 //! pull request, JSON for programs, and GitHub workflow commands.
 
+mod apply;
 mod diagnostics;
 mod diverged;
 mod markdown;
 mod monitor;
 mod rollback;
 mod safe;
+mod status;
 mod text;
 
+pub use apply::{ApplyWords, applied_text, stale_text};
 pub use diagnostics::{
     count, diagnostics_github, diagnostics_json, diagnostics_text, nothing_planned,
 };
@@ -16,6 +19,7 @@ pub use markdown::plan_markdown;
 pub use monitor::{monitor_markdown, monitor_text};
 pub use rollback::rollback_text;
 pub use safe::{code, fence, inline, is_hidden, json as json_output, prose, terminal, text};
+pub use status::status_text;
 pub use text::{describe_step, gate_table, plan_text, summary_line};
 
 use serde_json::Value;
@@ -82,10 +86,10 @@ pub fn after_merge_heading(plan: &Plan) -> String {
     )
 }
 
-/// A drift item's change: field-level, except metadata, of which only a
+/// A change made outside git: field-level, except metadata, of which only a
 /// digest of what was applied is kept (the plan's update step shows each
 /// field against git).
-pub fn show_drift(c: &FieldChange) -> String {
+pub fn show_outside_change(c: &FieldChange) -> String {
     if c.field == "metadata" {
         "metadata changed since modelops applied it".to_string()
     } else {

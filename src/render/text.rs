@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use super::safe::text;
-use super::{after_merge_heading, show_change, show_drift, show_setting_change};
+use super::{after_merge_heading, show_change, show_outside_change, show_setting_change};
 use crate::reconcile::gates::GateResult;
 use crate::reconcile::plan::{DivergedCause, StepKind};
 use crate::reconcile::{ModelAction, Plan, PlanStep};
@@ -134,14 +134,14 @@ fn symbol(step: &PlanStep) -> char {
 /// The whole plan for a terminal.
 pub fn plan_text(plan: &Plan) -> String {
     let mut out = String::new();
-    if !plan.drift.is_empty() {
+    if !plan.outside_changes.is_empty() {
         out.push_str("Note: objects changed outside git since modelops last applied them\n\n");
-        for d in &plan.drift {
+        for d in &plan.outside_changes {
             let what = match &d.version {
                 Some(v) => format!("{} version {v}", text(&d.model)),
                 None => text(&d.model).to_string(),
             };
-            let _ = writeln!(out, "  ~ {what}: {}", show_drift(&d.change));
+            let _ = writeln!(out, "  ~ {what}: {}", show_outside_change(&d.change));
         }
         out.push_str("\nThe plan below puts them back as git declares them.\n\n");
     }

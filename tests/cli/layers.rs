@@ -23,6 +23,8 @@ const RULES: &[(&[&str], &[&str])] = &[
     (&["backend"], &["commands", "ops", "reconcile", "apply"]),
     // Operations are called by commands, never the other way round.
     (&["ops"], &["commands"]),
+    // Rendering words values; it reaches no backend and drives nothing.
+    (&["render"], &["backend", "commands", "ops"]),
 ];
 
 /// What `commands/mod.rs` shares with the command files, all about the

@@ -19,7 +19,7 @@ use crate::state::{
     Rejection, RolloutRecord, VersionMetadata,
 };
 
-/// Tag holding the stage modelops last set (drift is a difference from it).
+/// Tag holding the stage modelops last set (a change outside git is a difference from it).
 const STAGE_TAG: &str = "modelops.stage";
 /// Tag holding the digest of the metadata modelops last wrote.
 const DIGEST_TAG: &str = "modelops.digest";
