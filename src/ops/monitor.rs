@@ -4,8 +4,8 @@
 //! (a webhook or a GitHub `repository_dispatch`). Every action is recorded
 //! and not repeated for the same (model, version, signal, window).
 
-mod measure;
 mod retrain;
+mod snapshots;
 
 use std::collections::BTreeMap;
 
@@ -20,11 +20,10 @@ use crate::manifest::deployment::BreachAction;
 use crate::manifest::{Desired, DesiredDeployment, VersionId};
 use crate::observe;
 use crate::reconcile::PlanStep;
-use crate::reconcile::monitor::{ModelReport, SignalStatus, action_for};
+use crate::reconcile::monitor::{self, ModelReport, SignalStatus, action_for};
 use crate::reconcile::rollback::RollbackOutcome;
 use crate::source::confined::{self, Cap};
 use crate::state::{ActualState, Event};
-use measure::measure;
 use retrain::{fire, trigger_kind};
 
 /// What to monitor.
@@ -70,14 +69,14 @@ pub fn run(ctx: &Context, desired: &Desired, req: &Request) -> Result<Monitored>
     // it asks them concurrently under the command's one deadline.
     let mut asked: BTreeMap<String, Vec<MetricQuery>> = BTreeMap::new();
     for d in &deployments {
-        if let Some(p) = measure::provider_of(desired, d) {
+        if let Some(p) = monitor::provider_of(desired, d) {
             asked
                 .entry(p)
                 .or_default()
-                .extend(measure::questions(ctx, d, &actual));
+                .extend(monitor::questions(ctx.now, d, &actual));
         }
     }
-    let mut answers = measure::Answers::new();
+    let mut answers = monitor::Answers::new();
     for (name, questions) in asked {
         if let Some(p) = providers.get_mut(&name) {
             let got = p.query_all(&questions);
@@ -91,7 +90,14 @@ pub fn run(ctx: &Context, desired: &Desired, req: &Request) -> Result<Monitored>
     }
     let mut reports: Vec<ModelReport> = deployments
         .iter()
-        .map(|d| measure(ctx, d, &actual, &answers))
+        .map(|d| {
+            let drift = d
+                .monitoring
+                .data
+                .as_ref()
+                .map(|s| snapshots::snapshot_drift(ctx, &d.file, s));
+            monitor::judge(ctx.now, d, &actual, &answers, drift)
+        })
         .collect();
     let mut rollbacks = Vec::new();
     let acted = if req.dry_run {

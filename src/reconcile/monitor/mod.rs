@@ -1,9 +1,14 @@
 //! Monitoring signals judged against the guidelines' "What to Monitor"
 //! thresholds (or a deployment's own), and the traffic-volume norm. Pure:
-//! the commands measure, this decides. A signal that cannot be measured is
+//! [`questions`] lists what to measure, `ops::monitor` measures, [`judge`]
+//! decides. A signal that cannot be measured is
 //! reported as such and never called healthy.
 
 use serde::{Deserialize, Serialize};
+
+mod judge;
+
+pub use judge::{Answers, SnapshotDrift, judge, provider_of, questions};
 
 use crate::manifest::VersionId;
 use crate::manifest::common::Unit;

@@ -1,19 +1,18 @@
-//! Measuring one deployment's signals over its monitoring window: metrics
-//! from its provider, drift from its data snapshots, traffic against the
-//! same window on earlier days. Judging them is [`crate::reconcile::monitor`].
+//! One deployment's signals over its monitoring window, as a question and
+//! answer loop: [`questions`] lists the metrics it needs, the caller asks
+//! the providers and reads the data snapshots, and [`judge`] turns the
+//! answers into a report. Pure: no I/O, time is a parameter.
 
 use std::collections::BTreeMap;
 
 use jiff::{SignedDuration, Timestamp};
 
-use crate::backend::metrics::{MetricQuery, Signal};
-use crate::manifest::{Desired, DesiredDeployment};
-use crate::ops::Context;
-use crate::reconcile::gates::num_short;
-use crate::reconcile::monitor::{
+use super::{
     ModelReport, SignalResult, SignalStatus, Thresholds, at_most, sigma_distance, unmeasured,
 };
-use crate::source::confined;
+use crate::manifest::{Desired, DesiredDeployment};
+use crate::reconcile::gates::num_short;
+use crate::state::metrics::{MetricQuery, Signal};
 use crate::state::{ActualState, RegisteredModel};
 
 fn ago(t: Timestamp, secs: i64) -> Timestamp {
@@ -22,22 +21,22 @@ fn ago(t: Timestamp, secs: i64) -> Timestamp {
 
 /// Every metrics answer of one monitor run, by question; a question with no
 /// entry had no provider to ask.
-pub(super) type Answers = BTreeMap<MetricQuery, Result<Option<f64>, String>>;
+pub type Answers = BTreeMap<MetricQuery, Result<Option<f64>, String>>;
 
 /// Deployment `d`'s monitoring window in seconds, and its start and end.
-fn window_of(ctx: &Context, d: &DesiredDeployment) -> (i64, Timestamp, Timestamp) {
+fn window_of(now: Timestamp, d: &DesiredDeployment) -> (i64, Timestamp, Timestamp) {
     let secs = d
         .monitoring
         .window
         .as_ref()
         .and_then(|w| w.seconds().ok())
         .unwrap_or(3600) as i64;
-    (secs, ago(ctx.now, secs), ctx.now)
+    (secs, ago(now, secs), now)
 }
 
 /// The metrics provider deployment `d` is measured with: its analysis
 /// provider, else the only one declared.
-pub(super) fn provider_of(desired: &Desired, d: &DesiredDeployment) -> Option<String> {
+pub fn provider_of(desired: &Desired, d: &DesiredDeployment) -> Option<String> {
     d.analysis.provider.clone().or_else(|| {
         (desired.config.metrics.len() == 1)
             .then(|| desired.config.metrics.keys().next().cloned())?
@@ -64,11 +63,7 @@ fn question(
 /// Every question [`measure`] asks about deployment `d`'s Production
 /// version, so that a run can put all of them to each provider at once
 /// (asked concurrently, under the command's one deadline).
-pub(super) fn questions(
-    ctx: &Context,
-    d: &DesiredDeployment,
-    actual: &ActualState,
-) -> Vec<MetricQuery> {
+pub fn questions(now: Timestamp, d: &DesiredDeployment, actual: &ActualState) -> Vec<MetricQuery> {
     let Some(version) = actual
         .models
         .get(&d.model)
@@ -77,14 +72,14 @@ pub(super) fn questions(
     else {
         return Vec::new();
     };
-    let (_, start, end) = window_of(ctx, d);
-    let now = |signal| question(d, &version, signal, start, end);
+    let (_, start, end) = window_of(now, d);
+    let at = |signal| question(d, &version, signal, start, end);
     let mut asked = vec![
-        now(Signal::PredictionKl),
-        now(Signal::Accuracy),
-        now(Signal::LatencyP99Ms),
-        now(Signal::Requests),
-        now(Signal::Errors),
+        at(Signal::PredictionKl),
+        at(Signal::Accuracy),
+        at(Signal::LatencyP99Ms),
+        at(Signal::Requests),
+        at(Signal::Errors),
     ];
     asked.extend((1..=baseline_days(d)).map(|i| {
         let (from, to) = (ago(start, i * 86_400), ago(end, i * 86_400));
@@ -104,17 +99,23 @@ fn baseline_days(d: &DesiredDeployment) -> i64 {
     (secs / 86_400) as i64
 }
 
-/// The report of deployment `d`'s Production version, its actions empty,
-/// from the run's metrics `answers` (see [`questions`]).
-pub(super) fn measure(
-    ctx: &Context,
+/// The prediction KL divergence (when a prediction column is named) and each
+/// feature's PSI, from a deployment's data snapshots.
+pub type SnapshotDrift = (Option<f64>, Vec<(String, f64)>);
+
+/// The report of deployment `d`'s Production version at `now`, its actions
+/// empty, from the run's metrics `answers` (see [`questions`]) and what its
+/// data snapshots measured (`None`: it names none).
+pub fn judge(
+    now: Timestamp,
     d: &DesiredDeployment,
     actual: &ActualState,
     answers: &Answers,
+    drift: Option<Result<SnapshotDrift, String>>,
 ) -> ModelReport {
     let m = &d.monitoring;
     let t = Thresholds::of(m);
-    let (secs, start, end) = window_of(ctx, d);
+    let (secs, start, end) = window_of(now, d);
     let window = crate::reconcile::rollout::human(secs);
     let registered = actual.models.get(&d.model);
     let version = registered
@@ -138,8 +139,6 @@ pub(super) fn measure(
     };
     let named = version.to_string();
     // Prediction distribution and feature drift.
-    let snapshots = m.data.as_ref();
-    let drift = snapshots.map(|s| snapshot_drift(ctx, &d.file, s));
     // `empty`: the value of an answer with no data in the window, if it has
     // one (zero errors beside measured requests); else it is unmeasured.
     let ask = |signal: Signal, from: Timestamp, to: Timestamp, empty: Option<f64>| {
@@ -306,39 +305,107 @@ pub(super) fn measure(
     report
 }
 
-/// The prediction KL divergence (when a prediction column is named) and each
-/// feature's PSI, from the deployment's data snapshots.
-type SnapshotDrift = (Option<f64>, Vec<(String, f64)>);
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::{SourceFile, Stage, VersionId, load};
+    use crate::reconcile::metadata_of;
+    use crate::state::RegisteredVersion;
 
-fn snapshot_drift(
-    ctx: &Context,
-    file: &str,
-    s: &crate::manifest::deployment::DataSnapshots,
-) -> Result<SnapshotDrift, String> {
-    // Inside the repository, as every file a manifest names.
-    let resolve = |field: &str, rel: &str| {
-        confined::resolve(&ctx.repo, rel)
-            .and_then(|real| {
-                confined::open_regular(&real, crate::drift::SNAPSHOT_CAP)?;
-                Ok(real)
-            })
-            .map_err(|why| format!("{file}: monitoring.data.{field} `{rel}`: {why}"))
-    };
-    let report = crate::drift::drift_report(
-        &resolve("reference", &s.reference)?,
-        &resolve("current", &s.current)?,
-        &crate::drift::DriftOptions {
-            features: s.features.clone(),
-            prediction_column: s.prediction_column.clone(),
-            categorical: s.categorical.clone(),
-            ..Default::default()
-        },
-    )
-    .map_err(|e| e.to_string())?;
-    let features = report
-        .features
-        .into_iter()
-        .map(|f| (f.feature, f.psi))
-        .collect();
-    Ok((report.prediction_kl, features))
+    const DEPLOYMENT: &str = "apiVersion: modelops/v1\nkind: Deployment\nmetadata: {name: churn-predictor}\nspec:\n  model: churn-predictor\n  direct: {}\n  monitoring: {window: 1h, traffic_baseline: 2d}\n";
+
+    /// Git and the registry agree: version 1 of `churn-predictor` is in Production,
+    /// with a recorded accuracy of 0.9.
+    fn world() -> (Desired, ActualState) {
+        let model = "apiVersion: modelops/v1\nkind: Model\nmetadata: {name: churn-predictor, owner: ml}\nspec:\n  versions:\n    - {version: 1, stage: Production, source: s3://m/1, metrics: {accuracy: 0.9}}\n";
+        let files = [
+            ("models/churn-predictor.yaml", model),
+            ("deployments/churn-predictor.yaml", DEPLOYMENT),
+        ]
+        .map(|(p, t)| SourceFile {
+            path: p.into(),
+            content: Ok(t.as_bytes().to_vec()),
+        });
+        let desired = load(&files).unwrap_or_else(|d| panic!("{d:#?}"));
+        let v = desired.models["churn-predictor"]
+            .version(&VersionId::Number(1))
+            .unwrap();
+        let mut actual = ActualState::default();
+        actual.models.insert(
+            "churn-predictor".into(),
+            RegisteredModel {
+                name: "churn-predictor".into(),
+                owner: "ml".into(),
+                description: None,
+                versions: vec![RegisteredVersion {
+                    version: VersionId::Number(1),
+                    stage: Stage::Production,
+                    metadata: metadata_of(v),
+                    rejected: None,
+                    registered_at: Timestamp::UNIX_EPOCH,
+                    applied: None,
+                }],
+                applied: None,
+            },
+        );
+        (desired, actual)
+    }
+
+    #[test]
+    fn the_core_lists_its_questions_and_judges_only_the_answers() {
+        let (desired, actual) = world();
+        let d = &desired.deployments["churn-predictor"];
+        let now: Timestamp = "2026-11-26T09:00:00Z".parse().unwrap();
+        let asked = questions(now, d, &actual);
+        // Five signals over the window, and requests on each of 2 earlier days.
+        let names: Vec<&str> = asked.iter().map(|q| q.signal.name()).collect();
+        assert_eq!(
+            names,
+            [
+                "prediction_kl_divergence",
+                "accuracy",
+                "latency_p99_ms",
+                "requests",
+                "errors",
+                "requests",
+                "requests"
+            ]
+        );
+        assert!(asked.iter().all(|q| q.version == "1" && q.end <= now));
+        // Answers: 1,000 requests, no errors series at all (zero is data),
+        // accuracy 0.85 (a 5pp drop), p99 40 ms; no snapshots.
+        let mut answers = Answers::new();
+        for q in &asked {
+            let a = match (&q.signal, q.end == now) {
+                (Signal::Requests, _) => Some(1000.0),
+                (Signal::Accuracy, _) => Some(0.85),
+                (Signal::LatencyP99Ms, _) => Some(40.0),
+                _ => None,
+            };
+            answers.insert(q.clone(), Ok(a));
+        }
+        let report = judge(now, d, &actual, &answers, None);
+        let status = |s: &str| {
+            report
+                .signals
+                .iter()
+                .find(|r| r.signal == s)
+                .map(|r| r.status)
+                .unwrap_or_else(|| panic!("no {s} in {report:#?}"))
+        };
+        assert_eq!(status("error_rate"), SignalStatus::Healthy);
+        assert_eq!(status("latency"), SignalStatus::Healthy);
+        assert_eq!(status("accuracy"), SignalStatus::Breached);
+        assert_eq!(status("prediction_distribution"), SignalStatus::Unmeasured);
+        assert_eq!(status("feature_drift"), SignalStatus::Unmeasured);
+        // A question nobody answered (no provider) is unmeasured, never healthy.
+        let report = judge(now, d, &actual, &Answers::new(), None);
+        assert!(
+            report
+                .signals
+                .iter()
+                .all(|s| s.status == SignalStatus::Unmeasured),
+            "{report:#?}"
+        );
+    }
 }
