@@ -12,8 +12,8 @@ use serde::Deserialize;
 use crate::manifest::Diagnostic;
 use crate::reconcile::ModelAction;
 use crate::reconcile::Plan;
-use crate::reconcile::plan::FORMAT_VERSION;
 use crate::render::{abbrev, code, plan_markdown, prose, summary_line};
+use crate::state::plan::FORMAT_VERSION;
 
 /// A document to post.
 #[derive(Debug, Clone)]

@@ -216,7 +216,7 @@ pub fn read_plan(path: &std::path::Path) -> Result<Plan> {
         .get("format_version")
         .and_then(|v| v.as_str())
         .unwrap_or("");
-    let major = crate::reconcile::plan::FORMAT_VERSION
+    let major = crate::state::plan::FORMAT_VERSION
         .split('.')
         .next()
         .unwrap_or("1");

@@ -8,10 +8,10 @@
 //! the documented emergency path, skips this.
 
 use super::gates::{self, Candidate, Evidence, GateInputs, GateResult};
-use super::plan::{HeldRejection, PlanStep};
 use super::{Observations, metadata_of};
 use crate::manifest::policy::PolicySpec;
 use crate::manifest::{DesiredModel, Stage, VersionId};
+use crate::state::plan::{HeldRejection, PlanStep};
 use crate::state::{ActualState, VersionMetadata};
 
 /// What one model's gated moves are judged with.

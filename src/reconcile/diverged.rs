@@ -9,9 +9,9 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 
 use super::gates::GateStatus;
-use super::plan::{Diverged, DivergedCause, ModelPlan, Plan, PlanStep, RollbackHold};
 use super::{rollback, rollout};
 use crate::manifest::{Desired, DesiredModel, Stage, VersionId};
+use crate::state::plan::{Diverged, DivergedCause, ModelPlan, Plan, PlanStep, RollbackHold};
 use crate::state::{ActualState, RegisteredModel, RolloutRecord};
 
 /// Every diverged version of the models `plan` covers, in model order then

@@ -6,7 +6,6 @@ pub mod admit;
 pub mod diverged;
 pub mod gates;
 pub mod monitor;
-pub mod plan;
 mod recheck;
 pub mod rollback;
 pub mod rollout;
@@ -42,7 +41,7 @@ use crate::state::{
 };
 use gates::GateObservations;
 
-pub use plan::{
+pub use crate::state::plan::{
     HeldRejection, ModelAction, ModelPlan, OutsideChange, Plan, PlanSource, PlanStep, Summary,
 };
 
@@ -288,7 +287,7 @@ fn plan_with(
         )
     };
     let mut p = Plan {
-        format_version: plan::FORMAT_VERSION.to_string(),
+        format_version: crate::state::plan::FORMAT_VERSION.to_string(),
         created_at: now,
         source: PlanSource::default(),
         state_fingerprint,

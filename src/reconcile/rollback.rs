@@ -8,9 +8,9 @@
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::plan::{PlanStep, RollbackHold};
 use crate::manifest::{DesiredModel, VersionId};
 use crate::state::RolloutRecord;
+use crate::state::plan::{PlanStep, RollbackHold};
 
 /// The rollout-record strategy of a rollback.
 pub const STRATEGY: &str = "rollback";

@@ -8,7 +8,7 @@
 
 use serde_json::Value;
 
-use super::plan::{Plan, PlanStep, Summary};
+use crate::state::plan::{Plan, PlanStep, Summary};
 
 /// The first step where a saved plan and the derived one differ.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -204,8 +204,8 @@ fn short(v: &Value) -> String {
 mod tests {
     use super::*;
     use crate::manifest::{Stage, VersionId};
-    use crate::reconcile::plan::ModelPlan;
     use crate::state::VersionMetadata;
+    use crate::state::plan::ModelPlan;
 
     fn register(version: u64, source: &str) -> PlanStep {
         PlanStep::RegisterVersion {

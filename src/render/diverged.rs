@@ -5,7 +5,7 @@
 use std::fmt::Write;
 
 use crate::reconcile::Plan;
-use crate::reconcile::plan::Diverged;
+use crate::state::plan::Diverged;
 
 /// The diverged versions grouped by model (the plan lists them in model
 /// order), each group with its model's patch.

@@ -11,8 +11,8 @@ use super::{
     show_setting_change, summary_line,
 };
 use crate::reconcile::gates::{GateResult, GateStatus};
-use crate::reconcile::plan::StepKind;
 use crate::reconcile::{ModelAction, Plan, PlanStep};
+use crate::state::plan::StepKind;
 
 /// The whole plan as markdown.
 pub fn plan_markdown(plan: &Plan) -> String {

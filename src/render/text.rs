@@ -5,8 +5,8 @@ use std::fmt::Write;
 use super::safe::text;
 use super::{after_merge_heading, show_change, show_outside_change, show_setting_change};
 use crate::reconcile::gates::GateResult;
-use crate::reconcile::plan::{DivergedCause, StepKind};
 use crate::reconcile::{ModelAction, Plan, PlanStep};
+use crate::state::plan::{DivergedCause, StepKind};
 
 /// The closing summary line.
 pub fn summary_line(plan: &Plan) -> String {

@@ -14,7 +14,9 @@ use crate::manifest::{Stage, VersionId};
 pub mod chain;
 pub mod check;
 pub mod format;
+pub mod gate;
 pub mod metrics;
+pub mod plan;
 mod rollout;
 
 pub use rollout::{Analysis, AnalysisCheck, RolloutRecord, RolloutStage, Verdict};

@@ -17,8 +17,8 @@ use jiff::Timestamp;
 
 use super::STRATEGY;
 use crate::manifest::{Stage, VersionId};
-use crate::reconcile::plan::PlanStep;
 use crate::reconcile::rollout::FAILED;
+use crate::state::plan::PlanStep;
 use crate::state::{Event, RegisteredModel, RolloutRecord};
 
 /// How a version was taken out of service other than by normal succession.

@@ -31,9 +31,9 @@ pub use analysis::{Lookup, Metrics, thousands};
 
 use super::admit::{Admitter, Decision, Move};
 use super::gates::{Evidence, GateResult, GateStatus, failure_summary, rejection_key};
-use super::plan::{PlanStep, RolloutNote};
 use crate::manifest::policy::PolicySpec;
 use crate::manifest::{DesiredDeployment, DesiredModel, Stage, Strategy, VersionId};
+use crate::state::plan::{PlanStep, RolloutNote};
 use crate::state::{Analysis, RegisteredModel, RolloutRecord, TrafficRecord, VersionMetadata};
 
 /// Phase of a running rollout.

@@ -10,7 +10,7 @@ use crate::manifest::policy::PolicySpec;
 use crate::manifest::{Diagnostic, Stage, VersionId};
 use crate::state::{Analysis, FieldChange, RolloutRecord, TrafficRecord, VersionMetadata};
 
-use super::gates::GateResult;
+use super::gate::GateResult;
 
 /// Major.minor of the plan's JSON shape. A minor bump only adds fields;
 /// readers must ignore fields they do not know and reject another major.
@@ -377,7 +377,7 @@ pub enum PlanStep {
         policy: String,
         /// Every check evaluated, at least one failed.
         gates: Vec<GateResult>,
-        /// [`super::gates::rejection_key`] of what was refused.
+        /// [`crate::reconcile::gates::rejection_key`] of what was refused.
         key: String,
     },
 }
