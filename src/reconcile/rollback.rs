@@ -45,13 +45,7 @@ pub fn still_held(record: &RolloutRecord, model: &DesiredModel) -> bool {
 /// The hold as a plan reports it (the patch is filled in by the caller,
 /// which has the manifest's text).
 pub fn hold_of(model: &str, file: &str, r: &RolloutRecord) -> RollbackHold {
-    let field = |k: &str| {
-        r.result
-            .as_ref()
-            .and_then(|v| v[k].as_str())
-            .unwrap_or("")
-            .to_string()
-    };
+    let field = |k: &str| r.result_text(k);
     RollbackHold {
         model: model.to_string(),
         at: r.started_at.unwrap_or(r.step_started_at),

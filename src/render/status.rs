@@ -60,13 +60,7 @@ pub fn status_text(models: &[&RegisteredModel], actual: &ActualState, now: Times
 fn rollout_lines(r: &RolloutRecord, now: Timestamp) -> String {
     let mut out = String::new();
     if r.strategy == crate::reconcile::rollback::STRATEGY {
-        let field = |k: &str| {
-            r.result
-                .as_ref()
-                .and_then(|v| v[k].as_str())
-                .unwrap_or("")
-                .to_string()
-        };
+        let field = |k: &str| r.result_text(k);
         let from = r
             .from_version
             .as_ref()

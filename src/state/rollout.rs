@@ -49,6 +49,18 @@ pub struct RolloutRecord {
     pub promoted: bool,
 }
 
+impl RolloutRecord {
+    /// The text field `key` of the recorded result (a rollback's `actor` or
+    /// `reason`), or empty.
+    pub fn result_text(&self, key: &str) -> String {
+        self.result
+            .as_ref()
+            .and_then(|v| v[key].as_str())
+            .unwrap_or("")
+            .to_string()
+    }
+}
+
 fn is_zero(n: &u32) -> bool {
     *n == 0
 }
