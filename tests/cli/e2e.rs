@@ -6,12 +6,16 @@
 //!   front of a model server per version), the MLflow tracking server the
 //!   suite runs against, and free ports. Each is skipped when it is not
 //!   installed, except with `MODELOPS_E2E=1`, where that is a failure.
+//! - [`series`] — OpenMetrics written from counters and gauges, in the
+//!   format `promtool tsdb create-blocks-from openmetrics` backfills.
 //! - [`http`] — small HTTP/1.1 servers inside the test: fakes that record
 //!   what they are sent and answer as a test decides (failure injection,
 //!   timing), and the model servers nginx routes to.
 
 #[path = "e2e/http.rs"]
 pub(crate) mod http;
+#[path = "e2e/series.rs"]
+pub(crate) mod series;
 #[path = "e2e/servers.rs"]
 pub(crate) mod servers;
 

@@ -11,8 +11,8 @@ use modelops::backend::metrics::prometheus::PrometheusProvider;
 use modelops::backend::metrics::{MetricQuery, MetricsError, MetricsProvider, Signal};
 use modelops::manifest::config::{MetricsProviderConfig, MetricsType};
 
-use crate::e2e::MODEL;
 use crate::e2e::servers::{Prometheus, free_port};
+use crate::e2e::{MODEL, series};
 
 /// The time the series end at (`2026-11-25T00:00:00Z`).
 const END: i64 = 1_795_564_800;
@@ -76,7 +76,7 @@ fn minute(k: i64) -> i64 {
 
 /// One OpenMetrics sample line at minute `k`.
 fn sample(out: &mut String, name: &str, labels: &str, value: impl std::fmt::Display, k: i64) {
-    writeln!(out, "{name}{{{labels}}} {value} {}", minute(k)).unwrap();
+    series::sample(out, name, labels, value, minute(k));
 }
 
 /// A gauge's base value in a version's traffic.
