@@ -4,6 +4,7 @@
 //! `state.json` counts is refused without touching either file.
 
 use crate::common::Repo;
+use crate::e2e::servers::{mlflow, mlflow_serial, unique};
 use crate::lifecycle::applied;
 use crate::promotion::promote_12;
 
@@ -239,10 +240,10 @@ fn unlock_force_refuses_while_the_holder_runs_on_this_host() {
 #[test]
 fn unlock_force_on_mlflow_checks_a_holder_on_this_host() {
     use modelops::backend::mlflow::request;
-    let Some(client) = crate::mlflow::server() else {
+    let Some(client) = mlflow() else {
         return;
     };
-    let _serial = crate::mlflow::serial();
+    let _serial = mlflow_serial();
     let url = std::env::var("MODELOPS_MLFLOW_URL").expect("url");
     let env = [("MLFLOW_TRACKING_URI", url.as_str())];
     let here = std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -339,14 +340,7 @@ fn a_rollout_record_out_of_bounds_is_an_error_never_a_promotion() {
         let repo = applied();
         // Git promotes version 3; the canary starts: a real record, at
         // stage 1 of 4.
-        let fraud = "models/fraud-detector.yaml";
-        repo.edit(fraud, "stage: Production", "stage: Archived")
-            .edit(fraud, "stage: Staging", "stage: Production")
-            .edit(
-                fraud,
-                "adds optional device_fingerprint_seen_before.\n",
-                "adds optional device_fingerprint_seen_before.\n      approved_by: risk-ml\n",
-            );
+        crate::rollouts::promote(&repo);
         repo.run(&["apply", "--auto-approve"]).code(0);
         let mut state: serde_json::Value =
             serde_json::from_slice(&std::fs::read(repo.state_file()).expect("state"))
@@ -392,16 +386,13 @@ fn a_rollout_record_out_of_bounds_is_an_error_never_a_promotion() {
 #[test]
 fn mlflow_event_tags_carry_the_chain_and_verify_finds_an_edit() {
     use modelops::backend::mlflow::request;
-    let Some(client) = crate::mlflow::server() else {
+    let Some(client) = mlflow() else {
         return;
     };
-    let _serial = crate::mlflow::serial();
+    let _serial = mlflow_serial();
     let url = std::env::var("MODELOPS_MLFLOW_URL").expect("url");
     let env = [("MLFLOW_TRACKING_URI", url.as_str())];
-    let name = format!(
-        "audit-{}",
-        &crate::mlflow::unique("x")[2..].replace('-', "")
-    );
+    let name = format!("audit-{}", &unique("x")[2..].replace('-', ""));
     let repo = Repo::new();
     repo.file(
         crate::fixtures::POLICY_FILE,

@@ -9,8 +9,8 @@
 //! or a debugging endpoint in front of one can.
 
 use crate::common::{Repo, Run};
+use crate::e2e::http::Receiver;
 use crate::lifecycle::example_in_git;
-use crate::monitor::Receiver;
 
 /// A proxy's debugging page: the request line and every credential sent.
 fn headers_page(line: &str, auth: &str) -> String {

@@ -4,14 +4,13 @@
 //! evaluated again at apply time (a benchmark against a local endpoint
 //! whose latency the test controls).
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::common::{Repo, snapshot};
+use crate::e2e::http::{Response, Server};
 use crate::lifecycle::{applied, example_in_git};
 
 const CHURN: &str = "models/churn-predictor.yaml";
@@ -205,60 +204,21 @@ struct Endpoint {
 
 impl Endpoint {
     fn start(delay_ms: u64) -> Endpoint {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let port = listener.local_addr().unwrap().port();
         let delay = Arc::new(AtomicU64::new(delay_ms));
         let paths = Arc::new(Mutex::new(Vec::new()));
         let (d, p) = (delay.clone(), paths.clone());
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let (d, p) = (d.clone(), p.clone());
-                std::thread::spawn(move || {
-                    let _ = serve(stream, &d, &p);
-                });
+        let server = Server::start(move |r| {
+            p.lock().unwrap().push(r.path().to_string());
+            Response {
+                delay: Duration::from_millis(d.load(Ordering::SeqCst)),
+                ..Response::ok("{}")
             }
         });
         Endpoint {
-            port,
+            port: server.port,
             delay_ms: delay,
             paths,
         }
-    }
-}
-
-fn serve(
-    stream: std::net::TcpStream,
-    delay: &AtomicU64,
-    paths: &Mutex<Vec<String>>,
-) -> std::io::Result<()> {
-    stream.set_nodelay(true)?;
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut writer = stream;
-    loop {
-        let mut request = String::new();
-        if reader.read_line(&mut request)? == 0 {
-            return Ok(());
-        }
-        let mut length = 0;
-        loop {
-            let mut line = String::new();
-            reader.read_line(&mut line)?;
-            let line = line.trim_end();
-            if line.is_empty() {
-                break;
-            }
-            if let Some((name, value)) = line.split_once(':')
-                && name.eq_ignore_ascii_case("content-length")
-            {
-                length = value.trim().parse().unwrap_or(0);
-            }
-        }
-        let mut body = vec![0; length];
-        reader.read_exact(&mut body)?;
-        let path = request.split(' ').nth(1).unwrap_or("").to_string();
-        paths.lock().unwrap().push(path);
-        std::thread::sleep(Duration::from_millis(delay.load(Ordering::SeqCst)));
-        writer.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")?;
     }
 }
 

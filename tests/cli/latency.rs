@@ -6,13 +6,14 @@
 //! benchmark measures, so there is no clock to inject. Assertions take the
 //! delays as exact lower bounds and allow tens of milliseconds above them.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use modelops::backend::benchmark::{self, BenchmarkError, BenchmarkSpec, LatencyReport};
+
+use crate::e2e::http::{self, Response};
+use crate::e2e::servers::free_port;
 
 /// How the server answers one request.
 struct Answer {
@@ -40,21 +41,33 @@ impl Server {
     /// Answers the `n`th request to arrive (from 0) with `answer(n)`, one
     /// thread per connection, keeping connections alive.
     fn start(answer: fn(usize) -> Answer) -> Server {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-        let port = listener.local_addr().unwrap().port();
         let received = Arc::new(Mutex::new(Vec::new()));
         let seen = received.clone();
-        let arrivals = Arc::new(AtomicUsize::new(0));
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let (seen, arrivals) = (seen.clone(), arrivals.clone());
-                std::thread::spawn(move || {
-                    // A client that timed out and hung up is not the server's failure.
-                    let _ = serve_connection(stream, answer, &arrivals, &seen);
-                });
+        let arrivals = AtomicUsize::new(0);
+        let server = http::Server::start(move |r| {
+            let header = |name| r.header(name).map(str::to_string);
+            seen.lock().unwrap().push(Received {
+                request_line: r.line.clone(),
+                content_type: header("content-type"),
+                authorization: header("authorization"),
+                body: r.body.clone(),
+            });
+            let answer = answer(arrivals.fetch_add(1, Ordering::SeqCst));
+            Response {
+                status: format!(
+                    "{} {}",
+                    answer.status,
+                    if answer.status == 200 { "OK" } else { "Error" }
+                ),
+                headers: vec![("Content-Type", "text/plain".into())],
+                delay: Duration::from_millis(answer.delay_ms),
+                ..Response::ok(answer.body)
             }
         });
-        Server { port, received }
+        Server {
+            port: server.port,
+            received,
+        }
     }
 
     fn url(&self) -> String {
@@ -63,61 +76,6 @@ impl Server {
 
     fn received(&self) -> Vec<Received> {
         self.received.lock().unwrap().clone()
-    }
-}
-
-fn serve_connection(
-    stream: TcpStream,
-    answer: fn(usize) -> Answer,
-    arrivals: &AtomicUsize,
-    seen: &Mutex<Vec<Received>>,
-) -> std::io::Result<()> {
-    stream.set_nodelay(true)?;
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut writer = stream;
-    loop {
-        let mut request_line = String::new();
-        if reader.read_line(&mut request_line)? == 0 {
-            return Ok(());
-        }
-        let (mut length, mut content_type, mut authorization) = (0, None, None);
-        loop {
-            let mut line = String::new();
-            reader.read_line(&mut line)?;
-            let line = line.trim_end();
-            if line.is_empty() {
-                break;
-            }
-            if let Some((name, value)) = line.split_once(':') {
-                let value = value.trim().to_string();
-                match name.trim().to_ascii_lowercase().as_str() {
-                    "content-length" => length = value.parse().expect("a length"),
-                    "content-type" => content_type = Some(value),
-                    "authorization" => authorization = Some(value),
-                    _ => {}
-                }
-            }
-        }
-        let mut body = vec![0; length];
-        reader.read_exact(&mut body)?;
-        seen.lock().unwrap().push(Received {
-            request_line: request_line.trim_end().to_string(),
-            content_type,
-            authorization,
-            body,
-        });
-        let answer = answer(arrivals.fetch_add(1, Ordering::SeqCst));
-        std::thread::sleep(Duration::from_millis(answer.delay_ms));
-        // One write: headers and body in separate small writes could wait
-        // on Nagle's algorithm and the client's delayed ACK (~40 ms).
-        let response = format!(
-            "HTTP/1.1 {} {}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{}",
-            answer.status,
-            if answer.status == 200 { "OK" } else { "Error" },
-            answer.body.len(),
-            answer.body
-        );
-        writer.write_all(response.as_bytes())?;
     }
 }
 
@@ -242,11 +200,7 @@ fn a_request_without_an_answer_in_time_is_a_failure() {
 #[test]
 fn a_closed_port_is_an_error_that_names_the_url_without_credentials() {
     // A port that was just free: nothing listens there.
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let url = format!("http://alice:s3cret@127.0.0.1:{port}/predict");
     let err = benchmark::run(&spec(&url, 5, 2)).expect_err("nothing listens");
 

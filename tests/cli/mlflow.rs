@@ -8,44 +8,11 @@ use modelops::backend::mlflow::client::{Client, ClientError, Credentials, Endpoi
 use modelops::backend::mlflow::request;
 use serde_json::Value;
 
-/// A client for the test server, or `None` (skip) outside end-to-end runs.
-pub fn server() -> Option<Client> {
-    match std::env::var("MODELOPS_MLFLOW_URL") {
-        Ok(url) if !url.is_empty() => {
-            let endpoint = Endpoint::new(&url, &Credentials::default()).expect("valid URL");
-            Some(Client::new(endpoint, Duration::from_secs(20)).expect("client"))
-        }
-        _ if std::env::var("MODELOPS_E2E").as_deref() == Ok("1") => {
-            panic!("MODELOPS_E2E=1 but no MLflow server: run the suite through scripts/test.sh")
-        }
-        _ => {
-            eprintln!(
-                "skipped: no MLflow server (MODELOPS_MLFLOW_URL unset; scripts/test.sh starts one)"
-            );
-            None
-        }
-    }
-}
-
-/// Tests that apply take the one apply lock in the shared server (and one of
-/// them breaks it on purpose): they run one at a time.
-pub fn serial() -> std::sync::MutexGuard<'static, ()> {
-    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// A model name no other test run uses.
-pub fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{prefix}-{}-{nanos}", std::process::id())
-}
+use crate::e2e::servers::{free_port, mlflow, mlflow_post, mlflow_serial, unique};
 
 #[test]
 fn registers_a_model_version_with_stage_alias_and_tags() {
-    let Some(client) = server() else { return };
+    let Some(client) = mlflow() else { return };
     let name = unique("e2e-churn");
     client
         .send(&request::create_registered_model(
@@ -120,7 +87,7 @@ fn registers_a_model_version_with_stage_alias_and_tags() {
 
 #[test]
 fn errors_carry_mlflow_codes_and_creating_twice_is_reported() {
-    let Some(client) = server() else { return };
+    let Some(client) = mlflow() else { return };
     let missing = client
         .send(&request::get_registered_model(&unique("e2e-missing")))
         .unwrap_err();
@@ -151,11 +118,7 @@ fn errors_carry_mlflow_codes_and_creating_twice_is_reported() {
 #[test]
 fn an_unreachable_server_is_retried_for_reads_only() {
     // A port that was just free: nothing listens there.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let endpoint = Endpoint::new(
         &format!("http://user:s3cret@127.0.0.1:{port}"),
         &Credentials::default(),
@@ -223,8 +186,8 @@ spec:
 
 #[test]
 fn apply_creates_the_declared_registry_and_converges() {
-    let Some(client) = server() else { return };
-    let _serial = serial();
+    let Some(client) = mlflow() else { return };
+    let _serial = mlflow_serial();
     let url = std::env::var("MODELOPS_MLFLOW_URL").unwrap();
     let env = [("MLFLOW_TRACKING_URI", url.as_str())];
     let name = format!("fraud-detector-{}", &unique("x")[2..].replace('-', ""));
@@ -370,8 +333,8 @@ fn apply_creates_the_declared_registry_and_converges() {
 #[test]
 fn a_second_apply_waits_for_the_lock_then_names_its_holder() {
     use modelops::backend::Registry;
-    let Some(client) = server() else { return };
-    let _serial = serial();
+    let Some(client) = mlflow() else { return };
+    let _serial = mlflow_serial();
     let url = std::env::var("MODELOPS_MLFLOW_URL").unwrap();
     let env = [("MLFLOW_TRACKING_URI", url.as_str())];
     let mut holder = modelops::backend::MlflowRegistry::new(client, &Default::default());
@@ -407,40 +370,32 @@ fn a_second_apply_waits_for_the_lock_then_names_its_holder() {
 
 /// A run with one logged metric, created through the REST API.
 fn run_with_metric(client: &Client, key: &str, value: f64) -> String {
-    use modelops::backend::mlflow::request::{Method, Request};
-    let post = |path: &'static str, body: Value| Request {
-        method: Method::Post,
-        path,
-        query: Vec::new(),
-        body: Some(body),
-        idempotent: false,
-    };
-    let experiment = client
-        .send(&post(
-            "experiments/create",
-            serde_json::json!({"name": unique("e2e-experiment")}),
-        ))
-        .expect("experiment");
-    let run = client
-        .send(&post(
-            "runs/create",
-            serde_json::json!({"experiment_id": experiment["experiment_id"], "start_time": 0}),
-        ))
-        .expect("run");
+    let experiment = mlflow_post(
+        client,
+        "experiments/create",
+        serde_json::json!({"name": unique("e2e-experiment")}),
+    );
+    let run = mlflow_post(
+        client,
+        "runs/create",
+        serde_json::json!({"experiment_id": experiment["experiment_id"], "start_time": 0}),
+    );
     let run_id = run["run"]["info"]["run_id"]
         .as_str()
         .expect("run id")
         .to_string();
-    client
-        .send(&post("runs/log-metric", serde_json::json!({"run_id": run_id, "key": key, "value": value, "timestamp": 0, "step": 0})))
-        .expect("metric");
+    mlflow_post(
+        client,
+        "runs/log-metric",
+        serde_json::json!({"run_id": run_id, "key": key, "value": value, "timestamp": 0, "step": 0}),
+    );
     run_id
 }
 
 #[test]
 fn declared_metrics_are_checked_against_the_training_run() {
-    let Some(client) = server() else { return };
-    let _serial = serial();
+    let Some(client) = mlflow() else { return };
+    let _serial = mlflow_serial();
     let url = std::env::var("MODELOPS_MLFLOW_URL").unwrap();
     let env = [("MLFLOW_TRACKING_URI", url.as_str())];
     let run = run_with_metric(&client, "test_accuracy", 0.87);
@@ -472,8 +427,8 @@ fn declared_metrics_are_checked_against_the_training_run() {
 
 #[test]
 fn the_example_repository_applies_to_mlflow_exactly() {
-    let Some(client) = server() else { return };
-    let _serial = serial();
+    let Some(client) = mlflow() else { return };
+    let _serial = mlflow_serial();
     let url = std::env::var("MODELOPS_MLFLOW_URL").unwrap();
     let env = [("MLFLOW_TRACKING_URI", url.as_str())];
     let repo = crate::common::Repo::example();
@@ -591,8 +546,8 @@ impl FlakyProxy {
 
 #[test]
 fn a_server_lost_in_the_middle_of_an_apply_is_reported_and_the_next_apply_converges() {
-    let Some(client) = server() else { return };
-    let _serial = serial();
+    let Some(client) = mlflow() else { return };
+    let _serial = mlflow_serial();
     let proxy = FlakyProxy::new(&std::env::var("MODELOPS_MLFLOW_URL").unwrap());
     let url = proxy.url();
     let env = [("MLFLOW_TRACKING_URI", url.as_str())];

@@ -6,33 +6,21 @@
 use std::path::PathBuf;
 
 use modelops::backend::mlflow::client::Client;
-use modelops::backend::mlflow::request::{self, Method, Request};
+use modelops::backend::mlflow::request;
 use serde_json::{Value, json};
 
-use crate::mlflow::{serial, server, unique};
-
-fn post(client: &Client, path: &'static str, body: Value) -> Value {
-    client
-        .send(&Request {
-            method: Method::Post,
-            path,
-            query: Vec::new(),
-            body: Some(body),
-            idempotent: false,
-        })
-        .unwrap_or_else(|e| panic!("{path}: {e}"))
-}
+use crate::e2e::servers::{mlflow, mlflow_post, mlflow_serial, unique};
 
 /// A training run that logged `metrics` and an MLmodel whose input
 /// `amount` has type `amount_type`, as a client logging to the server's local
 /// artifact root leaves it. Returns the run id.
 fn training_run(client: &Client, metrics: &[(&str, f64)], amount_type: &str) -> String {
-    let experiment = post(
+    let experiment = mlflow_post(
         client,
         "experiments/create",
         json!({"name": unique("e2e-gates")}),
     );
-    let run = post(
+    let run = mlflow_post(
         client,
         "runs/create",
         json!({"experiment_id": experiment["experiment_id"], "start_time": 0}),
@@ -43,7 +31,7 @@ fn training_run(client: &Client, metrics: &[(&str, f64)], amount_type: &str) -> 
         .iter()
         .map(|(k, v)| json!({"key": k, "value": v, "timestamp": 0, "step": 0}))
         .collect();
-    post(
+    mlflow_post(
         client,
         "runs/log-batch",
         json!({"run_id": run_id, "metrics": metrics}),
@@ -77,8 +65,8 @@ fn version(v: u64, stage: &str, run: &str, accuracy: f64) -> String {
 
 #[test]
 fn gates_read_mlflow_runs_and_logged_models_and_rejections_hold() {
-    let Some(client) = server() else { return };
-    let _serial = serial();
+    let Some(client) = mlflow() else { return };
+    let _serial = mlflow_serial();
     let url = std::env::var("MODELOPS_MLFLOW_URL").unwrap();
     let env = [("MLFLOW_TRACKING_URI", url.as_str())];
     let good = training_run(
@@ -189,8 +177,8 @@ fn gates_read_mlflow_runs_and_logged_models_and_rejections_hold() {
 
 #[test]
 fn rollout_records_and_rollback_holds_live_in_mlflow() {
-    let Some(client) = server() else { return };
-    let _serial = serial();
+    let Some(client) = mlflow() else { return };
+    let _serial = mlflow_serial();
     let url = std::env::var("MODELOPS_MLFLOW_URL").unwrap();
     let env = [("MLFLOW_TRACKING_URI", url.as_str())];
     let name = format!("fraud-detector-{}", &unique("r")[2..].replace('-', ""));

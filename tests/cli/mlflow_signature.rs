@@ -6,32 +6,13 @@
 //! server fails these tests instead of skipping.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
-use modelops::backend::mlflow::client::{Client, ClientError, Credentials, Endpoint};
+use modelops::backend::mlflow::client::{Client, ClientError};
 use modelops::backend::mlflow::mlmodel::{LoggedSignature, logged_signature};
-use modelops::backend::mlflow::request::{Method, Request};
 use modelops::manifest::model::{Signature, SignatureColumn};
 use serde_json::{Value, json};
 
-/// A client for the test server, or `None` (skip) outside end-to-end runs.
-fn server() -> Option<Client> {
-    match std::env::var("MODELOPS_MLFLOW_URL") {
-        Ok(url) if !url.is_empty() => {
-            let endpoint = Endpoint::new(&url, &Credentials::default()).expect("valid URL");
-            Some(Client::new(endpoint, Duration::from_secs(20)).expect("client"))
-        }
-        _ if std::env::var("MODELOPS_E2E").as_deref() == Ok("1") => {
-            panic!("MODELOPS_E2E=1 but no MLflow server: run the suite through scripts/test.sh")
-        }
-        _ => {
-            eprintln!(
-                "skipped: no MLflow server (MODELOPS_MLFLOW_URL unset; scripts/test.sh starts one)"
-            );
-            None
-        }
-    }
-}
+use crate::e2e::servers::{mlflow, mlflow_post, unique};
 
 /// What `mlflow.pyfunc.log_model` 3.17.2 writes for a column signature.
 const COLUMNS_MLMODEL: &str = r#"artifact_path: model
@@ -78,36 +59,15 @@ fn columns_signature() -> Signature {
     }
 }
 
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{prefix}-{}-{nanos}", std::process::id())
-}
-
-fn post(client: &Client, path: &'static str, body: Value) -> Value {
-    let request = Request {
-        method: Method::Post,
-        path,
-        query: Vec::new(),
-        body: Some(body),
-        idempotent: false,
-    };
-    client
-        .send(&request)
-        .unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
 /// A new run in a new experiment: its id, experiment id and artifact directory.
 fn new_run(client: &Client) -> (String, String, PathBuf) {
-    let experiment = post(
+    let experiment = mlflow_post(
         client,
         "experiments/create",
         json!({"name": unique("e2e-signature")}),
     );
     let experiment = experiment["experiment_id"].as_str().unwrap().to_string();
-    let run = post(
+    let run = mlflow_post(
         client,
         "runs/create",
         json!({"experiment_id": experiment, "start_time": 0}),
@@ -152,7 +112,7 @@ fn assert_not_logged(got: LoggedSignature, want: &str) {
 
 #[test]
 fn a_run_artifacts_mlmodel_is_read() {
-    let Some(client) = server() else { return };
+    let Some(client) = mlflow() else { return };
     let (run, _, root) = new_run(&client);
     write_mlmodel(root.join("model"), COLUMNS_MLMODEL);
     let want = LoggedSignature::Found(columns_signature());
@@ -172,9 +132,9 @@ fn a_run_artifacts_mlmodel_is_read() {
 
 #[test]
 fn an_mlflow3_logged_models_mlmodel_is_read() {
-    let Some(client) = server() else { return };
+    let Some(client) = mlflow() else { return };
     let (run, experiment, _) = new_run(&client);
-    let model = post(
+    let model = mlflow_post(
         &client,
         "logged-models",
         json!({"experiment_id": experiment, "name": "model", "source_run_id": run}),
@@ -215,7 +175,7 @@ fn an_mlflow3_logged_models_mlmodel_is_read() {
 
 #[test]
 fn missing_mlmodels_and_unserved_sources_are_not_logged() {
-    let Some(client) = server() else { return };
+    let Some(client) = mlflow() else { return };
     let (run, _, root) = new_run(&client);
     assert_not_logged(
         read(&client, &format!("runs:/{run}/model"), Some(&run)),
@@ -244,7 +204,7 @@ fn missing_mlmodels_and_unserved_sources_are_not_logged() {
 
 #[test]
 fn an_unreadable_mlmodel_is_an_error() {
-    let Some(client) = server() else { return };
+    let Some(client) = mlflow() else { return };
     let (run, _, root) = new_run(&client);
     write_mlmodel(
         root.join("model"),

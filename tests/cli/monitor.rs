@@ -4,85 +4,13 @@
 //! GitHub `repository_dispatch` fired once per window, and a rollback that
 //! really switches serving and the registry.
 
-use std::io::{BufRead, BufReader, Read, Write};
-
-use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
-
 use crate::common::Repo;
+use crate::e2e::http::Receiver;
 use crate::lifecycle::applied;
 
 /// Four days after the first apply: a week of traffic history is not yet
 /// there, three earlier days are.
 const LATER: &str = "2026-11-30T09:00:00Z";
-
-/// One request a receiver saw: request line, authorization, body.
-pub(crate) type Seen = (String, Option<String>, String);
-
-/// A local HTTP receiver that records what it is sent and answers `status`.
-pub(crate) struct Receiver {
-    pub(crate) url: String,
-    seen: Arc<Mutex<Vec<Seen>>>,
-}
-
-impl Receiver {
-    pub(crate) fn start(status: &'static str) -> Receiver {
-        Receiver::answering(status, |_, _| String::new())
-    }
-
-    /// A receiver whose answers carry the body `body(request line,
-    /// authorization)` makes.
-    pub(crate) fn answering(status: &'static str, body: fn(&str, &str) -> String) -> Receiver {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let url = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let log = seen.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-                let mut line = String::new();
-                if reader.read_line(&mut line).is_err() {
-                    continue;
-                }
-                let (mut length, mut auth) = (0, None);
-                loop {
-                    let mut h = String::new();
-                    if reader.read_line(&mut h).is_err() || h.trim().is_empty() {
-                        break;
-                    }
-                    if let Some((k, v)) = h.split_once(':') {
-                        match k.trim().to_ascii_lowercase().as_str() {
-                            "content-length" => length = v.trim().parse().unwrap_or(0),
-                            "authorization" => auth = Some(v.trim().to_string()),
-                            _ => {}
-                        }
-                    }
-                }
-                let mut sent = vec![0; length];
-                let _ = reader.read_exact(&mut sent);
-                let answer = body(line.trim(), auth.as_deref().unwrap_or(""));
-                log.lock().unwrap().push((
-                    line.trim().to_string(),
-                    auth,
-                    String::from_utf8_lossy(&sent).into_owned(),
-                ));
-                let mut out = stream;
-                let _ = out.write_all(
-                    format!(
-                        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
-                        answer.len()
-                    )
-                    .as_bytes(),
-                );
-            }
-        });
-        Receiver { url, seen }
-    }
-
-    pub(crate) fn requests(&self) -> Vec<Seen> {
-        self.seen.lock().unwrap().clone()
-    }
-}
 
 /// The example's observations with fraud-detector's replaced: hourly for
 /// two weeks from the first apply, 90,000 requests an hour on version 2 and

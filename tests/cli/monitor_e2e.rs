@@ -1,8 +1,9 @@
 //! End to end: `modelops monitor` on the example's fraud detector against a
 //! real Prometheus holding backfilled series of the eight days before
-//! ([`series`]), a real nginx serving the model ([`servers`]), and a local HTTP receiver that records the
-//! retrain webhook and `repository_dispatch` calls
-//! ([`Receiver`](crate::monitor::Receiver)). Version 3 goes to Production
+//! ([`series`]), a real nginx serving the model
+//! ([`Edge`](crate::e2e::servers::Edge)), and a local HTTP receiver that
+//! records the retrain webhook and `repository_dispatch` calls
+//! ([`Receiver`](crate::e2e::http::Receiver)). Version 3 goes to Production
 //! eight days before the monitoring time T, so its traffic norm has seven
 //! earlier days; in the hour before T it fails. Every figure `monitor`
 //! reports is checked against the series; the rollback by sending requests
@@ -11,8 +12,6 @@
 
 #[path = "monitor_e2e/series.rs"]
 mod series;
-#[path = "monitor_e2e/servers.rs"]
-mod servers;
 
 use std::collections::BTreeMap;
 
@@ -21,11 +20,12 @@ use modelops::reconcile::gates::num_short;
 use serde_json::Value;
 
 use crate::common::Repo;
-use crate::monitor::Receiver;
+use crate::e2e::fraud_detector_only;
+use crate::e2e::http::Receiver;
+use crate::e2e::servers::{Prometheus, edge_and_prometheus, on_edge};
+use crate::rollouts::promote;
 use series::{HEALTHY_ERRORS, Incident, KL, Series, V3_ACCURACY};
-use servers::{edge_and_prometheus, on_edge, prometheus};
 
-const FRAUD: &str = "models/fraud-detector.yaml";
 /// The monitoring time.
 const T: &str = "2026-12-07T09:00:00Z";
 /// Version 3's recorded `test_accuracy`, the accuracy signal's baseline.
@@ -46,11 +46,7 @@ fn hour_to(to: Timestamp) -> (Timestamp, Timestamp) {
 /// is immediate) on `target` and judged by the `prom` Prometheus with this
 /// `on_breach` block; its rollout evidence waived, so a commit promotes.
 fn fraud_repo(serving: &str, target: &str, prometheus: &str, on_breach: &str) -> Repo {
-    let repo = Repo::example();
-    for model in ["churn-predictor", "recommendation-ranker"] {
-        repo.remove(&format!("models/{model}.yaml"))
-            .remove(&format!("deployments/{model}.yaml"));
-    }
+    let repo = fraud_detector_only();
     repo.file(
         "modelops.yaml",
         format!(
@@ -75,14 +71,8 @@ fn fraud_repo(serving: &str, target: &str, prometheus: &str, on_breach: &str) ->
 /// The commit that promotes version 3 with its owner's sign-off and
 /// archives version 2.
 fn promote_3(repo: &Repo) {
-    repo.edit(FRAUD, "stage: Production", "stage: Archived")
-        .edit(FRAUD, "stage: Staging", "stage: Production")
-        .edit(
-            FRAUD,
-            "adds optional device_fingerprint_seen_before.\n",
-            "adds optional device_fingerprint_seen_before.\n      approved_by: risk-ml\n",
-        )
-        .git_commit("fraud-detector: version 3 to Production");
+    promote(repo);
+    repo.git_commit("fraud-detector: version 3 to Production");
 }
 
 /// [`fraud_repo`] on `local`: version 2 applied an hour before version 3
@@ -153,7 +143,7 @@ fn an_error_rate_breach_rolls_back_nginx_and_the_registry_and_retrains_once() {
         kl: KL[1],
     };
     let series = Series::new(at(0), incident, "2");
-    let Some((edge, prometheus)) = edge_and_prometheus(&series) else {
+    let Some((edge, prometheus)) = edge_and_prometheus(&series.openmetrics()) else {
         return;
     };
     let hook = Receiver::start("200 OK");
@@ -340,7 +330,7 @@ fn a_drift_breach_sends_one_repository_dispatch_per_window_and_never_shows_the_t
         kl: 0.3,
     };
     let series = Series::new(at(0), incident, "3");
-    let Some(prometheus) = prometheus(&series) else {
+    let Some(prometheus) = Prometheus::backfilled(&series.openmetrics()) else {
         return;
     };
     let github = Receiver::start("204 No Content");
@@ -442,7 +432,7 @@ fn a_service_that_never_answered_5xx_has_an_error_rate_of_zero() {
     };
     let series = Series::new(at(0), healthy, "3").without_5xx();
     assert!(!series.openmetrics().contains("code=\"5"));
-    let Some(prometheus) = prometheus(&series) else {
+    let Some(prometheus) = Prometheus::backfilled(&series.openmetrics()) else {
         return;
     };
     let repo = serving_3_since_8_days(&prometheus.url, "      signals: {error_rate: rollback}\n");

@@ -9,11 +9,6 @@
 //! (`4.5 * sqrt(n p (1 - p))`) of `n p`. A correct split then fails about
 //! once in 150,000 checks; a split off by a few points fails every time.
 
-#[path = "nginx/server.rs"]
-pub(crate) mod server;
-#[path = "nginx/upstream.rs"]
-pub(crate) mod upstream;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -24,10 +19,9 @@ use modelops::manifest::deployment::StickyKey;
 use modelops::state::TrafficRecord;
 
 use crate::common::snapshot;
-use server::Nginx;
-use upstream::{Seen, Upstream, free_port, send, send_many};
-
-const MODEL: &str = "fraud-detector";
+use crate::e2e::MODEL;
+use crate::e2e::http::{Seen, Upstream, send, send_many};
+use crate::e2e::servers::{Nginx, free_port};
 
 /// Asserts that `count` of `n` is within the binomial tolerance of `p`.
 pub(crate) fn assert_share(what: &str, count: usize, n: usize, p: f64) {

@@ -6,9 +6,10 @@
 //! plan reports a match.
 
 use crate::common::Repo;
+use crate::e2e::http::{Upstream, send};
+use crate::e2e::servers::{Nginx, free_port};
+use crate::e2e::{DIRECT_ON_EDGE, fraud_detector_only};
 use crate::lifecycle::applied;
-use crate::nginx::server::Nginx;
-use crate::nginx::upstream::{Upstream, free_port, send};
 
 const CHURN: &str = "models/churn-predictor.yaml";
 
@@ -101,28 +102,20 @@ fn a_route_whose_deployment_was_removed_is_removed_on_nginx() {
     let Some(nginx) = Nginx::start() else { return };
     let v2 = Upstream::start("2");
     let port = free_port();
-    let config = nginx.config(port, &[]);
-    let repo = Repo::example();
-    for model in ["churn-predictor", "recommendation-ranker"] {
-        repo.remove(&format!("models/{model}.yaml"))
-            .remove(&format!("deployments/{model}.yaml"));
-    }
+    let upstreams = [
+        ("2", format!("127.0.0.1:{}", v2.port)),
+        ("3", format!("127.0.0.1:{}", free_port())),
+    ];
+    let repo = fraud_detector_only();
     repo.edit(
         "modelops.yaml",
         "  metrics:\n",
         &format!(
-            "  serving:\n    targets:\n      edge:\n        type: nginx\n        config_dir: {}\n        test_command: {}\n        reload_command: {}\n        listen: {{fraud-detector: \"127.0.0.1:{port}\"}}\n        upstreams:\n          fraud-detector: {{\"2\": \"127.0.0.1:{}\", \"3\": \"127.0.0.1:{}\"}}\n  metrics:\n",
-            nginx.path().join("conf.d").display(),
-            config.test_command.expect("a test command"),
-            config.reload_command.expect("a reload command"),
-            v2.port,
-            free_port(),
+            "  serving:\n    targets:\n{}  metrics:\n",
+            nginx.target_yaml(port, &upstreams)
         ),
     )
-    .file(
-        "deployments/fraud-detector.yaml",
-        "apiVersion: modelops/v1\nkind: Deployment\nmetadata: {name: fraud-detector}\nspec:\n  model: fraud-detector\n  target: edge\n  direct: {}\n",
-    )
+    .file("deployments/fraud-detector.yaml", DIRECT_ON_EDGE)
     .git_commit("the fraud detector on nginx");
     repo.run(&["apply", "--auto-approve"]).code(0);
     let fragment = nginx.path().join("conf.d/modelops-fraud-detector.conf");

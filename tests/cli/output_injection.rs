@@ -253,7 +253,7 @@ fn a_target_name_that_could_inject_nginx_configuration_is_a_validation_error() {
 #[test]
 fn hostile_feature_names_and_dataset_versions_print_escaped_in_monitor() {
     const FEATURE: &str = "\u{1b}[31m::error::pwned @octocat [l](http://e) <b>x</b> |a| `c`";
-    let hook = crate::monitor::Receiver::start("200 OK");
+    let hook = crate::e2e::http::Receiver::start("200 OK");
     let repo = crate::lifecycle::applied();
     let csv = |offset: u32| {
         let mut s = format!("\"{FEATURE}\",fraud_score\n");

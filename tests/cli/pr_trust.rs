@@ -12,68 +12,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::common::Repo;
+use crate::e2e::http::{Response, Server};
 use crate::lifecycle::{applied, example_in_git};
 
 /// A port that counts the connections made to it and answers each with an
 /// empty `200 OK` (a fake: the tests need to know whether anything was
 /// sent at all, not what a real server would answer).
-struct Listener {
-    port: u16,
-    connections: Arc<AtomicUsize>,
-}
-
-impl Listener {
-    fn start() -> Listener {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-        let port = listener.local_addr().unwrap().port();
-        let connections = Arc::new(AtomicUsize::new(0));
-        let count = connections.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                count.fetch_add(1, Ordering::SeqCst);
-                std::thread::spawn(move || answer_ok(stream));
-            }
-        });
-        Listener { port, connections }
-    }
-
-    fn connections(&self) -> usize {
-        self.connections.load(Ordering::SeqCst)
-    }
-}
-
-fn answer_ok(stream: std::net::TcpStream) {
-    use std::io::{BufRead, BufReader, Read, Write};
-    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-    loop {
-        let mut length = 0usize;
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
-        }
-        loop {
-            let mut h = String::new();
-            if reader.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
-                break;
-            }
-            if let Some((k, v)) = h.split_once(':')
-                && k.eq_ignore_ascii_case("content-length")
-            {
-                length = v.trim().parse().unwrap_or(0);
-            }
-        }
-        let mut body = vec![0; length];
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
-        let mut out = &stream;
-        if out
-            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
-            .is_err()
-        {
-            return;
-        }
-    }
+fn listener() -> Server {
+    Server::start(|_| Response::ok("{}"))
 }
 
 /// The example's staging gate line the benchmark replaces.
@@ -102,8 +48,8 @@ fn base_with_benchmark(port: u16) -> Repo {
 
 #[test]
 fn a_pull_request_cannot_send_a_file_to_a_host_it_chooses() {
-    let trusted = Listener::start();
-    let attacker = Listener::start();
+    let trusted = listener();
+    let attacker = listener();
     let repo = base_with_benchmark(trusted.port);
     // The base branch's own plan runs its benchmark.
     repo.run(&["plan"])
@@ -190,17 +136,10 @@ fn a_pull_request_cannot_send_a_file_to_a_host_it_chooses() {
 
 #[test]
 fn a_pull_request_cannot_move_the_registry_or_a_metrics_provider() {
-    let attacker = Listener::start();
+    let attacker = listener();
     let repo = applied();
     // A canary in progress, an hour in, so the plan asks the metrics provider.
-    let fraud = "models/fraud-detector.yaml";
-    repo.edit(fraud, "stage: Production", "stage: Archived")
-        .edit(fraud, "stage: Staging", "stage: Production")
-        .edit(
-            fraud,
-            "adds optional device_fingerprint_seen_before.\n",
-            "adds optional device_fingerprint_seen_before.\n      approved_by: risk-ml\n",
-        );
+    crate::rollouts::promote(&repo);
     repo.run(&["apply", "--auto-approve"]).code(0);
     repo.git_commit("canary of fraud-detector 3");
     repo.at("2026-11-26T10:00:00Z");
@@ -329,7 +268,7 @@ const HANG: Duration = Duration::from_secs(20);
 #[test]
 fn a_benchmark_payload_outside_the_repository_is_never_read_or_sent() {
     for e in &ESCAPES {
-        let port = Listener::start();
+        let port = listener();
         let repo = example_in_git();
         (e.make)(&repo);
         repo.edit(
@@ -517,14 +456,7 @@ fn a_hanging_metrics_provider_costs_at_most_the_deadline() {
     );
 
     // A plan's rollout analysis: the canary's questions, under the same bound.
-    let fraud = "models/fraud-detector.yaml";
-    repo.edit(fraud, "stage: Production", "stage: Archived")
-        .edit(fraud, "stage: Staging", "stage: Production")
-        .edit(
-            fraud,
-            "adds optional device_fingerprint_seen_before.\n",
-            "adds optional device_fingerprint_seen_before.\n      approved_by: risk-ml\n",
-        );
+    crate::rollouts::promote(&repo);
     repo.run(&["apply", "--auto-approve"]).code(0);
     repo.at("2026-11-26T10:00:00Z");
     let started = Instant::now();
@@ -542,41 +474,20 @@ fn a_hanging_metrics_provider_costs_at_most_the_deadline() {
 /// empty vector (a fake: a slow Prometheus, for timing), counting the most
 /// questions it held at once.
 fn slow_prometheus(delay: Duration) -> (u16, Arc<AtomicUsize>) {
-    use std::io::{BufRead, BufReader, Write};
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    let port = listener.local_addr().unwrap().port();
     let (open, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let seen = most.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let (open, most) = (open.clone(), most.clone());
-            std::thread::spawn(move || {
-                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                        return;
-                    }
-                    while reader.read_line(&mut line).unwrap_or(0) > 0
-                        && !line.ends_with("\r\n\r\n")
-                    {}
-                    let now = open.fetch_add(1, Ordering::SeqCst) + 1;
-                    most.fetch_max(now, Ordering::SeqCst);
-                    std::thread::sleep(delay);
-                    open.fetch_sub(1, Ordering::SeqCst);
-                    let body = r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#;
-                    let reply = format!(
-                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-                        body.len()
-                    );
-                    if (&stream).write_all(reply.as_bytes()).is_err() {
-                        return;
-                    }
-                }
-            });
+    let server = Server::start(move |_| {
+        let now = open.fetch_add(1, Ordering::SeqCst) + 1;
+        most.fetch_max(now, Ordering::SeqCst);
+        std::thread::sleep(delay);
+        open.fetch_sub(1, Ordering::SeqCst);
+        let body = r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#;
+        Response {
+            headers: vec![("Content-Type", "application/json".into())],
+            ..Response::ok(body)
         }
     });
-    (port, seen)
+    (server.port, seen)
 }
 
 #[test]

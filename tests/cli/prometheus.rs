@@ -5,19 +5,19 @@
 //! Prometheus is not installed, unless `MODELOPS_E2E=1`.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use jiff::{SignedDuration, Timestamp};
 use modelops::backend::metrics::prometheus::PrometheusProvider;
 use modelops::backend::metrics::{MetricQuery, MetricsError, MetricsProvider, Signal};
 use modelops::manifest::config::{MetricsProviderConfig, MetricsType};
 
+use crate::e2e::servers::{Prometheus, free_port};
+use crate::e2e::{MODEL, series};
+
 /// The time the series end at (`2026-11-25T00:00:00Z`).
 const END: i64 = 1_795_564_800;
 /// Minutes of samples before `END` (inclusive of both ends).
 const MINUTES: i64 = 240;
-const MODEL: &str = "fraud-detector";
 
 /// Per-minute increments of one version's series.
 struct Traffic {
@@ -76,7 +76,7 @@ fn minute(k: i64) -> i64 {
 
 /// One OpenMetrics sample line at minute `k`.
 fn sample(out: &mut String, name: &str, labels: &str, value: impl std::fmt::Display, k: i64) {
-    writeln!(out, "{name}{{{labels}}} {value} {}", minute(k)).unwrap();
+    series::sample(out, name, labels, value, minute(k));
 }
 
 /// A gauge's base value in a version's traffic.
@@ -154,67 +154,6 @@ fn openmetrics() -> String {
     out
 }
 
-/// A Prometheus server holding [`openmetrics`], stopped when dropped (also
-/// when the test panics).
-struct Server {
-    dir: tempfile::TempDir,
-    url: String,
-}
-
-fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/prometheus.sh")
-}
-
-impl Server {
-    /// The server, or `None` (skip) when Prometheus is not installed outside
-    /// end-to-end runs.
-    fn start() -> Option<Server> {
-        let installed = Command::new("prometheus")
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !installed {
-            if std::env::var("MODELOPS_E2E").as_deref() == Ok("1") {
-                panic!(
-                    "MODELOPS_E2E=1 but prometheus is not installed: run scripts/prometheus.sh install"
-                );
-            }
-            eprintln!("skipped: prometheus is not installed (scripts/prometheus.sh install)");
-            return None;
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("series.om.txt");
-        std::fs::write(&file, openmetrics()).unwrap();
-        let server_dir = dir.path().join("server");
-        let out = Command::new(script())
-            .arg("start")
-            .arg(&server_dir)
-            .arg(&file)
-            .output()
-            .unwrap();
-        let mut server = Server {
-            dir,
-            url: String::new(),
-        };
-        assert!(
-            out.status.success(),
-            "prometheus.sh start failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        server.url = String::from_utf8(out.stdout).unwrap().trim().to_string();
-        Some(server)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = Command::new(script())
-            .arg("stop")
-            .arg(self.dir.path().join("server"))
-            .status();
-    }
-}
-
 fn provider(url: &str, queries: &[(&str, &str)]) -> PrometheusProvider {
     let config = MetricsProviderConfig {
         provider_type: MetricsType::Prometheus,
@@ -268,7 +207,7 @@ fn quantile(q: f64, per_bucket: &[u64]) -> f64 {
 
 #[test]
 fn default_queries_read_backfilled_series() {
-    let Some(server) = Server::start() else {
+    let Some(server) = Prometheus::backfilled(&openmetrics()) else {
         return;
     };
     // Half a minute after a sample, so the window holds whole minutes of
@@ -421,11 +360,7 @@ fn default_queries_read_backfilled_series() {
 #[test]
 fn an_unreachable_server_is_unavailable_without_credentials() {
     // A port nobody listens on: bound, then released.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let mut prom = provider(&format!("http://alice:s3cret@127.0.0.1:{port}/"), &[]);
     let at = Timestamp::from_second(END).unwrap();
     let e = prom.query(&query("2", "requests", at, 60)).unwrap_err();

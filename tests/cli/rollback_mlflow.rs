@@ -6,12 +6,12 @@
 use modelops::backend::mlflow::request::{Method, Request};
 use serde_json::json;
 
-use crate::mlflow::{serial, server, unique};
+use crate::e2e::servers::{mlflow, mlflow_serial, unique};
 
 #[test]
 fn mlflow_rollbacks_skip_rolled_back_and_deleted_versions() {
-    let Some(client) = server() else { return };
-    let _serial = serial();
+    let Some(client) = mlflow() else { return };
+    let _serial = mlflow_serial();
     let url = std::env::var("MODELOPS_MLFLOW_URL").unwrap();
     let env = [("MLFLOW_TRACKING_URI", url.as_str())];
     let name = format!("fraud-detector-{}", &unique("k")[2..].replace('-', ""));

@@ -5,15 +5,10 @@
 //! nothing at all, a server answering 503, or a live model server. Skipped
 //! when nginx is not installed, unless `MODELOPS_E2E=1`.
 
-use std::time::{Duration, Instant};
-
 use crate::common::Repo;
-use crate::monitor::Receiver;
-use crate::nginx::server::Nginx;
-use crate::nginx::upstream::{Upstream, free_port, send_many};
-
-const MODEL: &str = "fraud-detector";
-const DEPLOYMENT: &str = "apiVersion: modelops/v1\nkind: Deployment\nmetadata: {name: fraud-detector}\nspec:\n  model: fraud-detector\n  target: edge\n  direct: {}\n";
+use crate::e2e::http::{Receiver, Upstream, send_many};
+use crate::e2e::servers::{Nginx, free_port};
+use crate::e2e::{DIRECT_ON_EDGE as DEPLOYMENT, MODEL, fraud_detector_only};
 
 /// What listens at version 2's upstream address.
 #[derive(Clone, Copy)]
@@ -55,21 +50,14 @@ fn promoted(nginx: &Nginx, port: u16, behind: Behind) -> (Repo, String, Vec<Keep
             address
         }
     };
-    let config = nginx.config(port, &[]);
-    let repo = Repo::example();
-    for model in ["churn-predictor", "recommendation-ranker"] {
-        repo.remove(&format!("models/{model}.yaml"))
-            .remove(&format!("deployments/{model}.yaml"));
-    }
+    let upstreams = [("2", v2.clone()), ("3", format!("127.0.0.1:{}", v3.port))];
+    let repo = fraud_detector_only();
     repo.edit(
         "modelops.yaml",
         "  metrics:\n",
         &format!(
-            "  serving:\n    targets:\n      edge:\n        type: nginx\n        config_dir: {}\n        test_command: {}\n        reload_command: {}\n        listen: {{{MODEL}: \"127.0.0.1:{port}\"}}\n        upstreams:\n          {MODEL}: {{\"2\": \"{v2}\", \"3\": \"127.0.0.1:{}\"}}\n        health_path: /healthz\n  metrics:\n",
-            nginx.path().join("conf.d").display(),
-            config.test_command.expect("a test command"),
-            config.reload_command.expect("a reload command"),
-            v3.port,
+            "  serving:\n    targets:\n{}        health_path: /healthz\n  metrics:\n",
+            nginx.target_yaml(port, &upstreams)
         ),
     )
     .file("deployments/fraud-detector.yaml", DEPLOYMENT)
@@ -92,23 +80,6 @@ fn promoted(nginx: &Nginx, port: u16, behind: Behind) -> (Repo, String, Vec<Keep
 fn fragment(nginx: &Nginx) -> String {
     std::fs::read_to_string(nginx.path().join(format!("conf.d/modelops-{MODEL}.conf")))
         .expect("the fragment")
-}
-
-/// Waits until nginx's workers are all new (a reload only signals the
-/// master).
-fn reloaded(nginx: &Nginx, before: &std::collections::BTreeSet<u32>) {
-    let started = Instant::now();
-    loop {
-        let now = nginx.workers();
-        if !now.is_empty() && now.is_disjoint(before) {
-            return;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "nginx did not reload within 5 s"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }
 
 #[test]
@@ -194,7 +165,7 @@ fn a_rollback_switches_nginx_only_to_an_upstream_that_answers() {
             fragment(&nginx)
         );
         if matches!(behind, Behind::ModelServer) {
-            reloaded(&nginx, &workers);
+            nginx.wait_for_reload(&workers);
             let counts = send_many(port, 40, |_| Vec::new());
             assert_eq!(
                 counts,

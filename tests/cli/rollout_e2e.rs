@@ -14,8 +14,6 @@
 
 #[path = "rollout_e2e/series.rs"]
 mod series;
-#[path = "rollout_e2e/servers.rs"]
-pub(crate) mod servers;
 
 use jiff::{SignedDuration, Timestamp};
 use modelops::reconcile::gates::num_short;
@@ -23,10 +21,11 @@ use modelops::reconcile::rollout::thousands;
 use serde_json::Value;
 
 use crate::common::{Repo, snapshot};
+use crate::e2e::fraud_detector_only;
+use crate::e2e::servers::{Edge, edge_and_prometheus};
+use crate::rollouts::promote;
 use series::{HEALTHY, Run, Series, Stretch};
-use servers::Edge;
 
-const FRAUD: &str = "models/fraud-detector.yaml";
 /// Run A (healthy) starts here; so does the outage's run.
 const T0: &str = "2026-11-26T09:00:00Z";
 /// Run B (a regressed error rate) starts here.
@@ -54,11 +53,7 @@ fn run(start: &str, stretches: &[(i64, u64)], canary_errors: f64) -> Run {
 /// The example with only the fraud detector, served by the `edge` nginx
 /// target and judged by the `prom` Prometheus.
 fn fraud_repo(edge: &Edge, prometheus: &str) -> Repo {
-    let repo = Repo::example();
-    for model in ["churn-predictor", "recommendation-ranker"] {
-        repo.remove(&format!("models/{model}.yaml"))
-            .remove(&format!("deployments/{model}.yaml"));
-    }
+    let repo = fraud_detector_only();
     repo.file(
         "modelops.yaml",
         format!(
@@ -87,14 +82,8 @@ fn first_apply(repo: &Repo, edge: &Edge) {
 /// The commit that starts the canary: version 3 to Production with its
 /// owner's sign-off, version 2 to Archived; then the apply that starts it.
 fn start_canary(repo: &Repo, edge: &Edge, now: &str) {
-    repo.edit(FRAUD, "stage: Production", "stage: Archived")
-        .edit(FRAUD, "stage: Staging", "stage: Production")
-        .edit(
-            FRAUD,
-            "adds optional device_fingerprint_seen_before.\n",
-            "adds optional device_fingerprint_seen_before.\n      approved_by: risk-ml\n",
-        )
-        .git_commit("fraud-detector: version 3 to Production");
+    promote(repo);
+    repo.git_commit("fraud-detector: version 3 to Production");
     let due = at(now, 60);
     repo.run(&["plan"])
         .code(0)
@@ -166,7 +155,7 @@ fn assert_progressing(repo: &Repo, stage: usize, percent: u8, since: Timestamp, 
 fn a_healthy_canary_goes_5_25_50_100_and_completes() {
     let stages = [(60, 5), (240, 25), (720, 50), (1440, 100)];
     let series = Series::new(&[run(T0, &stages, HEALTHY)]);
-    let Some((edge, prometheus)) = servers::start(&series) else {
+    let Some((edge, prometheus)) = edge_and_prometheus(&series.openmetrics()) else {
         return;
     };
     let repo = fraud_repo(&edge, &prometheus.url);
@@ -284,7 +273,7 @@ fn a_healthy_canary_goes_5_25_50_100_and_completes() {
 fn a_regressed_error_rate_rolls_back_to_the_stable_version() {
     // Version 3 fails 2% of its requests from the start; version 2, 0.05%.
     let series = Series::new(&[run(T1, &[(30, 5)], 0.02)]);
-    let Some((edge, prometheus)) = servers::start(&series) else {
+    let Some((edge, prometheus)) = edge_and_prometheus(&series.openmetrics()) else {
         return;
     };
     let repo = fraud_repo(&edge, &prometheus.url);
@@ -347,7 +336,7 @@ fn a_regressed_error_rate_rolls_back_to_the_stable_version() {
 #[test]
 fn an_unreachable_prometheus_fails_the_canary_and_never_promotes() {
     let series = Series::new(&[run(T0, &[(30, 5)], HEALTHY)]);
-    let Some((edge, prometheus)) = servers::start(&series) else {
+    let Some((edge, prometheus)) = edge_and_prometheus(&series.openmetrics()) else {
         return;
     };
     let repo = fraud_repo(&edge, &prometheus.url);

@@ -20,11 +20,10 @@
 //! hours of samples: eight whole days took Prometheus 11 s to start, these
 //! sixteen hours under 3 s.
 
-use std::fmt::Write as _;
-
 use jiff::Timestamp;
 
-pub const MODEL: &str = "fraud-detector";
+use crate::e2e::series::{Counter, OpenMetrics, delta, error_percent, index, p99_ms};
+
 /// Seconds between counter samples.
 const STEP: i64 = 300;
 /// Requests in one step at a factor of 1: 1,000 a minute.
@@ -37,11 +36,6 @@ const KEPT_AFTER: i64 = 3900;
 const DAY_FACTORS: [f64; 9] = [1.02, 0.97, 1.05, 0.92, 1.03, 0.99, 1.08, 0.95, 1.01];
 /// A healthy 5xx rate.
 pub const HEALTHY_ERRORS: f64 = 0.0005;
-/// Latency bucket bounds in seconds, and the share of each version's
-/// requests at or below each (cumulative; the last is `+Inf`).
-const BOUNDS: [f64; 6] = [0.005, 0.01, 0.025, 0.05, 0.1, f64::INFINITY];
-const LATENCY_V2: [f64; 6] = [0.20, 0.60, 0.95, 0.995, 1.0, 1.0];
-const LATENCY_V3: [f64; 6] = [0.15, 0.55, 0.94, 0.993, 1.0, 1.0];
 /// Healthy gauge levels: accuracy near the versions' recorded
 /// `test_accuracy` (0.962 and 0.965), KL near zero.
 const ACCURACY: [f64; 2] = [0.961, 0.963];
@@ -59,13 +53,6 @@ pub struct Incident {
     pub kl: f64,
 }
 
-#[derive(Debug, Clone, Copy, Default)]
-struct Counter {
-    at: i64,
-    requests: u64,
-    errors: u64,
-}
-
 #[derive(Debug, Clone, Copy)]
 struct Gauge {
     at: i64,
@@ -81,14 +68,6 @@ pub struct Series {
     /// Whether any request failed: without, there is no 5xx series at all,
     /// as for a real service that never answered one.
     any_5xx: bool,
-}
-
-fn index(version: &str) -> usize {
-    match version {
-        "2" => 0,
-        "3" => 1,
-        _ => panic!("no series for version {version}"),
-    }
 }
 
 impl Series {
@@ -167,44 +146,20 @@ impl Series {
         self
     }
 
-    fn counter(&self, version: &str, t: Timestamp) -> Counter {
-        *self.counters[index(version)]
-            .iter()
-            .find(|c| c.at == t.as_second())
-            .unwrap_or_else(|| panic!("no sample of version {version} at {t}"))
-    }
-
-    /// Requests and 5xx answers of `version` in `(from, to]`, both sample times.
-    fn delta(&self, version: &str, (from, to): (Timestamp, Timestamp)) -> (u64, u64) {
-        let (a, b) = (self.counter(version, from), self.counter(version, to));
-        (b.requests - a.requests, b.errors - a.errors)
-    }
-
     /// Requests `version` served in the window.
     pub fn requests(&self, version: &str, window: (Timestamp, Timestamp)) -> u64 {
-        self.delta(version, window).0
+        delta(&self.counters, version, window).0
     }
 
     /// `monitor`'s error rate: 100 · errors / requests over the window.
     pub fn error_percent(&self, version: &str, window: (Timestamp, Timestamp)) -> f64 {
-        let (requests, errors) = self.delta(version, window);
-        100.0 * errors as f64 / requests as f64
+        error_percent(&self.counters, version, window)
     }
 
     /// The p99 latency in milliseconds, as `histogram_quantile` interpolates
     /// it in the buckets' increases.
-    pub fn p99_ms(&self, version: &str, (from, to): (Timestamp, Timestamp)) -> f64 {
-        let buckets = |t| buckets(version, self.counter(version, t).requests);
-        let (a, b) = (buckets(from), buckets(to));
-        let counts: Vec<f64> = a.iter().zip(&b).map(|(a, b)| (b - a) as f64).collect();
-        let rank = 0.99 * counts[counts.len() - 1];
-        let i = counts.iter().position(|&c| c >= rank).expect("a bucket");
-        let (lower, below) = if i == 0 {
-            (0.0, 0.0)
-        } else {
-            (BOUNDS[i - 1], counts[i - 1])
-        };
-        1000.0 * (lower + (BOUNDS[i] - lower) * (rank - below) / (counts[i] - below))
+    pub fn p99_ms(&self, version: &str, window: (Timestamp, Timestamp)) -> f64 {
+        p99_ms(&self.counters, version, window)
     }
 
     fn gauge_mean(
@@ -257,97 +212,12 @@ impl Series {
     /// create-blocks-from openmetrics`: families one after the other, each
     /// series' samples in time order.
     pub fn openmetrics(&self) -> String {
-        let mut out = String::new();
-        let labels = |v: &str| format!(r#"model="{MODEL}",version="{v}""#);
-        out.push_str("# TYPE modelops_requests counter\n");
-        for v in ["2", "3"] {
-            let codes: &[&str] = if self.any_5xx {
-                &["200", "500"]
-            } else {
-                &["200"]
-            };
-            for code in codes {
-                let l = format!(r#"{},code="{code}""#, labels(v));
-                for c in &self.counters[index(v)] {
-                    let n = if *code == "500" {
-                        c.errors
-                    } else {
-                        c.requests - c.errors
-                    };
-                    sample(&mut out, "modelops_requests_total", &l, n, c.at);
-                }
-            }
-        }
-        out.push_str("# TYPE modelops_request_duration_seconds histogram\n");
-        for v in ["2", "3"] {
-            let counters = &self.counters[index(v)];
-            for (i, bound) in BOUNDS.iter().enumerate() {
-                let le = if bound.is_infinite() {
-                    "+Inf".to_string()
-                } else {
-                    bound.to_string()
-                };
-                let l = format!(r#"{},le="{le}""#, labels(v));
-                for c in counters {
-                    let n = buckets(v, c.requests)[i];
-                    sample(
-                        &mut out,
-                        "modelops_request_duration_seconds_bucket",
-                        &l,
-                        n,
-                        c.at,
-                    );
-                }
-            }
-            for c in counters {
-                let l = labels(v);
-                sample(
-                    &mut out,
-                    "modelops_request_duration_seconds_count",
-                    &l,
-                    c.requests,
-                    c.at,
-                );
-                // Not queried; any value growing with the count will do.
-                let sum = c.requests as f64 * 0.012;
-                sample(
-                    &mut out,
-                    "modelops_request_duration_seconds_sum",
-                    &l,
-                    sum,
-                    c.at,
-                );
-            }
-        }
-        for (family, value) in [
-            (
-                "modelops_accuracy",
-                (|g: &Gauge| g.accuracy) as fn(&Gauge) -> f64,
-            ),
-            ("modelops_prediction_kl_divergence", |g: &Gauge| g.kl),
-        ] {
-            writeln!(out, "# TYPE {family} gauge").unwrap();
-            for v in ["2", "3"] {
-                for g in &self.gauges[index(v)] {
-                    sample(&mut out, family, &labels(v), value(g), g.at);
-                }
-            }
-        }
-        out.push_str("# EOF\n");
-        out
+        let gauge = |f: fn(&Gauge) -> f64| {
+            (self.gauges.each_ref()).map(|g| g.iter().map(|g| (g.at, f(g))).collect())
+        };
+        OpenMetrics::requests(&self.counters, self.any_5xx)
+            .gauge("modelops_accuracy", gauge(|g| g.accuracy))
+            .gauge("modelops_prediction_kl_divergence", gauge(|g| g.kl))
+            .end()
     }
-}
-
-/// The cumulative bucket counts of `requests` requests of `version`.
-fn buckets(version: &str, requests: u64) -> [u64; 6] {
-    let shares = if version == "2" {
-        LATENCY_V2
-    } else {
-        LATENCY_V3
-    };
-    shares.map(|s| (requests as f64 * s).floor() as u64)
-}
-
-fn sample(out: &mut String, name: &str, labels: &str, value: impl std::fmt::Display, at: i64) {
-    writeln!(out, "{name}{{{labels}}} {value} {at}").unwrap();
 }
