@@ -3,7 +3,7 @@
 
 use super::analysis::{Conditions, Subject, analyse, lacks_data};
 use super::lifecycle::{
-    ACCURACY_DROP_PP, ERROR_RATE_INCREASE_PP, LATENCY_P99_INCREASE_MS, MIN_WINDOW_SECS, at,
+    ACCURACY_DROP_PP, ERROR_RATE_INCREASE_PP, LATENCY_P99_INCREASE_MS, MIN_WINDOW_SECS, at, begin,
     elapsed, finished, hold, just_started, not_passed,
 };
 use super::stats::two_proportion;
@@ -79,16 +79,7 @@ pub(super) fn ab_test(
             human(secs as i64),
             thousands(a.min_sample_size as f64)
         );
-        return RolloutOutcome {
-            steps,
-            note: Some(note(
-                inputs,
-                "start",
-                summary,
-                None,
-                Some(at(inputs.now, secs)),
-            )),
-        };
+        return begin(inputs, steps, summary, secs);
     };
     if let Some(out) = finished(
         inputs,

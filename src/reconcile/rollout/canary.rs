@@ -2,7 +2,7 @@
 //! rollback conditions; a version git stops asking for is stopped.
 
 use super::analysis::{Conditions, Subject, analyse};
-use super::lifecycle::{MIN_WINDOW_SECS, at, elapsed, just_started, not_passed};
+use super::lifecycle::{MIN_WINDOW_SECS, at, begin, elapsed, just_started, not_passed};
 use super::{
     ABORTED, Lookup, PROGRESSING, RolloutInputs, RolloutOutcome, human, note, promote, route,
     split, started,
@@ -152,16 +152,7 @@ pub(super) fn canary(
             first.traffic_percent,
             c.stages.len()
         );
-        return RolloutOutcome {
-            steps,
-            note: Some(note(
-                inputs,
-                "start",
-                summary,
-                None,
-                Some(at(inputs.now, first.duration_secs)),
-            )),
-        };
+        return begin(inputs, steps, summary, first.duration_secs);
     };
     let stable = stable_of(inputs, record).unwrap_or(stable);
     if !inputs.may_start {

@@ -7,6 +7,7 @@ use jiff::{SignedDuration, Timestamp};
 use super::analysis::lacks_data;
 use super::{PROGRESSING, RolloutInputs, RolloutOutcome, SUCCEEDED, fail, human, note, promote};
 use crate::manifest::VersionId;
+use crate::state::plan::PlanStep;
 use crate::state::{Analysis, RolloutRecord, Verdict};
 
 /// Default limits where the guidelines' shapes give none (shadow comparisons
@@ -19,6 +20,26 @@ pub(super) const PREDICTION_KL_MAX: f64 = 0.1;
 /// The shortest window an analysis reads: right after a stage starts there
 /// is nothing to measure, which is not an error.
 pub(super) const MIN_WINDOW_SECS: i64 = 60;
+
+/// A rollout starting now: its `steps` (routing, the record), in words
+/// `summary`, with its first decision due `due_secs` from now.
+pub(super) fn begin(
+    inputs: &RolloutInputs,
+    steps: Vec<PlanStep>,
+    summary: String,
+    due_secs: u64,
+) -> RolloutOutcome {
+    RolloutOutcome {
+        steps,
+        note: Some(note(
+            inputs,
+            "start",
+            summary,
+            None,
+            Some(at(inputs.now, due_secs)),
+        )),
+    }
+}
 
 /// A stage that started less than [`MIN_WINDOW_SECS`] ago: hold, no analysis.
 pub(super) fn just_started(

@@ -3,7 +3,8 @@
 
 use super::analysis::{Conditions, Subject, analyse};
 use super::lifecycle::{
-    ACCURACY_DROP_PP, LATENCY_P99_INCREASE_MS, PREDICTION_KL_MAX, at, elapsed, finished, not_passed,
+    ACCURACY_DROP_PP, LATENCY_P99_INCREASE_MS, PREDICTION_KL_MAX, at, begin, elapsed, finished,
+    not_passed,
 };
 use super::{
     Lookup, RolloutInputs, RolloutOutcome, SUCCEEDED, human, note, promote, route, started,
@@ -73,16 +74,7 @@ pub(super) fn shadow(
             s.shadow.traffic_percent,
             human(secs as i64)
         );
-        return RolloutOutcome {
-            steps,
-            note: Some(note(
-                inputs,
-                "start",
-                summary,
-                None,
-                Some(at(inputs.now, secs)),
-            )),
-        };
+        return begin(inputs, steps, summary, secs);
     };
     if let Some(out) = finished(
         inputs,
