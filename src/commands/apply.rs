@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use anyhow::{Result, bail};
 
-use super::emit;
+use super::{emit, warn};
 use crate::cli::ApplyArgs;
 use crate::ops::Context;
 use crate::ops::apply::{Applied, Bound, bind_to_commit, read_plan};
@@ -43,7 +43,7 @@ pub fn run(ctx: &Context, args: ApplyArgs) -> Result<ExitCode> {
                 // Applying needs only the plan: free the rest first.
                 Planned::Plan(p, config, _inputs) => (*p, *config),
                 Planned::Invalid(diags, files) => {
-                    eprint!("{}", nothing_planned(&diags, files));
+                    err(&nothing_planned(&diags, files));
                     return Ok(ExitCode::FAILURE);
                 }
             };
@@ -67,7 +67,7 @@ pub fn run(ctx: &Context, args: ApplyArgs) -> Result<ExitCode> {
     }
     let (plan, report, gate_notes) = match crate::ops::apply::run(ctx, plan, &config)? {
         Applied::Stale(changes) => {
-            eprint!("{}", stale_text(&changes, args.plan_file.is_some()));
+            err(&stale_text(&changes, args.plan_file.is_some()));
             return Ok(ExitCode::FAILURE);
         }
         Applied::Done {
@@ -77,11 +77,11 @@ pub fn run(ctx: &Context, args: ApplyArgs) -> Result<ExitCode> {
         } => (plan, report, gate_notes),
     };
     for note in gate_notes {
-        eprintln!("Gate re-check: {note}");
+        warn(&format!("Gate re-check: {note}"));
     }
     let words = applied_text(&report, &plan.summary);
     emit(&words.out);
-    eprint!("{}", words.err);
+    err(&words.err);
     Ok(if words.ok {
         ExitCode::SUCCESS
     } else {
@@ -101,28 +101,34 @@ fn saved_plan(bound: Bound, path: &Path) -> Option<Plan> {
             ));
             return Some(plan);
         }
-        Bound::Dirty(what) => eprintln!(
+        Bound::Dirty(what) => warn(&format!(
             "{path} was made {what}, so it cannot be checked against a commit; nothing was applied.\n\
              Commit the changes and plan again, or pass --allow-dirty-plan to apply it as saved."
-        ),
+        )),
         Bound::Invalid {
             commit,
             diags,
             files,
         } => {
-            eprint!("{}", nothing_planned(&diags, files));
-            eprintln!(
+            err(&nothing_planned(&diags, files));
+            warn(&format!(
                 "Commit {commit}, which {path} names, does not validate; nothing was applied."
-            );
+            ));
         }
-        Bound::Stale(changes) => eprint!("{}", stale_text(&changes, true)),
-        Bound::Differs { commit, difference } => eprintln!(
+        Bound::Stale(changes) => err(&stale_text(&changes, true)),
+        Bound::Differs { commit, difference } => warn(&format!(
             "{path} does not match the plan commit {} derives; nothing was applied.\n  First difference: {difference}\n\
              Plan again from the commit (modelops plan --out FILE) and apply that file.",
             &commit[..commit.len().min(12)]
-        ),
+        )),
     }
     None
+}
+
+/// Writes `text` to stderr through the render boundary: a saved plan, a
+/// server's error or a manifest value cannot reach the terminal raw.
+fn err(text: &str) {
+    eprint!("{}", crate::render::terminal(text));
 }
 
 fn confirm() -> Result<bool> {

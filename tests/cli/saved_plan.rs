@@ -65,6 +65,18 @@ fn an_edited_saved_plan_is_refused_naming_the_first_differing_step() {
             ],
         ),
         (
+            "a source carrying terminal escapes and a workflow command",
+            |plan| {
+                let s = steps(plan, "fraud-detector");
+                let update = s
+                    .iter_mut()
+                    .find(|s| s["action"] == "update_version")
+                    .expect("an update step");
+                update["metadata"]["source"] = "s3://m\u{1b}[2J\n::error::pwned".into();
+            },
+            &["metadata.source: saved \"s3://m\\u001b[2J\\n::error::pwned\""],
+        ),
+        (
             "a promotion turned into another stage",
             |plan| {
                 let s = steps(plan, "fraud-detector");
@@ -96,6 +108,8 @@ fn an_edited_saved_plan_is_refused_naming_the_first_differing_step() {
             .code(1)
             .stderr_has("plan.json does not match the plan commit ")
             .stderr_has("nothing was applied")
+            .stderr_lacks("\u{1b}")
+            .stderr_lacks("\n::error")
             .stdout_empty();
         for w in wanted {
             run = run.stderr_has(w);
