@@ -21,7 +21,7 @@ use crate::backend::serving::ServingTarget;
 use crate::backend::serving::local::LocalRouting;
 use crate::backend::serving::nginx::NginxTarget;
 use crate::manifest::Desired;
-use crate::manifest::config::{ConfigSpec, MetricsType, ServingType};
+use crate::manifest::config::{ConfigSpec, MetricsProviderConfig, ServingTargetConfig};
 use crate::manifest::policy::Benchmark;
 use crate::manifest::trusted::TrustedSettings;
 use crate::reconcile::GateCandidate;
@@ -138,10 +138,10 @@ pub fn serving_targets(config: &ConfigSpec, repo: &Path, state_dir: &Path) -> Re
         Box::new(LocalRouting::new("local", state_dir)),
     );
     for (name, t) in &config.serving.targets {
-        let target: Box<dyn ServingTarget> = match t.target_type {
-            ServingType::Local => Box::new(LocalRouting::new(name, state_dir)),
-            ServingType::Nginx => Box::new(
-                NginxTarget::new(name, t, repo)
+        let target: Box<dyn ServingTarget> = match t {
+            ServingTargetConfig::Local(_) => Box::new(LocalRouting::new(name, state_dir)),
+            ServingTargetConfig::Nginx(n) => Box::new(
+                NginxTarget::new(name, n, repo)
                     .with_context(|| format!("serving target {name}"))?,
             ),
         };
@@ -199,16 +199,16 @@ pub fn metrics_providers(
     let deadline = Deadline::from_env().map_err(anyhow::Error::msg)?;
     let mut out: BTreeMap<String, Box<dyn MetricsProvider>> = BTreeMap::new();
     for (name, p) in &config.metrics {
-        let provider: Box<dyn MetricsProvider> = match p.provider_type {
-            MetricsType::File => {
-                let path = p.path.as_deref().unwrap_or("observations.yaml");
+        let provider: Box<dyn MetricsProvider> = match p {
+            MetricsProviderConfig::File(f) => {
+                let path = f.path.as_deref().unwrap_or("observations.yaml");
                 Box::new(FileProvider::new(name, repo, path))
             }
             // Its errors already name the provider.
-            MetricsType::Prometheus => {
+            MetricsProviderConfig::Prometheus(prom) => {
                 let mut instances: Vec<Box<dyn MetricsProvider + Send>> = Vec::new();
                 for _ in 0..PROMETHEUS_WORKERS {
-                    instances.push(Box::new(PrometheusProvider::new(name, p)?));
+                    instances.push(Box::new(PrometheusProvider::new(name, prom)?));
                 }
                 Box::new(Bounded::new(instances, deadline))
             }

@@ -159,41 +159,120 @@ fn check_kind(path: &str, value: &Value, expected: Kind) -> Result<(), Diagnosti
 /// Every schema violation of one document, each at the pointer of the value
 /// (or the unknown key) at fault.
 fn schema_errors(path: &str, kind: Kind, value: &Value) -> Vec<Diagnostic> {
-    use jsonschema::error::ValidationErrorKind as K;
-    let validator = schema::validator(kind);
     let mut out = Vec::new();
-    for error in validator.iter_errors(value) {
-        let pointer = error.instance_path().as_str().to_string();
-        match error.kind() {
-            K::AdditionalProperties { unexpected } => {
-                let known = known_fields(kind, value, &pointer);
-                for key in unexpected {
-                    let hint = suggestion(key, &known)
-                        .map(|s| format!("; did you mean `{s}`?"))
-                        .unwrap_or_else(|| {
-                            if known.is_empty() {
-                                String::new()
-                            } else {
-                                format!("; expected one of: {}", known.join(", "))
-                            }
-                        });
-                    out.push(Diagnostic::key(
-                        path,
-                        format!("{pointer}/{}", escape_segment(key)),
-                        "schema",
-                        format!("unknown field `{key}`{hint}"),
-                    ));
+    for error in schema::validator(kind).iter_errors(value) {
+        push_schema_error(path, kind, value, &error, &mut out);
+    }
+    out
+}
+
+/// One violation as diagnostics. A value that fits no branch of a tagged
+/// union (a serving target, registry or metrics provider: `oneOf` branches
+/// told apart by `type`) is reported by the branch its `type` names, as if
+/// that branch were the only schema; or as a missing or unknown `type`.
+fn push_schema_error(
+    path: &str,
+    kind: Kind,
+    value: &Value,
+    error: &jsonschema::ValidationError<'_>,
+    out: &mut Vec<Diagnostic>,
+) {
+    use jsonschema::error::ValidationErrorKind as K;
+    let pointer = error.instance_path().as_str().to_string();
+    match error.kind() {
+        K::AdditionalProperties { unexpected } => {
+            let known = known_fields(kind, value, &pointer);
+            for key in unexpected {
+                let hint = suggestion(key, &known)
+                    .map(|s| format!("; did you mean `{s}`?"))
+                    .unwrap_or_else(|| {
+                        if known.is_empty() {
+                            String::new()
+                        } else {
+                            format!("; expected one of: {}", known.join(", "))
+                        }
+                    });
+                out.push(Diagnostic::key(
+                    path,
+                    format!("{pointer}/{}", escape_segment(key)),
+                    "schema",
+                    format!("unknown field `{key}`{hint}"),
+                ));
+            }
+        }
+        K::OneOfNotValid { context } => match tagged_branch(&pointer, error.instance(), context) {
+            Some(Ok(errors)) => {
+                for e in errors {
+                    push_schema_error(path, kind, value, e, out);
                 }
             }
-            _ => out.push(Diagnostic::pointer(
+            Some(Err((at, message))) => out.push(Diagnostic::pointer(path, at, "schema", message)),
+            None => out.push(Diagnostic::pointer(
                 path,
                 pointer.clone(),
                 "schema",
-                schema_message(&pointer, &error),
+                schema_message(&pointer, error),
             )),
-        }
+        },
+        _ => out.push(Diagnostic::pointer(
+            path,
+            pointer.clone(),
+            "schema",
+            schema_message(&pointer, error),
+        )),
     }
-    out
+}
+
+/// The errors of the one `oneOf` branch whose `type` tag fits `instance`
+/// (each branch's errors are in `context`), or where and why `type` is
+/// missing or unknown; `None` when the branches are not told apart by `type`.
+fn tagged_branch<'a>(
+    pointer: &str,
+    instance: &Value,
+    context: &'a [Vec<jsonschema::ValidationError<'static>>],
+) -> Option<Result<&'a [jsonschema::ValidationError<'static>], (String, String)>> {
+    use jsonschema::error::ValidationErrorKind as K;
+    let tag_at = format!("{pointer}/type");
+    let names: Vec<String> = context
+        .iter()
+        .flatten()
+        .filter(|e| e.instance_path().as_str() == tag_at)
+        .filter_map(|e| match e.kind() {
+            K::Constant { expected_value } => expected_value.as_str().map(str::to_string),
+            _ => None,
+        })
+        .collect();
+    let misses_tag = |e: &jsonschema::ValidationError<'_>| match e.kind() {
+        K::Constant { .. } => e.instance_path().as_str() == tag_at,
+        K::Required { property } => {
+            e.instance_path().as_str() == pointer && property.as_str() == Some("type")
+        }
+        _ => false,
+    };
+    if names.is_empty() && !context.iter().flatten().any(misses_tag) {
+        return None;
+    }
+    let fitting: Vec<&Vec<_>> = context
+        .iter()
+        .filter(|errors| !errors.iter().any(misses_tag))
+        .collect();
+    if let [one] = fitting.as_slice() {
+        return Some(Ok(one.as_slice()));
+    }
+    Some(Err(match instance.get("type") {
+        None => (
+            pointer.to_string(),
+            "missing required field `type`".to_string(),
+        ),
+        Some(found) => (
+            tag_at,
+            format!(
+                "`type` must be one of {}, found {}",
+                names.join(", "),
+                short(found)
+            ),
+        ),
+    }))
 }
 
 fn schema_message(pointer: &str, error: &jsonschema::ValidationError<'_>) -> String {
@@ -313,8 +392,9 @@ fn short(v: &Value) -> String {
     }
 }
 
-/// The field names the schema allows for the object at `pointer`.
-fn known_fields(kind: Kind, _value: &Value, pointer: &str) -> Vec<String> {
+/// The field names the schema allows for the object at `pointer` in `value`
+/// (for a tagged union, those of the branch its `type` names).
+fn known_fields(kind: Kind, value: &Value, pointer: &str) -> Vec<String> {
     let root = schema::cached(kind);
     let resolve = |mut s: &Value| -> Value {
         for _ in 0..8 {
@@ -331,8 +411,30 @@ fn known_fields(kind: Kind, _value: &Value, pointer: &str) -> Vec<String> {
         }
         s.clone()
     };
+    // The branch of a tagged union that `instance` is: the one whose `type`
+    // const it holds, or whose `type` may be left out when it has none.
+    let branch = |node: &Value, instance: Option<&Value>| -> Option<Value> {
+        let branches = node.get("oneOf").and_then(Value::as_array)?;
+        let tag = instance.and_then(|i| i.get("type"));
+        branches.iter().map(&resolve).find(|b| match tag {
+            Some(t) => b.pointer("/properties/type/const") == Some(t),
+            None => !b
+                .get("required")
+                .and_then(Value::as_array)
+                .is_some_and(|r| r.iter().any(|f| f == "type")),
+        })
+    };
     let mut node = resolve(root);
+    let mut instance = Some(value);
     for segment in pointer.split('/').skip(1) {
+        if let Some(b) = branch(&node, instance) {
+            node = b;
+        }
+        let key = segment.replace("~1", "/").replace("~0", "~");
+        instance = instance.and_then(|i| match i {
+            Value::Array(items) => key.parse::<usize>().ok().and_then(|n| items.get(n)),
+            other => other.get(&key),
+        });
         let next = if let Some(p) = node.get("properties").and_then(|p| p.get(segment)) {
             p.clone()
         } else if let Some(items) = node.get("items") {
@@ -364,6 +466,9 @@ fn known_fields(kind: Kind, _value: &Value, pointer: &str) -> Vec<String> {
         {
             node = obj;
         }
+    }
+    if let Some(b) = branch(&node, instance) {
+        node = b;
     }
     node.get("properties")
         .and_then(Value::as_object)

@@ -20,7 +20,7 @@ use crate::backend::mlflow::MlflowRegistry;
 use crate::backend::mlflow::client::{Client, Credentials, Endpoint};
 use crate::backend::{LocalStore, Registry};
 use crate::manifest::config::ConfigSpec;
-use crate::manifest::config::RegistryType;
+use crate::manifest::config::RegistryConfig;
 use crate::manifest::load::{Manifest, load_file};
 use crate::manifest::{Desired, Diagnostic, SourceFile};
 use crate::render::diagnostics_text;
@@ -130,21 +130,21 @@ impl Context {
         let env_uri = std::env::var("MLFLOW_TRACKING_URI")
             .ok()
             .filter(|u| !u.trim().is_empty());
-        let uri = match (env_uri, config.registry.registry_type, &config.registry.uri) {
-            (Some(u), _, _) => u,
-            (None, RegistryType::Mlflow, Some(u)) => u.clone(),
-            (None, RegistryType::Mlflow, None) => {
-                bail!(
+        let uri = match (env_uri, &config.registry) {
+            (Some(u), _) => u,
+            (None, RegistryConfig::Mlflow(m)) => match &m.uri {
+                Some(u) => u.clone(),
+                None => bail!(
                     "registry.type is mlflow but neither registry.uri nor MLFLOW_TRACKING_URI gives the server"
-                )
-            }
-            (None, RegistryType::Local, _) => return Ok(None),
+                ),
+            },
+            (None, RegistryConfig::Local(_)) => return Ok(None),
         };
         let endpoint = Endpoint::new(&uri, &Credentials::from_env()).map_err(anyhow::Error::msg)?;
         let client = Client::new(endpoint, Duration::from_secs(30)).map_err(anyhow::Error::msg)?;
         Ok(Some(MlflowRegistry::new(
             client,
-            &config.registry.stage_aliases,
+            config.registry.stage_aliases(),
         )))
     }
 

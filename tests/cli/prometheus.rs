@@ -11,7 +11,7 @@ use std::process::Command;
 use jiff::{SignedDuration, Timestamp};
 use modelops::backend::metrics::prometheus::PrometheusProvider;
 use modelops::backend::metrics::{MetricQuery, MetricsError, MetricsProvider, Signal};
-use modelops::manifest::config::{MetricsProviderConfig, MetricsType};
+use modelops::manifest::config::PrometheusConfig;
 
 /// The time the series end at (`2026-11-25T00:00:00Z`).
 const END: i64 = 1_795_564_800;
@@ -216,9 +216,7 @@ impl Drop for Server {
 }
 
 fn provider(url: &str, queries: &[(&str, &str)]) -> PrometheusProvider {
-    let config = MetricsProviderConfig {
-        provider_type: MetricsType::Prometheus,
-        path: None,
+    let config = PrometheusConfig {
         url: Some(url.to_string()),
         queries: queries
             .iter()
