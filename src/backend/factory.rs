@@ -22,7 +22,7 @@ use super::serving::nginx::NginxTarget;
 use super::serving::{ServingTarget, Targets};
 use super::{LocalStore, Registry};
 use crate::manifest::config::{
-    ConfigSpec, MetricsProviderConfig, RegistryConfig, ServingTargetConfig,
+    ConfigSpec, MetricsProviderConfig, MlflowRegistryConfig, RegistryConfig, ServingTargetConfig,
 };
 
 /// How long one MLflow call may take.
@@ -31,36 +31,62 @@ const MLFLOW_TIMEOUT: Duration = Duration::from_secs(30);
 /// Concurrent questions per Prometheus provider.
 const PROMETHEUS_WORKERS: usize = 4;
 
-/// The registry: MLflow (see [`mlflow`]), else the embedded store in
-/// `state_dir`.
+/// The registry `registry.type` names, its state under `state_dir` for the
+/// embedded store; `MLFLOW_TRACKING_URI` makes it MLflow whatever the type.
 pub fn registry(config: &ConfigSpec, env: &Env, state_dir: &Path) -> Result<Box<dyn Registry>> {
-    Ok(match mlflow(config, env)? {
-        Some(m) => Box::new(m),
-        None => Box::new(LocalStore::new(state_dir)),
+    if let Some(m) = mlflow_from_env(config, env)? {
+        return Ok(Box::new(m));
+    }
+    Ok(match &config.registry {
+        RegistryConfig::Local(_) => Box::new(LocalStore::new(state_dir)),
+        RegistryConfig::Mlflow(m) => {
+            Box::new(mlflow_at(configured_uri(m)?, &m.stage_aliases, env)?)
+        }
     })
 }
 
 /// The MLflow registry when `MLFLOW_TRACKING_URI` is set or `registry.type`
-/// is `mlflow` (the variable overrides `registry.uri`); `None` for the
-/// embedded store.
+/// is `mlflow` (the variable overrides `registry.uri`); `None` for any other
+/// registry. For what only MLflow has (its lock's lease, its tags' history).
 pub fn mlflow(config: &ConfigSpec, env: &Env) -> Result<Option<MlflowRegistry>> {
-    let uri = match (&env.mlflow_uri, &config.registry) {
-        (Some(u), _) => u.clone(),
-        (None, RegistryConfig::Mlflow(m)) => match &m.uri {
-            Some(u) => u.clone(),
-            None => bail!(
-                "registry.type is mlflow but neither registry.uri nor MLFLOW_TRACKING_URI gives the server"
-            ),
-        },
-        (None, RegistryConfig::Local(_)) => return Ok(None),
-    };
-    let endpoint = Endpoint::new(&uri, &env.mlflow_credentials).map_err(anyhow::Error::msg)?;
+    if let Some(m) = mlflow_from_env(config, env)? {
+        return Ok(Some(m));
+    }
+    match &config.registry {
+        RegistryConfig::Mlflow(m) => mlflow_at(configured_uri(m)?, &m.stage_aliases, env).map(Some),
+        _ => Ok(None),
+    }
+}
+
+/// MLflow at `MLFLOW_TRACKING_URI`, with the configuration's stage aliases,
+/// when the variable is set.
+fn mlflow_from_env(config: &ConfigSpec, env: &Env) -> Result<Option<MlflowRegistry>> {
+    match &env.mlflow_uri {
+        Some(uri) => mlflow_at(uri, config.registry.stage_aliases(), env).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// `registry.uri`, which `type: mlflow` needs when the variable is not set.
+fn configured_uri(m: &MlflowRegistryConfig) -> Result<&str> {
+    match &m.uri {
+        Some(uri) => Ok(uri),
+        None => bail!(
+            "registry.type is mlflow but neither registry.uri nor MLFLOW_TRACKING_URI gives the server"
+        ),
+    }
+}
+
+/// The MLflow registry at `uri`, with the environment's credentials.
+fn mlflow_at(
+    uri: &str,
+    stage_aliases: &BTreeMap<String, String>,
+    env: &Env,
+) -> Result<MlflowRegistry> {
+    let endpoint = Endpoint::new(uri, &env.mlflow_credentials).map_err(anyhow::Error::msg)?;
     let client = Client::with_keep_alive(endpoint, MLFLOW_TIMEOUT, env.http_keep_alive)
         .map_err(anyhow::Error::msg)?;
-    Ok(Some(MlflowRegistry::new(
-        client,
-        config.registry.stage_aliases(),
-    )))
+    Ok(MlflowRegistry::new(client, stage_aliases))
 }
 
 /// The serving targets: `local` always, and those `modelops.yaml` declares.
@@ -116,4 +142,148 @@ pub fn metrics_providers(
         out.insert(name.clone(), provider);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::manifest::config::{
+        FileMetricsConfig, LocalRegistryConfig, LocalTargetConfig, NginxTargetConfig,
+        PrometheusConfig,
+    };
+
+    fn env(mlflow_uri: Option<&str>, deadline: Option<&str>) -> Env {
+        Env::from_vars(|k| match k {
+            "MLFLOW_TRACKING_URI" => mlflow_uri.map(str::to_string),
+            "MODELOPS_METRICS_DEADLINE" => deadline.map(str::to_string),
+            _ => None,
+        })
+    }
+
+    fn with_registry(registry: RegistryConfig) -> ConfigSpec {
+        ConfigSpec {
+            registry,
+            ..ConfigSpec::default()
+        }
+    }
+
+    #[test]
+    fn the_registry_is_the_configured_type_unless_the_environment_names_mlflow() {
+        let mlflow = |uri: Option<&str>| {
+            RegistryConfig::Mlflow(MlflowRegistryConfig {
+                uri: uri.map(str::to_string),
+                ..Default::default()
+            })
+        };
+        let local = RegistryConfig::Local(LocalRegistryConfig::default());
+        // (why, registry, MLFLOW_TRACKING_URI, the registry built or the error)
+        type Case = (
+            &'static str,
+            RegistryConfig,
+            Option<&'static str>,
+            Result<&'static str, &'static str>,
+        );
+        let cases: [Case; 5] = [
+            ("default", local.clone(), None, Ok("local state in /state")),
+            (
+                "the variable wins over local",
+                local,
+                Some("http://env:5000"),
+                Ok("MLflow at http://env:5000/"),
+            ),
+            (
+                "configured uri",
+                mlflow(Some("http://u:pw@cfg:5000")),
+                None,
+                Ok("MLflow at http://cfg:5000/"),
+            ),
+            (
+                "the variable wins over registry.uri",
+                mlflow(Some("http://cfg:5000")),
+                Some("http://env:5000"),
+                Ok("MLflow at http://env:5000/"),
+            ),
+            (
+                "mlflow needs a server",
+                mlflow(None),
+                None,
+                Err(
+                    "registry.type is mlflow but neither registry.uri nor MLFLOW_TRACKING_URI gives the server",
+                ),
+            ),
+        ];
+        for (why, registry, uri, want) in cases {
+            let config = with_registry(registry);
+            let got = super::registry(&config, &env(uri, None), Path::new("/state"))
+                .map(|r| r.describe())
+                .map_err(|e| e.to_string());
+            assert_eq!(
+                got.as_deref(),
+                want.map_err(str::to_string).as_deref(),
+                "{why}"
+            );
+            let only_mlflow = super::mlflow(&config, &env(uri, None))
+                .map(|m| m.is_some())
+                .map_err(|e| e.to_string());
+            let want_mlflow = want
+                .map(|w| w.starts_with("MLflow"))
+                .map_err(str::to_string);
+            assert_eq!(only_mlflow, want_mlflow, "{why}: mlflow()");
+        }
+    }
+
+    #[test]
+    fn every_declared_target_and_provider_is_built_by_its_type() {
+        let mut config = ConfigSpec::default();
+        config.serving.targets.insert(
+            "edge".into(),
+            ServingTargetConfig::Nginx(NginxTargetConfig {
+                config_dir: Some("nginx".into()),
+                upstream_template: Some("127.0.0.1:90{version}".into()),
+                ..Default::default()
+            }),
+        );
+        config.serving.targets.insert(
+            "table".into(),
+            ServingTargetConfig::Local(LocalTargetConfig {}),
+        );
+        config.metrics.insert(
+            "obs".into(),
+            MetricsProviderConfig::File(FileMetricsConfig {
+                path: Some("observations.yaml".into()),
+            }),
+        );
+        config.metrics.insert(
+            "prom".into(),
+            MetricsProviderConfig::Prometheus(PrometheusConfig {
+                url: Some("http://127.0.0.1:9090".into()),
+                ..Default::default()
+            }),
+        );
+        let targets = serving_targets(&config, Path::new("/repo"), Path::new("/state")).unwrap();
+        let described: Vec<String> = targets.values().map(|t| t.describe()).collect();
+        assert_eq!(
+            described,
+            [
+                "nginx target edge (/repo/nginx)",
+                "local target local (/state/routing.json)",
+                "local target table (/state/routing.json)",
+            ]
+        );
+        let providers = metrics_providers(&config, &env(None, None), Path::new("/repo")).unwrap();
+        assert_eq!(
+            providers.keys().collect::<Vec<_>>(),
+            ["obs", "prom"],
+            "every provider, by name"
+        );
+        let err = metrics_providers(&config, &env(None, Some("soon")), Path::new("/repo"))
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some("MODELOPS_METRICS_DEADLINE=soon is not a positive number of seconds")
+        );
+    }
 }
