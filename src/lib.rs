@@ -28,7 +28,8 @@
 //!   [`apply::step`] says once what each step means as registry writes.
 //! - [`backend`] — the I/O edge: registries (embedded `local` store, MLflow),
 //!   serving targets (`local`, nginx), metrics providers (file, Prometheus),
-//!   the latency benchmark.
+//!   the latency benchmark; all built in [`backend::factory`] from the
+//!   configuration and the environment read once ([`backend::Env`]).
 //! - [`http`] — the one HTTP layer under every client: client builder and
 //!   timeouts, the retry rule, the typed transport error, the redaction
 //!   policy for URLs and server text.

@@ -13,15 +13,9 @@ use jiff::Timestamp;
 
 use crate::backend::Registry;
 use crate::backend::benchmark::{self, BenchmarkSpec};
-use crate::backend::metrics::deadline::{Bounded, Deadline};
-use crate::backend::metrics::file::FileProvider;
-use crate::backend::metrics::prometheus::PrometheusProvider;
 use crate::backend::metrics::{MetricQuery, MetricsError, MetricsProvider, Unanswered};
-use crate::backend::serving::ServingTarget;
-use crate::backend::serving::local::LocalRouting;
-use crate::backend::serving::nginx::NginxTarget;
+use crate::backend::serving::Targets;
 use crate::manifest::Desired;
-use crate::manifest::config::{ConfigSpec, MetricsType, ServingType};
 use crate::manifest::policy::Benchmark;
 use crate::manifest::trusted::TrustedSettings;
 use crate::reconcile::GateCandidate;
@@ -125,31 +119,6 @@ pub fn run_metrics(
         .with_context(|| format!("cannot read training runs from {}", registry.describe()))
 }
 
-/// The serving targets by name: `local` always, and those `modelops.yaml`
-/// declares.
-pub type Targets = BTreeMap<String, Box<dyn ServingTarget>>;
-
-/// Builds the serving targets; nginx targets write under the repository
-/// (or an absolute `config_dir`), `local` ones in the state directory.
-pub fn serving_targets(config: &ConfigSpec, repo: &Path, state_dir: &Path) -> Result<Targets> {
-    let mut targets: Targets = BTreeMap::new();
-    targets.insert(
-        "local".into(),
-        Box::new(LocalRouting::new("local", state_dir)),
-    );
-    for (name, t) in &config.serving.targets {
-        let target: Box<dyn ServingTarget> = match t.target_type {
-            ServingType::Local => Box::new(LocalRouting::new(name, state_dir)),
-            ServingType::Nginx => Box::new(
-                NginxTarget::new(name, t, repo)
-                    .with_context(|| format!("serving target {name}"))?,
-            ),
-        };
-        targets.insert(name.clone(), target);
-    }
-    Ok(targets)
-}
-
 /// What the serving targets route, read back from every configured target:
 /// the routing of each deployed model on the target its deployment names,
 /// and every other route a target holds (`unowned`: no deployment routes
@@ -180,40 +149,6 @@ pub fn observe_serving(desired: &Desired, targets: &mut Targets) -> Result<Servi
                 out.unowned.push((model, traffic));
             }
         }
-    }
-    Ok(out)
-}
-
-/// Concurrent questions per Prometheus provider.
-const PROMETHEUS_WORKERS: usize = 4;
-
-/// The metrics providers by name, as `modelops.yaml` declares them. Every
-/// Prometheus question of the command shares one deadline
-/// ([`Deadline::from_env`], counted from now) and up to
-/// [`PROMETHEUS_WORKERS`] are asked at once; an observations file is read
-/// under the rule for every file a manifest names, so it cannot hang.
-pub fn metrics_providers(
-    config: &ConfigSpec,
-    repo: &Path,
-) -> Result<BTreeMap<String, Box<dyn MetricsProvider>>> {
-    let deadline = Deadline::from_env().map_err(anyhow::Error::msg)?;
-    let mut out: BTreeMap<String, Box<dyn MetricsProvider>> = BTreeMap::new();
-    for (name, p) in &config.metrics {
-        let provider: Box<dyn MetricsProvider> = match p.provider_type {
-            MetricsType::File => {
-                let path = p.path.as_deref().unwrap_or("observations.yaml");
-                Box::new(FileProvider::new(name, repo, path))
-            }
-            // Its errors already name the provider.
-            MetricsType::Prometheus => {
-                let mut instances: Vec<Box<dyn MetricsProvider + Send>> = Vec::new();
-                for _ in 0..PROMETHEUS_WORKERS {
-                    instances.push(Box::new(PrometheusProvider::new(name, p)?));
-                }
-                Box::new(Bounded::new(instances, deadline))
-            }
-        };
-        out.insert(name.clone(), provider);
     }
     Ok(out)
 }

@@ -5,8 +5,8 @@
 pub mod step;
 
 use crate::backend::serving::Route;
+use crate::backend::serving::Targets;
 use crate::backend::{ApplyContext, BackendError, Registry};
-use crate::observe::Targets;
 use crate::reconcile::{Plan, PlanStep};
 use crate::render::describe_step;
 

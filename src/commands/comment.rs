@@ -21,7 +21,7 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 pub const MAX_PARTS: usize = 10;
 
 /// Posts, updates or prints the comment.
-pub fn run(_ctx: &Context, args: CommentArgs) -> Result<ExitCode> {
+pub fn run(ctx: &Context, args: CommentArgs) -> Result<ExitCode> {
     let path = &args.plan;
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read plan file {}", path.display()))?;
@@ -29,7 +29,7 @@ pub fn run(_ctx: &Context, args: CommentArgs) -> Result<ExitCode> {
     let footer = Footer {
         commit: document.commit().map(str::to_string),
         at: document.created_at(),
-        run_url: run_url(|k| std::env::var(k).ok()),
+        run_url: run_url(|k| ctx.env.github.var(k)),
     };
     let markdown = document.markdown();
     let Some(pr) = args.pr.filter(|_| !args.print) else {
@@ -38,7 +38,7 @@ pub fn run(_ctx: &Context, args: CommentArgs) -> Result<ExitCode> {
         emit(&body);
         return Ok(ExitCode::SUCCESS);
     };
-    let settings = Settings::from_env().map_err(anyhow::Error::msg)?;
+    let settings = Settings::from_vars(|k| ctx.env.github.var(k)).map_err(anyhow::Error::msg)?;
     let repo = settings.repo.clone();
     let client = GitHub::new(settings, TIMEOUT).map_err(anyhow::Error::msg)?;
     let mut bodies = github::bodies(&markdown, &footer, MAX_COMMENT);

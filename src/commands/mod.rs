@@ -1,7 +1,8 @@
 //! One file per subcommand: each turns arguments into a request, calls one
 //! operation of [`crate::ops`], and renders its result. Shared here, and
 //! only about the command line and its output: the [`Context`] built from
-//! `--repo`, `--state` and `MODELOPS_NOW`, and writing to stdout and stderr.
+//! `--repo`, `--state`, `MODELOPS_NOW` and the backends' environment (read
+//! once, [`Env::read`]), and writing to stdout and stderr.
 
 mod apply;
 mod comment;
@@ -21,6 +22,7 @@ use std::process::ExitCode;
 use anyhow::{Context as _, Result};
 use jiff::Timestamp;
 
+use crate::backend::Env;
 use crate::cli::{Cli, Command};
 use crate::ops::Context;
 
@@ -41,7 +43,8 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-/// The context of `--repo` and `--state`, at `MODELOPS_NOW` or the clock.
+/// The context of `--repo` and `--state`, at `MODELOPS_NOW` or the clock,
+/// with the environment backends are built from.
 fn context(repo: PathBuf, state: Option<PathBuf>) -> Result<Context> {
     let now = match std::env::var("MODELOPS_NOW") {
         Ok(text) => text.parse::<Timestamp>().with_context(|| {
@@ -49,7 +52,12 @@ fn context(repo: PathBuf, state: Option<PathBuf>) -> Result<Context> {
         })?,
         Err(_) => Timestamp::now(),
     };
-    Ok(Context { repo, state, now })
+    Ok(Context {
+        repo,
+        state,
+        now,
+        env: Env::read(),
+    })
 }
 
 /// Writes an output to stdout through the render boundary's net

@@ -16,7 +16,7 @@ pub fn run(ctx: &Context, args: StatusArgs) -> Result<ExitCode> {
     let mut actual = store.observe()?;
     // Routing as every configured target holds it (a target that cannot be
     // read is reported, not fatal: the registry view still helps).
-    match crate::observe::serving_targets(&config, &ctx.repo, &ctx.state_dir(&config)) {
+    match ctx.serving_targets(&config) {
         Ok(mut targets) => {
             for t in targets.values_mut() {
                 match t.observe() {

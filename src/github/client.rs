@@ -74,11 +74,6 @@ impl Settings {
         })
     }
 
-    /// From the process environment.
-    pub fn from_env() -> Result<Settings, String> {
-        Settings::from_vars(|k| std::env::var(k).ok())
-    }
-
     /// The API's URL as it may be shown: no userinfo, no query values.
     pub fn shown_api_url(&self) -> String {
         redact::url(&self.api_url)

@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 
 use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use serde::de::{DeserializeOwned, Error as _};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use super::common::{ApiVersion, DurationSpec};
 
@@ -35,7 +36,7 @@ pub struct ConfigManifest {
 #[serde(deny_unknown_fields)]
 pub struct ConfigSpec {
     /// The model registry.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "registry_default_type")]
     pub registry: RegistryConfig,
     /// The embedded state store (used by `local` registry and serving target).
     #[serde(default)]
@@ -44,34 +45,109 @@ pub struct ConfigSpec {
     #[serde(default)]
     pub serving: ServingConfig,
     /// Metrics providers for rollout analysis and monitoring, by name.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "through_json"
+    )]
     pub metrics: BTreeMap<String, MetricsProviderConfig>,
 }
 
-/// Which registry holds the models.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum RegistryType {
+/// The model registry, by `type` (`local` when `type` is left out). Each
+/// type has its own fields; a field of another type is an error.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[schemars(transform = type_optional_in_local)]
+pub enum RegistryConfig {
     /// The embedded state store under `.modelops/` (no server).
-    #[default]
-    Local,
+    Local(LocalRegistryConfig),
     /// An MLflow tracking server's model registry.
-    Mlflow,
+    Mlflow(MlflowRegistryConfig),
 }
 
-/// The model registry.
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        RegistryConfig::Local(LocalRegistryConfig::default())
+    }
+}
+
+impl RegistryConfig {
+    /// The `type:` value.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            RegistryConfig::Local(_) => "local",
+            RegistryConfig::Mlflow(_) => "mlflow",
+        }
+    }
+
+    /// Registry aliases that mirror stages (an MLflow registry's, or a
+    /// `local` one's that `MLFLOW_TRACKING_URI` turns into MLflow).
+    pub fn stage_aliases(&self) -> &BTreeMap<String, String> {
+        match self {
+            RegistryConfig::Local(l) => &l.stage_aliases,
+            RegistryConfig::Mlflow(m) => &m.stage_aliases,
+        }
+    }
+}
+
+/// `type: local`: the embedded state store.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RegistryConfig {
-    /// `local` (default) or `mlflow`.
-    #[serde(default, rename = "type")]
-    pub registry_type: RegistryType,
-    /// Tracking server URL for `mlflow`; `MLFLOW_TRACKING_URI` overrides it.
+pub struct LocalRegistryConfig {
+    /// Aliases for when `MLFLOW_TRACKING_URI` makes the registry MLflow's
+    /// after all, such as `{Production: production, Staging: staging}`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub stage_aliases: BTreeMap<String, String>,
+}
+
+/// `type: mlflow`: an MLflow tracking server's model registry.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MlflowRegistryConfig {
+    /// Tracking server URL; `MLFLOW_TRACKING_URI` overrides it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uri: Option<String>,
     /// Registry aliases that mirror stages, such as `{Production: production, Staging: staging}`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub stage_aliases: BTreeMap<String, String>,
+}
+
+/// A registry without `type` is `local`: the schema's `local` branch does not
+/// require the tag, and [`registry_default_type`] supplies it to serde.
+fn type_optional_in_local(schema: &mut schemars::Schema) {
+    let Some(branches) = schema.get_mut("oneOf").and_then(|b| b.as_array_mut()) else {
+        return;
+    };
+    for branch in branches {
+        let local = branch.pointer("/properties/type/const") == Some(&"local".into());
+        if let (true, Some(required)) = (
+            local,
+            branch.get_mut("required").and_then(|r| r.as_array_mut()),
+        ) {
+            required.retain(|r| r != "type");
+        }
+    }
+}
+
+/// Deserializes a registry, taking a missing `type` as `local` (through the
+/// JSON tree, as [`through_json`] says why).
+fn registry_default_type<'de, D: Deserializer<'de>>(d: D) -> Result<RegistryConfig, D::Error> {
+    let mut fields = serde_json::Map::deserialize(d)?;
+    if !fields.contains_key("type") {
+        fields.insert("type".into(), "local".into());
+    }
+    RegistryConfig::deserialize(serde_json::Value::Object(fields)).map_err(D::Error::custom)
+}
+
+/// Deserializes what holds `#[serde(tag = "type")]` enums from the JSON tree
+/// of its YAML (the tree the schema checks) rather than from the parser
+/// directly. serde buffers a tagged value before it knows the variant, and
+/// that buffer keeps YAML's scalar types: a version written as a key `2:`
+/// would be an integer where a string is expected. In the tree, as for the
+/// schema, every key is a string.
+fn through_json<'de, D: Deserializer<'de>, T: DeserializeOwned>(d: D) -> Result<T, D::Error> {
+    let tree = serde_json::Value::deserialize(d)?;
+    T::deserialize(tree).map_err(D::Error::custom)
 }
 
 /// The embedded state store.
@@ -91,51 +167,64 @@ pub struct StateConfig {
 #[serde(deny_unknown_fields)]
 pub struct ServingConfig {
     /// Targets by name; `local` exists without being declared.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "through_json")]
     pub targets: BTreeMap<String, ServingTargetConfig>,
 }
 
-/// Kinds of serving target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ServingType {
+/// One serving target, by `type`. Each type has its own fields; a field of
+/// another type is an error.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServingTargetConfig {
     /// The embedded routing table in the state store.
-    Local,
+    Local(LocalTargetConfig),
     /// nginx config fragments, checked with `nginx -t` and reloaded.
-    Nginx,
+    Nginx(NginxTargetConfig),
 }
 
-/// One serving target.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+impl ServingTargetConfig {
+    /// The `type:` value.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            ServingTargetConfig::Local(_) => "local",
+            ServingTargetConfig::Nginx(_) => "nginx",
+        }
+    }
+}
+
+/// `type: local`: the embedded routing table; it has no settings.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ServingTargetConfig {
-    /// `local` or `nginx`.
-    #[serde(rename = "type")]
-    pub target_type: ServingType,
-    /// nginx: directory the per-deployment fragments are written to
-    /// (relative to the repository, or absolute); nginx's `http` block
-    /// includes `<config_dir>/*.conf`.
+pub struct LocalTargetConfig {}
+
+/// `type: nginx`: one config fragment per deployment, checked and reloaded.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NginxTargetConfig {
+    /// Directory the per-deployment fragments are written to (relative to
+    /// the repository, or absolute); nginx's `http` block includes
+    /// `<config_dir>/*.conf`. Required.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config_dir: Option<String>,
-    /// nginx: command that reloads nginx (default `nginx -s reload`); split
-    /// on whitespace and run without a shell.
+    /// Command that reloads nginx (default `nginx -s reload`); split on
+    /// whitespace and run without a shell.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reload_command: Option<String>,
-    /// nginx: command that checks the configuration (default `nginx -t`);
-    /// split on whitespace and run without a shell.
+    /// Command that checks the configuration (default `nginx -t`); split on
+    /// whitespace and run without a shell.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test_command: Option<String>,
-    /// nginx: the address each model's server block listens on, by model
-    /// name, such as `{fraud-detector: "127.0.0.1:8081"}`.
+    /// The address each model's server block listens on, by model name,
+    /// such as `{fraud-detector: "127.0.0.1:8081"}`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub listen: BTreeMap<String, String>,
-    /// nginx: upstream address per version, with `{model}` and `{version}` placeholders.
+    /// Upstream address per version, with `{model}` and `{version}` placeholders.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upstream_template: Option<String>,
-    /// nginx: explicit upstream address per `model` then per version.
+    /// Explicit upstream address per `model` then per version.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub upstreams: BTreeMap<String, BTreeMap<String, String>>,
-    /// nginx: the path every upstream answers a health check on, such as
+    /// The path every upstream answers a health check on, such as
     /// `/healthz`. When set, `modelops rollback` sends a model's traffic to a
     /// version only after its upstream answered `GET <health_path>` with a
     /// 2xx within 2 s.
@@ -143,33 +232,47 @@ pub struct ServingTargetConfig {
     pub health_path: Option<String>,
 }
 
-/// Kinds of metrics provider.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum MetricsType {
+/// One metrics provider, by `type`. Each type has its own fields; a field of
+/// another type is an error.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum MetricsProviderConfig {
     /// Observations from a YAML or JSON file.
-    File,
+    File(FileMetricsConfig),
     /// A Prometheus server's HTTP API.
-    Prometheus,
+    Prometheus(PrometheusConfig),
 }
 
-/// One metrics provider.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+impl MetricsProviderConfig {
+    /// The `type:` value.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            MetricsProviderConfig::File(_) => "file",
+            MetricsProviderConfig::Prometheus(_) => "prometheus",
+        }
+    }
+}
+
+/// `type: file`: observations from a YAML or JSON file.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct MetricsProviderConfig {
-    /// `file` or `prometheus`.
-    #[serde(rename = "type")]
-    pub provider_type: MetricsType,
-    /// `file`: path relative to the repository.
+pub struct FileMetricsConfig {
+    /// Path relative to the repository. Required.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
-    /// `prometheus`: server URL.
+}
+
+/// `type: prometheus`: a Prometheus server's HTTP API.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PrometheusConfig {
+    /// Server URL. Required.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
-    /// `prometheus`: PromQL per signal (`requests`, `errors`,
-    /// `latency_p99_ms`, `accuracy`, `prediction_kl_divergence`, or a
-    /// business metric's name), overriding the documented defaults;
-    /// `{model}`, `{version}` and `{window}` are replaced.
+    /// PromQL per signal (`requests`, `errors`, `latency_p99_ms`,
+    /// `accuracy`, `prediction_kl_divergence`, or a business metric's
+    /// name), overriding the documented defaults; `{model}`, `{version}`
+    /// and `{window}` are replaced.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub queries: BTreeMap<String, String>,
 }

@@ -15,6 +15,7 @@ pub mod model;
 pub mod policy;
 pub mod rules;
 pub mod schema;
+mod schema_errors;
 pub mod sorted_map;
 pub mod trusted;
 pub mod yaml;

@@ -81,6 +81,7 @@ pub fn schema_for(kind: Kind) -> Value {
     };
     consts_to_enums(&mut schema);
     optional_refs_to_refs(&mut schema);
+    describe_tags(&mut schema);
     if let Value::Object(map) = &mut schema {
         map.insert(
             "$id".to_string(),
@@ -177,6 +178,56 @@ fn optional_refs_to_refs(v: &mut Value) {
             }
         }
         Value::Array(items) => items.iter_mut().for_each(optional_refs_to_refs),
+        _ => {}
+    }
+}
+
+/// Describes the `type` tag of every branch of a tagged union (how schemars
+/// writes a `#[serde(tag = "type")]` enum: `oneOf` objects whose `type` is a
+/// `const`), so an editor shows what each type is, and drops an empty
+/// `required` (a branch whose tag may be left out).
+fn describe_tags(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            if let Some(Value::Array(branches)) = map.get_mut("oneOf") {
+                for branch in branches.iter_mut() {
+                    let what = branch
+                        .get("description")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string();
+                    let optional = branch
+                        .get("required")
+                        .and_then(Value::as_array)
+                        .is_some_and(|r| !r.iter().any(|f| f == "type"));
+                    if let Some(Value::Object(tag)) = branch.pointer_mut("/properties/type")
+                        && let Some(name) = tag.get("const").and_then(Value::as_str)
+                    {
+                        let name = name.to_string();
+                        let text = if optional {
+                            format!("`{name}` (the default when `type` is left out): {what}")
+                        } else {
+                            format!("`{name}`: {what}")
+                        };
+                        tag.insert("description".into(), Value::String(text));
+                        if optional {
+                            tag.insert("default".into(), Value::String(name));
+                        }
+                    }
+                    if let Value::Object(b) = branch
+                        && b.get("required")
+                            .and_then(Value::as_array)
+                            .is_some_and(Vec::is_empty)
+                    {
+                        b.remove("required");
+                    }
+                }
+            }
+            for child in map.values_mut() {
+                describe_tags(child);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(describe_tags),
         _ => {}
     }
 }

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::Stage;
-use super::config::{ConfigSpec, MetricsType, ServingType};
+use super::config::{ConfigSpec, MetricsProviderConfig, RegistryConfig, ServingTargetConfig};
 use super::deployment::Monitoring;
 use super::desired::Desired;
 use super::load::{Manifest, SourceFile, load_file};
@@ -200,41 +200,43 @@ fn config_settings(c: &ConfigSpec, redact: fn(&str) -> String, out: &mut BTreeMa
             out.insert(key, v.clone());
         }
     };
-    let registry_type = match c.registry.registry_type {
-        super::config::RegistryType::Local => "local",
-        super::config::RegistryType::Mlflow => "mlflow",
-    };
-    set("registry.type".into(), Some(&registry_type.to_string()));
     set(
-        "registry.uri".into(),
-        c.registry.uri.as_ref().map(|u| redact(u)).as_ref(),
+        "registry.type".into(),
+        Some(&c.registry.type_name().to_string()),
     );
+    if let RegistryConfig::Mlflow(m) = &c.registry {
+        set(
+            "registry.uri".into(),
+            m.uri.as_ref().map(|u| redact(u)).as_ref(),
+        );
+    }
     set("state.dir".into(), c.state.dir.as_ref());
     for (name, t) in &c.serving.targets {
         let at = format!("serving.targets.{name}");
-        let kind = match t.target_type {
-            ServingType::Local => "local",
-            ServingType::Nginx => "nginx",
-        };
-        set(format!("{at}.type"), Some(&kind.to_string()));
-        set(format!("{at}.config_dir"), t.config_dir.as_ref());
-        set(format!("{at}.test_command"), t.test_command.as_ref());
-        set(format!("{at}.reload_command"), t.reload_command.as_ref());
+        set(format!("{at}.type"), Some(&t.type_name().to_string()));
+        match t {
+            ServingTargetConfig::Local(_) => {}
+            ServingTargetConfig::Nginx(n) => {
+                set(format!("{at}.config_dir"), n.config_dir.as_ref());
+                set(format!("{at}.test_command"), n.test_command.as_ref());
+                set(format!("{at}.reload_command"), n.reload_command.as_ref());
+            }
+        }
     }
     for (name, p) in &c.metrics {
         let at = format!("metrics.{name}");
-        let kind = match p.provider_type {
-            MetricsType::File => "file",
-            MetricsType::Prometheus => "prometheus",
-        };
-        set(format!("{at}.type"), Some(&kind.to_string()));
-        set(
-            format!("{at}.url"),
-            p.url.as_ref().map(|u| redact(u)).as_ref(),
-        );
-        set(format!("{at}.path"), p.path.as_ref());
-        for (signal, q) in &p.queries {
-            set(format!("{at}.queries.{signal}"), Some(q));
+        set(format!("{at}.type"), Some(&p.type_name().to_string()));
+        match p {
+            MetricsProviderConfig::File(f) => set(format!("{at}.path"), f.path.as_ref()),
+            MetricsProviderConfig::Prometheus(prom) => {
+                set(
+                    format!("{at}.url"),
+                    prom.url.as_ref().map(|u| redact(u)).as_ref(),
+                );
+                for (signal, q) in &prom.queries {
+                    set(format!("{at}.queries.{signal}"), Some(q));
+                }
+            }
         }
     }
 }

@@ -100,7 +100,7 @@ fn locked(
         commit: plan.source.commit.clone(),
         actor: actor(&ctx.repo, plan.source.commit.as_deref()),
     };
-    let mut targets = observe::serving_targets(config, &ctx.repo, &ctx.state_dir(config))?;
+    let mut targets = ctx.serving_targets(config)?;
     let report = apply(&plan, registry, &mut targets, &apply_ctx);
     Ok(Applied::Done {
         plan: Box::new(plan),
@@ -168,6 +168,7 @@ pub fn bind_to_commit(
         repo: ctx.repo.clone(),
         state: ctx.state.clone(),
         now: saved.created_at,
+        env: ctx.env.clone(),
     };
     let req = Request {
         rev: Some(commit.clone()),

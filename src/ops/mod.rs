@@ -1,32 +1,35 @@
 //! The operations behind the subcommands, as library calls: each takes a
 //! plain request and returns plain results, for `commands/` to render
 //! (cargo's `ops/` under its `commands/`). Shared here: the [`Context`] every
-//! operation runs in (the repository, the state, the time and the backends
-//! built from the configuration), reading the repository, the state lock,
-//! and who is acting.
+//! operation runs in (the repository, the state, the time, the environment
+//! read once, and the backends [`crate::backend::factory`] builds from the
+//! configuration and that environment), reading the repository, the state
+//! lock, and who is acting.
 
 pub mod apply;
 pub mod monitor;
 pub mod plan;
 pub mod rollback;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
 use jiff::Timestamp;
 
+use crate::backend::metrics::MetricsProvider;
 use crate::backend::mlflow::MlflowRegistry;
-use crate::backend::mlflow::client::{Client, Credentials, Endpoint};
-use crate::backend::{LocalStore, Registry};
+use crate::backend::serving::Targets;
+use crate::backend::{Env, Registry, factory};
 use crate::manifest::config::ConfigSpec;
-use crate::manifest::config::RegistryType;
 use crate::manifest::load::{Manifest, load_file};
 use crate::manifest::{Desired, Diagnostic, SourceFile};
 use crate::render::diagnostics_text;
 use crate::source::{DirSource, GitSource, ManifestSource, SourceError};
 
-/// What every operation knows: where the repository and state are, and the time.
+/// What every operation knows: where the repository and state are, the
+/// time, and the environment backends are built with.
 pub struct Context {
     /// `--repo` as given.
     pub repo: PathBuf,
@@ -34,6 +37,8 @@ pub struct Context {
     pub state: Option<PathBuf>,
     /// `MODELOPS_NOW`, or the clock.
     pub now: Timestamp,
+    /// The environment variables that configure backends, read once.
+    pub env: Env,
 }
 
 impl Context {
@@ -118,42 +123,28 @@ impl Context {
         diags
     }
 
-    /// The embedded store for this repository's configuration (it also
-    /// holds the apply lock, whichever registry is used).
-    pub fn store(&self, config: &ConfigSpec) -> LocalStore {
-        LocalStore::new(self.state_dir(config))
-    }
-
     /// The MLflow registry when `MLFLOW_TRACKING_URI` is set or
-    /// `registry.type` is `mlflow` (the variable overrides `registry.uri`).
+    /// `registry.type` is `mlflow` ([`factory::mlflow`]).
     pub fn mlflow(&self, config: &ConfigSpec) -> Result<Option<MlflowRegistry>> {
-        let env_uri = std::env::var("MLFLOW_TRACKING_URI")
-            .ok()
-            .filter(|u| !u.trim().is_empty());
-        let uri = match (env_uri, config.registry.registry_type, &config.registry.uri) {
-            (Some(u), _, _) => u,
-            (None, RegistryType::Mlflow, Some(u)) => u.clone(),
-            (None, RegistryType::Mlflow, None) => {
-                bail!(
-                    "registry.type is mlflow but neither registry.uri nor MLFLOW_TRACKING_URI gives the server"
-                )
-            }
-            (None, RegistryType::Local, _) => return Ok(None),
-        };
-        let endpoint = Endpoint::new(&uri, &Credentials::from_env()).map_err(anyhow::Error::msg)?;
-        let client = Client::new(endpoint, Duration::from_secs(30)).map_err(anyhow::Error::msg)?;
-        Ok(Some(MlflowRegistry::new(
-            client,
-            &config.registry.stage_aliases,
-        )))
+        factory::mlflow(config, &self.env)
     }
 
     /// The registry: MLflow (see [`Context::mlflow`]), else the embedded store.
     pub fn registry(&self, config: &ConfigSpec) -> Result<Box<dyn Registry>> {
-        Ok(match self.mlflow(config)? {
-            Some(m) => Box::new(m),
-            None => Box::new(self.store(config)),
-        })
+        factory::registry(config, &self.env, &self.state_dir(config))
+    }
+
+    /// The serving targets ([`factory::serving_targets`]).
+    pub fn serving_targets(&self, config: &ConfigSpec) -> Result<Targets> {
+        factory::serving_targets(config, &self.repo, &self.state_dir(config))
+    }
+
+    /// The metrics providers ([`factory::metrics_providers`]).
+    pub fn metrics_providers(
+        &self,
+        config: &ConfigSpec,
+    ) -> Result<BTreeMap<String, Box<dyn MetricsProvider>>> {
+        factory::metrics_providers(config, &self.env, &self.repo)
     }
 }
 

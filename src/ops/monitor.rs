@@ -18,7 +18,6 @@ use crate::backend::metrics::MetricQuery;
 use crate::backend::{ApplyContext, Registry};
 use crate::manifest::deployment::BreachAction;
 use crate::manifest::{Desired, DesiredDeployment, VersionId};
-use crate::observe;
 use crate::reconcile::PlanStep;
 use crate::reconcile::monitor::{self, ModelReport, SignalStatus, action_for};
 use crate::reconcile::rollback::RollbackOutcome;
@@ -58,7 +57,7 @@ pub fn run(ctx: &Context, desired: &Desired, req: &Request) -> Result<Monitored>
     let actual = registry
         .observe()
         .with_context(|| format!("cannot read {}", registry.describe()))?;
-    let mut providers = observe::metrics_providers(&desired.config, &ctx.repo)?;
+    let mut providers = ctx.metrics_providers(&desired.config)?;
     let deployments: Vec<&DesiredDeployment> = desired
         .deployments
         .iter()
@@ -325,7 +324,7 @@ fn act_locked(
                     "window": report.window,
                     "at": ctx.now,
                 });
-                if let Err(e) = fire(trigger, &payload) {
+                if let Err(e) = fire(trigger, &payload, &ctx.env.github) {
                     // Recorded as failed, not as done: the next run tries again.
                     report
                         .actions

@@ -87,7 +87,7 @@ pub fn compute(ctx: &Context, req: &Request) -> Result<Planned> {
     let mut actual = actual;
     // Every target is read, deployed or not: a route whose deployment was
     // removed is still there, and the plan removes it.
-    let mut targets = observe::serving_targets(config, &ctx.repo, &ctx.state_dir(config))?;
+    let mut targets = ctx.serving_targets(config)?;
     let serving = observe::observe_serving(&desired, &mut targets)?;
     actual.serving = serving.owned;
     actual.unowned_routes = serving.unowned;
@@ -104,7 +104,7 @@ pub fn compute(ctx: &Context, req: &Request) -> Result<Planned> {
         metrics: Default::default(),
     };
     if !desired.deployments.is_empty() {
-        let mut providers = observe::metrics_providers(config, &ctx.repo)?;
+        let mut providers = ctx.metrics_providers(config)?;
         observe::rollout_metrics(
             &desired,
             &actual,

@@ -12,7 +12,6 @@ use super::{Context, Loaded, actor, load, with_lock};
 use crate::backend::serving::Route;
 use crate::backend::{ApplyContext, Registry};
 use crate::manifest::{Stage, VersionId};
-use crate::observe;
 use crate::reconcile::PlanStep;
 use crate::reconcile::rollback::{
     self, Exclusion, ExitCause, RollbackOutcome, RolledBack, model_digest,
@@ -319,7 +318,7 @@ fn route_all(
     force: bool,
     forced: &mut Vec<String>,
 ) -> Result<(Vec<String>, Vec<String>)> {
-    let mut targets = observe::serving_targets(config, &ctx.repo, &ctx.state_dir(config))?;
+    let mut targets = ctx.serving_targets(config)?;
     let deployment = desired.and_then(|d| d.deployments.get(model));
     let all_to = |target: &str| TrafficRecord {
         sticky: None,

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use jiff::{SignedDuration, Timestamp};
 use modelops::backend::metrics::prometheus::PrometheusProvider;
 use modelops::backend::metrics::{MetricQuery, MetricsError, MetricsProvider, Signal};
-use modelops::manifest::config::{MetricsProviderConfig, MetricsType};
+use modelops::manifest::config::PrometheusConfig;
 
 use crate::e2e::servers::{Prometheus, free_port};
 use crate::e2e::{MODEL, series};
@@ -155,9 +155,7 @@ fn openmetrics() -> String {
 }
 
 fn provider(url: &str, queries: &[(&str, &str)]) -> PrometheusProvider {
-    let config = MetricsProviderConfig {
-        provider_type: MetricsType::Prometheus,
-        path: None,
+    let config = PrometheusConfig {
         url: Some(url.to_string()),
         queries: queries
             .iter()

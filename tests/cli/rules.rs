@@ -447,6 +447,34 @@ fn stage_aliases_must_be_ones_mlflow_accepts() {
     );
 }
 
+/// Registries, serving targets and metrics providers take the fields of their
+/// `type` only: another type's field, an unknown type or a missing one is an
+/// error at its place, all reported at once.
+#[test]
+fn each_backend_type_takes_its_own_fields() {
+    let repo = valid();
+    repo.file(
+        "modelops.yaml",
+        "apiVersion: modelops/v1\nkind: Config\nspec:\n  registry:\n    uri: http://mlflow:5000\n  serving:\n    targets:\n      edge:\n        type: local\n        config_dir: nginx\n      web:\n        type: nginx\n        config_dir: nginx\n        upstream_templat: \"127.0.0.1:90{version}\"\n      kube:\n        type: kserve\n      bare:\n        config_dir: nginx\n  metrics:\n    obs:\n      type: file\n      path: observations.yaml\n      url: http://prometheus:9090\n",
+    );
+    let err = repo.rejects(
+        "[REPO]/modelops.yaml:10:9: error: unknown field `config_dir`; expected one of: type",
+    );
+    snapshot!(err);
+}
+
+/// A version key may be written as a number (`2:`), as YAML allows, inside
+/// a serving target's `upstreams`.
+#[test]
+fn upstream_versions_may_be_unquoted_keys() {
+    let repo = valid();
+    repo.file(
+        "modelops.yaml",
+        "apiVersion: modelops/v1\nkind: Config\nspec:\n  serving:\n    targets:\n      edge:\n        type: nginx\n        config_dir: nginx\n        upstreams:\n          churn-predictor: {2: \"127.0.0.1:9002\"}\n",
+    );
+    repo.run(&["validate"]).code(0);
+}
+
 #[test]
 fn every_error_in_every_file_sorted_by_file_then_line() {
     let repo = Repo::new();

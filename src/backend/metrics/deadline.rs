@@ -31,12 +31,12 @@ pub struct Deadline {
 }
 
 impl Deadline {
-    /// The deadline from now: [`DEADLINE_VAR`] seconds (a positive number),
-    /// else [`DEFAULT_DEADLINE`].
-    pub fn from_env() -> Result<Deadline, String> {
-        let limit = match std::env::var(DEADLINE_VAR) {
-            Err(_) => DEFAULT_DEADLINE,
-            Ok(text) => text
+    /// The deadline's length from [`DEADLINE_VAR`]'s value (a positive
+    /// number of seconds), else [`DEFAULT_DEADLINE`] when it is not set.
+    pub fn limit(var: Option<&str>) -> Result<Duration, String> {
+        match var {
+            None => Ok(DEFAULT_DEADLINE),
+            Some(text) => text
                 .trim()
                 .parse::<f64>()
                 .ok()
@@ -44,12 +44,16 @@ impl Deadline {
                 .map(Duration::from_secs_f64)
                 .ok_or_else(|| {
                     format!("{DEADLINE_VAR}={text} is not a positive number of seconds")
-                })?,
-        };
-        Ok(Deadline {
+                }),
+        }
+    }
+
+    /// The deadline `limit` from now.
+    pub fn after(limit: Duration) -> Deadline {
+        Deadline {
             at: Instant::now() + limit,
             limit,
-        })
+        }
     }
 }
 

@@ -31,7 +31,7 @@ use std::time::Duration;
 use super::{MetricQuery, MetricsError, MetricsProvider, Signal, Unanswered, Unavailable};
 use crate::http::url::ServerUrl;
 use crate::http::{ClientOptions, TransportError, redact};
-use crate::manifest::config::MetricsProviderConfig;
+use crate::manifest::config::PrometheusConfig;
 use promql::InstantQuery;
 
 /// How long one query may take, connection included.
@@ -66,10 +66,7 @@ impl PrometheusProvider {
     /// The provider `name` as configured: `url` is required and must be
     /// http(s); `queries` are keyed by signal names (aliases such as
     /// `latency_p99` count as their signal).
-    pub fn new(
-        name: &str,
-        config: &MetricsProviderConfig,
-    ) -> Result<PrometheusProvider, MetricsError> {
+    pub fn new(name: &str, config: &PrometheusConfig) -> Result<PrometheusProvider, MetricsError> {
         let url = config.url.as_deref().ok_or_else(|| {
             MetricsError::unavailable(format!(
                 "metrics provider {name}: type prometheus needs a url"
@@ -197,12 +194,9 @@ fn transport_error(e: TransportError) -> MetricsError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::config::MetricsType;
 
-    fn config(url: Option<&str>, queries: &[(&str, &str)]) -> MetricsProviderConfig {
-        MetricsProviderConfig {
-            provider_type: MetricsType::Prometheus,
-            path: None,
+    fn config(url: Option<&str>, queries: &[(&str, &str)]) -> PrometheusConfig {
+        PrometheusConfig {
             url: url.map(str::to_string),
             queries: queries
                 .iter()

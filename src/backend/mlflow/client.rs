@@ -54,9 +54,9 @@ pub struct Credentials {
 }
 
 impl Credentials {
-    /// From the process environment.
-    pub fn from_env() -> Credentials {
-        let var = |k| std::env::var(k).ok().filter(|v: &String| !v.is_empty());
+    /// From environment variables, read through `var`; an empty one is unset.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Credentials {
+        let var = |k| var(k).filter(|v: &String| !v.is_empty());
         Credentials {
             username: var("MLFLOW_TRACKING_USERNAME"),
             password: var("MLFLOW_TRACKING_PASSWORD"),
@@ -240,10 +240,19 @@ impl Client {
     /// (it writes headers and body in two sends, which meets Nagle's
     /// algorithm and delayed ACKs), so a fresh connection is faster.
     pub fn new(endpoint: Endpoint, timeout: Duration) -> Result<Client, String> {
+        Client::with_keep_alive(endpoint, timeout, false)
+    }
+
+    /// [`Client::new`], keeping connections for reuse when `keep_alive`
+    /// (`MODELOPS_HTTP_KEEPALIVE=1`): only for measuring the difference
+    /// (bench/mlflow.sh), not for use.
+    pub fn with_keep_alive(
+        endpoint: Endpoint,
+        timeout: Duration,
+        keep_alive: bool,
+    ) -> Result<Client, String> {
         let http = crate::http::client(&ClientOptions {
-            // MODELOPS_HTTP_KEEPALIVE=1 keeps connections for reuse: only for
-            // measuring the difference (bench/mlflow.sh), not for use.
-            keep_alive: std::env::var("MODELOPS_HTTP_KEEPALIVE").as_deref() == Ok("1"),
+            keep_alive,
             follow_redirects: true,
             ..ClientOptions::new(timeout)
         })

@@ -10,6 +10,10 @@ use std::collections::BTreeMap;
 use crate::manifest::deployment::StickyKey;
 use crate::state::TrafficRecord;
 
+/// The serving targets by name: `local` always, and those `modelops.yaml`
+/// declares (built by [`crate::backend::factory::serving_targets`]).
+pub type Targets = BTreeMap<String, Box<dyn ServingTarget>>;
+
 /// The routing one deployment asks of its target.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Route<'a> {

@@ -27,7 +27,7 @@ pub use header::RouteHeader;
 pub use render::{render, upstream_address};
 
 use super::{Route, ServingError, ServingTarget};
-use crate::manifest::config::ServingTargetConfig;
+use crate::manifest::config::NginxTargetConfig;
 use crate::state::TrafficRecord;
 
 /// An nginx serving target: fragments in `dir`, and the commands that check
@@ -35,7 +35,7 @@ use crate::state::TrafficRecord;
 #[derive(Debug, Clone)]
 pub struct NginxTarget {
     name: String,
-    config: ServingTargetConfig,
+    config: NginxTargetConfig,
     dir: PathBuf,
     test: NginxCommand,
     reload: NginxCommand,
@@ -49,7 +49,7 @@ impl NginxTarget {
     /// and listen addresses are checked per route, at apply.
     pub fn new(
         name: &str,
-        config: &ServingTargetConfig,
+        config: &NginxTargetConfig,
         repo: &Path,
     ) -> Result<NginxTarget, ServingError> {
         let dir = config.config_dir.as_deref().ok_or_else(|| {

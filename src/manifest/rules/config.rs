@@ -5,7 +5,9 @@
 use std::collections::BTreeSet;
 
 use super::{check_duration, valid_alias, valid_name, valid_nginx_address};
-use crate::manifest::config::{ConfigSpec, MetricsType, ServingType};
+use crate::manifest::config::{
+    ConfigSpec, MetricsProviderConfig, NginxTargetConfig, ServingTargetConfig,
+};
 use crate::manifest::diagnostic::{Diagnostic, escape_segment};
 
 pub(super) fn check_config(path: &str, c: &ConfigSpec, diags: &mut Vec<Diagnostic>) {
@@ -13,7 +15,7 @@ pub(super) fn check_config(path: &str, c: &ConfigSpec, diags: &mut Vec<Diagnosti
         check_duration(path, "/spec/state/lock_timeout".into(), &t.0, diags);
     }
     let mut seen_aliases = BTreeSet::new();
-    for (stage, alias) in &c.registry.stage_aliases {
+    for (stage, alias) in c.registry.stage_aliases() {
         let at = format!("/spec/registry/stage_aliases/{}", escape_segment(stage));
         if stage != "Production" && stage != "Staging" {
             diags.push(Diagnostic::key(
@@ -48,61 +50,72 @@ pub(super) fn check_config(path: &str, c: &ConfigSpec, diags: &mut Vec<Diagnosti
                 ),
             ));
         }
-        check_nginx_addresses(path, &at, target, diags);
-        if target.target_type == ServingType::Nginx {
-            if target.config_dir.is_none() {
-                diags.push(Diagnostic::pointer(
-                    path,
-                    at.clone(),
-                    "nginx-target",
-                    format!(
-                        "nginx target `{name}` needs config_dir, where its fragments are written"
-                    ),
-                ));
-            }
-            if target.upstream_template.is_none() && target.upstreams.is_empty() {
-                diags.push(Diagnostic::pointer(path, at.clone(), "nginx-target", format!("nginx target `{name}` needs upstream_template or upstreams, to know where each version listens")));
-            }
-        }
-        if let Some(health) = &target.health_path {
-            let problem = if target.target_type != ServingType::Nginx {
-                Some("is for nginx targets only")
-            } else if !health.starts_with('/') {
-                Some("must start with `/`")
-            } else if health
-                .chars()
-                .any(|c| c.is_whitespace() || c.is_control() || c == '#')
-            {
-                Some("must hold no spaces, control characters or `#`")
-            } else {
-                None
-            };
-            if let Some(problem) = problem {
-                diags.push(Diagnostic::pointer(
-                    path,
-                    format!("{at}/health_path"),
-                    "nginx-target",
-                    format!("serving target `{name}`: health_path {problem}"),
-                ));
-            }
+        match target {
+            ServingTargetConfig::Local(_) => {}
+            ServingTargetConfig::Nginx(nginx) => check_nginx(path, &at, name, nginx, diags),
         }
     }
     for (name, p) in &c.metrics {
         let at = format!("/spec/metrics/{}", escape_segment(name));
-        match p.provider_type {
-            MetricsType::File if p.path.is_none() => diags.push(Diagnostic::pointer(
+        match p {
+            MetricsProviderConfig::File(f) if f.path.is_none() => diags.push(Diagnostic::pointer(
                 path,
                 at,
                 "metrics-provider",
                 format!("file provider `{name}` needs path"),
             )),
-            MetricsType::Prometheus if p.url.is_none() => diags.push(Diagnostic::pointer(
-                path,
-                at,
-                "metrics-provider",
-                format!("prometheus provider `{name}` needs url"),
-            )),
+            MetricsProviderConfig::Prometheus(p) if p.url.is_none() => {
+                diags.push(Diagnostic::pointer(
+                    path,
+                    at,
+                    "metrics-provider",
+                    format!("prometheus provider `{name}` needs url"),
+                ))
+            }
             _ => {}
+        }
+    }
+}
+
+/// An nginx target: where it writes, where versions listen, its health check
+/// and every address it pastes into nginx's configuration.
+fn check_nginx(
+    path: &str,
+    at: &str,
+    name: &str,
+    target: &NginxTargetConfig,
+    diags: &mut Vec<Diagnostic>,
+) {
+    check_nginx_addresses(path, at, target, diags);
+    if target.config_dir.is_none() {
+        diags.push(Diagnostic::pointer(
+            path,
+            at,
+            "nginx-target",
+            format!("nginx target `{name}` needs config_dir, where its fragments are written"),
+        ));
+    }
+    if target.upstream_template.is_none() && target.upstreams.is_empty() {
+        diags.push(Diagnostic::pointer(path, at, "nginx-target", format!("nginx target `{name}` needs upstream_template or upstreams, to know where each version listens")));
+    }
+    if let Some(health) = &target.health_path {
+        let problem = if !health.starts_with('/') {
+            Some("must start with `/`")
+        } else if health
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '#')
+        {
+            Some("must hold no spaces, control characters or `#`")
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            diags.push(Diagnostic::pointer(
+                path,
+                format!("{at}/health_path"),
+                "nginx-target",
+                format!("serving target `{name}`: health_path {problem}"),
+            ));
         }
     }
 }
@@ -113,7 +126,7 @@ pub(super) fn check_config(path: &str, c: &ConfigSpec, diags: &mut Vec<Diagnosti
 fn check_nginx_addresses(
     path: &str,
     at: &str,
-    target: &crate::manifest::config::ServingTargetConfig,
+    target: &NginxTargetConfig,
     diags: &mut Vec<Diagnostic>,
 ) {
     let mut bad = |pointer: String, what: &str, value: &str| {

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
 
+use crate::backend::env::GitHubEnv;
 use crate::github::{
     self,
     client::{GitHub, GitHubError},
@@ -23,10 +24,14 @@ pub(super) fn trigger_kind(signal: &str) -> &'static str {
 }
 
 /// Sends a retraining trigger through the HTTP layer: a webhook POST, or
-/// a GitHub `repository_dispatch` (through the GitHub client) with the
-/// payload as `client_payload`. A server's answer is never quoted but
-/// GitHub's own message, redacted.
-pub(super) fn fire(trigger: &RetrainTrigger, payload: &serde_json::Value) -> Result<()> {
+/// a GitHub `repository_dispatch` (through the GitHub client, to the API and
+/// with the token `github` gives) with the payload as `client_payload`. A
+/// server's answer is never quoted but GitHub's own message, redacted.
+pub(super) fn fire(
+    trigger: &RetrainTrigger,
+    payload: &serde_json::Value,
+    github: &GitHubEnv,
+) -> Result<()> {
     const TIMEOUT: Duration = Duration::from_secs(10);
     if let Some(url) = &trigger.webhook {
         let shown = redact::url(url);
@@ -39,7 +44,7 @@ pub(super) fn fire(trigger: &RetrainTrigger, payload: &serde_json::Value) -> Res
     }
     if let Some(repo) = &trigger.repository_dispatch {
         let (api_url, token) =
-            github::client::api_from_vars(|k| std::env::var(k).ok(), "repository_dispatch")
+            github::client::api_from_vars(|k| github.var(k), "repository_dispatch")
                 .map_err(anyhow::Error::msg)?;
         let name = RepoName::parse(repo).with_context(|| {
             format!("repository_dispatch to {repo}: not of the form owner/name")

@@ -17,7 +17,7 @@ use modelops::backend::mlflow::client::{Client, Credentials, Endpoint};
 use modelops::backend::mlflow::request::{Method, Request};
 use modelops::backend::serving::nginx::NginxTarget;
 use modelops::backend::serving::{Route, ServingTarget};
-use modelops::manifest::config::{ServingTargetConfig, ServingType};
+use modelops::manifest::config::NginxTargetConfig;
 
 use super::MODEL;
 use super::http::{Upstream, send_many};
@@ -153,13 +153,12 @@ impl Nginx {
     }
 
     /// The target config a user writes for this nginx.
-    pub fn config(&self, listen: u16, upstreams: &[&Upstream]) -> ServingTargetConfig {
+    pub fn config(&self, listen: u16, upstreams: &[&Upstream]) -> NginxTargetConfig {
         let versions = upstreams
             .iter()
             .map(|u| (u.version.to_string(), format!("127.0.0.1:{}", u.port)))
             .collect();
-        ServingTargetConfig {
-            target_type: ServingType::Nginx,
+        NginxTargetConfig {
             config_dir: Some("conf.d".into()),
             reload_command: Some(self.reload.clone()),
             test_command: Some(self.test.clone()),
@@ -187,7 +186,7 @@ impl Nginx {
         )
     }
 
-    pub fn target(&self, config: &ServingTargetConfig) -> NginxTarget {
+    pub fn target(&self, config: &NginxTargetConfig) -> NginxTarget {
         NginxTarget::new("edge", config, self.path()).expect("a target")
     }
 

@@ -13,7 +13,7 @@ use std::fmt::Write;
 
 use super::header::RouteHeader;
 use crate::backend::serving::{Route, ServingError};
-use crate::manifest::config::ServingTargetConfig;
+use crate::manifest::config::NginxTargetConfig;
 use crate::manifest::deployment::StickyKey;
 use crate::manifest::rules::{
     valid_name, valid_nginx_address, valid_sticky_cookie, valid_sticky_header,
@@ -28,7 +28,7 @@ use crate::manifest::rules::{
 /// (or, for the deployment, a file name) cannot hold.
 pub fn render(
     target: &str,
-    config: &ServingTargetConfig,
+    config: &NginxTargetConfig,
     route: &Route,
 ) -> Result<String, ServingError> {
     let model = route.model;
@@ -272,7 +272,7 @@ fn proxy(w: &mut String, pass: &str) {
 /// A version's address: `upstreams[model][version]`, else the template.
 pub fn upstream_address(
     target: &str,
-    config: &ServingTargetConfig,
+    config: &NginxTargetConfig,
     model: &str,
     version: &str,
 ) -> Result<String, ServingError> {

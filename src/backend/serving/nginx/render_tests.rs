@@ -4,12 +4,10 @@
 use std::collections::BTreeMap;
 
 use super::*;
-use crate::manifest::config::ServingType;
 use crate::state::TrafficRecord;
 
-fn config() -> ServingTargetConfig {
-    ServingTargetConfig {
-        target_type: ServingType::Nginx,
+fn config() -> NginxTargetConfig {
+    NginxTargetConfig {
         config_dir: Some("nginx/conf.d".into()),
         reload_command: None,
         test_command: None,
@@ -117,7 +115,7 @@ fn upstream_template_fills_model_and_version() {
 type Refusal<'a> = (
     &'a str,
     &'a str,
-    ServingTargetConfig,
+    NginxTargetConfig,
     TrafficRecord,
     Option<StickyKey>,
     &'a str,
@@ -129,7 +127,7 @@ fn refusals() {
         header: Some("X-User-Id".into()),
         cookie: Some("uid".into()),
     };
-    let no_template = ServingTargetConfig {
+    let no_template = NginxTargetConfig {
         upstream_template: None,
         ..config()
     };

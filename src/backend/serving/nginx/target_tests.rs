@@ -5,12 +5,10 @@
 use std::collections::BTreeMap;
 
 use super::*;
-use crate::manifest::config::ServingType;
 use crate::manifest::deployment::StickyKey;
 
-fn config(dir: &Path, test: &str, reload: &str) -> ServingTargetConfig {
-    ServingTargetConfig {
-        target_type: ServingType::Nginx,
+fn config(dir: &Path, test: &str, reload: &str) -> NginxTargetConfig {
+    NginxTargetConfig {
         config_dir: Some(dir.display().to_string()),
         reload_command: Some(reload.into()),
         test_command: Some(test.into()),
@@ -73,14 +71,14 @@ fn new_resolves_the_directory_and_commands() {
 
     let refused = [
         (
-            ServingTargetConfig {
+            NginxTargetConfig {
                 config_dir: None,
                 ..given.clone()
             },
             "nginx target `edge` needs config_dir, where its fragments are written",
         ),
         (
-            ServingTargetConfig {
+            NginxTargetConfig {
                 reload_command: Some(" ".into()),
                 ..given.clone()
             },
