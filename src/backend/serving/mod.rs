@@ -14,6 +14,12 @@ use crate::state::TrafficRecord;
 /// declares (built by [`crate::backend::factory::serving_targets`]).
 pub type Targets = BTreeMap<String, Box<dyn ServingTarget>>;
 
+/// The response header a serving target adds to every answer it proxies,
+/// naming the model version that answered (`x-modelops-version: 3`). Clients,
+/// rollback drills and the live benchmarks read it to see which version
+/// served a request.
+pub const VERSION_HEADER: &str = "x-modelops-version";
+
 /// The routing one deployment asks of its target.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Route<'a> {
@@ -74,6 +80,15 @@ pub trait ServingTarget {
     /// `Ok(Some(what))`: what answered; [`ServingError::Unhealthy`] names
     /// the failing check.
     fn check_health(&self, _model: &str, _version: &str) -> Result<Option<String>, ServingError> {
+        Ok(None)
+    }
+    /// Sends one `GET <path>` through the front door this target serves
+    /// `model` on (its listen address, not an upstream) and returns the
+    /// version that answered, read from the [`VERSION_HEADER`] response
+    /// header. `Ok(None)`: this target has no front door to probe (the
+    /// embedded table); an error names what failed (no answer, a non-2xx
+    /// status, no version header).
+    fn probe(&self, _model: &str, _path: &str) -> Result<Option<String>, ServingError> {
         Ok(None)
     }
 }
