@@ -1,0 +1,128 @@
+//! Reads for gates and history: runs' metrics, whether a version's artifacts
+//! are servable, logged signatures, and the audit events kept in tags.
+
+use super::*;
+
+impl MlflowRegistry {
+    /// Each run's metrics, `None` for a run MLflow does not have.
+    pub(super) fn read_run_metrics(
+        &mut self,
+        runs: &[String],
+    ) -> Result<BTreeMap<String, Option<SortedMap<String, f64>>>, BackendError> {
+        let mut out = BTreeMap::new();
+        for run in runs {
+            let metrics = match self.client.send(&request::get_run(run)) {
+                Ok(v) => Some(
+                    v["run"]["data"]["metrics"]
+                        .as_array()
+                        .map(|ms| {
+                            ms.iter()
+                                .filter_map(|m| {
+                                    Some((
+                                        m.get("key")?.as_str()?.to_string(),
+                                        m.get("value")?.as_f64()?,
+                                    ))
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                ),
+                Err(e) if e.code() == Some("RESOURCE_DOES_NOT_EXIST") => None,
+                Err(e) => return Err(backend(e)),
+            };
+            out.insert(run.clone(), metrics);
+        }
+        Ok(out)
+    }
+
+    /// Why `version`'s artifacts cannot be served, or `None` when they can.
+    pub(super) fn read_artifacts_gone(
+        &mut self,
+        model: &str,
+        version: &VersionId,
+    ) -> Result<Option<String>, BackendError> {
+        let Ok(number) = self.number(model, version) else {
+            return Ok(Some(format!(
+                "MLflow has no version {version} of {model} (deleted)"
+            )));
+        };
+        match self.client.send(&request::get_model_version(model, number)) {
+            Ok(v) => {
+                let status = text(&v["model_version"], "status");
+                Ok((!status.is_empty() && status != "READY").then(|| {
+                    format!("MLflow version {number} of {model} has status {status}, not READY")
+                }))
+            }
+            Err(e) if e.code() == Some("RESOURCE_DOES_NOT_EXIST") => Ok(Some(format!(
+                "MLflow has no version {number} of {model} (deleted)"
+            ))),
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    /// The signature logged with the model at `source`.
+    pub(super) fn read_logged_signature(
+        &mut self,
+        source: &str,
+        run_id: Option<&str>,
+    ) -> Option<Result<LoggedSignature, BackendError>> {
+        Some(super::super::mlmodel::logged_signature(&self.client, source, run_id).map_err(backend))
+    }
+
+    /// `model`'s audit events, read back from its versions' event tags.
+    pub(super) fn read_events(&mut self, model: &str) -> Result<Vec<Event>, BackendError> {
+        let filter = format!("name='{}'", model.replace('\'', "\\'"));
+        let versions = self.pages(
+            |t| request::search_model_versions(&filter, t),
+            "model_versions",
+        )?;
+        let mut events = Vec::new();
+        for v in &versions {
+            let tags = tags_of(v);
+            let number: u64 = text(v, "version").parse().unwrap_or(0);
+            let id = match tags
+                .get(&format!("{PREFIX}version"))
+                .and_then(|t| t.parse::<VersionId>().ok())
+            {
+                Some(VersionId::Semantic(s)) => VersionId::Semantic(s),
+                _ => VersionId::Number(number),
+            };
+            for (key, value) in tags.iter().filter(|(k, _)| k.starts_with(EVENT_TAG)) {
+                let Ok(e) = serde_json::from_str::<Value>(value) else {
+                    continue;
+                };
+                let step = text(&e, "step").to_string();
+                // A rejection names the stage refused, not one entered.
+                let to_stage =
+                    if step.starts_with("reject_version") || step.starts_with("monitor_action") {
+                        None
+                    } else {
+                        step.rsplit(' ').next().and_then(|s| s.parse().ok())
+                    };
+                events.push(Event {
+                    seq: key[EVENT_TAG.len()..]
+                        .rsplit('.')
+                        .next()
+                        .and_then(|n| n.parse().ok())
+                        .unwrap_or(0),
+                    at: text(&e, "at").parse().unwrap_or(Timestamp::UNIX_EPOCH),
+                    model: model.to_string(),
+                    version: Some(id.clone()),
+                    action: step.split(' ').next().unwrap_or("").to_string(),
+                    from_stage: None,
+                    to_stage,
+                    summary: format!("{model} version {id}: {step}"),
+                    changes: Vec::new(),
+                    commit: e.get("commit").and_then(Value::as_str).map(str::to_string),
+                    actor: text(&e, "actor").to_string(),
+                    prev_hash: e
+                        .get("prev_hash")
+                        .and_then(Value::as_str)
+                        .map(str::to_string),
+                });
+            }
+        }
+        events.sort_by(|a, b| a.at.cmp(&b.at).then(a.seq.cmp(&b.seq)));
+        Ok(events)
+    }
+}
