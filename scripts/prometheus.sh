@@ -6,9 +6,14 @@
 #   scripts/prometheus.sh start DIR [FILE]     # backfill FILE (OpenMetrics) into DIR/data,
 #                                              # start a server on it; prints its URL;
 #                                              # pid in DIR/server.pid
+#   scripts/prometheus.sh scrape DIR HOST:PORT [PATH]
+#                                              # start a server in DIR that scrapes
+#                                              # http://HOST:PORT/PATH (default
+#                                              # /stats/prometheus, Envoy's) every second;
+#                                              # prints its URL
 #   scripts/prometheus.sh stop DIR             # stop the server started in DIR
 #
-# The server scrapes nothing: it only answers queries about what was
+# Started with `start`, the server scrapes nothing: it only answers queries about what was
 # backfilled. Backfilled blocks lie in the past, and Prometheus measures time
 # retention from its newest block, not from the clock, so they are kept; the
 # retention is set long anyway so that a file spanning years is kept whole.
@@ -52,7 +57,35 @@ start() {
   fi
   # No scrape targets: the server holds only what was backfilled.
   printf 'global:\n  evaluation_interval: 1h\nscrape_configs: []\n' >"$dir/prometheus.yml"
-  local port
+  serve "$dir"
+}
+
+scrape() {
+  local dir="$1" target="$2" path="${3:-/stats/prometheus}"
+  command -v prometheus >/dev/null || die "prometheus is not installed (scripts/prometheus.sh install)"
+  case "$target" in
+    127.0.0.1:*|localhost:*|'[::1]':*) ;;
+    *) die "scrape targets are loopback only (127.0.0.1:PORT), not $target" ;;
+  esac
+  mkdir -p "$dir/data"
+  cat >"$dir/prometheus.yml" <<YAML
+global:
+  scrape_interval: 1s
+  evaluation_interval: 1h
+scrape_configs:
+  - job_name: live
+    scrape_interval: 1s
+    scrape_timeout: 900ms
+    metrics_path: $path
+    static_configs:
+      - targets: ['$target']
+YAML
+  serve "$dir"
+}
+
+# Starts prometheus on "$1"/prometheus.yml and "$1"/data; prints its URL when ready.
+serve() {
+  local dir="$1" port
   port="$(free_port)"
   nohup prometheus \
     --config.file="$dir/prometheus.yml" \
@@ -93,6 +126,7 @@ stop() {
 case "${1:-}" in
   install) install ;;
   start) [ $# -ge 2 ] && [ $# -le 3 ] || die "usage: prometheus.sh start DIR [OPENMETRICS_FILE]"; start "$2" "${3:-}" ;;
+  scrape) [ $# -ge 3 ] && [ $# -le 4 ] || die "usage: prometheus.sh scrape DIR HOST:PORT [PATH]"; scrape "$2" "$3" "${4:-}" ;;
   stop) [ $# -eq 2 ] || die "usage: prometheus.sh stop DIR"; stop "$2" ;;
-  *) die "usage: prometheus.sh install | start DIR [OPENMETRICS_FILE] | stop DIR" ;;
+  *) die "usage: prometheus.sh install | start DIR [OPENMETRICS_FILE] | scrape DIR HOST:PORT [PATH] | stop DIR" ;;
 esac
