@@ -78,6 +78,9 @@ pub struct DeploymentSpec {
 /// hourly source (the example's observations) takes to report a window.
 pub const NO_DATA_TIMEOUT_SECS: u64 = 3600;
 
+/// [`AnalysisSpec::warmup`] by default: a minute.
+pub const WARMUP_SECS: u64 = 60;
+
 /// How a rollout's analysis reads and judges metrics.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -103,6 +106,12 @@ pub struct AnalysisSpec {
     /// source that reports late, not a second stage.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub no_data_timeout: Option<DurationSpec>,
+    /// How long a stage (or an A/B test) runs before its first analysis
+    /// (default `1m`): right after a start there is nothing to measure. Lower
+    /// it for a source that scrapes every few seconds and stages that last
+    /// seconds; it never exceeds the stage's duration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warmup: Option<DurationSpec>,
 }
 
 impl AnalysisSpec {
@@ -114,6 +123,15 @@ impl AnalysisSpec {
     /// [`AnalysisSpec::max_consecutive_errors`] with its default.
     pub fn max_consecutive_errors(&self) -> u32 {
         self.max_consecutive_errors.unwrap_or(3)
+    }
+
+    /// [`AnalysisSpec::warmup`] in seconds, with its default
+    /// ([`WARMUP_SECS`]).
+    pub fn warmup_secs(&self) -> u64 {
+        self.warmup
+            .as_ref()
+            .and_then(|d| d.seconds().ok())
+            .unwrap_or(WARMUP_SECS)
     }
 
     /// [`AnalysisSpec::no_data_timeout`] in seconds, with its default.

@@ -3,8 +3,8 @@
 
 use super::analysis::{Conditions, Subject, analyse, lacks_data};
 use super::lifecycle::{
-    ACCURACY_DROP_PP, ERROR_RATE_INCREASE_PP, LATENCY_P99_INCREASE_MS, MIN_WINDOW_SECS, at, begin,
-    elapsed, finished, hold, just_started, not_passed,
+    ACCURACY_DROP_PP, ERROR_RATE_INCREASE_PP, LATENCY_P99_INCREASE_MS, at, begin, elapsed,
+    finished, hold, just_started, not_passed, warming_up,
 };
 use super::stats::two_proportion;
 use super::{
@@ -116,8 +116,8 @@ pub(super) fn ab_test(
         stable_window: None,
         min_requests: inputs.deployment.analysis.min_requests(),
     };
-    if elapsed(since, inputs.now) < MIN_WINDOW_SECS {
-        let mut out = just_started(inputs, &headline, due);
+    if warming_up(inputs, since, secs) {
+        let mut out = just_started(inputs, &headline, due, secs);
         out.steps.splice(0..0, routing);
         return out;
     }

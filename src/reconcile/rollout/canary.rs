@@ -2,7 +2,7 @@
 //! rollback conditions; a version git stops asking for is stopped.
 
 use super::analysis::{Conditions, Subject, analyse};
-use super::lifecycle::{MIN_WINDOW_SECS, at, begin, elapsed, just_started, not_passed};
+use super::lifecycle::{at, begin, elapsed, just_started, not_passed, warming_up};
 use super::{
     ABORTED, Lookup, PROGRESSING, RolloutInputs, RolloutOutcome, human, note, promote, route,
     split, started,
@@ -172,11 +172,12 @@ pub(super) fn canary(
     };
     let since = record.step_started_at;
     let due = at(since, stage.duration_secs);
-    if elapsed(since, inputs.now) < MIN_WINDOW_SECS {
+    if warming_up(inputs, since, stage.duration_secs) {
         return just_started(
             inputs,
             &format!("{name} canary at {}%", stage.traffic_percent),
             due,
+            stage.duration_secs,
         );
     }
     let conditions = conditions_of(c.stages.get(i).and_then(|s| s.rollback_if.as_ref()));

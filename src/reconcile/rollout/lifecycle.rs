@@ -17,9 +17,21 @@ pub(super) const LATENCY_P99_INCREASE_MS: f64 = 20.0;
 pub(super) const ACCURACY_DROP_PP: f64 = 1.0;
 pub(super) const PREDICTION_KL_MAX: f64 = 0.1;
 
-/// The shortest window an analysis reads: right after a stage starts there
-/// is nothing to measure, which is not an error.
-pub(super) const MIN_WINDOW_SECS: i64 = 60;
+/// Whether a stage that started at `since` is still in its warmup (the
+/// deployment's `analysis.warmup`, at most the stage's `duration_secs`):
+/// right after a start there is nothing to measure, which is not an error.
+pub(super) fn warming_up(inputs: &RolloutInputs, since: Timestamp, duration_secs: u64) -> bool {
+    elapsed(since, inputs.now) < warmup_secs(inputs, duration_secs) as i64
+}
+
+fn warmup_secs(inputs: &RolloutInputs, duration_secs: u64) -> u64 {
+    let warmup = inputs.deployment.analysis.warmup_secs();
+    if duration_secs > 0 {
+        warmup.min(duration_secs)
+    } else {
+        warmup
+    }
+}
 
 /// A rollout starting now: its `steps` (routing, the record), in words
 /// `summary`, with its first decision due `due_secs` from now.
@@ -41,18 +53,20 @@ pub(super) fn begin(
     }
 }
 
-/// A stage that started less than [`MIN_WINDOW_SECS`] ago: hold, no analysis.
+/// A stage still in its warmup ([`warming_up`]): hold, no analysis.
 pub(super) fn just_started(
     inputs: &RolloutInputs,
     headline: &str,
     due: Timestamp,
+    duration_secs: u64,
 ) -> RolloutOutcome {
+    let warmup = human(warmup_secs(inputs, duration_secs) as i64);
     RolloutOutcome {
         steps: Vec::new(),
         note: Some(note(
             inputs,
             "hold",
-            format!("hold {headline}: just started; the first analysis runs after 1m"),
+            format!("hold {headline}: just started; the first analysis runs after {warmup}"),
             None,
             Some(due),
         )),

@@ -614,3 +614,70 @@ fn an_ab_test_splits_sticky_and_decides_with_a_z_test() {
     assert_eq!(record.phase, "Succeeded");
     assert_eq!(record.result.as_ref().unwrap()["winner"], "treatment");
 }
+
+#[test]
+fn the_first_analysis_waits_for_the_warmup_never_longer_than_the_stage() {
+    // Seconds-long stages, as a live loop scraped every second runs them.
+    let fast = CANARY
+        .replace("duration: 1h, rollback_if", "duration: 20s, rollback_if")
+        .replace(
+            "  canary:\n",
+            "  analysis: {warmup: 5s, min_requests: 100}\n  canary:\n",
+        );
+    let d = desired("Archived", "Production", &fast);
+    let mut a = registry(&d, Stage::Production, Stage::Staging);
+    routed(&mut a, &[("2", 95), ("3", 5)]);
+    let stages = &[(5, 20), (25, 4 * 3600), (100, 3600)];
+    a.rollouts
+        .insert("fraud-detector".into(), running(0, t0(), stages));
+
+    let p = plan(&d, &a, &healthy(t0(), after(4), 6.0), after(4), &Scope::All);
+    assert_eq!(
+        note(&p),
+        "hold fraud-detector canary at 5%: just started; the first analysis runs after 5s"
+    );
+    let p = plan(&d, &a, &healthy(t0(), after(6), 6.0), after(6), &Scope::All);
+    assert!(
+        note(&p).starts_with("hold fraud-detector canary at 5% (6s of 20s elapsed): error_rate"),
+        "{}",
+        note(&p)
+    );
+    let p = plan(
+        &d,
+        &a,
+        &healthy(t0(), after(20), 6.0),
+        after(20),
+        &Scope::All,
+    );
+    assert!(
+        note(&p).starts_with("advance fraud-detector canary 5% → 25%"),
+        "{}",
+        note(&p)
+    );
+
+    // Without a warmup, the default minute is cut to a shorter stage.
+    let d = desired("Archived", "Production", &fast.replace("warmup: 5s, ", ""));
+    let p = plan(
+        &d,
+        &a,
+        &healthy(t0(), after(19), 6.0),
+        after(19),
+        &Scope::All,
+    );
+    assert_eq!(
+        note(&p),
+        "hold fraud-detector canary at 5%: just started; the first analysis runs after 20s"
+    );
+    let p = plan(
+        &d,
+        &a,
+        &healthy(t0(), after(20), 6.0),
+        after(20),
+        &Scope::All,
+    );
+    assert!(
+        note(&p).starts_with("advance fraud-detector canary 5% → 25%"),
+        "{}",
+        note(&p)
+    );
+}
