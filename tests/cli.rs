@@ -12,6 +12,7 @@
 //! - `e2e` — helpers the end-to-end suites share: real Prometheus, nginx and MLflow servers on loopback (skipped when missing, failed with `MODELOPS_E2E=1`), OpenMetrics series, small HTTP fakes.
 //! - `formats` — validation output as JSON and GitHub annotations.
 //! - `layers` — the layer rules: a walk over `src/` names every import that points up (docs/architecture.md).
+//! - `live` — the live loop: real model servers (`mlflow models serve`) on trained versions, real traffic from a bounded load generator, Envoy routing and a Prometheus scraping it.
 //! - `lifecycle` — plan, apply, status and history on the example repository.
 //! - `promotion` — stage moves after the first apply, refusals, saved plans, drift.
 //! - `gates` — validation gates: failures shown, versions Rejected and held, re-checked at apply.
@@ -69,6 +70,8 @@ mod latency;
 mod layers;
 #[path = "cli/lifecycle.rs"]
 mod lifecycle;
+#[path = "cli/live.rs"]
+mod live;
 #[path = "cli/mlflow.rs"]
 mod mlflow;
 #[path = "cli/mlflow_gates.rs"]

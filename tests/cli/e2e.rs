@@ -6,6 +6,9 @@
 //!   front of a model server per version), the MLflow tracking server the
 //!   suite runs against, and free ports. Each is skipped when it is not
 //!   installed, except with `MODELOPS_E2E=1`, where that is a failure.
+//! - [`models`] — real model servers: tiny scikit-learn versions registered
+//!   in the suite's MLflow and served by `mlflow models serve`, and the
+//!   bounded load generator (`scripts/live.sh`).
 //! - [`series`] — OpenMetrics written from counters and gauges, in the
 //!   format `promtool tsdb create-blocks-from openmetrics` backfills.
 //! - [`http`] — small HTTP/1.1 servers inside the test: fakes that record
@@ -14,6 +17,8 @@
 
 #[path = "e2e/http.rs"]
 pub(crate) mod http;
+#[path = "e2e/models.rs"]
+pub(crate) mod models;
 #[path = "e2e/series.rs"]
 pub(crate) mod series;
 #[path = "e2e/servers.rs"]

@@ -357,6 +357,12 @@ pub fn mlflow() -> Option<Client> {
     }
 }
 
+/// The URL of the MLflow tracking server `scripts/test.sh` started, or
+/// `None` (skip) outside end-to-end runs, like [`mlflow`].
+pub fn mlflow_url() -> Option<String> {
+    mlflow().map(|_| std::env::var("MODELOPS_MLFLOW_URL").unwrap_or_default())
+}
+
 /// Tests that apply take the one apply lock in the shared MLflow server
 /// (and one of them breaks it on purpose): they run one at a time.
 pub fn mlflow_serial() -> std::sync::MutexGuard<'static, ()> {
