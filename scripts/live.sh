@@ -3,9 +3,11 @@
 # bench/rollback_live.sh): tiny scikit-learn models registered in MLflow and
 # served by `mlflow models serve`, on loopback.
 #
-#   scripts/live.sh train MODEL OUT KIND...   # register one version of MODEL per KIND
-#                                             # (good | bad) in $MLFLOW_TRACKING_URI;
-#                                             # writes `VERSION KIND RUN_ID` lines to OUT
+#   scripts/live.sh train OUT KIND...         # log one model per KIND (good | bad) in
+#                                             # $MLFLOW_TRACKING_URI; writes
+#                                             # `- KIND RUN_ID SOURCE` lines to OUT
+#   scripts/live.sh register MODEL OUT KIND... # the same, each also registered as the
+#                                             # next version of MODEL (`VERSION KIND ...`)
 #   scripts/live.sh serve DIR MODEL VERSION   # serve models:/MODEL/VERSION on a free
 #                                             # loopback port; prints its address;
 #                                             # process group in DIR/serve-MODEL-VERSION.pid
@@ -34,10 +36,12 @@ free_port() {
 train() {
   local model="$1" out="$2"; shift 2
   need_venv
+  local as=()
+  [ -n "$model" ] && as=(--model "$model")
   [ -n "${MLFLOW_TRACKING_URI:-}" ] || die "MLFLOW_TRACKING_URI names the registry to register in"
   local kinds=()
   for k in "$@"; do kinds+=(--kind "$k"); done
-  "$VENV/bin/python" "$ROOT/scripts/live/train.py" --model "$model" --out "$out" "${kinds[@]}" >&2
+  "$VENV/bin/python" "$ROOT/scripts/live/train.py" "${as[@]}" --out "$out" "${kinds[@]}" >&2
 }
 
 serve() {
@@ -84,9 +88,10 @@ stop() {
 }
 
 case "${1:-}" in
-  train) [ $# -ge 4 ] || die "usage: live.sh train MODEL OUT KIND..."; shift; train "$@" ;;
+  train) [ $# -ge 3 ] || die "usage: live.sh train OUT KIND..."; shift; train "" "$@" ;;
+  register) [ $# -ge 4 ] || die "usage: live.sh register MODEL OUT KIND..."; shift; train "$@" ;;
   serve) [ $# -eq 4 ] || die "usage: live.sh serve DIR MODEL VERSION"; serve "$2" "$3" "$4" ;;
   load) shift; exec python3 "$ROOT/scripts/live/load.py" "$@" ;;
   stop) [ $# -eq 2 ] || die "usage: live.sh stop DIR"; stop "$2" ;;
-  *) die "usage: live.sh train MODEL OUT KIND... | serve DIR MODEL VERSION | load ARGS... | stop DIR" ;;
+  *) die "usage: live.sh train OUT KIND... | register MODEL OUT KIND... | serve DIR MODEL VERSION | load ARGS... | stop DIR" ;;
 esac

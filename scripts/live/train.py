@@ -1,10 +1,12 @@
 """Trains tiny scikit-learn models and registers them in an MLflow registry,
 for the live loop (tests/cli/live.rs, scripts/demo-live.sh, bench/rollback_live.sh).
 
-    python train.py --model NAME --kind good|bad [--kind ...]
+    python train.py [--model NAME] --kind good|bad [--kind ...] [--out FILE]
 
-MLFLOW_TRACKING_URI names the registry. Each --kind registers one new version
-of NAME, in order, and prints `VERSION KIND RUN_ID` per line.
+MLFLOW_TRACKING_URI names the server. Each --kind logs one model in a new run,
+in order, and prints `VERSION KIND RUN_ID SOURCE` per line: with --model the
+model is also registered as the next version of NAME; without it VERSION is
+`-` and SOURCE is what a manifest's `source:` names for modelops to register.
 
 - good: a logistic regression on a fixed synthetic dataset; it answers every
   request.
@@ -53,7 +55,7 @@ class Faulty(mlflow.pyfunc.PythonModel):
         return self.model.predict(model_input)
 
 
-def register(name, kind, x, y):
+def log(name, kind, x, y):
     model = LogisticRegression().fit(x, y)
     accuracy = float((model.predict(x) == y).mean())
     signature = infer_signature(x, model.predict(x))
@@ -68,21 +70,23 @@ def register(name, kind, x, y):
             info = mlflow.pyfunc.log_model(
                 name="model", python_model=Faulty(model), signature=signature
             )
+    if name is None:
+        return "-", run.info.run_id, info.model_uri
     version = mlflow.register_model(info.model_uri, name)
-    return version.version, run.info.run_id
+    return version.version, run.info.run_id, info.model_uri
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", required=True)
+    parser.add_argument("--model", help="also register each model as a version of this name")
     parser.add_argument("--kind", action="append", choices=["good", "bad"], required=True)
-    parser.add_argument("--out", help="also write the `VERSION KIND RUN_ID` lines here")
+    parser.add_argument("--out", help="also write the lines here")
     args = parser.parse_args()
     x, y = dataset()
     lines = []
     for kind in args.kind:
-        version, run_id = register(args.model, kind, x, y)
-        lines.append(f"{version} {kind} {run_id}")
+        version, run_id, source = log(args.model, kind, x, y)
+        lines.append(f"{version} {kind} {run_id} {source}")
         print(lines[-1], flush=True)
     if args.out:
         with open(args.out, "w") as f:

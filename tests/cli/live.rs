@@ -13,9 +13,11 @@ use crate::e2e::servers::{mlflow_url, unique};
 fn a_good_and_a_bad_version_answer_as_the_loop_expects() {
     let Some(url) = mlflow_url() else { return };
     let model = unique("live-fixture");
-    let versions = train(&url, &model, &[Kind::Good, Kind::Bad]);
-    let (good, bad) = (versions[0].0, versions[1].0);
+    let trained = train(&url, Some(&model), &[Kind::Good, Kind::Bad]);
+    let (good, bad) = (trained[0].version.unwrap(), trained[1].version.unwrap());
     assert_eq!((good, bad), (1, 2), "fresh model, versions in order");
+    assert!(trained[0].source.starts_with("models:/m-"), "{trained:?}");
+    assert_ne!(trained[0].run, trained[1].run, "a run per model");
     let servers = ModelServers::start(&url, &model, &[good, bad]);
     for (version, kind) in [(good, Kind::Good), (bad, Kind::Bad)] {
         let target = format!("http://127.0.0.1:{}/invocations", servers.port(version));

@@ -29,13 +29,29 @@ fn live_sh() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/live.sh")
 }
 
-/// Registers one version of `model` per kind in the MLflow server at
-/// `mlflow_url`, in order; returns each version's `(number, run id)`.
-pub fn train(mlflow_url: &str, model: &str, kinds: &[Kind]) -> Vec<(u64, String)> {
+/// A model logged by `scripts/live/train.py`.
+#[derive(Debug, Clone)]
+pub struct Trained {
+    /// The registered version's number (`None` when only logged).
+    pub version: Option<u64>,
+    /// The training run.
+    pub run: String,
+    /// What a manifest's `source:` names (`models:/m-…`).
+    pub source: String,
+}
+
+/// Logs one model per kind in the MLflow server at `mlflow_url`, in order;
+/// with `register`, each is also registered as the next version of that
+/// model.
+pub fn train(mlflow_url: &str, register: Option<&str>, kinds: &[Kind]) -> Vec<Trained> {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("versions.txt");
-    let status = Command::new(live_sh())
-        .args(["train", model])
+    let mut command = Command::new(live_sh());
+    match register {
+        Some(model) => command.args(["register", model]),
+        None => command.arg("train"),
+    };
+    let status = command
         .arg(&out)
         .args(kinds.iter().map(|k| k.word()))
         .env("MLFLOW_TRACKING_URI", mlflow_url)
@@ -45,10 +61,13 @@ pub fn train(mlflow_url: &str, model: &str, kinds: &[Kind]) -> Vec<(u64, String)
     let text = std::fs::read_to_string(&out).expect("the trained versions");
     text.lines()
         .map(|line| {
-            let mut words = line.split(' ');
-            let number = words.next().and_then(|n| n.parse().ok());
-            let run = words.nth(1).map(str::to_string);
-            (number.expect("a version number"), run.expect("a run id"))
+            let words: Vec<&str> = line.split(' ').collect();
+            assert_eq!(words.len(), 4, "VERSION KIND RUN SOURCE: {line}");
+            Trained {
+                version: words[0].parse().ok(),
+                run: words[2].to_string(),
+                source: words[3].to_string(),
+            }
         })
         .collect()
 }
