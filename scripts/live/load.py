@@ -8,7 +8,7 @@ stops by itself.
 Each request carries one row of four features drawn from a fixed seed (f0
 uniform in [-1, 1], so about a third of rows have f0 > 0.33, the rows the
 `bad` model of train.py fails on). With --out, one JSON line per request:
-`{"t": ms since start (sent), "ms": latency, "status": code or 0 when the
+`{"t": ms since start (sent), "at": the same as Unix seconds, "ms": latency, "status": code or 0 when the
 connection failed, "version": the x-modelops-version header or null}`.
 At the end it prints a summary line per answering version and the failures.
 """
@@ -49,6 +49,7 @@ def main():
     results = []
     next_index = [0]
     start = time.monotonic()
+    start_wall = time.time()
     deadline = start + a.duration
     path = url.path or "/"
 
@@ -100,7 +101,9 @@ def main():
     if a.out:
         with open(a.out, "w") as f:
             for t, ms, status, version in done:
-                f.write(json.dumps({"t": t, "ms": ms, "status": status, "version": version}) + "\n")
+                line = {"t": t, "at": round(start_wall + t / 1000, 4), "ms": ms}
+                line.update({"status": status, "version": version})
+                f.write(json.dumps(line) + "\n")
     by_version = {}
     for _, ms, status, version in done:
         ok, failed = by_version.get(version, (0, 0))

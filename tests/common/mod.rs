@@ -171,6 +171,13 @@ impl Repo {
         self
     }
 
+    /// Later runs read the real clock (no `MODELOPS_NOW`), as the live loop
+    /// needs: its metrics are scraped as they happen.
+    pub fn real_clock(&self) -> &Repo {
+        self.now.borrow_mut().clear();
+        self
+    }
+
     /// Later runs get `--repo <root>/<rel>`: the modelops repository is a
     /// subdirectory of the git repository.
     pub fn repo_dir(&self, rel: &str) -> &Repo {
@@ -245,8 +252,11 @@ impl Repo {
         if self.state_flag.get() {
             cmd.arg("--state").arg(self.state());
         }
+        match &*self.now.borrow() {
+            now if now.is_empty() => cmd.env_remove("MODELOPS_NOW"),
+            now => cmd.env("MODELOPS_NOW", now),
+        };
         cmd.current_dir(&self.root)
-            .env("MODELOPS_NOW", &*self.now.borrow())
             .env("USER", "tester")
             .env("GIT_CONFIG_NOSYSTEM", "1")
             .env("GIT_CONFIG_GLOBAL", "/dev/null")
