@@ -198,13 +198,34 @@ pub struct UnlockArgs {
 
 /// `schema`
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  modelops schema model > model.schema.json   # one kind, to stdout\n  modelops schema --out schemas                # all four files\n  modelops schema --out schemas --check        # CI: exit 1 when they are stale"
+)]
 pub struct SchemaArgs {
-    /// Directory to write `<kind>.schema.json` files to.
+    /// Print only this kind's schema (model, deployment, policy or config);
+    /// without it and without --out, all four print as one JSON object keyed
+    /// by kind.
+    #[arg(value_name = "KIND", conflicts_with = "out")]
+    pub kind: Option<SchemaKind>,
+    /// Directory to write `<kind>.schema.json` files to, instead of stdout.
     #[arg(long, value_name = "DIR")]
-    pub out: PathBuf,
-    /// Do not write; exit 1 if the files there differ from what this build generates.
-    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Do not write; exit 1 if the files in --out differ from what this build generates.
+    #[arg(long, requires = "out")]
     pub check: bool,
+}
+
+/// A manifest kind, for `schema KIND`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SchemaKind {
+    /// `models/*.yaml`
+    Model,
+    /// `deployments/*.yaml`
+    Deployment,
+    /// `policies/*.yaml`
+    Policy,
+    /// `modelops.yaml`
+    Config,
 }
 
 /// `rollback`.

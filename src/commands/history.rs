@@ -3,12 +3,13 @@
 use std::fmt::Write;
 use std::process::ExitCode;
 
-use anyhow::{Context as _, Result};
+use anyhow::{Context as _, Result, bail};
 use jiff::Timestamp;
 
 use super::emit;
 use crate::backend::LocalStore;
 use crate::cli::{HistoryArgs, ListFormat};
+use crate::manifest::suggest::did_you_mean;
 use crate::ops::Context;
 use crate::render::count;
 use crate::render::{json_output, text};
@@ -24,6 +25,20 @@ pub fn run(ctx: &Context, args: HistoryArgs) -> Result<ExitCode> {
     let model = args.model.unwrap_or_default();
     let mut store = ctx.registry(&config)?;
     let events = store.events(&model)?;
+    if events.is_empty() {
+        // No events: a model the registry does not know is a mistake, not
+        // an empty history.
+        let actual = store.observe()?;
+        if !actual.models.contains_key(&model) {
+            let names = actual.models.keys().map(String::as_str);
+            bail!(
+                "model {} is not registered in {}{}",
+                text(&model),
+                store.describe(),
+                text(&did_you_mean(&model, names))
+            );
+        }
+    }
     let at: Option<Timestamp> = match &args.at {
         Some(t) => Some(t.parse().with_context(|| {
             format!("--at {t} is not an RFC 3339 time such as 2026-11-20T12:00:00Z")

@@ -6,6 +6,7 @@ use anyhow::{Result, bail};
 
 use super::{emit, warn};
 use crate::cli::{ListFormat, StatusArgs};
+use crate::manifest::suggest::did_you_mean;
 use crate::ops::Context;
 use crate::render::{json_output, status_text, text};
 
@@ -39,10 +40,12 @@ pub fn run(ctx: &Context, args: StatusArgs) -> Result<ExitCode> {
     if let Some(name) = &args.model
         && models.is_empty()
     {
+        let names = actual.models.keys().map(String::as_str);
         bail!(
-            "model {} is not registered in {}",
+            "model {} is not registered in {}{}",
             text(name),
-            store.describe()
+            store.describe(),
+            text(&did_you_mean(name, names))
         );
     }
     if args.format == ListFormat::Json {

@@ -17,6 +17,7 @@ pub mod rules;
 pub mod schema;
 mod schema_errors;
 pub mod sorted_map;
+pub mod suggest;
 pub mod trusted;
 pub mod yaml;
 

@@ -123,8 +123,8 @@ fn status_shows_the_registered_versions() {
         .code(0)
         .stdout_has("No models registered in local state in [REPO]/state.");
     repo.run(&["history", "fraud-detector"])
-        .code(0)
-        .stdout_has("No events for fraud-detector");
+        .code(1)
+        .stderr_has("model fraud-detector is not registered in local state in [REPO]/state");
     repo.run(&["unlock"]).code(0);
     assert!(
         !repo.has_state_dir(),
@@ -142,7 +142,7 @@ fn status_shows_the_registered_versions() {
         .stdout_lacks("churn-predictor");
     repo.run(&["status", "fraud-detectr"])
         .code(1)
-        .stderr_has("model fraud-detectr is not registered in local state in [REPO]/state");
+        .stderr_has("model fraud-detectr is not registered in local state in [REPO]/state; did you mean `fraud-detector`?\n");
     let json: serde_json::Value =
         serde_json::from_str(&repo.run(&["status", "--format", "json"]).code(0).stdout())
             .expect("json");
@@ -174,9 +174,13 @@ fn history_records_every_change_with_its_commit() {
             .all(|e| e["commit"] == commit.as_str() && e["actor"] == "tester")
     );
 
+    // An unknown model is a mistake, not an empty history.
     repo.run(&["history", "no-such-model"])
-        .code(0)
-        .stdout_has("No events for no-such-model");
+        .code(1)
+        .stderr_has("model no-such-model is not registered in local state in [REPO]/state\n");
+    repo.run(&["history", "fraud-detectr"])
+        .code(1)
+        .stderr_has("; did you mean `fraud-detector`?\n");
 }
 
 #[test]

@@ -143,6 +143,22 @@ fn committed_schemas_match_the_types() {
 }
 
 #[test]
+fn schema_prints_to_stdout_without_out() {
+    let committed = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas");
+    let repo = Repo::new();
+    let model = repo.run(&["schema", "model"]).code(0);
+    let want = std::fs::read_to_string(committed.join("model.schema.json")).expect("committed");
+    assert_eq!(model.raw_stdout(), want);
+    let all: serde_json::Value =
+        serde_json::from_str(repo.run(&["schema"]).code(0).raw_stdout()).expect("one JSON value");
+    let kinds: Vec<&String> = all.as_object().expect("an object").keys().collect();
+    assert_eq!(kinds, ["model", "deployment", "policy", "config"]);
+    repo.run(&["schema", "--check"])
+        .code(1)
+        .stderr_has("--out <DIR>");
+}
+
+#[test]
 fn schema_check_names_stale_files() {
     let out = tempfile::tempdir().expect("tempdir");
     let dir = out.path().display().to_string();
