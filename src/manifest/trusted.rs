@@ -221,6 +221,10 @@ fn config_settings(c: &ConfigSpec, redact: fn(&str) -> String, out: &mut BTreeMa
                 set(format!("{at}.test_command"), n.test_command.as_ref());
                 set(format!("{at}.reload_command"), n.reload_command.as_ref());
             }
+            ServingTargetConfig::Envoy(e) => {
+                set(format!("{at}.config_dir"), e.config_dir.as_ref());
+                set(format!("{at}.admin"), e.admin.as_ref());
+            }
         }
     }
     for (name, p) in &c.metrics {
