@@ -310,10 +310,36 @@ pub struct PrometheusConfig {
     pub url: Option<String>,
     /// PromQL per signal (`requests`, `errors`, `latency_p99_ms`,
     /// `accuracy`, `prediction_kl_divergence`, or a business metric's
-    /// name), overriding the documented defaults; `{model}`, `{version}`
-    /// and `{window}` are replaced.
+    /// name), overriding the documented defaults and the preset's;
+    /// `{model}`, `{version}`, `{window}` and `{envoy_cluster}` are
+    /// replaced.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub queries: BTreeMap<String, String>,
+    /// Default queries for a known exporter instead of modelops's own
+    /// metric names: `envoy` reads the request, 5xx and latency signals
+    /// from the stats of an envoy target's clusters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preset: Option<MetricsPreset>,
+}
+
+/// A set of default queries for a known exporter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MetricsPreset {
+    /// Envoy's own stats, scraped from `/stats/prometheus`:
+    /// `envoy_cluster_upstream_rq_total`, `envoy_cluster_upstream_rq_xx`
+    /// and `envoy_cluster_upstream_rq_time_bucket`, by the cluster an envoy
+    /// target gives a model version.
+    Envoy,
+}
+
+impl MetricsPreset {
+    /// The `preset:` value.
+    pub fn name(self) -> &'static str {
+        match self {
+            MetricsPreset::Envoy => "envoy",
+        }
+    }
 }
 
 impl ConfigSpec {

@@ -240,6 +240,8 @@ fn config_settings(c: &ConfigSpec, redact: fn(&str) -> String, out: &mut BTreeMa
                 for (signal, q) in &prom.queries {
                     set(format!("{at}.queries.{signal}"), Some(q));
                 }
+                let preset = prom.preset.map(|p| p.name().to_string());
+                set(format!("{at}.preset"), preset.as_ref());
             }
         }
     }
