@@ -199,6 +199,16 @@ fn names_and_stats_names() {
     }
 }
 
+/// Target name, model, config, routing, sticky key, and the refusal.
+type Refusal<'a> = (
+    &'a str,
+    &'a str,
+    EnvoyTargetConfig,
+    TrafficRecord,
+    Option<&'a StickyKey>,
+    &'a str,
+);
+
 #[test]
 fn routes_that_cannot_be_served_are_refused() {
     let ok = traffic(&[("11", 100)], &[]);
@@ -226,14 +236,7 @@ fn routes_that_cannot_be_served_are_refused() {
         header: Some("a".into()),
         cookie: Some("b".into()),
     };
-    let cases: Vec<(
-        &str,
-        &str,
-        EnvoyTargetConfig,
-        TrafficRecord,
-        Option<&StickyKey>,
-        &str,
-    )> = vec![
+    let cases: Vec<Refusal> = vec![
         (
             "edge",
             "fraud-detector",
