@@ -6,9 +6,13 @@
 #   scripts/prometheus.sh start DIR [FILE]     # backfill FILE (OpenMetrics) into DIR/data,
 #                                              # start a server on it; prints its URL;
 #                                              # pid in DIR/server.pid
+#   scripts/prometheus.sh scrape DIR TARGET PATH
+#                                              # start a server scraping http://TARGET/PATH
+#                                              # every second (Envoy's /stats/prometheus);
+#                                              # prints its URL; pid in DIR/server.pid
 #   scripts/prometheus.sh stop DIR             # stop the server started in DIR
 #
-# The server scrapes nothing: it only answers queries about what was
+# A server from `start` scrapes nothing: it only answers queries about what was
 # backfilled. Backfilled blocks lie in the past, and Prometheus measures time
 # retention from its newest block, not from the clock, so they are kept; the
 # retention is set long anyway so that a file spanning years is kept whole.
@@ -52,6 +56,30 @@ start() {
   fi
   # No scrape targets: the server holds only what was backfilled.
   printf 'global:\n  evaluation_interval: 1h\nscrape_configs: []\n' >"$dir/prometheus.yml"
+  serve "$dir"
+}
+
+scrape() {
+  local dir="$1" target="$2" path="$3"
+  command -v prometheus >/dev/null || die "prometheus is not installed (scripts/prometheus.sh install)"
+  mkdir -p "$dir/data"
+  cat >"$dir/prometheus.yml" <<EOF
+global:
+  scrape_interval: 1s
+  evaluation_interval: 1h
+scrape_configs:
+  - job_name: target
+    metrics_path: "$path"
+    static_configs:
+      - targets: ["$target"]
+EOF
+  serve "$dir"
+}
+
+# Starts a server on DIR/prometheus.yml and DIR/data on a free loopback port;
+# prints its URL once it is ready.
+serve() {
+  local dir="$1"
   local port
   port="$(free_port)"
   nohup prometheus \
@@ -93,6 +121,7 @@ stop() {
 case "${1:-}" in
   install) install ;;
   start) [ $# -ge 2 ] && [ $# -le 3 ] || die "usage: prometheus.sh start DIR [OPENMETRICS_FILE]"; start "$2" "${3:-}" ;;
+  scrape) [ $# -eq 4 ] || die "usage: prometheus.sh scrape DIR TARGET PATH"; scrape "$2" "$3" "$4" ;;
   stop) [ $# -eq 2 ] || die "usage: prometheus.sh stop DIR"; stop "$2" ;;
-  *) die "usage: prometheus.sh install | start DIR [OPENMETRICS_FILE] | stop DIR" ;;
+  *) die "usage: prometheus.sh install | start DIR [OPENMETRICS_FILE] | scrape DIR TARGET PATH | stop DIR" ;;
 esac
