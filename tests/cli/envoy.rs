@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use modelops::backend::metrics::prometheus::PrometheusProvider;
 use modelops::backend::metrics::{MetricQuery, MetricsProvider, Signal};
-use modelops::backend::serving::envoy::{CDS, EnvoyTarget, LDS};
+use modelops::backend::serving::envoy::{Admin, CDS, EnvoyTarget, LDS};
 use modelops::backend::serving::{Route, ServingError, ServingTarget, VERSION_HEADER};
 use modelops::manifest::config::{MetricsPreset, PrometheusConfig};
 use modelops::manifest::deployment::StickyKey;
@@ -751,4 +751,31 @@ fn apply_and_status_through_the_binary() {
     );
     repo.run(&["status", MODEL]).code(0).stderr_has(&down);
     repo.run(&["plan"]).code(1).stderr_has(&down);
+}
+
+/// A file Envoy cannot parse leaves nothing in `config_dump`: only its
+/// update counters show it, and the target reads them as Envoy spells them.
+#[test]
+fn a_file_envoy_cannot_read_shows_in_its_update_counters() {
+    let Some(envoy) = Envoy::start() else { return };
+    let mut admin = Admin::new(format!("http://{}", envoy.admin()));
+    let before = admin.counters().unwrap();
+    assert_eq!(
+        before.keys().map(String::as_str).collect::<Vec<_>>(),
+        [
+            "cluster_manager.cds.update_failure",
+            "cluster_manager.cds.update_rejected",
+            "listener_manager.lds.update_failure",
+            "listener_manager.lds.update_rejected",
+        ]
+    );
+    assert!(before.values().all(|v| *v == 0), "{before:?}");
+    let broken = envoy.config_dir().join(".broken");
+    std::fs::write(&broken, "{\"version_info\": \"2\", \"resources\": [{").unwrap();
+    std::fs::rename(&broken, envoy.config_dir().join(LDS)).unwrap();
+    let started = Instant::now();
+    while admin.counters().unwrap()["listener_manager.lds.update_failure"] == 0 {
+        assert!(started.elapsed() < Duration::from_secs(5), "not counted");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
