@@ -333,6 +333,45 @@ mod tests {
     }
 
     #[test]
+    fn an_envoy_targets_directory_and_admin_api_and_a_preset_are_trusted() {
+        let config = |admin: &str, dir: &str, preset: &str| {
+            format!(
+                "apiVersion: modelops/v1\nkind: Config\nspec:\n  serving:\n    targets:\n      mesh: {{type: envoy, config_dir: {dir}, admin: '{admin}', upstream_template: '127.0.0.1:90{{version}}'}}\n  metrics:\n    prom: {{type: prometheus, url: 'http://prom:9090'{preset}}}\n"
+            )
+        };
+        let base = [file(
+            "modelops.yaml",
+            &config("127.0.0.1:9901", "/srv/envoy", ""),
+        )];
+        let head = [file(
+            "modelops.yaml",
+            &config("127.0.0.1:9902", "/tmp/elsewhere", ", preset: envoy"),
+        )];
+        let shown: Vec<(String, Option<String>, Option<String>)> =
+            setting_changes(&base, &head, |u| u.to_string())
+                .into_iter()
+                .map(|c| (c.setting, c.base, c.head))
+                .collect();
+        let some = |s: &str| Some(s.to_string());
+        assert_eq!(
+            shown,
+            vec![
+                ("metrics.prom.preset".into(), None, some("envoy")),
+                (
+                    "serving.targets.mesh.admin".into(),
+                    some("127.0.0.1:9901"),
+                    some("127.0.0.1:9902")
+                ),
+                (
+                    "serving.targets.mesh.config_dir".into(),
+                    some("/srv/envoy"),
+                    some("/tmp/elsewhere")
+                ),
+            ]
+        );
+    }
+
+    #[test]
     fn a_benchmark_runs_only_as_the_base_declares_it() {
         let trusted = TrustedSettings::from_base(
             "main",
