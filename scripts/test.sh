@@ -43,6 +43,8 @@ fi
 
 say "nginx (the nginx target's tests start their own, on loopback)"
 scripts/nginx.sh install
+say "Envoy (the envoy target's tests start their own, on loopback)"
+scripts/envoy.sh install
 
 say "MLflow tracking server (real, on loopback)"
 scripts/mlflow.sh install

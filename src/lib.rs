@@ -27,7 +27,7 @@
 //! - [`apply`] — runs a plan's steps against the registry and serving targets;
 //!   [`apply::step`] says once what each step means as registry writes.
 //! - [`backend`] — the I/O edge: registries (embedded `local` store, MLflow),
-//!   serving targets (`local`, nginx), metrics providers (file, Prometheus),
+//!   serving targets (`local`, nginx, Envoy), metrics providers (file, Prometheus),
 //!   the latency benchmark; all built in [`backend::factory`] from the
 //!   configuration and the environment read once ([`backend::Env`]).
 //! - [`http`] — the one HTTP layer under every client: client builder and

@@ -9,6 +9,7 @@
 //! - `comment` — the pull-request comment against a fake GitHub API: one comment edited in place, split when long, errors without the token.
 //! - `diverged` — the plan's Diverged section: a refused promotion, a failed canary, a rollback hold; `--fail-on-diverged`.
 //! - `drift` — the drift engine's PSI and KL on CSV and Parquet fixtures against a naive Python reference (`tests/drift_reference.py`), within 1e-9.
+//! - `envoy` — the envoy serving target against a real Envoy: splits, mirrors, sticky arms, refusals read from its admin API, a restart on other files; its config rules; the `envoy` metrics preset through a Prometheus scraping Envoy.
 //! - `e2e` — helpers the end-to-end suites share: real Prometheus, nginx and MLflow servers on loopback (skipped when missing, failed with `MODELOPS_E2E=1`), OpenMetrics series, small HTTP fakes.
 //! - `formats` — validation output as JSON and GitHub annotations.
 //! - `layers` — the layer rules: a walk over `src/` names every import that points up (docs/architecture.md).
@@ -56,6 +57,8 @@ mod diverged;
 mod drift;
 #[path = "cli/e2e.rs"]
 mod e2e;
+#[path = "cli/envoy.rs"]
+mod envoy;
 #[path = "cli/fixtures.rs"]
 mod fixtures;
 #[path = "cli/formats.rs"]

@@ -17,6 +17,7 @@ use super::metrics::file::FileProvider;
 use super::metrics::prometheus::PrometheusProvider;
 use super::mlflow::MlflowRegistry;
 use super::mlflow::client::{Client, Endpoint};
+use super::serving::envoy::EnvoyTarget;
 use super::serving::local::LocalRouting;
 use super::serving::nginx::NginxTarget;
 use super::serving::{ServingTarget, Targets};
@@ -90,8 +91,8 @@ fn mlflow_at(
 }
 
 /// The serving targets: `local` always, and those `modelops.yaml` declares.
-/// nginx targets write under `repo` (or an absolute `config_dir`), `local`
-/// ones in `state_dir`.
+/// nginx and envoy targets write under `repo` (or an absolute `config_dir`),
+/// `local` ones in `state_dir`.
 pub fn serving_targets(config: &ConfigSpec, repo: &Path, state_dir: &Path) -> Result<Targets> {
     let mut targets: Targets = BTreeMap::new();
     targets.insert(
@@ -103,6 +104,10 @@ pub fn serving_targets(config: &ConfigSpec, repo: &Path, state_dir: &Path) -> Re
             ServingTargetConfig::Local(_) => Box::new(LocalRouting::new(name, state_dir)),
             ServingTargetConfig::Nginx(n) => Box::new(
                 NginxTarget::new(name, n, repo)
+                    .with_context(|| format!("serving target {name}"))?,
+            ),
+            ServingTargetConfig::Envoy(e) => Box::new(
+                EnvoyTarget::new(name, e, repo)
                     .with_context(|| format!("serving target {name}"))?,
             ),
         };
@@ -150,8 +155,8 @@ mod tests {
 
     use super::*;
     use crate::manifest::config::{
-        FileMetricsConfig, LocalRegistryConfig, LocalTargetConfig, NginxTargetConfig,
-        PrometheusConfig,
+        EnvoyTargetConfig, FileMetricsConfig, LocalRegistryConfig, LocalTargetConfig,
+        NginxTargetConfig, PrometheusConfig,
     };
 
     fn env(mlflow_uri: Option<&str>, deadline: Option<&str>) -> Env {
@@ -249,6 +254,15 @@ mod tests {
             "table".into(),
             ServingTargetConfig::Local(LocalTargetConfig {}),
         );
+        config.serving.targets.insert(
+            "mesh".into(),
+            ServingTargetConfig::Envoy(EnvoyTargetConfig {
+                config_dir: Some("/srv/envoy".into()),
+                admin: Some("127.0.0.1:9901".into()),
+                upstream_template: Some("127.0.0.1:90{version}".into()),
+                ..Default::default()
+            }),
+        );
         config.metrics.insert(
             "obs".into(),
             MetricsProviderConfig::File(FileMetricsConfig {
@@ -269,6 +283,7 @@ mod tests {
             [
                 "nginx target edge (/repo/nginx)",
                 "local target local (/state/routing.json)",
+                "envoy target mesh (/srv/envoy, admin http://127.0.0.1:9901)",
                 "local target table (/state/routing.json)",
             ]
         );

@@ -180,6 +180,9 @@ pub enum ServingTargetConfig {
     Local(LocalTargetConfig),
     /// nginx config fragments, checked with `nginx -t` and reloaded.
     Nginx(NginxTargetConfig),
+    /// Envoy's listeners and clusters, as files Envoy watches, read back
+    /// from its admin API.
+    Envoy(EnvoyTargetConfig),
 }
 
 impl ServingTargetConfig {
@@ -188,6 +191,7 @@ impl ServingTargetConfig {
         match self {
             ServingTargetConfig::Local(_) => "local",
             ServingTargetConfig::Nginx(_) => "nginx",
+            ServingTargetConfig::Envoy(_) => "envoy",
         }
     }
 }
@@ -219,6 +223,41 @@ pub struct NginxTargetConfig {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub listen: BTreeMap<String, String>,
     /// Upstream address per version, with `{model}` and `{version}` placeholders.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_template: Option<String>,
+    /// Explicit upstream address per `model` then per version.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub upstreams: BTreeMap<String, BTreeMap<String, String>>,
+    /// The path every upstream answers a health check on, such as
+    /// `/healthz`. When set, `modelops rollback` sends a model's traffic to a
+    /// version only after its upstream answered `GET <health_path>` with a
+    /// 2xx within 2 s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_path: Option<String>,
+}
+
+/// `type: envoy`: one listener per model and one cluster per version, in
+/// the files an Envoy started with `scripts/envoy.sh bootstrap` watches;
+/// what Envoy serves is read from its admin API.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EnvoyTargetConfig {
+    /// Directory holding `lds.json` (listeners) and `cds.json` (clusters),
+    /// which Envoy's bootstrap watches (relative to the repository, or
+    /// absolute). Required.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_dir: Option<String>,
+    /// Envoy's admin API, `host:port` or `http://host:port`, on loopback
+    /// (`127.0.0.1:9901`): the admin API has no authentication, and Envoy
+    /// reads the files modelops writes on this machine. Required.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin: Option<String>,
+    /// The address each model's listener binds, by model name, an IP and a
+    /// port such as `{fraud-detector: "127.0.0.1:8081"}`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub listen: BTreeMap<String, String>,
+    /// Upstream address per version (`host:port` or `unix:/path`), with
+    /// `{model}` and `{version}` placeholders.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upstream_template: Option<String>,
     /// Explicit upstream address per `model` then per version.
@@ -271,10 +310,36 @@ pub struct PrometheusConfig {
     pub url: Option<String>,
     /// PromQL per signal (`requests`, `errors`, `latency_p99_ms`,
     /// `accuracy`, `prediction_kl_divergence`, or a business metric's
-    /// name), overriding the documented defaults; `{model}`, `{version}`
-    /// and `{window}` are replaced.
+    /// name), overriding the documented defaults and the preset's;
+    /// `{model}`, `{version}`, `{window}` and `{envoy_cluster}` are
+    /// replaced.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub queries: BTreeMap<String, String>,
+    /// Default queries for a known exporter instead of modelops's own
+    /// metric names: `envoy` reads the request, 5xx and latency signals
+    /// from the stats of an envoy target's clusters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preset: Option<MetricsPreset>,
+}
+
+/// A set of default queries for a known exporter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MetricsPreset {
+    /// Envoy's own stats, scraped from `/stats/prometheus`:
+    /// `envoy_cluster_upstream_rq_total`, `envoy_cluster_upstream_rq_xx`
+    /// and `envoy_cluster_upstream_rq_time_bucket`, by the cluster an envoy
+    /// target gives a model version.
+    Envoy,
+}
+
+impl MetricsPreset {
+    /// The `preset:` value.
+    pub fn name(self) -> &'static str {
+        match self {
+            MetricsPreset::Envoy => "envoy",
+        }
+    }
 }
 
 impl ConfigSpec {

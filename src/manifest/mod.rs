@@ -3,6 +3,7 @@
 //! into a resolved [`Desired`] or every error at once. Pure: files come in as
 //! bytes, no filesystem, no clock.
 
+pub mod address;
 pub mod common;
 pub mod config;
 pub mod deployment;

@@ -221,6 +221,10 @@ fn config_settings(c: &ConfigSpec, redact: fn(&str) -> String, out: &mut BTreeMa
                 set(format!("{at}.test_command"), n.test_command.as_ref());
                 set(format!("{at}.reload_command"), n.reload_command.as_ref());
             }
+            ServingTargetConfig::Envoy(e) => {
+                set(format!("{at}.config_dir"), e.config_dir.as_ref());
+                set(format!("{at}.admin"), e.admin.as_ref());
+            }
         }
     }
     for (name, p) in &c.metrics {
@@ -236,6 +240,8 @@ fn config_settings(c: &ConfigSpec, redact: fn(&str) -> String, out: &mut BTreeMa
                 for (signal, q) in &prom.queries {
                     set(format!("{at}.queries.{signal}"), Some(q));
                 }
+                let preset = prom.preset.map(|p| p.name().to_string());
+                set(format!("{at}.preset"), preset.as_ref());
             }
         }
     }
@@ -321,6 +327,45 @@ mod tests {
                     "production.benchmark.endpoint",
                     "http://serve/predict",
                     "http://evil/x"
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_envoy_targets_directory_and_admin_api_and_a_preset_are_trusted() {
+        let config = |admin: &str, dir: &str, preset: &str| {
+            format!(
+                "apiVersion: modelops/v1\nkind: Config\nspec:\n  serving:\n    targets:\n      mesh: {{type: envoy, config_dir: {dir}, admin: '{admin}', upstream_template: '127.0.0.1:90{{version}}'}}\n  metrics:\n    prom: {{type: prometheus, url: 'http://prom:9090'{preset}}}\n"
+            )
+        };
+        let base = [file(
+            "modelops.yaml",
+            &config("127.0.0.1:9901", "/srv/envoy", ""),
+        )];
+        let head = [file(
+            "modelops.yaml",
+            &config("127.0.0.1:9902", "/tmp/elsewhere", ", preset: envoy"),
+        )];
+        let shown: Vec<(String, Option<String>, Option<String>)> =
+            setting_changes(&base, &head, |u| u.to_string())
+                .into_iter()
+                .map(|c| (c.setting, c.base, c.head))
+                .collect();
+        let some = |s: &str| Some(s.to_string());
+        assert_eq!(
+            shown,
+            vec![
+                ("metrics.prom.preset".into(), None, some("envoy")),
+                (
+                    "serving.targets.mesh.admin".into(),
+                    some("127.0.0.1:9901"),
+                    some("127.0.0.1:9902")
+                ),
+                (
+                    "serving.targets.mesh.config_dir".into(),
+                    some("/srv/envoy"),
+                    some("/tmp/elsewhere")
                 ),
             ]
         );

@@ -161,6 +161,7 @@ fn provider(url: &str, queries: &[(&str, &str)]) -> PrometheusProvider {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
+        preset: None,
     };
     PrometheusProvider::new("prom", &config).unwrap()
 }

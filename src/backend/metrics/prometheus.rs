@@ -16,6 +16,13 @@
 //! | `prediction_kl_divergence` | `avg_over_time(modelops_prediction_kl_divergence{model="{model}",version="{version}"}[{window}])` |
 //! | a rate `R` | `avg_over_time(modelops_R{model="{model}",version="{version}"}[{window}])`, `R` with characters outside `[A-Za-z0-9_]` as `_` |
 //!
+//! `preset: envoy` replaces the `requests`, `errors` and `latency_p99_ms`
+//! defaults with queries over Envoy's own cluster stats
+//! (`envoy_cluster_upstream_rq_total`, `envoy_cluster_upstream_rq_xx`,
+//! `envoy_cluster_upstream_rq_time_bucket`), by the cluster an envoy target
+//! gives the version (`{envoy_cluster}`, see [`promql::ENVOY_REQUESTS`]);
+//! `queries` still override them.
+//!
 //! A query must come down to one number: an empty vector is no data
 //! (`Ok(None)`), as is NaN (`histogram_quantile` over a window without
 //! requests); more than one series is an error, never a guess. Credentials in
@@ -31,7 +38,7 @@ use std::time::Duration;
 use super::{MetricQuery, MetricsError, MetricsProvider, Signal, Unanswered, Unavailable};
 use crate::http::url::ServerUrl;
 use crate::http::{ClientOptions, TransportError, redact};
-use crate::manifest::config::PrometheusConfig;
+use crate::manifest::config::{MetricsPreset, PrometheusConfig};
 use promql::InstantQuery;
 
 /// How long one query may take, connection included.
@@ -46,6 +53,8 @@ pub struct PrometheusProvider {
     auth: Option<(String, String)>,
     /// `queries` from the configuration, by the signal they name.
     overrides: BTreeMap<Signal, String>,
+    /// The defaults `preset` names instead of modelops's own.
+    preset: Option<MetricsPreset>,
     /// Built on the first query: a plan that reads no metrics starts no
     /// HTTP client.
     http: Option<reqwest::blocking::Client>,
@@ -58,6 +67,7 @@ impl std::fmt::Debug for PrometheusProvider {
             .field("base", &self.base)
             .field("auth", &self.auth.as_ref().map(|(user, _)| (user, "***")))
             .field("overrides", &self.overrides)
+            .field("preset", &self.preset)
             .finish()
     }
 }
@@ -84,6 +94,7 @@ impl PrometheusProvider {
             base,
             auth,
             overrides,
+            preset: config.preset,
             http: None,
         })
     }
@@ -91,7 +102,7 @@ impl PrometheusProvider {
     /// The request a query sends, built without a network.
     pub fn request(&self, q: &MetricQuery) -> Result<InstantQuery, MetricsError> {
         let window = promql::window(q)?;
-        let template = promql::template(&q.signal, &self.overrides);
+        let template = promql::template(&q.signal, &self.overrides, self.preset);
         let query = promql::expand(&template, &q.model, &q.version, &window);
         Ok(promql::instant_query(&self.base, query, q.end))
     }
@@ -202,6 +213,7 @@ mod tests {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            preset: None,
         }
     }
 

@@ -1,7 +1,9 @@
 //! Serving targets: where a model's traffic is split between its versions.
 //! `local` keeps the routing table in the state directory; `nginx` renders
-//! one config fragment per deployment and reloads nginx.
+//! one config fragment per deployment and reloads nginx; `envoy` writes the
+//! listener and cluster files an Envoy watches and reads its admin API.
 
+pub mod envoy;
 pub mod local;
 pub mod nginx;
 
@@ -59,6 +61,10 @@ pub enum ServingError {
     /// A health check failed: the version cannot take traffic.
     #[error("{0}")]
     Unhealthy(String),
+    /// The target's control API (Envoy's admin API) did not answer, or
+    /// answered in a form modelops cannot read.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 /// Where traffic is split: the seam between the rollout engine and nginx or

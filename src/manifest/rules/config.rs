@@ -1,12 +1,14 @@
 //! The rules of the repository's configuration (`modelops.yaml`): lock
-//! timeout, stage aliases, serving targets and the nginx addresses they
-//! write, metrics providers.
+//! timeout, stage aliases, serving targets and the addresses they write
+//! (nginx's words, Envoy's sockets and loopback admin API), metrics
+//! providers.
 
 use std::collections::BTreeSet;
 
 use super::{check_duration, valid_alias, valid_name, valid_nginx_address};
+use crate::manifest::address;
 use crate::manifest::config::{
-    ConfigSpec, MetricsProviderConfig, NginxTargetConfig, ServingTargetConfig,
+    ConfigSpec, EnvoyTargetConfig, MetricsProviderConfig, NginxTargetConfig, ServingTargetConfig,
 };
 use crate::manifest::diagnostic::{Diagnostic, escape_segment};
 
@@ -53,6 +55,7 @@ pub(super) fn check_config(path: &str, c: &ConfigSpec, diags: &mut Vec<Diagnosti
         match target {
             ServingTargetConfig::Local(_) => {}
             ServingTargetConfig::Nginx(nginx) => check_nginx(path, &at, name, nginx, diags),
+            ServingTargetConfig::Envoy(envoy) => check_envoy(path, &at, name, envoy, diags),
         }
     }
     for (name, p) in &c.metrics {
@@ -99,24 +102,127 @@ fn check_nginx(
         diags.push(Diagnostic::pointer(path, at, "nginx-target", format!("nginx target `{name}` needs upstream_template or upstreams, to know where each version listens")));
     }
     if let Some(health) = &target.health_path {
-        let problem = if !health.starts_with('/') {
-            Some("must start with `/`")
-        } else if health
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || c == '#')
-        {
-            Some("must hold no spaces, control characters or `#`")
-        } else {
-            None
-        };
-        if let Some(problem) = problem {
-            diags.push(Diagnostic::pointer(
-                path,
-                format!("{at}/health_path"),
-                "nginx-target",
-                format!("serving target `{name}`: health_path {problem}"),
-            ));
+        check_health_path(path, at, name, health, "nginx-target", diags);
+    }
+}
+
+/// A health check's path: requested as given, so one path of URL
+/// characters.
+fn check_health_path(
+    path: &str,
+    at: &str,
+    name: &str,
+    health: &str,
+    rule: &'static str,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let problem = if !health.starts_with('/') {
+        Some("must start with `/`")
+    } else if health
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || c == '#')
+    {
+        Some("must hold no spaces, control characters or `#`")
+    } else {
+        None
+    };
+    if let Some(problem) = problem {
+        diags.push(Diagnostic::pointer(
+            path,
+            format!("{at}/health_path"),
+            rule,
+            format!("serving target `{name}`: health_path {problem}"),
+        ));
+    }
+}
+
+/// An envoy target: where it writes, the admin API it reads (loopback
+/// only), where models listen and versions are, its health check.
+fn check_envoy(
+    path: &str,
+    at: &str,
+    name: &str,
+    target: &EnvoyTargetConfig,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let mut problem = |pointer: String, rule: &'static str, message: String| {
+        diags.push(Diagnostic::pointer(path, pointer, rule, message));
+    };
+    if target.config_dir.is_none() {
+        problem(
+            at.to_string(),
+            "envoy-target",
+            format!(
+                "envoy target `{name}` needs config_dir, the directory Envoy's bootstrap watches for lds.json and cds.json"
+            ),
+        );
+    }
+    match &target.admin {
+        None => problem(
+            at.to_string(),
+            "envoy-target",
+            format!(
+                "envoy target `{name}` needs admin, the address of Envoy's admin API (such as `127.0.0.1:9901`)"
+            ),
+        ),
+        Some(admin) => {
+            if let Err(why) = address::admin_base(admin) {
+                problem(
+                    format!("{at}/admin"),
+                    "envoy-admin",
+                    format!(
+                        "envoy target `{name}`: admin `{}` {why}",
+                        admin.escape_debug()
+                    ),
+                );
+            }
         }
+    }
+    if target.upstream_template.is_none() && target.upstreams.is_empty() {
+        problem(
+            at.to_string(),
+            "envoy-target",
+            format!(
+                "envoy target `{name}` needs upstream_template or upstreams, to know where each version listens"
+            ),
+        );
+    }
+    for (model, listen) in &target.listen {
+        if let Err(why) = address::parse_listen(listen) {
+            problem(
+                format!("{at}/listen/{}", escape_segment(model)),
+                "envoy-address",
+                format!("listen address `{}`: {why}", listen.escape_debug()),
+            );
+        }
+    }
+    for (model, versions) in &target.upstreams {
+        for (version, upstream) in versions {
+            if let Err(why) = address::parse(upstream) {
+                problem(
+                    format!(
+                        "{at}/upstreams/{}/{}",
+                        escape_segment(model),
+                        escape_segment(version)
+                    ),
+                    "envoy-address",
+                    format!("upstream address `{}`: {why}", upstream.escape_debug()),
+                );
+            }
+        }
+    }
+    if let Some(template) = &target.upstream_template {
+        let filled = template.replace("{model}", "m").replace("{version}", "1");
+        if let Err(why) = address::parse(&filled) {
+            problem(
+                format!("{at}/upstream_template"),
+                "envoy-address",
+                format!("upstream template `{}`: {why}", template.escape_debug()),
+            );
+        }
+    }
+    if let Some(health) = &target.health_path {
+        check_health_path(path, at, name, health, "envoy-target", diags);
     }
 }
 

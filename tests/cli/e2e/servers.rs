@@ -1,8 +1,9 @@
 //! Real servers on loopback for one test: Prometheus holding the test's
-//! series (`scripts/prometheus.sh`), a private nginx in a temporary prefix
-//! (`scripts/nginx.sh`), [`Edge`] (that nginx in front of a model server
-//! per fraud-detector version), and a client for the MLflow tracking server
-//! `scripts/test.sh` starts. Servers a test starts stop when dropped, also
+//! series or scraping a server (`scripts/prometheus.sh`), a private nginx in
+//! a temporary prefix (`scripts/nginx.sh`), [`Edge`] (that nginx in front of
+//! a model server per fraud-detector version), a private [`Envoy`] watching
+//! a temporary directory (`scripts/envoy.sh`), and a client for the MLflow
+//! tracking server `scripts/test.sh` starts. Servers a test starts stop when dropped, also
 //! when the test panics. A server that is not installed (or, for MLflow,
 //! not running) skips the test, except with `MODELOPS_E2E=1`, where it
 //! fails it ([`super::required`]).
@@ -15,9 +16,10 @@ use std::time::{Duration, Instant};
 
 use modelops::backend::mlflow::client::{Client, Credentials, Endpoint};
 use modelops::backend::mlflow::request::{Method, Request};
+use modelops::backend::serving::envoy::EnvoyTarget;
 use modelops::backend::serving::nginx::NginxTarget;
 use modelops::backend::serving::{Route, ServingTarget};
-use modelops::manifest::config::NginxTargetConfig;
+use modelops::manifest::config::{EnvoyTargetConfig, NginxTargetConfig};
 
 use super::MODEL;
 use super::http::{Upstream, send_many};
@@ -88,6 +90,31 @@ impl Prometheus {
             String::from_utf8_lossy(&out.stderr)
         );
         server
+    }
+
+    /// A server scraping `http://{target}{path}` every second, or `None`
+    /// (skip) when Prometheus is not installed outside end-to-end runs.
+    pub fn scraping(target: &str, path: &str) -> Option<Prometheus> {
+        if !prometheus_installed() {
+            return None;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = Command::new(script("prometheus.sh"))
+            .arg("scrape")
+            .arg(dir.path().join("server"))
+            .args([target, path])
+            .output()
+            .expect("prometheus.sh runs");
+        let server = Prometheus {
+            dir,
+            url: String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        };
+        assert!(
+            out.status.success(),
+            "prometheus.sh scrape failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Some(server)
     }
 
     /// Stops the server (as an outage would); dropping it later is harmless.
@@ -243,6 +270,214 @@ impl Nginx {
 impl Drop for Nginx {
     fn drop(&mut self) {
         let _ = nginx_script(&["stop", self.path().to_str().unwrap()]);
+    }
+}
+
+/// A private Envoy on loopback: its bootstrap from `scripts/envoy.sh
+/// bootstrap` (admin API on a free port, listeners and clusters from the
+/// files in [`Envoy::config_dir`]), run with `--disable-hot-restart` so
+/// several can run at once; killed when dropped.
+pub struct Envoy {
+    dir: tempfile::TempDir,
+    config_dir: PathBuf,
+    /// The admin API's port.
+    pub admin_port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl Envoy {
+    /// The binary `scripts/envoy.sh install` put in `.cache/envoy-venv`, or
+    /// `None` (skip) when it is missing outside end-to-end runs.
+    pub fn binary() -> Option<PathBuf> {
+        let out = Command::new("bash")
+            .arg(script("envoy.sh"))
+            .arg("bin")
+            .output()
+            .expect("bash runs");
+        let bin = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        let works = Command::new(&bin)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if works {
+            return Some(bin);
+        }
+        let why = format!(
+            "Envoy is not installed at {} (scripts/envoy.sh install)",
+            bin.display()
+        );
+        if super::required() {
+            panic!("MODELOPS_E2E=1 but {why}");
+        }
+        eprintln!("skipped: {why}");
+        None
+    }
+
+    /// Starts Envoy on its own temporary config directory, or `None` (skip)
+    /// when it is not installed outside end-to-end runs.
+    pub fn start() -> Option<Envoy> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config_dir = dir.path().join("config");
+        Envoy::start_on(dir, config_dir, free_port())
+    }
+
+    /// Starts Envoy reading `config_dir`, its admin API on `admin_port`.
+    fn start_on(dir: tempfile::TempDir, config_dir: PathBuf, admin_port: u16) -> Option<Envoy> {
+        let bin = Envoy::binary()?;
+        let mut envoy = Envoy {
+            dir,
+            config_dir,
+            admin_port,
+            child: None,
+        };
+        envoy.run(&bin);
+        Some(envoy)
+    }
+
+    fn run(&mut self, bin: &Path) {
+        let out = Command::new("bash")
+            .arg(script("envoy.sh"))
+            .arg("bootstrap")
+            .arg(&self.config_dir)
+            .arg(self.admin_port.to_string())
+            .output()
+            .expect("bash runs");
+        assert!(
+            out.status.success(),
+            "envoy.sh bootstrap failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let bootstrap = self.dir.path().join("bootstrap.yaml");
+        std::fs::write(&bootstrap, &out.stdout).expect("write the bootstrap");
+        let log = self.dir.path().join("envoy.log");
+        let child = Command::new(bin)
+            .arg("-c")
+            .arg(&bootstrap)
+            .args([
+                "--disable-hot-restart",
+                "--concurrency",
+                "1",
+                "-l",
+                "warning",
+            ])
+            // A listener replaced by an update closes its idle connections
+            // at once instead of over ten minutes.
+            .args(["--drain-time-s", "1", "--drain-strategy", "immediate"])
+            .arg("--log-path")
+            .arg(&log)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("envoy starts");
+        self.child = Some(child);
+        let ready = format!("http://127.0.0.1:{}/ready", self.admin_port);
+        let started = Instant::now();
+        loop {
+            let answered = reqwest::blocking::Client::builder()
+                .no_proxy()
+                .timeout(Duration::from_secs(1))
+                .build()
+                .unwrap()
+                .get(&ready)
+                .send()
+                .is_ok_and(|r| r.status().is_success());
+            if answered {
+                return;
+            }
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!(
+                    "Envoy exited ({status}) before it was ready:\n{}",
+                    self.log()
+                );
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "Envoy's admin API was not ready within 30 s:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Stops Envoy and starts it again reading `config_dir` instead, its
+    /// admin API on the same port.
+    pub fn restart_on(&mut self, config_dir: &Path) {
+        self.stop();
+        self.config_dir = config_dir.to_path_buf();
+        let bin = Envoy::binary().expect("Envoy was installed");
+        self.run(&bin);
+    }
+
+    /// Kills Envoy; dropping it later is harmless.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The directory Envoy watches (the target's `config_dir`).
+    pub fn config_dir(&self) -> &Path {
+        &self.config_dir
+    }
+
+    /// The admin API's address, as a target's `admin` names it.
+    pub fn admin(&self) -> String {
+        format!("127.0.0.1:{}", self.admin_port)
+    }
+
+    /// What Envoy logged (warnings and errors).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("envoy.log")).unwrap_or_default()
+    }
+
+    /// The target config a user writes for this Envoy: the fraud detector
+    /// listening on `listen`, each upstream at its port.
+    pub fn config(&self, listen: u16, upstreams: &[(&str, u16)]) -> EnvoyTargetConfig {
+        let versions = upstreams
+            .iter()
+            .map(|(version, port)| (version.to_string(), format!("127.0.0.1:{port}")))
+            .collect();
+        EnvoyTargetConfig {
+            config_dir: Some(self.config_dir.display().to_string()),
+            admin: Some(self.admin()),
+            listen: [(MODEL.to_string(), format!("127.0.0.1:{listen}"))].into(),
+            upstream_template: None,
+            upstreams: [(MODEL.to_string(), versions)].into(),
+            health_path: None,
+        }
+    }
+
+    /// The `edge` target's entry under `serving.targets` in `modelops.yaml`:
+    /// the fraud detector listening on `port`, each version at its address
+    /// (`host:port`).
+    pub fn target_yaml(&self, port: u16, upstreams: &[(&str, String)]) -> String {
+        let upstreams: Vec<String> = upstreams
+            .iter()
+            .map(|(version, address)| format!("\"{version}\": \"{address}\""))
+            .collect();
+        format!(
+            "      edge:\n        type: envoy\n        config_dir: {}\n        admin: \"{}\"\n        listen: {{{MODEL}: \"127.0.0.1:{port}\"}}\n        upstreams:\n          {MODEL}: {{{}}}\n",
+            self.config_dir.display(),
+            self.admin(),
+            upstreams.join(", ")
+        )
+    }
+
+    /// The target `edge` configured by `config`.
+    pub fn target(&self, config: &EnvoyTargetConfig) -> EnvoyTarget {
+        EnvoyTarget::new("edge", config, Path::new("/")).expect("a target")
+    }
+}
+
+impl Drop for Envoy {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 

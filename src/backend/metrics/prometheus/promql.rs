@@ -1,10 +1,12 @@
-//! The PromQL asked for each signal, as values: the default templates, their
-//! expansion, and the instant query as a URL and its parameters — all
-//! without a network.
+//! The PromQL asked for each signal, as values: the default templates, the
+//! `envoy` preset's, their expansion, and the instant query as a URL and
+//! its parameters — all without a network.
 
 use std::collections::BTreeMap;
 
 use crate::backend::metrics::{MetricQuery, MetricsError, Signal};
+use crate::backend::serving::envoy::{Role, cluster_name, stat_name};
+use crate::manifest::config::MetricsPreset;
 use jiff::Timestamp;
 
 /// Requests served in the window: every status code.
@@ -29,11 +31,44 @@ pub const PREDICTION_KL: &str = r#"avg_over_time(modelops_prediction_kl_divergen
 pub const RATE: &str =
     r#"avg_over_time(modelops_{rate}{model="{model}",version="{version}"}[{window}])"#;
 
+/// The `envoy` preset: requests an envoy target's clusters for a version
+/// sent upstream in the window, from Envoy's own stats. `{envoy_cluster}`
+/// is the version's cluster as Envoy's stats name it; its shadow cluster
+/// (`-shadow`) counts the copies a shadow rollout mirrors to it, so a
+/// version is measured on what it served and what it was sent as a shadow.
+pub const ENVOY_REQUESTS: &str = r#"sum(increase(envoy_cluster_upstream_rq_total{envoy_cluster_name=~"{envoy_cluster}(-shadow)?"}[{window}]))"#;
+
+/// The `envoy` preset's failed requests: 5xx answers from the version's
+/// upstream (Envoy's own 503 for a connection that failed included).
+/// Envoy exports the 5xx series only after the first one, so while the
+/// version served requests an absent series is 0 errors; with no requests
+/// either it stays no data.
+pub const ENVOY_ERRORS: &str = r#"sum(increase(envoy_cluster_upstream_rq_xx{envoy_cluster_name=~"{envoy_cluster}(-shadow)?",envoy_response_code_class="5"}[{window}])) or 0 * sum(increase(envoy_cluster_upstream_rq_total{envoy_cluster_name=~"{envoy_cluster}(-shadow)?"}[{window}]))"#;
+
+/// The `envoy` preset's p99 latency: Envoy's upstream request time
+/// histogram is in milliseconds already.
+pub const ENVOY_LATENCY_P99_MS: &str = r#"histogram_quantile(0.99, sum by (le) (rate(envoy_cluster_upstream_rq_time_bucket{envoy_cluster_name=~"{envoy_cluster}(-shadow)?"}[{window}])))"#;
+
 /// The PromQL template for a signal: an override from `queries` (keyed by
-/// signal, so `latency_p99` and `latency_p99_ms` are one key), else the default.
-pub fn template(signal: &Signal, overrides: &BTreeMap<Signal, String>) -> String {
+/// signal, so `latency_p99` and `latency_p99_ms` are one key), else the
+/// preset's, else the default. The `envoy` preset has the request, error
+/// and latency signals; accuracy, prediction divergence and business
+/// rates are the model server's and keep modelops's defaults.
+pub fn template(
+    signal: &Signal,
+    overrides: &BTreeMap<Signal, String>,
+    preset: Option<MetricsPreset>,
+) -> String {
     if let Some(t) = overrides.get(signal) {
         return t.clone();
+    }
+    if preset == Some(MetricsPreset::Envoy) {
+        match signal {
+            Signal::Requests => return ENVOY_REQUESTS.to_string(),
+            Signal::Errors => return ENVOY_ERRORS.to_string(),
+            Signal::LatencyP99Ms => return ENVOY_LATENCY_P99_MS.to_string(),
+            _ => {}
+        }
     }
     match signal {
         Signal::Requests => REQUESTS.to_string(),
@@ -68,10 +103,13 @@ pub fn window(q: &MetricQuery) -> Result<String, MetricsError> {
     Ok(format!("{secs}s"))
 }
 
-/// Replaces `{model}`, `{version}` and `{window}` in one pass, so a value can
-/// never be expanded again. Model and version are escaped for a
-/// double-quoted PromQL string, where the templates put them; other braces
-/// (label matchers) are left alone.
+/// Replaces `{model}`, `{version}`, `{window}` and `{envoy_cluster}` in one
+/// pass, so a value can never be expanded again. Model and version are
+/// escaped for a double-quoted PromQL string, where the templates put them;
+/// `{envoy_cluster}` is the stats name of the cluster an envoy target
+/// serves the version through (letters, digits, `_` and `-`, so it is
+/// also a regular expression matching itself); other braces (label
+/// matchers) are left alone.
 pub fn expand(template: &str, model: &str, version: &str, window: &str) -> String {
     let mut out = String::with_capacity(template.len() + 32);
     let mut rest = template;
@@ -82,6 +120,10 @@ pub fn expand(template: &str, model: &str, version: &str, window: &str) -> Strin
             ("{model}", escape(model)),
             ("{version}", escape(version)),
             ("{window}", window.to_string()),
+            (
+                "{envoy_cluster}",
+                stat_name(&cluster_name(model, version, Role::Serve)),
+            ),
         ]
         .into_iter()
         .find(|(key, _)| after.starts_with(key));
@@ -242,10 +284,64 @@ mod tests {
                 "2026-11-25T01:00:00Z",
             );
             let got = expand(
-                &template(&signal, overrides),
+                &template(&signal, overrides, None),
                 &q.model,
                 &q.version,
                 &window(&q).unwrap(),
+            );
+            assert_eq!(got, want, "{signal:?}");
+        }
+    }
+
+    #[test]
+    fn the_envoy_preset_reads_the_versions_clusters() {
+        let overrides: BTreeMap<Signal, String> = [(
+            Signal::LatencyP99Ms,
+            "max(p99{c=\"{envoy_cluster}\"})".to_string(),
+        )]
+        .into();
+        let none = BTreeMap::new();
+        let c = r#"envoy_cluster_name=~"fraud-detector-v1_4_0-rc_1(-shadow)?""#;
+        let total = format!("sum(increase(envoy_cluster_upstream_rq_total{{{c}}}[3600s]))");
+        let envoy = Some(MetricsPreset::Envoy);
+        let cases: Vec<(Signal, &BTreeMap<Signal, String>, String)> = vec![
+            (Signal::Requests, &none, total.clone()),
+            (
+                Signal::Errors,
+                &none,
+                format!(
+                    "sum(increase(envoy_cluster_upstream_rq_xx{{{c},envoy_response_code_class=\"5\"}}[3600s])) \
+                     or 0 * {total}"
+                ),
+            ),
+            (
+                Signal::LatencyP99Ms,
+                &none,
+                format!(
+                    "histogram_quantile(0.99, sum by (le) \
+                     (rate(envoy_cluster_upstream_rq_time_bucket{{{c}}}[3600s])))"
+                ),
+            ),
+            // Signals Envoy does not measure keep modelops's defaults.
+            (
+                Signal::Accuracy,
+                &none,
+                r#"avg_over_time(modelops_accuracy{model="fraud-detector",version="1.4.0-rc.1"}[3600s])"#
+                    .to_string(),
+            ),
+            // Explicit queries win over the preset.
+            (
+                Signal::LatencyP99Ms,
+                &overrides,
+                r#"max(p99{c="fraud-detector-v1_4_0-rc_1"})"#.to_string(),
+            ),
+        ];
+        for (signal, overrides, want) in cases {
+            let got = expand(
+                &template(&signal, overrides, envoy),
+                "fraud-detector",
+                "1.4.0-rc.1",
+                "3600s",
             );
             assert_eq!(got, want, "{signal:?}");
         }
