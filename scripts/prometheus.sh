@@ -73,7 +73,7 @@ global:
   scrape_interval: 1s
   evaluation_interval: 1h
 scrape_configs:
-  - job_name: live
+  - job_name: target
     scrape_interval: 1s
     scrape_timeout: 900ms
     metrics_path: $path
