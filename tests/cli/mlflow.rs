@@ -588,3 +588,68 @@ fn a_server_lost_in_the_middle_of_an_apply_is_reported_and_the_next_apply_conver
         "no version registered twice"
     );
 }
+
+/// A stage alias names one version, and Staging may hold several: three
+/// versions in Staging at once converge (a plan right after exits 0), and
+/// promoting one of them leaves the others in Staging.
+#[test]
+fn several_versions_in_staging_share_one_alias_and_converge() {
+    let Some(_client) = mlflow() else { return };
+    let _serial = mlflow_serial();
+    let url = std::env::var("MODELOPS_MLFLOW_URL").unwrap();
+    let env = [("MLFLOW_TRACKING_URI", url.as_str())];
+    let name = format!("staged-{}", &unique("s")[2..].replace('-', ""));
+    let file = format!("models/{name}.yaml");
+    let model = |stages: [&str; 4]| {
+        let versions: String = stages
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                format!(
+                    "    - {{version: {n}, stage: {s}, source: s3://m/{name}/{n}}}\n",
+                    n = i + 1
+                )
+            })
+            .collect();
+        format!(
+            "apiVersion: modelops/v1\nkind: Model\nmetadata: {{name: {name}, owner: risk-ml}}\nspec:\n  versions:\n{versions}"
+        )
+    };
+    let repo = crate::common::Repo::new();
+    repo.file(
+        crate::fixtures::POLICY_FILE,
+        crate::fixtures::NO_GATES_POLICY,
+    );
+    repo.file(
+        &file,
+        model(["Production", "Staging", "Staging", "Staging"]),
+    );
+    repo.run_with(&["apply", "--auto-approve"], &env).code(0);
+    repo.run_with(&["plan", "--detailed-exitcode"], &env)
+        .code(0)
+        .stdout_lacks("changed outside git");
+    repo.file(
+        &file,
+        model(["Archived", "Production", "Staging", "Staging"]),
+    );
+    repo.run_with(&["apply", "--auto-approve"], &env).code(0);
+    repo.run_with(&["plan", "--detailed-exitcode"], &env)
+        .code(0)
+        .stdout_lacks("changed outside git");
+    let status = repo.run_with(&["status", &name], &env).code(0);
+    for (v, stage) in [
+        (1, "Archived"),
+        (2, "Production"),
+        (3, "Staging"),
+        (4, "Staging"),
+    ] {
+        assert!(
+            status
+                .stdout()
+                .lines()
+                .any(|l| l.trim_start().starts_with(&format!("{v} ")) && l.contains(stage)),
+            "version {v} in {stage}:\n{}",
+            status.stdout()
+        );
+    }
+}

@@ -173,7 +173,19 @@ pub fn create_model_version(
     if let Some(d) = description {
         body["description"] = json!(d);
     }
+    // MLflow 3 registers a logged model (`models:/m-…`, what `log_model`
+    // returns) only with its id beside the source.
+    if let Some(id) = logged_model_id(source) {
+        body["model_id"] = json!(id);
+    }
     Request::with_body(Method::Post, "model-versions/create", body, false)
+}
+
+/// The logged model a `models:/m-<id>` source names (not a registered
+/// model's `models:/<name>/<version>`).
+fn logged_model_id(source: &str) -> Option<&str> {
+    let id = source.strip_prefix("models:/")?;
+    (id.starts_with("m-") && !id.contains('/')).then_some(id)
 }
 
 /// `model-versions/get`.
@@ -321,6 +333,16 @@ mod tests {
                 url: "api/2.0/mlflow/model-versions/create",
                 body: Some(
                     json!({"name": "m-x", "source": "runs:/r1/model", "run_id": "r1", "tags": [{"key": "k", "value": "v"}]}),
+                ),
+                idempotent: false,
+            },
+            Case {
+                // An MLflow 3 logged model: its id goes beside the source.
+                request: create_model_version("live", "models:/m-0a1b", None, None, &[]),
+                method: Method::Post,
+                url: "api/2.0/mlflow/model-versions/create",
+                body: Some(
+                    json!({"name": "live", "source": "models:/m-0a1b", "tags": [], "model_id": "m-0a1b"}),
                 ),
                 idempotent: false,
             },

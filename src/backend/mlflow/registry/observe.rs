@@ -66,6 +66,17 @@ impl MlflowRegistry {
                 },
             );
         }
+        // Each version's MLflow stage, for the alias rule below.
+        let stages: BTreeMap<(String, u64), String> = versions
+            .iter()
+            .filter_map(|v| {
+                let number = text(v, "version").parse().ok()?;
+                Some((
+                    (text(v, "name").to_string(), number),
+                    text(v, "current_stage").to_string(),
+                ))
+            })
+            .collect();
         for v in &versions {
             let name = text(v, "name").to_string();
             let Some(model) = state.models.get_mut(&name) else {
@@ -108,7 +119,10 @@ impl MlflowRegistry {
             // Stage and alias are both read back. An alias moved outside git
             // shows as the stage it implies on the version it now names, and
             // a stage alias gone from its version shows that version as
-            // Development: either way the plan puts both back.
+            // Development: either way the plan puts both back. An alias names
+            // one version, and a stage may hold several (versions in Staging
+            // side by side): a version without it is only moved when the
+            // alias is not on another version in that stage.
             let aliased = self
                 .aliases
                 .iter()
@@ -123,7 +137,12 @@ impl MlflowRegistry {
                     alias_stage
                 }
                 (Some(applied_stage), None)
-                    if stage == applied_stage && self.aliases.contains_key(&stage) =>
+                    if stage == applied_stage
+                        && self.aliases.get(&stage).is_some_and(|alias| {
+                            let holder = all_aliases.get(&name).and_then(|a| a.get(alias));
+                            holder.and_then(|n| stages.get(&(name.clone(), *n)))
+                                != Some(&mlflow_stage(stage).to_string())
+                        }) =>
                 {
                     Stage::Development
                 }
