@@ -115,4 +115,6 @@ mod target;
 
 pub use outcome::{RollbackOutcome, RolledBack};
 
-pub use target::{Candidate, Exclusion, ExitCause, candidates, exit_marker, known_good, refusal};
+pub use target::{
+    Candidate, Exclusion, ExitCause, candidates, exit_marker, known_good, refusal, target_after,
+};

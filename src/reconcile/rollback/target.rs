@@ -191,6 +191,36 @@ pub fn candidates(
     out
 }
 
+/// The version a rollback would go to once `entering` is in Production
+/// (`None`: once any other version is): the same rule as [`candidates`] and
+/// [`known_good`], on the model as it will be, with the version serving now
+/// archived by normal succession. That makes it the target unless it is
+/// excluded (rejected, its artifacts gone); then the last known-good version
+/// before it. What `rollback.ready` checks and a drill rehearses. `Err`
+/// holds every candidate and why it is excluded (none: nothing else was
+/// ever registered).
+pub fn target_after(
+    model: &RegisteredModel,
+    entering: Option<&VersionId>,
+    events: &[Event],
+    rollout: Option<&RolloutRecord>,
+    gone: &[(VersionId, String)],
+) -> Result<VersionId, Vec<Candidate>> {
+    let mut after = model.clone();
+    for v in &mut after.versions {
+        if Some(&v.version) == entering {
+            v.stage = Stage::Production;
+        } else if v.stage == Stage::Production {
+            v.stage = Stage::Archived;
+        }
+    }
+    let candidates = candidates(&after, events, rollout, gone);
+    match known_good(&candidates) {
+        Some(c) => Ok(c.version.clone()),
+        None => Err(candidates),
+    }
+}
+
 /// The default target: the first candidate nothing excludes.
 pub fn known_good(candidates: &[Candidate]) -> Option<&Candidate> {
     candidates.iter().find(|c| c.excluded.is_none())
