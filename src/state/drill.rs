@@ -32,6 +32,9 @@ pub struct DrillRecord {
     /// Whether the rollback target answered the probes it needed in time and
     /// the routing before was put back.
     pub passed: bool,
+    /// Whether the routing before the drill was put back (`false` only when
+    /// switching back failed: the target needs a hand).
+    pub restored: bool,
     /// What confirmed it, or why it failed.
     pub reason: String,
     /// Seconds from the start of the switch to the first of the consecutive
@@ -116,6 +119,19 @@ impl DrillRecord {
     }
 }
 
+/// What `modelops rollback --drill` did: the drill, and the SLA the
+/// model's policy holds drills to, if it names one.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DrillOutcome {
+    /// The model.
+    pub model: String,
+    /// The drill, as recorded.
+    pub drill: DrillRecord,
+    /// The model's policy's `rollback_drill.sla`, in seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sla_secs: Option<u64>,
+}
+
 /// The drills in a model's events, oldest first.
 pub fn drills(events: &[Event]) -> Vec<DrillRecord> {
     let mut out: Vec<DrillRecord> = events.iter().filter_map(DrillRecord::from_event).collect();
@@ -134,6 +150,7 @@ mod tests {
             version: VersionId::Number(2),
             before: "v3 100%".into(),
             passed: true,
+            restored: true,
             reason: "version 2 answered 5 probes in a row".into(),
             switch_secs: Some(0.042),
             confirmed_secs: Some(0.2),

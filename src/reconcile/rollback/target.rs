@@ -229,9 +229,20 @@ pub fn known_good(candidates: &[Candidate]) -> Option<&Candidate> {
 /// The refusal when no candidate is known-good: each candidate and why.
 pub fn refusal(model: &str, candidates: &[Candidate]) -> String {
     let mut text = format!("{model} has no known-good version to roll back to:");
+    text.push_str(&candidate_lines(candidates));
+    text.push_str(
+        "\nName a version with --to; --force overrides its exclusion and the serving check.",
+    );
+    text
+}
+
+/// Each candidate and why it is excluded, one indented line each, every
+/// line after a line break.
+pub fn candidate_lines(candidates: &[Candidate]) -> String {
     if candidates.is_empty() {
-        text.push_str("\n  (no other version is registered)");
+        return "\n  (no other version is registered)".to_string();
     }
+    let mut text = String::new();
     for c in candidates {
         let why = c
             .excluded
@@ -239,9 +250,6 @@ pub fn refusal(model: &str, candidates: &[Candidate]) -> String {
             .map_or_else(|| "known-good".to_string(), Exclusion::to_string);
         text.push_str(&format!("\n  version {}: {why}", c.version));
     }
-    text.push_str(
-        "\nName a version with --to; --force overrides its exclusion and the serving check.",
-    );
     text
 }
 
