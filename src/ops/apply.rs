@@ -133,7 +133,7 @@ fn recheck(
         gates: observe::gate_observations(registry, &candidates, &ctx.repo, None),
         metrics: Default::default(),
     };
-    let notes = recheck_gates(&mut plan, actual, &observations);
+    let notes = recheck_gates(&mut plan, actual, &observations, ctx.now);
     Ok((plan, notes))
 }
 

@@ -194,6 +194,7 @@ fn plan_with(
             ),
             actual,
             observations,
+            now,
         };
         let ModelSteps {
             mut steps,

@@ -3,6 +3,7 @@
 //! a run's metrics or a benchmark may have changed since the plan. A saved
 //! plan carries its policies, so this needs nothing but the plan and the state.
 
+use super::gates::rollback::with_rollback_evidence;
 use super::gates::{self, Candidate, GateInputs, GateResult, GateStatus};
 use super::{GateCandidate, Observations, Plan, PlanStep, Summary};
 use crate::manifest::{Stage, VersionId};
@@ -168,6 +169,7 @@ pub fn recheck_gates(
     plan: &mut Plan,
     actual: &ActualState,
     observations: &Observations,
+    now: jiff::Timestamp,
 ) -> Vec<String> {
     let mut notes = Vec::new();
     let mut refused_production = Vec::new();
@@ -206,6 +208,7 @@ pub fn recheck_gates(
                     Some(strategy) => gates::Evidence::Passes(strategy),
                     None => gates::Evidence::Recorded,
                 },
+                now,
             }),
         };
         let step = &mut plan.models[mv.model_index].steps[mv.step_index];
@@ -224,7 +227,9 @@ pub fn recheck_gates(
             gates::failure_summary(&results)
         ));
         let key = match (plan.policies.get(&mv.policy), &mv.metadata) {
-            (Some(p), Some(m)) => gates::rejection_key(m, mv.to, p),
+            (Some(p), Some(m)) => {
+                with_rollback_evidence(gates::rejection_key(m, mv.to, p), &results)
+            }
             _ => String::new(),
         };
         *step = PlanStep::RejectVersion {

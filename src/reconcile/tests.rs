@@ -703,13 +703,26 @@ fn gates_are_checked_again_at_apply_time() {
     );
     // Unchanged inputs: the same verdict.
     let mut same = planned.clone();
-    assert!(recheck_gates(&mut same, &a, &Observations::default()).is_empty());
+    assert!(
+        recheck_gates(
+            &mut same,
+            &a,
+            &Observations::default(),
+            Timestamp::UNIX_EPOCH
+        )
+        .is_empty()
+    );
     assert_eq!(steps(&same), steps(&planned));
     // The rollout record is gone by apply time: the move is refused, and the
     // serving version is not archived.
     a.rollouts.clear();
     let mut now = planned.clone();
-    let notes = recheck_gates(&mut now, &a, &Observations::default());
+    let notes = recheck_gates(
+        &mut now,
+        &a,
+        &Observations::default(),
+        Timestamp::UNIX_EPOCH,
+    );
     assert_eq!(
         steps(&now),
         ["version 2: mark Rejected, stays Staging (gates refuse Staging → Production)"]
