@@ -86,6 +86,18 @@ impl GatedMove {
     }
 }
 
+impl GatedMove {
+    /// What the commands gather for its rollback gates, when it enters
+    /// Production under a policy (as the plan carries it) that has them.
+    pub fn rollback_candidate(&self, plan: &Plan) -> Option<super::RollbackCandidate> {
+        if self.to != Stage::Production {
+            return None;
+        }
+        let policy = plan.policies.get(&self.policy)?;
+        super::RollbackCandidate::under(policy, &self.model, &self.version)
+    }
+}
+
 /// The plan's gated moves (transitions that passed their gates when
 /// planned), with the metadata and owner they will meet: the plan's own
 /// registrations and updates first, else the registry's.

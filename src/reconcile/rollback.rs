@@ -116,6 +116,6 @@ mod target;
 pub use outcome::{RollbackOutcome, RolledBack};
 
 pub use target::{
-    Candidate, Exclusion, ExitCause, candidate_lines, candidates, exit_marker, known_good, refusal,
-    target_after,
+    Candidate, Exclusion, ExitCause, candidate_lines, candidates, candidates_after, exit_marker,
+    known_good, ready_target, refusal, target_after,
 };

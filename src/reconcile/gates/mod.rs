@@ -43,6 +43,10 @@ pub struct GateObservations {
     /// For each model whose policy names `rollback_drill`: its drills, read
     /// from the audit log (or why they could not be).
     pub drills: BTreeMap<String, Result<Vec<DrillRecord>, String>>,
+    /// The versions, among those the rollback gates judge, whose move makes
+    /// their model's first Production version: no other version has served
+    /// there, so there is no rollback to be ready for or to drill.
+    pub first_production: std::collections::BTreeSet<VersionKey>,
 }
 
 /// The version a gate evaluation is about.
@@ -192,6 +196,7 @@ pub fn evaluate(inputs: &GateInputs) -> Vec<GateResult> {
                 c.model,
                 drill,
                 inputs.observed.drills.get(c.model),
+                inputs.observed.first_production.contains(&key),
                 inputs.now,
             ));
         }

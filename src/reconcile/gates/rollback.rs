@@ -174,11 +174,13 @@ pub fn ready(found: Option<&Readiness>) -> GateResult {
 /// `rollback.drilled`: a drill that passed at most `within` before `now`
 /// (drills after `now`, as a plan derived again at its own time sees them,
 /// do not count yet), its switch faster than `sla`. `None`: the audit log
-/// was not read.
+/// was not read. A move that makes the model's `first` Production version
+/// is a SKIP: there is nothing to roll back to, so nothing to drill.
 pub fn drilled(
     model: &str,
     required: &DrillRequirement,
     drills: Option<&Result<Vec<DrillRecord>, String>>,
+    first: bool,
     now: Timestamp,
 ) -> GateResult {
     const CHECK: &str = "rollback.drilled";
@@ -209,6 +211,18 @@ pub fn drilled(
             reason,
         )
     };
+    if first {
+        return because(
+            row(
+                CHECK,
+                GateStatus::Skip,
+                "no rollback target".into(),
+                &threshold,
+                "event log".into(),
+            ),
+            "no other version has served in Production: this is the model's first Production version, so there is no rollback to drill".into(),
+        );
+    }
     let drills = match drills {
         None => {
             return fail(

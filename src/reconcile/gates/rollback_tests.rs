@@ -287,7 +287,7 @@ fn drilled_counts_a_passed_drill_within_the_window_and_under_the_sla() {
         ),
     ];
     for (row, drills, status, value, reason) in rows {
-        let g = drilled("fraud-detector", &required, drills.as_ref(), at(NOW));
+        let g = drilled("fraud-detector", &required, drills.as_ref(), false, at(NOW));
         assert_eq!(
             (g.status, g.value.as_str(), g.reason.as_deref()),
             (status, value, reason),
@@ -298,6 +298,18 @@ fn drilled_counts_a_passed_drill_within_the_window_and_under_the_sla() {
             "{row}"
         );
     }
+    let first = drilled(
+        "fraud-detector",
+        &required,
+        Some(&Ok(vec![])),
+        true,
+        at(NOW),
+    );
+    assert_eq!(
+        (first.status, first.value.as_str()),
+        (GateStatus::Skip, "no rollback target"),
+        "a first Production version has no rollback to drill"
+    );
 }
 
 #[test]

@@ -191,21 +191,17 @@ pub fn candidates(
     out
 }
 
-/// The version a rollback would go to once `entering` is in Production
-/// (`None`: once any other version is): the same rule as [`candidates`] and
-/// [`known_good`], on the model as it will be, with the version serving now
-/// archived by normal succession. That makes it the target unless it is
-/// excluded (rejected, its artifacts gone); then the last known-good version
-/// before it. What `rollback.ready` checks and a drill rehearses. `Err`
-/// holds every candidate and why it is excluded (none: nothing else was
-/// ever registered).
-pub fn target_after(
+/// Every candidate once `entering` is in Production (`None`: once any
+/// other version is), as [`candidates`] lists them on the model as it will
+/// be: the version serving now archived by normal succession, so it comes
+/// first.
+pub fn candidates_after(
     model: &RegisteredModel,
     entering: Option<&VersionId>,
     events: &[Event],
     rollout: Option<&RolloutRecord>,
     gone: &[(VersionId, String)],
-) -> Result<VersionId, Vec<Candidate>> {
+) -> Vec<Candidate> {
     let mut after = model.clone();
     for v in &mut after.versions {
         if Some(&v.version) == entering {
@@ -214,11 +210,39 @@ pub fn target_after(
             v.stage = Stage::Archived;
         }
     }
-    let candidates = candidates(&after, events, rollout, gone);
+    candidates(&after, events, rollout, gone)
+}
+
+/// The version a rollback would go to once `entering` is in Production
+/// (`None`: once any other version is): [`known_good`] of
+/// [`candidates_after`]. That is the version serving now unless it is
+/// excluded (rejected, its artifacts gone); then the last known-good
+/// version before it. What a drill rehearses. `Err` holds every candidate
+/// and why it is excluded (none: nothing else was ever registered).
+pub fn target_after(
+    model: &RegisteredModel,
+    entering: Option<&VersionId>,
+    events: &[Event],
+    rollout: Option<&RolloutRecord>,
+    gone: &[(VersionId, String)],
+) -> Result<VersionId, Vec<Candidate>> {
+    let candidates = candidates_after(model, entering, events, rollout, gone);
     match known_good(&candidates) {
         Some(c) => Ok(c.version.clone()),
         None => Err(candidates),
     }
+}
+
+/// The version `rollback.ready` holds to account: the first candidate its
+/// history does not exclude (it left Production by normal succession and
+/// is not Rejected). Its artifacts being gone (or the version deleted) is
+/// what the gate reports, not a reason to count on an older version: the
+/// guidelines ask that the previous version's serving infrastructure still
+/// be there. `None`: no candidate qualifies.
+pub fn ready_target(candidates: &[Candidate]) -> Option<&Candidate> {
+    candidates
+        .iter()
+        .find(|c| matches!(c.excluded, None | Some(Exclusion::ArtifactsGone(_))))
 }
 
 /// The default target: the first candidate nothing excludes.
