@@ -8,6 +8,7 @@
 //! - `credentials` — passwords and tokens in the MLflow URL, its query string, `GITHUB_API_URL`, and echoed back by a server, never printed.
 //! - `comment` — the pull-request comment against a fake GitHub API: one comment edited in place, split when long, errors without the token.
 //! - `diverged` — the plan's Diverged section: a refused promotion, a failed canary, a rollback hold; `--fail-on-diverged`.
+//! - `drill` — `modelops rollback --drill` on a real nginx: switch to the rollback target, probes, switch back (also when the target does not answer), the audit event the gates read; `local` refused.
 //! - `drift` — the drift engine's PSI and KL on CSV and Parquet fixtures against a naive Python reference (`tests/drift_reference.py`), within 1e-9.
 //! - `e2e` — helpers the end-to-end suites share: real Prometheus, nginx and MLflow servers on loopback (skipped when missing, failed with `MODELOPS_E2E=1`), OpenMetrics series, small HTTP fakes.
 //! - `formats` — validation output as JSON and GitHub annotations.
@@ -53,6 +54,8 @@ mod credentials;
 mod diverged;
 #[path = "cli/drift.rs"]
 mod drift;
+#[path = "cli/drill.rs"]
+mod drill;
 #[path = "cli/e2e.rs"]
 mod e2e;
 #[path = "cli/fixtures.rs"]

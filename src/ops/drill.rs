@@ -153,16 +153,13 @@ fn locked(
             target.describe()
         );
     };
-    // A target without a front door cannot show which version answers.
-    match target.probe(name, &req.path) {
-        Ok(Some(_)) => {}
-        Ok(None) => bail!(
+    // A target without a front door cannot show which version answers. A
+    // front door that fails now is the drill's to find out, and record.
+    if let Ok(None) = target.probe(name, &req.path) {
+        bail!(
             "{} cannot be drilled: it has no front door to probe, so nothing can show which version answers; drill a target that serves {name}, such as nginx",
             target.describe()
-        ),
-        Err(e) => {
-            bail!("{e}\nThe front door does not answer before the drill; nothing was switched")
-        }
+        );
     }
     let drilled = TrafficRecord {
         sticky: None,
