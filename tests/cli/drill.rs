@@ -142,9 +142,9 @@ fn a_drill_switches_to_the_rollback_target_confirms_it_and_switches_back() {
         0.0 < switch && switch <= confirmed && confirmed <= total && total < 10.0,
         "switch {switch} ≤ confirmed {confirmed} ≤ drill {total}"
     );
-    repo.run(&["history", MODEL]).code(0).stdout_has(&format!(
-        "2026-11-26T10:00:00Z  fraud-detector version 2: rollback drill on edge passed: version 2 answered 5 probes in a row"
-    ));
+    repo.run(&["history", MODEL]).code(0).stdout_has(
+        "2026-11-26T10:00:00Z  fraud-detector version 2: rollback drill on edge passed: version 2 answered 5 probes in a row",
+    );
 
     // The gates read it: the canary of version 3, judged again on every
     // run, goes on (the failing case below shows their refusal).
@@ -189,7 +189,7 @@ fn a_drill_whose_rollback_target_does_not_answer_fails_and_switches_back() {
         .code(1)
         .stdout_has("Rollback drill of fraud-detector on edge: FAILED.\n")
         .stdout_has("  why: version 2 did not answer 5 probes in a row within 3s; last: probe of `fraud-detector` on nginx target edge (")
-        .stdout_has(&format!("/healthz answered 502\n"))
+        .stdout_has("/healthz answered 502\n")
         .stdout_has("  switched back: v2 95%, v3 5%\n");
     eprintln!("{}", run.stdout());
     assert!(
