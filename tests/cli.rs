@@ -23,6 +23,7 @@
 //! - `saved_plan` — `apply FILE` derives the plan again from its commit: edited steps and uncommitted plans are refused.
 //! - `audit` — the append-only, hash-chained event log: `history --verify`, state/log mismatches, `unlock --force`, state validated on read.
 //! - `rollback` — `modelops rollback`: serving and registry switch, the hold and its release, the last known-good target (also monitor's).
+//! - `rollback_gates` — `rollback.ready` and `rollback.drilled` on every path into Production (direct, restore, canary start and completion, shadow and A/B by auto_promote and by git, apply's re-check): refused when the drill is missing, stale or too slow, or the rollback target cannot serve.
 //! - `rollback_mlflow` — the known-good rule on a real MLflow: exit markers as event tags, deleted versions skipped.
 //! - `rollback_nginx` — a rollback on a real nginx switches only to an upstream that answers its health check (or with --force).
 //! - `rollouts` — canary, shadow and A/B rollouts on the example, time through `MODELOPS_NOW`.
@@ -100,6 +101,8 @@ mod promotion_paths;
 mod robustness;
 #[path = "cli/rollback.rs"]
 mod rollback;
+#[path = "cli/rollback_gates.rs"]
+mod rollback_gates;
 #[path = "cli/rollback_mlflow.rs"]
 mod rollback_mlflow;
 #[path = "cli/rollback_nginx.rs"]

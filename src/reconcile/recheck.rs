@@ -254,11 +254,26 @@ pub fn recheck_gates(
             key,
         };
         if mv.to == Stage::Production {
-            refused_production.push(mv.model_index);
+            refused_production.push((mv.model_index, mv.version.to_string()));
         }
     }
-    for mi in refused_production {
+    for (mi, refused) in refused_production {
         let m = &mut plan.models[mi];
+        // Traffic does not move to a version that stays out of Production:
+        // the routing that would follow it is dropped, the routing now stays.
+        let before = m.steps.len();
+        m.steps.retain(|s| match s {
+            PlanStep::SetTraffic { traffic, .. } => {
+                !traffic.weights.get(&refused).is_some_and(|w| *w > 0)
+            }
+            _ => true,
+        });
+        if m.steps.len() != before {
+            notes.push(format!(
+                "{}: traffic stays as it is, since version {refused} was rejected",
+                m.model
+            ));
+        }
         let before = m.steps.len();
         m.steps.retain(|s| {
             !matches!(

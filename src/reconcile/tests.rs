@@ -717,6 +717,14 @@ fn gates_are_checked_again_at_apply_time() {
     // serving version is not archived.
     a.rollouts.clear();
     let mut now = planned.clone();
+    // The routing that would follow version 2 is dropped with its move.
+    now.models[0].steps.push(PlanStep::SetTraffic {
+        model: "fraud-detector".into(),
+        deployment: "fraud-detector".into(),
+        before: None,
+        traffic: crate::state::TrafficRecord::all_to("local", &VersionId::Number(2)),
+        reason: "version 2 is Production".into(),
+    });
     let notes = recheck_gates(
         &mut now,
         &a,
@@ -729,7 +737,11 @@ fn gates_are_checked_again_at_apply_time() {
     );
     assert_eq!(now.summary.reject, 1);
     assert!(notes[0].contains("evidence.rollout"), "{notes:?}");
-    assert!(notes[1].contains("stays in Production"), "{notes:?}");
+    assert_eq!(
+        notes[1],
+        "fraud-detector: traffic stays as it is, since version 2 was rejected"
+    );
+    assert!(notes[2].contains("stays in Production"), "{notes:?}");
 }
 
 #[test]
