@@ -264,7 +264,7 @@ pub fn recheck_gates(
         let before = m.steps.len();
         m.steps.retain(|s| match s {
             PlanStep::SetTraffic { traffic, .. } => {
-                !traffic.weights.get(&refused).is_some_and(|w| *w > 0)
+                traffic.weights.get(&refused).is_none_or(|w| *w == 0)
             }
             _ => true,
         });
