@@ -51,28 +51,31 @@ pub fn run(ctx: &Context, req: &Request) -> Result<DrillOutcome> {
     if req.probes == 0 {
         bail!("--probes must be at least 1");
     }
-    let desired = match load(ctx, None) {
-        Ok(Loaded::Valid { desired, .. }) => Some(desired),
-        _ => None,
+    // Unlike a rollback, a drill is no emergency: it needs the repository
+    // valid, for the deployment that names the target's route.
+    let desired = match load(ctx, None)? {
+        Loaded::Valid { desired, .. } => desired,
+        Loaded::Invalid(diags, _) => bail!(
+            "the repository does not validate ({} error{}; see `modelops validate`): a drill needs it to find the model's deployment",
+            diags.len(),
+            if diags.len() == 1 { "" } else { "s" }
+        ),
     };
-    let config = match &desired {
-        Some(d) => d.config.clone(),
-        None => ctx.config()?,
-    };
+    let config = desired.config.clone();
     // The policy's drill requirement, to word the result against.
     let sla_secs = desired
-        .as_ref()
-        .and_then(|d| {
-            let model = d.models.get(&req.model)?;
-            d.policies[&model.policy]
+        .models
+        .get(&req.model)
+        .and_then(|m| {
+            desired.policies[&m.policy]
                 .production_requires
                 .rollback_drill
                 .clone()
         })
         .and_then(|r| r.sla.seconds().ok());
     let deployment = desired
-        .as_ref()
-        .and_then(|d| d.deployments.get(&req.model))
+        .deployments
+        .get(&req.model)
         .map_or_else(|| req.model.clone(), |d| d.name.clone());
     let timeout = req
         .timeout
@@ -174,6 +177,7 @@ fn locked(
     } else {
         apply(target.as_mut(), name, deployment, &drilled)
     };
+    let switched = !unchanged && switch.is_ok();
     let outcome = match switch {
         Ok(()) => confirm(
             target.as_ref(),
@@ -202,9 +206,9 @@ fn locked(
         required: req.probes,
         restored: true,
     };
-    // Back to the routing before, also when a step failed (a failed switch
-    // left it in place, but putting it back costs one reload and is sure).
-    if !unchanged && let Err(e) = apply(target.as_mut(), name, deployment, &before) {
+    // Back to the routing before, also when the probes failed. A switch
+    // that failed left it in place: a target's apply is atomic.
+    if switched && let Err(e) = apply(target.as_mut(), name, deployment, &before) {
         drill.passed = false;
         drill.restored = false;
         drill.reason = format!(
