@@ -230,8 +230,26 @@ pub enum SchemaKind {
 
 /// `rollback`.
 #[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  modelops rollback fraud-detector --reason \"error spike after v3\"
+      Serving first, then the registry; later applies leave the model alone
+      until its manifest changes or the hold is released.
+  modelops rollback --release fraud-detector
+  modelops rollback --drill fraud-detector --target staging --path /healthz
+      A drill rehearses the rollback on one serving target (a staging one):
+      that target's routing of the model switches to the version a rollback
+      would go to (the one serving in Production now, unless it is excluded),
+      probes through the target's front door must see that version answer
+      --probes times in a row within --timeout, and the routing before is put
+      back, also when a step fails. The time to switch and the result are
+      recorded in the audit log, where a policy's rollback_drill reads them
+      (docs/rollback.md). Stages and holds are never touched. Exit 1 when the
+      drill fails. The embedded `local` target cannot be drilled: it has no
+      front door to probe.")]
 pub struct RollbackArgs {
-    /// The model to roll back (or, with --release, to release).
+    /// The model to roll back (or, with --release, to release; with
+    /// --drill, to drill).
     #[arg(value_name = "MODEL")]
     pub model: String,
     /// The version to put back in Production (default: the last version that
@@ -239,7 +257,7 @@ pub struct RollbackArgs {
     #[arg(long, value_name = "VERSION")]
     pub to: Option<String>,
     /// Why, recorded in the event log (required for a rollback).
-    #[arg(long, value_name = "TEXT", required_unless_present = "release")]
+    #[arg(long, value_name = "TEXT", required_unless_present_any = ["release", "drill"])]
     pub reason: Option<String>,
     /// Roll back to a version that was never in Production.
     #[arg(long)]
@@ -247,6 +265,26 @@ pub struct RollbackArgs {
     /// End the hold of an earlier rollback: the next apply follows git again.
     #[arg(long, conflicts_with_all = ["to", "force"])]
     pub release: bool,
+    /// Rehearse a rollback on --target instead of rolling back: switch,
+    /// probe, switch back, record. Nothing in the registry changes.
+    #[arg(long, requires = "target", conflicts_with_all = ["to", "force", "release", "reason"])]
+    pub drill: bool,
+    /// The serving target a drill runs on, by its name in modelops.yaml.
+    #[arg(long, value_name = "NAME", requires = "drill")]
+    pub target: Option<String>,
+    /// The path each drill probe GETs through the target's front door.
+    #[arg(long, value_name = "PATH", default_value = "/")]
+    pub path: String,
+    /// How many answers in a row from the rollback target confirm a drill.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub probes: u32,
+    /// How long the rollback target has to answer them, from the switch
+    /// (such as 30s or 5m; default: the policy's rollback_drill.sla, else 60s).
+    #[arg(long, value_name = "DURATION", requires = "drill")]
+    pub timeout: Option<String>,
+    /// Output format of a drill.
+    #[arg(long, value_enum, default_value_t = ListFormat::Text)]
+    pub format: ListFormat,
 }
 
 /// `comment`.

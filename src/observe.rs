@@ -16,13 +16,18 @@ use crate::backend::benchmark::{self, BenchmarkSpec};
 use crate::backend::metrics::{MetricQuery, MetricsError, MetricsProvider, Unanswered};
 use crate::backend::serving::Targets;
 use crate::manifest::Desired;
+use crate::manifest::VersionId;
 use crate::manifest::policy::Benchmark;
 use crate::manifest::trusted::TrustedSettings;
-use crate::reconcile::GateCandidate;
 use crate::reconcile::gates::GateObservations;
+use crate::reconcile::gates::rollback::{Readiness, ServingCheck};
+use crate::reconcile::rollback::{self, Exclusion};
+use crate::reconcile::{GateCandidate, RollbackCandidate};
 use crate::reconcile::{Observations, Scope, metric_queries};
 use crate::source::confined::{self, Cap};
+use crate::state::Event;
 use crate::state::LatencyReport;
+use crate::state::drill::drills;
 use crate::state::{ActualState, TrafficRecord};
 
 /// How long one benchmark request may take before it counts as failed.
@@ -105,6 +110,164 @@ fn run_benchmark(
         timeout: REQUEST_TIMEOUT,
     })
     .map_err(|e| e.to_string())
+}
+
+/// Gathers what the rollback gates of `candidates` read, into `out`: for
+/// `rollback_ready`, the version a rollback would go to after the move
+/// ([`rollback::ready_target`]), whether the registry still has it (and its
+/// artifacts, where it can tell), and its health check on every serving
+/// target that routes the model (`routed`: model → target names); for
+/// `rollback_drill`, the model's drills from its event log. What cannot be
+/// read is recorded as such, and the gate fails saying so.
+pub fn rollback_evidence(
+    registry: &mut dyn Registry,
+    actual: &ActualState,
+    candidates: &[RollbackCandidate],
+    routed: &BTreeMap<String, Vec<String>>,
+    targets: &Targets,
+    out: &mut GateObservations,
+) {
+    let mut events: BTreeMap<&str, Result<Vec<Event>, String>> = BTreeMap::new();
+    let mut gone = Gone::new();
+    for c in candidates {
+        let model = actual.models.get(&c.model);
+        let log = events
+            .entry(c.model.as_str())
+            .or_insert_with(|| match model {
+                Some(_) => registry
+                    .events(&c.model)
+                    .map_err(|e| format!("cannot read the event log of {}: {e}", c.model)),
+                None => Ok(Vec::new()),
+            });
+        if c.drills {
+            out.drills
+                .insert(c.model.clone(), log.clone().map(|e| drills(&e)));
+        }
+        let key = (c.model.clone(), c.version.clone());
+        let rollout = actual.rollouts.get(&c.model);
+        let after = match (model, &*log) {
+            (Some(m), Ok(log)) => {
+                rollback::candidates_after(m, Some(&c.version), log, rollout, &[])
+            }
+            _ => Vec::new(),
+        };
+        // Nothing but versions that never served (or nothing at all): the
+        // move makes the model's first Production version.
+        let first = after
+            .iter()
+            .all(|x| x.excluded == Some(Exclusion::NeverServed));
+        if first && log.is_ok() {
+            out.first_production.insert(key.clone());
+        }
+        if !c.ready {
+            continue;
+        }
+        let found = match (model, &*log) {
+            (_, Err(why)) => Readiness::Unknown(why.clone()),
+            (None, Ok(_)) => Readiness::FirstProduction,
+            (Some(_), Ok(_)) => match rollback::ready_target(&after) {
+                None if first => Readiness::FirstProduction,
+                None => Readiness::NoKnownGood(rollback::candidate_lines(&after)),
+                Some(t) => {
+                    let v = t.version.clone();
+                    let registry_check = servable(registry, &mut gone, &c.model, t);
+                    let serving = if registry_check.is_ok() {
+                        health(targets, routed.get(&c.model), &c.model, &v)
+                    } else {
+                        Vec::new()
+                    };
+                    Readiness::Target {
+                        version: v,
+                        registry: registry_check,
+                        serving,
+                    }
+                }
+            },
+        };
+        out.rollback_ready.insert(key, found);
+    }
+}
+
+/// Artifacts asked after, per version: whether they are gone, or why the
+/// registry could not say.
+type Gone = BTreeMap<(String, VersionId), Result<Option<String>, String>>;
+
+/// The registry's word on the rollback target `t` of `model`: deleted (its
+/// exclusion says so), its artifacts gone (asked once per version), or
+/// registered.
+fn servable(
+    registry: &mut dyn Registry,
+    gone: &mut Gone,
+    model: &str,
+    t: &rollback::Candidate,
+) -> Result<String, String> {
+    let v = &t.version;
+    if let Some(e) = &t.excluded {
+        return Err(format!("version {v}: {e}"));
+    }
+    let asked = gone
+        .entry((model.to_string(), v.clone()))
+        .or_insert_with(|| {
+            registry
+                .artifacts_gone(model, v)
+                .map_err(|e| format!("cannot ask {} about version {v}: {e}", registry.describe()))
+        });
+    match asked {
+        Err(why) => Err(why.clone()),
+        Ok(Some(why)) => Err(format!("version {v}: artifacts gone: {why}")),
+        Ok(None) => Ok(format!("version {v} is registered")),
+    }
+}
+
+/// `version`'s health check on each of `names` (the targets routing the model).
+fn health(
+    targets: &Targets,
+    names: Option<&Vec<String>>,
+    model: &str,
+    version: &VersionId,
+) -> Vec<ServingCheck> {
+    names
+        .into_iter()
+        .flatten()
+        .filter_map(|name| targets.get(name))
+        .map(|t| ServingCheck {
+            target: t.describe(),
+            health: t
+                .check_health(model, &version.to_string())
+                .map_err(|e| e.to_string()),
+        })
+        .collect()
+}
+
+/// Which targets route each model, as [`Serving`] read them: model →
+/// target names.
+pub fn routed_on(serving: &Serving) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (model, route) in serving
+        .owned
+        .iter()
+        .chain(serving.unowned.iter().map(|(m, r)| (m, r)))
+    {
+        out.entry(model.clone())
+            .or_default()
+            .push(route.target.clone());
+    }
+    out
+}
+
+/// Which targets route each model, read from every target: model → target
+/// names.
+pub fn routes(targets: &mut Targets) -> Result<BTreeMap<String, Vec<String>>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (name, target) in targets.iter_mut() {
+        let routes = target
+            .observe()
+            .with_context(|| format!("cannot read the routing of {}", target.describe()))?;
+        for model in routes.into_keys() {
+            out.entry(model).or_default().push(name.clone());
+        }
+    }
+    Ok(out)
 }
 
 /// Logged metrics of these training runs, for verification and gates.

@@ -8,6 +8,7 @@
 //! - `credentials` — passwords and tokens in the MLflow URL, its query string, `GITHUB_API_URL`, and echoed back by a server, never printed.
 //! - `comment` — the pull-request comment against a fake GitHub API: one comment edited in place, split when long, errors without the token.
 //! - `diverged` — the plan's Diverged section: a refused promotion, a failed canary, a rollback hold; `--fail-on-diverged`.
+//! - `drill` — `modelops rollback --drill` on a real nginx: switch to the rollback target, probes, switch back (also when the target does not answer), the audit event the gates read; `local` refused.
 //! - `drift` — the drift engine's PSI and KL on CSV and Parquet fixtures against a naive Python reference (`tests/drift_reference.py`), within 1e-9.
 //! - `envoy` — the envoy serving target against a real Envoy: splits, mirrors, sticky arms, refusals read from its admin API, a restart on other files; its config rules; the `envoy` metrics preset through a Prometheus scraping Envoy.
 //! - `e2e` — helpers the end-to-end suites share: real Prometheus, nginx and MLflow servers on loopback (skipped when missing, failed with `MODELOPS_E2E=1`), OpenMetrics series, small HTTP fakes.
@@ -24,6 +25,7 @@
 //! - `saved_plan` — `apply FILE` derives the plan again from its commit: edited steps and uncommitted plans are refused.
 //! - `audit` — the append-only, hash-chained event log: `history --verify`, state/log mismatches, `unlock --force`, state validated on read.
 //! - `rollback` — `modelops rollback`: serving and registry switch, the hold and its release, the last known-good target (also monitor's).
+//! - `rollback_gates` — `rollback.ready` and `rollback.drilled` on every path into Production (direct, restore, canary start and completion, shadow and A/B by auto_promote and by git, apply's re-check): refused when the drill is missing, stale or too slow, or the rollback target cannot serve.
 //! - `rollback_mlflow` — the known-good rule on a real MLflow: exit markers as event tags, deleted versions skipped.
 //! - `rollback_nginx` — a rollback on a real nginx switches only to an upstream that answers its health check (or with --force).
 //! - `rollouts` — canary, shadow and A/B rollouts on the example, time through `MODELOPS_NOW`.
@@ -55,6 +57,8 @@ mod credentials;
 mod diverged;
 #[path = "cli/drift.rs"]
 mod drift;
+#[path = "cli/drill.rs"]
+mod drill;
 #[path = "cli/e2e.rs"]
 mod e2e;
 #[path = "cli/envoy.rs"]
@@ -103,6 +107,8 @@ mod promotion_paths;
 mod robustness;
 #[path = "cli/rollback.rs"]
 mod rollback;
+#[path = "cli/rollback_gates.rs"]
+mod rollback_gates;
 #[path = "cli/rollback_mlflow.rs"]
 mod rollback_mlflow;
 #[path = "cli/rollback_nginx.rs"]

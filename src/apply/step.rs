@@ -9,6 +9,7 @@ use crate::backend::{ApplyContext, BackendError, Registry, RegistryOps, StepReco
 use crate::manifest::{Stage, VersionId};
 use crate::reconcile::PlanStep;
 use crate::reconcile::gates::failure_summary;
+use crate::state::drill::DRILL_ACTION;
 use crate::state::{Event, FieldChange, Rejection};
 
 /// What happened to one model's steps in [`apply_models`].
@@ -124,6 +125,14 @@ pub fn apply_step<R: RegistryOps + ?Sized>(
             }])
             .line(line)
         }
+        PlanStep::RecordDrill { model, drill } => Record::new(
+            model,
+            DRILL_ACTION,
+            format!("{model} version {}: {}", drill.version, drill.summary()),
+        )
+        .version(&drill.version)
+        .changes(drill.changes())
+        .line(drill.line()),
         PlanStep::SetTraffic { model, .. } | PlanStep::RemoveRoute { model, .. } => {
             return Err(BackendError::Conflict(format!(
                 "{model}: routing is applied by the serving target, not the registry"

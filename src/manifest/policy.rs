@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::ApiVersion;
+use super::common::{ApiVersion, DurationSpec};
 use super::deployment::NamedMetadata;
 
 /// The name of the policy every repository has, even without a policy file.
@@ -201,6 +201,30 @@ pub struct ProductionRequirements {
     /// model's owner (default `[owner]`); `[]` requires no sign-off.
     #[serde(default = "owner_approval")]
     pub approvals: Vec<String>,
+    /// Require the version a rollback would return to after the move (the
+    /// last known-good one) to be servable: registered with its artifacts
+    /// (where the registry can tell) and answering the health check of
+    /// every serving target that routes the model (`rollback.ready`).
+    /// Default `false`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rollback_ready: bool,
+    /// Require a successful `modelops rollback --drill` of the model within
+    /// `within` whose switch took less than `sla` (`rollback.drilled`).
+    /// Default: no drill required.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_drill: Option<DrillRequirement>,
+}
+
+/// The rollback drill a move into Production requires: `{within: 7d, sla: 5m}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DrillRequirement {
+    /// How recent the drill must be, such as `7d`.
+    pub within: DurationSpec,
+    /// How long the drill's switch may take, from its start to the first of
+    /// the consecutive answers of the rollback target, such as `5m` (the
+    /// guidelines' "typically < 5 minutes").
+    pub sla: DurationSpec,
 }
 
 fn owner_approval() -> Vec<String> {
@@ -214,6 +238,8 @@ impl Default for ProductionRequirements {
             rollout_evidence: true,
             evidence_waived_for: Vec::new(),
             approvals: vec!["owner".to_string()],
+            rollback_ready: false,
+            rollback_drill: None,
         }
     }
 }

@@ -94,7 +94,7 @@ fn locked(
     // The gates again, immediately before the moves: a run's metrics, a
     // benchmark or a rollout record may have changed since the plan.
     // (The plan is moved, not copied: it can be large.)
-    let (plan, gate_notes) = recheck(ctx, plan, &actual, registry)?;
+    let (plan, gate_notes) = recheck(ctx, plan, config, &actual, registry)?;
     let apply_ctx = ApplyContext {
         now: ctx.now,
         commit: plan.source.commit.clone(),
@@ -114,6 +114,7 @@ fn locked(
 fn recheck(
     ctx: &Context,
     mut plan: Plan,
+    config: &ConfigSpec,
     actual: &ActualState,
     registry: &mut dyn Registry,
 ) -> Result<(Plan, Vec<String>)> {
@@ -128,12 +129,30 @@ fn recheck(
         .into_iter()
         .collect();
     let candidates: Vec<_> = moves.iter().filter_map(|m| m.candidate(&plan)).collect();
-    let observations = Observations {
+    let mut observations = Observations {
         run_metrics: observe::run_metrics(registry, &runs)?,
         gates: observe::gate_observations(registry, &candidates, &ctx.repo, None),
         metrics: Default::default(),
     };
-    let notes = recheck_gates(&mut plan, actual, &observations);
+    // The rollback gates' evidence again: a drill may have gone stale, an
+    // upstream down, since the plan.
+    let rollback: Vec<_> = moves
+        .iter()
+        .filter_map(|m| m.rollback_candidate(&plan))
+        .collect();
+    if !rollback.is_empty() {
+        let mut targets = ctx.serving_targets(config)?;
+        let routed = observe::routes(&mut targets)?;
+        observe::rollback_evidence(
+            registry,
+            actual,
+            &rollback,
+            &routed,
+            &targets,
+            &mut observations.gates,
+        );
+    }
+    let notes = recheck_gates(&mut plan, actual, &observations, ctx.now);
     Ok((plan, notes))
 }
 

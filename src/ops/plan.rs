@@ -14,7 +14,8 @@ use crate::manifest::trusted::{TrustedSettings, setting_changes};
 use crate::manifest::{Desired, Diagnostic, SourceFile};
 use crate::observe;
 use crate::reconcile::{
-    Observations, Plan, PlanSource, Scope, gate_candidates, plan, runs_to_verify,
+    Observations, Plan, PlanSource, Scope, gate_candidates, plan, rollback_candidates,
+    runs_to_verify,
 };
 use crate::source::changed_files;
 use crate::state::ActualState;
@@ -89,6 +90,7 @@ pub fn compute(ctx: &Context, req: &Request) -> Result<Planned> {
     // removed is still there, and the plan removes it.
     let mut targets = ctx.serving_targets(config)?;
     let serving = observe::observe_serving(&desired, &mut targets)?;
+    let routed = observe::routed_on(&serving);
     actual.serving = serving.owned;
     actual.unowned_routes = serving.unowned;
     let runs = runs_to_verify(&desired, &actual, &scope);
@@ -103,6 +105,17 @@ pub fn compute(ctx: &Context, req: &Request) -> Result<Planned> {
         ),
         metrics: Default::default(),
     };
+    let rollback = rollback_candidates(&desired, &actual, &scope);
+    if !rollback.is_empty() {
+        observe::rollback_evidence(
+            store.as_mut(),
+            &actual,
+            &rollback,
+            &routed,
+            &targets,
+            &mut observations.gates,
+        );
+    }
     if !desired.deployments.is_empty() {
         let mut providers = ctx.metrics_providers(config)?;
         observe::rollout_metrics(

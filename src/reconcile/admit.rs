@@ -7,6 +7,7 @@
 //! (`evidence.rollout`) and never replaces them. Only `modelops rollback`,
 //! the documented emergency path, skips this.
 
+use super::gates::rollback::with_rollback_evidence;
 use super::gates::{self, Candidate, Evidence, GateInputs, GateResult};
 use super::{Observations, metadata_of};
 use crate::manifest::policy::PolicySpec;
@@ -26,8 +27,10 @@ pub struct Admitter<'a> {
     pub baseline: Option<(&'a VersionId, &'a VersionMetadata)>,
     /// Registry and rollout state.
     pub actual: &'a ActualState,
-    /// Training runs, logged signatures and benchmarks.
+    /// Training runs, logged signatures, benchmarks and rollback evidence.
     pub observations: &'a Observations,
+    /// Now (how old a rollback drill is).
+    pub now: jiff::Timestamp,
 }
 
 /// A gated move.
@@ -76,6 +79,7 @@ impl Admitter<'_> {
             run_metrics: &self.observations.run_metrics,
             observed: &self.observations.gates,
             evidence: mv.evidence,
+            now: self.now,
         })
     }
 
@@ -93,12 +97,17 @@ impl Admitter<'_> {
                 ));
             }
         };
-        let key = gates::rejection_key(&metadata, mv.to, self.policy);
+        let results = self.evaluate(mv, &metadata);
+        // A rejection holds while the manifest entry and the policy are the
+        // same (the base key: also a failed rollout's) and, under a policy
+        // with rollback gates, while those answer as they did.
+        let base = gates::rejection_key(&metadata, mv.to, self.policy);
+        let key = with_rollback_evidence(base.clone(), &results);
         if let Some(r) = self
             .actual
             .version(name, mv.version)
             .and_then(|x| x.rejected.as_ref())
-            .filter(|r| r.key.as_deref() == Some(key.as_str()))
+            .filter(|r| r.key.as_deref().is_some_and(|k| k == base || k == key))
         {
             return Decision::Held(HeldRejection {
                 model: name.clone(),
@@ -108,7 +117,6 @@ impl Admitter<'_> {
                 reason: r.reason.clone(),
             });
         }
-        let results = self.evaluate(mv, &metadata);
         if gates::any_failed(&results) {
             return Decision::Refused(self.refusal(mv, results, key));
         }

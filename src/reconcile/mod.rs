@@ -24,7 +24,9 @@ pub use outside::observed;
 pub use stages::check_move;
 use stages::{ModelOutput, ModelSteps, plan_model, production_after, ready_versions};
 use verify::verify_metrics;
-pub use verify::{GateCandidate, gate_candidates, runs_to_verify};
+pub use verify::{
+    GateCandidate, RollbackCandidate, gate_candidates, rollback_candidates, runs_to_verify,
+};
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -194,6 +196,7 @@ fn plan_with(
             ),
             actual,
             observations,
+            now,
         };
         let ModelSteps {
             mut steps,

@@ -3,6 +3,7 @@
 //! a run's metrics or a benchmark may have changed since the plan. A saved
 //! plan carries its policies, so this needs nothing but the plan and the state.
 
+use super::gates::rollback::with_rollback_evidence;
 use super::gates::{self, Candidate, GateInputs, GateResult, GateStatus};
 use super::{GateCandidate, Observations, Plan, PlanStep, Summary};
 use crate::manifest::{Stage, VersionId};
@@ -82,6 +83,18 @@ impl GatedMove {
                 .and_then(|p| gates::gates_for(p, self.to))
                 .and_then(|g| g.benchmark.clone()),
         })
+    }
+}
+
+impl GatedMove {
+    /// What the commands gather for its rollback gates, when it enters
+    /// Production under a policy (as the plan carries it) that has them.
+    pub fn rollback_candidate(&self, plan: &Plan) -> Option<super::RollbackCandidate> {
+        if self.to != Stage::Production {
+            return None;
+        }
+        let policy = plan.policies.get(&self.policy)?;
+        super::RollbackCandidate::under(policy, &self.model, &self.version)
     }
 }
 
@@ -168,6 +181,7 @@ pub fn recheck_gates(
     plan: &mut Plan,
     actual: &ActualState,
     observations: &Observations,
+    now: jiff::Timestamp,
 ) -> Vec<String> {
     let mut notes = Vec::new();
     let mut refused_production = Vec::new();
@@ -206,6 +220,7 @@ pub fn recheck_gates(
                     Some(strategy) => gates::Evidence::Passes(strategy),
                     None => gates::Evidence::Recorded,
                 },
+                now,
             }),
         };
         let step = &mut plan.models[mv.model_index].steps[mv.step_index];
@@ -224,7 +239,9 @@ pub fn recheck_gates(
             gates::failure_summary(&results)
         ));
         let key = match (plan.policies.get(&mv.policy), &mv.metadata) {
-            (Some(p), Some(m)) => gates::rejection_key(m, mv.to, p),
+            (Some(p), Some(m)) => {
+                with_rollback_evidence(gates::rejection_key(m, mv.to, p), &results)
+            }
             _ => String::new(),
         };
         *step = PlanStep::RejectVersion {
@@ -237,11 +254,26 @@ pub fn recheck_gates(
             key,
         };
         if mv.to == Stage::Production {
-            refused_production.push(mv.model_index);
+            refused_production.push((mv.model_index, mv.version.to_string()));
         }
     }
-    for mi in refused_production {
+    for (mi, refused) in refused_production {
         let m = &mut plan.models[mi];
+        // Traffic does not move to a version that stays out of Production:
+        // the routing that would follow it is dropped, the routing now stays.
+        let before = m.steps.len();
+        m.steps.retain(|s| match s {
+            PlanStep::SetTraffic { traffic, .. } => {
+                traffic.weights.get(&refused).is_none_or(|w| *w == 0)
+            }
+            _ => true,
+        });
+        if m.steps.len() != before {
+            notes.push(format!(
+                "{}: traffic stays as it is, since version {refused} was rejected",
+                m.model
+            ));
+        }
         let before = m.steps.len();
         m.steps.retain(|s| {
             !matches!(

@@ -115,4 +115,7 @@ mod target;
 
 pub use outcome::{RollbackOutcome, RolledBack};
 
-pub use target::{Candidate, Exclusion, ExitCause, candidates, exit_marker, known_good, refusal};
+pub use target::{
+    Candidate, Exclusion, ExitCause, candidate_lines, candidates, candidates_after, exit_marker,
+    known_good, ready_target, refusal, target_after,
+};

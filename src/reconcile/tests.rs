@@ -703,20 +703,45 @@ fn gates_are_checked_again_at_apply_time() {
     );
     // Unchanged inputs: the same verdict.
     let mut same = planned.clone();
-    assert!(recheck_gates(&mut same, &a, &Observations::default()).is_empty());
+    assert!(
+        recheck_gates(
+            &mut same,
+            &a,
+            &Observations::default(),
+            Timestamp::UNIX_EPOCH
+        )
+        .is_empty()
+    );
     assert_eq!(steps(&same), steps(&planned));
     // The rollout record is gone by apply time: the move is refused, and the
     // serving version is not archived.
     a.rollouts.clear();
     let mut now = planned.clone();
-    let notes = recheck_gates(&mut now, &a, &Observations::default());
+    // The routing that would follow version 2 is dropped with its move.
+    now.models[0].steps.push(PlanStep::SetTraffic {
+        model: "fraud-detector".into(),
+        deployment: "fraud-detector".into(),
+        before: None,
+        traffic: crate::state::TrafficRecord::all_to("local", &VersionId::Number(2)),
+        reason: "version 2 is Production".into(),
+    });
+    let notes = recheck_gates(
+        &mut now,
+        &a,
+        &Observations::default(),
+        Timestamp::UNIX_EPOCH,
+    );
     assert_eq!(
         steps(&now),
         ["version 2: mark Rejected, stays Staging (gates refuse Staging → Production)"]
     );
     assert_eq!(now.summary.reject, 1);
     assert!(notes[0].contains("evidence.rollout"), "{notes:?}");
-    assert!(notes[1].contains("stays in Production"), "{notes:?}");
+    assert_eq!(
+        notes[1],
+        "fraud-detector: traffic stays as it is, since version 2 was rejected"
+    );
+    assert!(notes[2].contains("stays in Production"), "{notes:?}");
 }
 
 #[test]

@@ -79,6 +79,81 @@ pub fn gate_candidates(
     out
 }
 
+/// A version whose move into Production its policy's rollback gates judge,
+/// and which evidence they read: what the commands gather before planning
+/// (or before the apply-time re-check).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RollbackCandidate {
+    /// Model.
+    pub model: String,
+    /// The version that may enter Production.
+    pub version: VersionId,
+    /// `rollback_ready`: whether the version a rollback would then go to
+    /// can serve.
+    pub ready: bool,
+    /// `rollback_drill`: the model's drills, from the audit log.
+    pub drills: bool,
+}
+
+impl RollbackCandidate {
+    /// The candidate for `version` of `model` under `policy`, or `None` when
+    /// the policy asks for no rollback gate.
+    pub fn under(
+        policy: &crate::manifest::policy::PolicySpec,
+        model: &str,
+        version: &VersionId,
+    ) -> Option<RollbackCandidate> {
+        let requires = &policy.production_requires;
+        let (ready, drills) = (requires.rollback_ready, requires.rollback_drill.is_some());
+        (ready || drills).then(|| RollbackCandidate {
+            model: model.to_string(),
+            version: version.clone(),
+            ready,
+            drills,
+        })
+    }
+}
+
+/// The versions that may enter Production in this plan under a policy with
+/// rollback gates: each one git declares Production that the registry does
+/// not hold there (a direct move, a restore, a canary), and each shadow's
+/// or A/B test's candidate, which `auto_promote` may promote without git
+/// asking.
+pub fn rollback_candidates(
+    desired: &Desired,
+    actual: &ActualState,
+    scope: &Scope,
+) -> Vec<RollbackCandidate> {
+    let mut out: Vec<RollbackCandidate> = Vec::new();
+    for (name, model) in desired.models.iter().filter(|(n, _)| scope.includes(n)) {
+        let policy = &desired.policies[&model.policy];
+        let mut versions: Vec<&VersionId> = model
+            .versions
+            .iter()
+            .filter(|v| v.spec.stage == Stage::Production)
+            .map(|v| &v.spec.version)
+            .collect();
+        match desired.deployments.get(name).map(|d| &d.strategy) {
+            Some(Strategy::Shadow(s)) => versions.push(&s.shadow.version),
+            Some(Strategy::AbTest(a)) => versions.push(&a.treatment.version),
+            _ => {}
+        }
+        for v in versions {
+            let serving = actual
+                .version(name, v)
+                .is_some_and(|r| r.stage == Stage::Production);
+            let listed = out.iter().any(|c| &c.model == name && &c.version == v);
+            if !serving
+                && !listed
+                && let Some(c) = RollbackCandidate::under(policy, name, v)
+            {
+                out.push(c);
+            }
+        }
+    }
+    out
+}
+
 /// Declared metrics that differ from what their training run logged. A run
 /// the tracking server does not know cannot be compared: that is a warning.
 pub(super) fn verify_metrics(

@@ -4,6 +4,7 @@
 mod apply;
 mod diagnostics;
 mod diverged;
+mod drill;
 mod markdown;
 mod monitor;
 mod rollback;
@@ -15,6 +16,7 @@ pub use apply::{ApplyWords, applied_text, stale_text};
 pub use diagnostics::{
     count, diagnostics_github, diagnostics_json, diagnostics_text, nothing_planned,
 };
+pub use drill::{drill_json, drill_text};
 pub use markdown::plan_markdown;
 pub use monitor::{monitor_markdown, monitor_text};
 pub use rollback::rollback_text;

@@ -99,6 +99,9 @@ pub fn describe_step(step: &PlanStep) -> String {
         PlanStep::RecordAction { summary, .. } => {
             format!("record monitor action: {}", text(summary))
         }
+        PlanStep::RecordDrill { drill, .. } => {
+            format!("record rollback drill: {}", text(&drill.summary()))
+        }
         PlanStep::RejectVersion {
             version,
             from,

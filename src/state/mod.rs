@@ -13,6 +13,7 @@ use crate::manifest::{Stage, VersionId};
 
 pub mod chain;
 pub mod check;
+pub mod drill;
 pub mod format;
 pub mod gate;
 pub mod metrics;

@@ -361,6 +361,14 @@ pub enum PlanStep {
         /// What was done, in words.
         summary: String,
     },
+    /// Record a rollback drill (`modelops rollback --drill`): an audit event
+    /// only; stages, rollout records and holds stay as they are.
+    RecordDrill {
+        /// Model.
+        model: String,
+        /// What was drilled, and how it went.
+        drill: super::drill::DrillRecord,
+    },
     /// Mark a version Rejected: validation gates refuse its move. The stage
     /// stays as it is, and the move is not tried again until the version's
     /// manifest entry or its policy changes.
@@ -395,6 +403,7 @@ impl PlanStep {
             | PlanStep::RemoveRoute { model, .. }
             | PlanStep::RecordRollout { model, .. }
             | PlanStep::RecordAction { model, .. }
+            | PlanStep::RecordDrill { model, .. }
             | PlanStep::RejectVersion { model, .. } => model,
         }
     }

@@ -216,6 +216,27 @@ fn zero_duration() {
 }
 
 #[test]
+fn a_rollback_drill_needs_two_durations() {
+    let repo = valid();
+    repo.file(
+        "policies/default.yaml",
+        "apiVersion: modelops/v1\nkind: Policy\nmetadata: {name: default}\nspec:\n  production_requires:\n    rollback_ready: true\n    rollback_drill: {within: 7 days, sla: 0m}\n",
+    );
+    let err = repo.rejects(
+        "[REPO]/policies/default.yaml:7:30: error: `7 days` is not a duration: write a whole number and a unit (s, m, h, d or w), such as 30m, 1h or 7d",
+    );
+    assert!(
+        err.contains("[REPO]/policies/default.yaml:7:43: error: `0m` is zero: a duration must be longer than nothing"),
+        "{err}"
+    );
+    repo.file(
+        "policies/default.yaml",
+        "apiVersion: modelops/v1\nkind: Policy\nmetadata: {name: default}\nspec:\n  production_requires:\n    rollback_drill: {within: 7d}\n",
+    );
+    repo.rejects("[REPO]/policies/default.yaml:6:5: error: missing required field `sla`");
+}
+
+#[test]
 fn unknown_policy() {
     let repo = valid();
     repo.edit(CHURN_FILE, "spec:\n", "spec:\n  policy: strict\n");

@@ -210,6 +210,19 @@ impl ServingTarget for NginxTarget {
             ))
         })
     }
+
+    fn probe(&self, model: &str, path: &str) -> Result<Option<String>, ServingError> {
+        let listen = self.config.listen.get(model).ok_or_else(|| {
+            ServingError::Config(format!(
+                "nginx target `{}` has no listen address for model `{model}` \
+                 (serving.targets.{}.listen)",
+                self.name, self.name
+            ))
+        })?;
+        health::probe(listen, path).map(Some).map_err(|e| {
+            ServingError::Unhealthy(format!("probe of `{model}` on {}: {e}", self.describe()))
+        })
+    }
 }
 
 /// Replaces `path` with `text` so nginx never reads half a file: a temp file

@@ -120,6 +120,11 @@ pub fn resolve(
         }
         check_gates(path, "/spec/staging", &p.spec.staging, &mut diags);
         check_gates(path, "/spec/production", &p.spec.production, &mut diags);
+        if let Some(drill) = &p.spec.production_requires.rollback_drill {
+            let at = "/spec/production_requires/rollback_drill";
+            check_duration(path, format!("{at}/within"), &drill.within.0, &mut diags);
+            check_duration(path, format!("{at}/sla"), &drill.sla.0, &mut diags);
+        }
         policy_files.insert(name.clone(), path.clone());
         policy_map.insert(name.clone(), p.spec.clone());
     }

@@ -8,6 +8,7 @@
 //! first promotion, a waiver) are skipped, and say so.
 
 mod checks;
+pub mod rollback;
 mod signature;
 
 use std::collections::BTreeMap;
@@ -16,6 +17,7 @@ use sha2::{Digest, Sha256};
 
 use crate::manifest::policy::{Gates, PolicySpec};
 use crate::manifest::{Stage, VersionId};
+use crate::state::drill::DrillRecord;
 use crate::state::{ActualState, LatencyReport, LoggedSignature, VersionMetadata};
 
 pub use signature::compatibility;
@@ -34,6 +36,17 @@ pub struct GateObservations {
     pub logged_signatures: BTreeMap<VersionKey, Result<LoggedSignature, String>>,
     /// Latency benchmarks run for candidates whose policy names one.
     pub benchmarks: BTreeMap<VersionKey, Result<LatencyReport, String>>,
+    /// For each version that may enter Production under a policy with
+    /// `rollback_ready`: the version a rollback would then go to, and
+    /// whether it can serve.
+    pub rollback_ready: BTreeMap<VersionKey, rollback::Readiness>,
+    /// For each model whose policy names `rollback_drill`: its drills, read
+    /// from the audit log (or why they could not be).
+    pub drills: BTreeMap<String, Result<Vec<DrillRecord>, String>>,
+    /// The versions, among those the rollback gates judge, whose move makes
+    /// their model's first Production version: no other version has served
+    /// there, so there is no rollback to be ready for or to drill.
+    pub first_production: std::collections::BTreeSet<VersionKey>,
 }
 
 /// The version a gate evaluation is about.
@@ -73,6 +86,8 @@ pub struct GateInputs<'a> {
     pub observed: &'a GateObservations,
     /// Where the rollout evidence of a move into Production comes from.
     pub evidence: Evidence<'a>,
+    /// Now: how old a rollback drill is.
+    pub now: jiff::Timestamp,
 }
 
 /// Where a move's rollout evidence (`evidence.rollout`) comes from.
@@ -116,7 +131,8 @@ pub fn baseline_of<'a>(
 
 /// Evaluates every gate of `inputs.candidate`'s move, in a fixed order:
 /// metrics (threshold, then regression), fairness, signature, latency,
-/// dependencies, then for Production the evidence and approvals. An empty
+/// dependencies, then for Production the evidence, approvals and the
+/// rollback gates the policy asks for. An empty
 /// list means the move is not gated or the policy turns every check off.
 pub fn evaluate(inputs: &GateInputs) -> Vec<GateResult> {
     let c = &inputs.candidate;
@@ -171,6 +187,18 @@ pub fn evaluate(inputs: &GateInputs) -> Vec<GateResult> {
         }
         for who in &requires.approvals {
             out.push(checks::approval(who, c));
+        }
+        if requires.rollback_ready {
+            out.push(rollback::ready(inputs.observed.rollback_ready.get(&key)));
+        }
+        if let Some(drill) = &requires.rollback_drill {
+            out.push(rollback::drilled(
+                c.model,
+                drill,
+                inputs.observed.drills.get(c.model),
+                inputs.observed.first_production.contains(&key),
+                inputs.now,
+            ));
         }
     }
     out

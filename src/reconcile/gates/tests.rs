@@ -129,6 +129,7 @@ impl Case {
             run_metrics: &self.runs,
             observed: &self.observed,
             evidence: Evidence::Recorded,
+            now: jiff::Timestamp::UNIX_EPOCH,
         })
     }
 }
@@ -834,4 +835,42 @@ fn numbers_are_shown_as_people_write_them() {
     ] {
         assert_eq!(num(x), s, "{x}");
     }
+}
+
+fn production_case(policy: PolicySpec) -> Case {
+    Case {
+        policy,
+        from: Stage::Staging,
+        to: Stage::Production,
+        ..Case::staging(good())
+    }
+}
+
+#[test]
+fn the_rollback_gates_are_asked_for_by_the_policy_and_only_into_production() {
+    let mut policy = PolicySpec::guidelines();
+    let none: Vec<String> = production_case(policy.clone())
+        .run()
+        .iter()
+        .map(|g| g.check.clone())
+        .filter(|c| c.starts_with("rollback."))
+        .collect();
+    assert!(none.is_empty(), "{none:?}");
+    policy.production_requires.rollback_ready = true;
+    policy.production_requires.rollback_drill = Some(crate::manifest::policy::DrillRequirement {
+        within: crate::manifest::common::DurationSpec("7d".into()),
+        sla: crate::manifest::common::DurationSpec("5m".into()),
+    });
+    let checks = |case: &Case| -> Vec<String> {
+        case.run()
+            .iter()
+            .map(|g| g.check.clone())
+            .filter(|c| c.starts_with("rollback."))
+            .collect()
+    };
+    let production = production_case(policy.clone());
+    assert_eq!(checks(&production), ["rollback.ready", "rollback.drilled"]);
+    let mut staging = production_case(policy);
+    staging.to = Stage::Staging;
+    assert!(checks(&staging).is_empty());
 }

@@ -191,6 +191,60 @@ pub fn candidates(
     out
 }
 
+/// Every candidate once `entering` is in Production (`None`: once any
+/// other version is), as [`candidates`] lists them on the model as it will
+/// be: the version serving now archived by normal succession, so it comes
+/// first.
+pub fn candidates_after(
+    model: &RegisteredModel,
+    entering: Option<&VersionId>,
+    events: &[Event],
+    rollout: Option<&RolloutRecord>,
+    gone: &[(VersionId, String)],
+) -> Vec<Candidate> {
+    let mut after = model.clone();
+    for v in &mut after.versions {
+        if Some(&v.version) == entering {
+            v.stage = Stage::Production;
+        } else if v.stage == Stage::Production {
+            v.stage = Stage::Archived;
+        }
+    }
+    candidates(&after, events, rollout, gone)
+}
+
+/// The version a rollback would go to once `entering` is in Production
+/// (`None`: once any other version is): [`known_good`] of
+/// [`candidates_after`]. That is the version serving now unless it is
+/// excluded (rejected, its artifacts gone); then the last known-good
+/// version before it. What a drill rehearses. `Err` holds every candidate
+/// and why it is excluded (none: nothing else was ever registered).
+pub fn target_after(
+    model: &RegisteredModel,
+    entering: Option<&VersionId>,
+    events: &[Event],
+    rollout: Option<&RolloutRecord>,
+    gone: &[(VersionId, String)],
+) -> Result<VersionId, Vec<Candidate>> {
+    let candidates = candidates_after(model, entering, events, rollout, gone);
+    match known_good(&candidates) {
+        Some(c) => Ok(c.version.clone()),
+        None => Err(candidates),
+    }
+}
+
+/// The version `rollback.ready` holds to account: the first candidate its
+/// history does not exclude (it left Production by normal succession and
+/// is not Rejected). Its artifacts being gone (or the version deleted) is
+/// what the gate reports, not a reason to count on an older version: the
+/// guidelines ask that the previous version's serving infrastructure still
+/// be there. `None`: no candidate qualifies.
+pub fn ready_target(candidates: &[Candidate]) -> Option<&Candidate> {
+    candidates
+        .iter()
+        .find(|c| matches!(c.excluded, None | Some(Exclusion::ArtifactsGone(_))))
+}
+
 /// The default target: the first candidate nothing excludes.
 pub fn known_good(candidates: &[Candidate]) -> Option<&Candidate> {
     candidates.iter().find(|c| c.excluded.is_none())
@@ -199,9 +253,20 @@ pub fn known_good(candidates: &[Candidate]) -> Option<&Candidate> {
 /// The refusal when no candidate is known-good: each candidate and why.
 pub fn refusal(model: &str, candidates: &[Candidate]) -> String {
     let mut text = format!("{model} has no known-good version to roll back to:");
+    text.push_str(&candidate_lines(candidates));
+    text.push_str(
+        "\nName a version with --to; --force overrides its exclusion and the serving check.",
+    );
+    text
+}
+
+/// Each candidate and why it is excluded, one indented line each, every
+/// line after a line break.
+pub fn candidate_lines(candidates: &[Candidate]) -> String {
     if candidates.is_empty() {
-        text.push_str("\n  (no other version is registered)");
+        return "\n  (no other version is registered)".to_string();
     }
+    let mut text = String::new();
     for c in candidates {
         let why = c
             .excluded
@@ -209,9 +274,6 @@ pub fn refusal(model: &str, candidates: &[Candidate]) -> String {
             .map_or_else(|| "known-good".to_string(), Exclusion::to_string);
         text.push_str(&format!("\n  version {}: {why}", c.version));
     }
-    text.push_str(
-        "\nName a version with --to; --force overrides its exclusion and the serving check.",
-    );
     text
 }
 

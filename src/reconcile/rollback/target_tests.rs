@@ -365,3 +365,94 @@ fn the_refusal_lists_every_candidate_and_why() {
          Name a version with --to; --force overrides its exclusion and the serving check."
     );
 }
+
+#[test]
+fn after_a_move_the_target_is_the_version_serving_now_unless_excluded() {
+    // (row, history, model (versions, production, rejected), gone, entering, target or
+    // the candidates' versions when there is none)
+    #[allow(clippy::type_complexity)]
+    let rows: &[(
+        &str,
+        &[&str],
+        (u64, u64, &[u64]),
+        &[u64],
+        Option<u64>,
+        Result<u64, &[u64]>,
+    )] = &[
+        (
+            "a promotion: the version serving now",
+            &["P1", "P2", "A1"],
+            (3, 2, &[]),
+            &[],
+            Some(3),
+            Ok(2),
+        ),
+        (
+            "any promotion (a drill): the same",
+            &["P1", "P2", "A1"],
+            (3, 2, &[]),
+            &[],
+            None,
+            Ok(2),
+        ),
+        (
+            "the serving version's artifacts are gone: the one before it",
+            &["P1", "P2", "A1"],
+            (3, 2, &[]),
+            &[2],
+            Some(3),
+            Ok(1),
+        ),
+        (
+            "the serving version is Rejected (for a later move): the one before it",
+            &["P1", "P2", "A1"],
+            (3, 2, &[2]),
+            &[],
+            Some(3),
+            Ok(1),
+        ),
+        (
+            "a restore of the last known-good version: the version serving now",
+            &["P1", "P2", "A1"],
+            (2, 2, &[]),
+            &[],
+            Some(1),
+            Ok(2),
+        ),
+        (
+            "a first Production version: nothing served before it",
+            &[],
+            (2, 0, &[]),
+            &[],
+            Some(2),
+            Err(&[1]),
+        ),
+        (
+            "the only version that served is gone",
+            &["P1"],
+            (2, 1, &[]),
+            &[1],
+            Some(2),
+            Err(&[1]),
+        ),
+    ];
+    for (row, lines, (count, production, rejected), gone, entering, want) in rows {
+        let model = registry(*count, *production, rejected, &[]);
+        let gone: Vec<_> = gone
+            .iter()
+            .map(|n| (v(*n), "source missing".to_string()))
+            .collect();
+        let got = target_after(
+            &model,
+            entering.map(v).as_ref(),
+            &history(lines),
+            None,
+            &gone,
+        )
+        .map_err(|c| c.into_iter().map(|c| c.version).collect::<Vec<_>>());
+        let want = want
+            .map(v)
+            .map_err(|ns| ns.iter().map(|n| v(*n)).collect::<Vec<_>>());
+        assert_eq!(got, want, "{row}");
+    }
+}

@@ -93,12 +93,14 @@ impl MlflowRegistry {
                 };
                 let step = text(&e, "step").to_string();
                 // A rejection names the stage refused, not one entered.
-                let to_stage =
-                    if step.starts_with("reject_version") || step.starts_with("monitor_action") {
-                        None
-                    } else {
-                        step.rsplit(' ').next().and_then(|s| s.parse().ok())
-                    };
+                let to_stage = if step.starts_with("reject_version")
+                    || step.starts_with("monitor_action")
+                    || step.starts_with(crate::state::drill::DRILL_ACTION)
+                {
+                    None
+                } else {
+                    step.rsplit(' ').next().and_then(|s| s.parse().ok())
+                };
                 events.push(Event {
                     seq: key[EVENT_TAG.len()..]
                         .rsplit('.')

@@ -3,16 +3,18 @@
 //! manifest or config reaches nginx's syntax.
 //!
 //! A fragment holds, for one model: an `upstream` per version it sends
-//! requests to, a `split_clients` for a weighted split, one per partial
-//! mirror, a `map` for a sticky key, and a `server` listening on the model's
-//! address. nginx's `http` block includes it, so every name it defines is
-//! global: each carries `modelops_` and the model's name.
+//! requests to, a `split_clients` for a weighted split (and a `map` from its
+//! choice back to the version, for the `x-modelops-version` header every
+//! answer carries), one per partial mirror, a `map` for a sticky key, and a
+//! `server` listening on the model's address. nginx's `http` block includes
+//! it, so every name it defines is global: each carries `modelops_` and the
+//! model's name.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
 use super::header::RouteHeader;
-use crate::backend::serving::{Route, ServingError};
+use crate::backend::serving::{Route, ServingError, VERSION_HEADER};
 use crate::manifest::config::NginxTargetConfig;
 use crate::manifest::deployment::StickyKey;
 use crate::manifest::rules::{
@@ -112,8 +114,11 @@ pub fn render(
         line(w, "}");
     }
 
-    let pass = if let [(version, _)] = live.as_slice() {
-        format!("http://{}", name_of(version))
+    // Every answer names the version that gave it (`x-modelops-version`):
+    // the upstream's name, mapped back to its version where the split
+    // picks one per request.
+    let (pass, answered_by) = if let [(version, _)] = live.as_slice() {
+        (format!("http://{}", name_of(version)), version.to_string())
     } else {
         let key = split_key(w, &model_id, sticky)?;
         let var = format!("$modelops_{model_id}_upstream");
@@ -133,7 +138,18 @@ pub fn render(
             line(w, &format!("    {share:<4} {};", name_of(version)));
         }
         line(w, "}");
-        format!("http://{var}")
+        let version_var = format!("$modelops_{model_id}_version");
+        line(w, "");
+        line(
+            w,
+            &format!("# The version that answers, for the {VERSION_HEADER} header."),
+        );
+        line(w, &format!("map {var} {version_var} {{"));
+        for (version, _) in &live {
+            line(w, &format!("    {} {version};", name_of(version)));
+        }
+        line(w, "}");
+        (format!("http://{var}"), version_var)
     };
 
     for (version, percent) in mirrors.iter().filter(|(_, p)| *p < 100) {
@@ -169,6 +185,14 @@ pub fn render(
         line(w, "        mirror_request_body on;");
     }
     proxy(w, &pass);
+    // The upstream's own header is dropped, so only nginx names the
+    // version; `always` adds it to errors too, so a probe reads the status
+    // before the header.
+    line(w, &format!("        proxy_hide_header {VERSION_HEADER};"));
+    line(
+        w,
+        &format!("        add_header {VERSION_HEADER} {answered_by} always;"),
+    );
     line(w, "    }");
     for (version, percent) in &mirrors {
         line(w, "");

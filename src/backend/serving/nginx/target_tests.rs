@@ -257,3 +257,69 @@ fn a_deployment_name_that_is_no_file_name_is_refused() {
     );
     assert!(files(dir.path()).is_empty());
 }
+
+/// A server on a free loopback port answering every request with
+/// `response` (status line and headers, no body), until the test ends.
+fn answering(response: &'static str) -> u16 {
+    use std::io::{BufRead, BufReader, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            let mut stream = stream;
+            let _ = stream.write_all(
+                format!("HTTP/1.1 {response}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                    .as_bytes(),
+            );
+        }
+    });
+    port
+}
+
+#[test]
+fn a_probe_reads_the_version_header_of_a_2xx_answer() {
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    // (front door, what the probe returns)
+    let cases = [
+        (answering("200 OK\r\nx-modelops-version: 2"), Ok("2".to_string())),
+        (
+            answering("502 Bad Gateway\r\nx-modelops-version: 2"),
+            Err("GET http://127.0.0.1:PORT/healthz answered 502".to_string()),
+        ),
+        (
+            answering("200 OK"),
+            Err("GET http://127.0.0.1:PORT/healthz answered 200 without a x-modelops-version header".to_string()),
+        ),
+        (
+            free,
+            Err("GET http://127.0.0.1:PORT/healthz: connection failed (nothing listening?)".to_string()),
+        ),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for (port, want) in cases {
+        let mut given = config(dir.path(), "true", "true");
+        given.listen = [("fraud-detector".to_string(), port.to_string())].into();
+        let t = NginxTarget::new("edge", &given, Path::new("/repo")).unwrap();
+        let got = t
+            .probe("fraud-detector", "/healthz")
+            .map(|v| v.expect("nginx has a front door"))
+            .map_err(|e| e.to_string());
+        let prefix = format!("probe of `fraud-detector` on {}: ", t.describe());
+        let want = want.map_err(|e| prefix + &e.replace("PORT", &port.to_string()));
+        assert_eq!(got, want, "port {port}");
+    }
+    let t = target(dir.path(), "true", "true");
+    assert_eq!(
+        t.probe("churn-predictor", "/").unwrap_err().to_string(),
+        "nginx target `edge` has no listen address for model `churn-predictor` (serving.targets.edge.listen)"
+    );
+}
