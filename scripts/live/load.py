@@ -11,12 +11,14 @@ uniform in [-1, 1], so about a third of rows have f0 > 0.33, the rows the
 `{"t": ms since start (sent), "at": the same as Unix seconds, "ms": latency, "status": code or 0 when the
 connection failed, "version": the x-modelops-version header or null}`.
 At the end it prints a summary line per answering version and the failures.
+SIGTERM or SIGINT ends it early; the requests sent so far are still written.
 """
 
 import argparse
 import http.client
 import json
 import random
+import signal
 import sys
 import threading
 import time
@@ -52,6 +54,9 @@ def main():
     start_wall = time.time()
     deadline = start + a.duration
     path = url.path or "/"
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
 
     def worker():
         conn = None
@@ -59,14 +64,14 @@ def main():
             with lock:
                 i = next_index[0]
                 next_index[0] += 1
-            if i >= a.requests:
+            if i >= a.requests or stop.is_set():
                 return
             due = start + i / a.rate
             now = time.monotonic()
             if due >= deadline:
                 return
-            if due > now:
-                time.sleep(due - now)
+            if due > now and stop.wait(due - now):
+                return
             body = json.dumps(
                 {"dataframe_split": {"columns": ["f0", "f1", "f2", "f3"], "data": [rows[i]]}}
             )
@@ -93,8 +98,10 @@ def main():
     threads = [threading.Thread(target=worker, daemon=True) for _ in range(a.concurrency)]
     for t in threads:
         t.start()
+    # Joined in short waits, so a signal is handled while they run.
     for t in threads:
-        t.join(timeout=max(0.0, deadline - time.monotonic()) + a.timeout + 1)
+        while t.is_alive() and time.monotonic() < deadline + a.timeout + 1:
+            t.join(timeout=0.2)
 
     with lock:
         done = sorted(results)

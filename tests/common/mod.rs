@@ -173,7 +173,6 @@ impl Repo {
 
     /// Later runs read the real clock (no `MODELOPS_NOW`), as the live loop
     /// needs: its metrics are scraped as they happen.
-    #[allow(dead_code)] // the live loop test uses it once the Envoy target lands
     pub fn real_clock(&self) -> &Repo {
         self.now.borrow_mut().clear();
         self

@@ -141,6 +141,8 @@ impl Drop for ModelServers {
 pub struct Sent {
     /// Milliseconds after the load started.
     pub t_ms: f64,
+    /// When it was sent, in Unix seconds.
+    pub at: f64,
     /// The HTTP status, 0 when the connection failed.
     pub status: u16,
     /// The `x-modelops-version` header of the answer.
@@ -178,6 +180,14 @@ impl Load {
         }
     }
 
+    /// Ends the load now (SIGTERM) and returns every request it sent.
+    pub fn stop(self) -> Vec<Sent> {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        self.finish()
+    }
+
     /// Waits for the load to end and returns every request it sent.
     pub fn finish(mut self) -> Vec<Sent> {
         let status = self.child.wait().expect("the load generator ends");
@@ -188,6 +198,7 @@ impl Load {
                 let v: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
                 Sent {
                     t_ms: v["t"].as_f64().unwrap_or(0.0),
+                    at: v["at"].as_f64().unwrap_or(0.0),
                     status: v["status"].as_u64().unwrap_or(0) as u16,
                     version: v["version"].as_str().map(str::to_string),
                 }
