@@ -3,6 +3,7 @@
 //! stages, aliases and tags, the [`Registry`](crate::backend::Registry)
 //! built on them, and the signature MLflow logged with a model ([`mlmodel`]).
 
+pub mod adopt;
 pub mod client;
 pub mod mapping;
 pub mod mlmodel;
