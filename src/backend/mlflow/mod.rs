@@ -5,6 +5,7 @@
 
 pub mod adopt;
 pub mod client;
+pub mod import;
 pub mod mapping;
 pub mod mlmodel;
 pub mod registry;
