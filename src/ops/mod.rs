@@ -7,6 +7,7 @@
 //! lock, and who is acting.
 
 pub mod apply;
+pub mod import;
 pub mod monitor;
 pub mod plan;
 pub mod rollback;

@@ -3,7 +3,7 @@
 //! steps that make them agree. No I/O, no clock: time is a parameter.
 
 pub mod admit;
-mod adopt;
+pub mod adopt;
 pub mod diverged;
 pub mod gates;
 pub mod monitor;
