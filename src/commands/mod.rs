@@ -7,6 +7,7 @@
 mod apply;
 mod comment;
 mod history;
+mod import;
 mod monitor;
 mod plan;
 mod rollback;
@@ -40,6 +41,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Comment(a) => comment::run(&ctx, a),
         Command::Unlock(a) => unlock::run(&ctx, a),
         Command::Schema(a) => schema::run(a),
+        Command::Import(a) => import::run(&ctx, a),
     }
 }
 
