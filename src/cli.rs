@@ -59,6 +59,9 @@ pub enum Command {
     Unlock(UnlockArgs),
     /// Write the JSON Schemas of the four manifest kinds.
     Schema(SchemaArgs),
+    /// Scaffold a new repository: modelops.yaml, models/, deployments/, the
+    /// default policy, GitHub workflows, JSON Schemas and a README.
+    Init(InitArgs),
     /// Write a manifest for each model an existing MLflow registry holds, so
     /// the repository adopts them as they stand (plan then has nothing to do).
     Import(ImportArgs),
@@ -289,4 +292,15 @@ pub struct ImportArgs {
     /// Only this registered model (repeat for several; default: every model).
     #[arg(long = "model", value_name = "NAME")]
     pub models: Vec<String>,
+}
+
+/// `init`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Writes modelops.yaml (the embedded registry, with MLflow, nginx and Prometheus blocks to uncomment), models/ and deployments/, policies/default.yaml (the guidelines' gates, written out), .github/workflows/plan.yml and reconcile.yml, .gitignore (.modelops/), schemas/ (the JSON Schemas every file's $schema line names) and a README.\n\nNothing is overwritten: if any of these files exists, init writes nothing and names them.\n\nThen:\n  modelops validate --repo DIR\n  modelops plan --repo DIR\nor bring in an existing MLflow registry: modelops import --from mlflow --out DIR"
+)]
+pub struct InitArgs {
+    /// The directory to scaffold (created when missing).
+    #[arg(value_name = "DIR", default_value = ".")]
+    pub dir: PathBuf,
 }

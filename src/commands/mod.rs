@@ -8,6 +8,7 @@ mod apply;
 mod comment;
 mod history;
 mod import;
+mod init;
 mod monitor;
 mod plan;
 mod rollback;
@@ -42,6 +43,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Unlock(a) => unlock::run(&ctx, a),
         Command::Schema(a) => schema::run(a),
         Command::Import(a) => import::run(&ctx, a),
+        Command::Init(a) => init::run(a),
     }
 }
 

@@ -8,6 +8,7 @@
 
 pub mod apply;
 pub mod import;
+pub mod init;
 pub mod monitor;
 pub mod plan;
 pub mod rollback;
