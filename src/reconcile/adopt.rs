@@ -164,6 +164,38 @@ pub fn record(model: &DesiredModel, registered: &RegisteredModel, steps: &mut Ve
     steps.splice(at..at, record);
 }
 
+/// The training runs of versions modelops never wrote that `plan` records
+/// (an update of one, [`record`]), whose logged metrics `observations`
+/// lacks: recording git's metrics makes them the registry's, so they are
+/// verified against the run first, as a registration's are. The caller
+/// reads them and plans again.
+pub fn runs_to_verify(
+    plan: &crate::state::plan::Plan,
+    actual: &ActualState,
+    observations: &super::Observations,
+) -> Vec<String> {
+    let mut runs: Vec<String> = plan
+        .steps()
+        .filter_map(|s| match s {
+            PlanStep::UpdateVersion {
+                model,
+                version,
+                metadata,
+                ..
+            } if !metadata.metrics.is_empty()
+                && actual.version(model, version).is_some_and(unrecorded) =>
+            {
+                metadata.training_run_id.clone()
+            }
+            _ => None,
+        })
+        .filter(|run| !observations.run_metrics.contains_key(run))
+        .collect();
+    runs.sort();
+    runs.dedup();
+    runs
+}
+
 #[cfg(test)]
 mod tests {
     use jiff::Timestamp;
@@ -431,5 +463,49 @@ mod tests {
                 p.outside_changes
             );
         }
+    }
+
+    #[test]
+    fn metrics_are_read_from_runs_only_when_the_plan_records_them() {
+        use crate::reconcile::runs_to_verify as before_planning;
+        let a = registry();
+        let as_imported = desired(&|t| t);
+        assert!(before_planning(&as_imported, &a, &Scope::All).is_empty());
+        assert!(
+            runs_to_verify(&plan_of(&as_imported, &a), &a, &Observations::default()).is_empty()
+        );
+
+        // A changelog edit records version 3, and with it the model's other
+        // versions: their metrics are checked against their runs first.
+        let edited = desired(&|t| t.replace("Retrained (3).", "Retrained in March."));
+        let p = plan_of(&edited, &a);
+        assert_eq!(
+            runs_to_verify(&p, &a, &Observations::default()),
+            ["run1", "run2", "run3"]
+        );
+        let mut observations = Observations::default();
+        for v in 1..=3 {
+            let logged = if v == 1 {
+                0.5
+            } else {
+                0.9 + f64::from(v) / 100.0
+            };
+            observations.run_metrics.insert(
+                format!("run{v}"),
+                Some([("test_accuracy".to_string(), logged)].into()),
+            );
+        }
+        let p = plan(
+            &edited,
+            &a,
+            &observations,
+            Timestamp::UNIX_EPOCH,
+            &Scope::All,
+        );
+        assert_eq!(
+            errors(&p),
+            ["verified-metrics /spec/versions/0/metrics/test_accuracy"]
+        );
+        assert!(runs_to_verify(&p, &a, &observations).is_empty());
     }
 }
