@@ -385,4 +385,82 @@ mod tests {
             assert_eq!(number(v).parse::<f64>().unwrap(), v);
         }
     }
+
+    /// Registry text that a careless writer would turn into YAML of its
+    /// own reads back as exactly that text.
+    #[test]
+    fn hostile_registry_text_reads_back_as_it_was() {
+        use crate::manifest::model::SignatureColumn;
+        use crate::manifest::{SourceFile, VersionId, load};
+        use crate::reconcile::metadata_of;
+        use crate::state::VersionMetadata;
+
+        let hostile = "x\nkind: Policy\n# not a comment: {a: [b]} \"q\" 'q' \\ \u{1b}[31m";
+        let metadata = VersionMetadata {
+            source: "s3://bucket/a b/#c".into(),
+            training_run_id: Some("0123abc".into()),
+            dataset_version: Some("yes".into()),
+            metrics: [("test: auc".to_string(), 0.9), ("n".to_string(), 1e-7)].into(),
+            signature: Some(Signature {
+                inputs: vec![SignatureColumn {
+                    name: "on".into(),
+                    column_type: "double".into(),
+                    shape: Some(vec![-1, 4]),
+                    optional: Some(true),
+                }],
+                outputs: vec![],
+            }),
+            dependencies: [("numpy".to_string(), "1.26".to_string())].into(),
+            changelog: Some(hostile.into()),
+            tags: [(hostile.to_string(), "null".to_string())].into(),
+            ..Default::default()
+        };
+        let draft = Draft {
+            name: "fraud-detector".into(),
+            owner: ("risk-ml".into(), hostile.into()),
+            description: Some((hostile.into(), hostile.into())),
+            versions: vec![VersionDraft {
+                version: VersionId::Number(1),
+                number: 1,
+                stage: Stage::Development,
+                metadata: metadata.clone(),
+                from: [("stage", hostile.to_string())].into(),
+                notes: vec![("signature", hostile.to_string())],
+            }],
+        };
+        let todos = Todos {
+            next: Stage::Staging,
+            policy: "default".into(),
+            items: vec![hostile.into()],
+        };
+        let header = Header {
+            schema: None,
+            registry: hostile,
+        };
+        let rendered = model_yaml(&draft, &header, &|_| Some(todos.clone()));
+        let files = [SourceFile {
+            path: "models/fraud-detector.yaml".into(),
+            content: Ok(rendered.text.clone().into_bytes()),
+        }];
+        let desired = load(&files).unwrap_or_else(|d| panic!("{d:#?}\n{}", rendered.text));
+        let model = &desired.models["fraud-detector"];
+        assert_eq!(model.description.as_deref(), Some(hostile));
+        assert_eq!(
+            metadata_of(&model.versions[0]),
+            metadata,
+            "{}",
+            rendered.text
+        );
+        let line = rendered.todos[0].line;
+        assert!(
+            rendered
+                .text
+                .lines()
+                .nth(line - 1)
+                .unwrap()
+                .starts_with("      # - x kind: Policy"),
+            "{}",
+            rendered.text
+        );
+    }
 }
