@@ -59,6 +59,12 @@ pub enum Command {
     Unlock(UnlockArgs),
     /// Write the JSON Schemas of the four manifest kinds.
     Schema(SchemaArgs),
+    /// Scaffold a new repository: modelops.yaml, models/, deployments/, the
+    /// default policy, GitHub workflows, JSON Schemas and a README.
+    Init(InitArgs),
+    /// Write a manifest for each model an existing MLflow registry holds, so
+    /// the repository adopts them as they stand (plan then has nothing to do).
+    Import(ImportArgs),
 }
 
 /// Format of validation output.
@@ -318,4 +324,42 @@ pub struct MonitorArgs {
     /// Report only: take no action on breaches.
     #[arg(long)]
     pub dry_run: bool,
+}
+
+/// Where `import` reads from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ImportSource {
+    /// The MLflow registry at MLFLOW_TRACKING_URI (or registry.uri in DIR/modelops.yaml).
+    Mlflow,
+}
+
+/// `import`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Each version gets its number, stage (from the MLflow stage and the production/staging aliases), source, training run and changelog (the version description) as MLflow holds them, the run's metrics, the dataset (version tag, run tag or the run's dataset input), the signature from the logged MLmodel and the exact pins of its requirements.txt; the model its description and owner (tag `owner`, else who ran the training). Comments in each file say where every value came from.\n\n\
+Adopting changes nothing: right after, `modelops validate` passes and `modelops plan --detailed-exitcode` exits 0. What the policy's gates will miss when a version is next promoted (fairness scores, sign-off, rollout evidence) is printed as to-dos with file:line and marked in the files as TODO comments.\n\n\
+Import never overwrites a file: a model DIR already declares is left as it is, so running it again adds only the models registered since. It writes DIR/modelops.yaml naming the registry when DIR has none.\n\n\
+Example:\n  MLFLOW_TRACKING_URI=http://mlflow:5000 modelops import --from mlflow --out models-repo\n  modelops plan --repo models-repo --detailed-exitcode\n\nSee docs/import.md."
+)]
+pub struct ImportArgs {
+    /// The registry to read.
+    #[arg(long, value_enum, value_name = "SOURCE")]
+    pub from: ImportSource,
+    /// The repository to write into (created when missing): models/<name>.yaml per model.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Only this registered model (repeat for several; default: every model).
+    #[arg(long = "model", value_name = "NAME")]
+    pub models: Vec<String>,
+}
+
+/// `init`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Writes modelops.yaml (the embedded registry, with MLflow, nginx and Prometheus blocks to uncomment), models/ and deployments/, policies/default.yaml (the guidelines' gates, written out), .github/workflows/plan.yml and reconcile.yml, .gitignore (.modelops/), schemas/ (the JSON Schemas every file's $schema line names) and a README.\n\nNothing is overwritten: if any of these files exists, init writes nothing and names them.\n\nThen:\n  modelops validate --repo DIR\n  modelops plan --repo DIR\nor bring in an existing MLflow registry: modelops import --from mlflow --out DIR"
+)]
+pub struct InitArgs {
+    /// The directory to scaffold (created when missing).
+    #[arg(value_name = "DIR", default_value = ".")]
+    pub dir: PathBuf,
 }

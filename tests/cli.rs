@@ -19,6 +19,8 @@
 //! - `promotion` — stage moves after the first apply, refusals, saved plans, drift.
 //! - `gates` — validation gates: failures shown, versions Rejected and held, re-checked at apply.
 //! - `git` — `--rev` and `--base`.
+//! - `init` — `modelops init` in an empty directory outside this checkout: validate and plan accept it, its workflows pass actionlint; it never overwrites a file.
+//! - `import` — `modelops import --from mlflow` on a real MLflow holding models registered the way teams do: adopting plans nothing, a promotion meets gates naming what is missing.
 //! - `latency` — the serving-latency benchmark against a server inside the test.
 //! - `monitor` — `modelops monitor`: signals, unmeasured, retrain webhook/dispatch once per window, rollback.
 //! - `monitor_e2e` — `modelops monitor` on a real Prometheus and nginx: figures from backfilled series, a rollback that switches nginx and the registry, retrain calls once per window.
@@ -71,6 +73,10 @@ mod formats;
 mod gates;
 #[path = "cli/git.rs"]
 mod git;
+#[path = "cli/import.rs"]
+mod import;
+#[path = "cli/init.rs"]
+mod init;
 #[path = "cli/latency.rs"]
 mod latency;
 #[path = "cli/layers.rs"]

@@ -7,6 +7,8 @@
 mod apply;
 mod comment;
 mod history;
+mod import;
+mod init;
 mod monitor;
 mod plan;
 mod rollback;
@@ -40,6 +42,8 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Comment(a) => comment::run(&ctx, a),
         Command::Unlock(a) => unlock::run(&ctx, a),
         Command::Schema(a) => schema::run(a),
+        Command::Import(a) => import::run(&ctx, a),
+        Command::Init(a) => init::run(a),
     }
 }
 

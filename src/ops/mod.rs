@@ -8,6 +8,8 @@
 
 pub mod apply;
 pub mod drill;
+pub mod import;
+pub mod init;
 pub mod monitor;
 pub mod plan;
 pub mod rollback;

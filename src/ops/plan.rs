@@ -128,6 +128,14 @@ pub fn compute(ctx: &Context, req: &Request) -> Result<Planned> {
         );
     }
     let mut p = plan(&desired, &actual, &observations, ctx.now, &scope);
+    // Adopting a version records git's metrics: verified against its run
+    // first, which only this plan could tell.
+    let adopted = crate::reconcile::adopt::runs_to_verify(&p, &actual, &observations);
+    if !adopted.is_empty() {
+        let read = observe::run_metrics(store.as_mut(), &adopted)?;
+        observations.run_metrics.extend(read);
+        p = plan(&desired, &actual, &observations, ctx.now, &scope);
+    }
     p.source = PlanSource {
         repo: ctx.repo.display().to_string(),
         revision: rev.map(str::to_string),

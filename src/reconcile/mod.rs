@@ -3,6 +3,7 @@
 //! steps that make them agree. No I/O, no clock: time is a parameter.
 
 pub mod admit;
+pub mod adopt;
 pub mod diverged;
 pub mod gates;
 pub mod monitor;
@@ -138,12 +139,17 @@ fn plan_with(
         .map(String::as_str)
         .collect();
     let observed = observed(actual, &in_scope);
+    // What the registry holds, with git's values where it holds no record
+    // of a model or version modelops never wrote (see `adopt`); outside
+    // changes, the state fingerprint and what the plan saw are the registry's own.
+    let adopted = adopt::view(desired, actual);
+    let view = adopted.as_ref().unwrap_or(actual);
     for (name, model) in &desired.models {
         if !scope.includes(name) {
             continue;
         }
-        let registered = actual.models.get(name);
-        if let Some(r) = registered {
+        let registered = view.models.get(name);
+        if let Some(r) = actual.models.get(name) {
             outside_changes.extend(changes_outside_git(r, &observed[name.as_str()]));
             for v in &r.versions {
                 if model.version(&v.version).is_none() {
@@ -162,7 +168,7 @@ fn plan_with(
         };
         // A manual rollback holds the model while git still asks for what
         // was rolled back: nothing is planned for it.
-        let record = actual.rollouts.get(name);
+        let record = view.rollouts.get(name);
         let holding =
             record.filter(|r| r.strategy == rollback::STRATEGY && r.phase == rollback::HELD);
         let mut released = None;
@@ -190,18 +196,18 @@ fn plan_with(
             policy_name: &model.policy,
             policy: &desired.policies[&model.policy],
             baseline: gates::baseline_of(
-                actual,
+                view,
                 name,
                 declared_production.as_ref().map(|(v, m)| (*v, m)),
             ),
-            actual,
+            actual: view,
             observations,
             now,
         };
         let ModelSteps {
             mut steps,
             delegated,
-        } = plan_model(desired, actual, &admitter, model, registered, &mut out);
+        } = plan_model(desired, view, &admitter, model, registered, &mut out);
         if let Some(step) = released {
             steps.insert(0, step);
         }
@@ -227,8 +233,8 @@ fn plan_with(
                 model,
                 policy: (&model.policy, &desired.policies[&model.policy]),
                 registered,
-                serving: actual.serving.get(name),
-                record: actual.rollouts.get(name),
+                serving: view.serving.get(name),
+                record: view.rollouts.get(name),
                 production_after: production_after(registered, &steps),
                 candidate: delegated.as_ref().map(|(v, _)| v),
                 ready: ready_versions(registered, &steps),
@@ -239,6 +245,9 @@ fn plan_with(
             let outcome = rollout::decide(&inputs, lookup);
             steps.extend(outcome.steps);
             rollout_note = outcome.note;
+        }
+        if let (Some(_), Some(r)) = (&adopted, actual.models.get(name)) {
+            adopt::record(model, r, &mut steps);
         }
         let action = match (registered, steps.is_empty()) {
             (None, _) => ModelAction::Create,
@@ -307,7 +316,7 @@ fn plan_with(
         errors,
         summary,
     };
-    p.diverged = diverged::find(desired, actual, &p);
+    p.diverged = diverged::find(desired, view, &p);
     p
 }
 

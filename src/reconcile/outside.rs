@@ -74,7 +74,9 @@ pub(super) fn changes_outside_git(
             .get(&v.version.to_string())
             .and_then(|o| o.split_once(' '))
             .map_or("", |(_, d)| d);
-        if applied.metadata_digest != digest {
+        // A version modelops moved (a rollback does) but never wrote
+        // metadata to has no digest to differ from.
+        if applied.metadata_digest != digest && !super::adopt::unrecorded(v) {
             out.push(OutsideChange {
                 model: r.name.clone(),
                 version: Some(v.version.clone()),

@@ -186,6 +186,17 @@ pub fn recheck_gates(
     let mut notes = Vec::new();
     let mut refused_production = Vec::new();
     for mv in gated_moves(plan, actual) {
+        // The serving version's metadata as it will be when the move
+        // happens: the plan may record it first (an adopted version).
+        let serving = actual
+            .models
+            .get(&mv.model)
+            .and_then(|m| m.production())
+            .and_then(|p| {
+                let steps = &plan.models[mv.model_index].steps;
+                let meta = metadata_at(steps, mv.step_index, &mv.model, &p.version, actual)?;
+                Some((&p.version, meta))
+            });
         let results = match (plan.policies.get(&mv.policy), &mv.metadata) {
             (None, _) => unknown(
                 "policy",
@@ -208,11 +219,13 @@ pub fn recheck_gates(
                     from: mv.from,
                     to: mv.to,
                 },
-                baseline: gates::baseline_of(
-                    actual,
-                    &mv.model,
-                    mv.planned_production.as_ref().map(|(v, m)| (v, m)),
-                ),
+                baseline: serving.as_ref().map(|(v, m)| (*v, m)).or_else(|| {
+                    gates::baseline_of(
+                        actual,
+                        &mv.model,
+                        mv.planned_production.as_ref().map(|(v, m)| (v, m)),
+                    )
+                }),
                 actual,
                 run_metrics: &observations.run_metrics,
                 observed: &observations.gates,

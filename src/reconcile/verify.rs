@@ -7,7 +7,9 @@ use super::*;
 /// Training runs whose logged metrics must be read: those of versions about
 /// to be registered or whose metrics change (to verify them), and of
 /// versions about to enter Staging or Production (their gates read them).
-/// Registered, unchanged versions were verified when they were registered.
+/// Registered, unchanged versions were verified when they were registered;
+/// a version modelops never wrote, when the plan records it
+/// ([`super::adopt::runs_to_verify`]).
 pub fn runs_to_verify(desired: &Desired, actual: &ActualState, scope: &Scope) -> Vec<String> {
     let mut runs = BTreeSet::new();
     for (name, model) in desired.models.iter().filter(|(n, _)| scope.includes(n)) {
@@ -16,7 +18,9 @@ pub fn runs_to_verify(desired: &Desired, actual: &ActualState, scope: &Scope) ->
                 continue;
             };
             let registered = actual.version(name, &v.spec.version);
-            let unchanged = registered.is_some_and(|r| r.metadata.metrics == v.spec.metrics);
+            let unchanged = registered.is_some_and(|r| {
+                r.metadata.metrics == v.spec.metrics || super::adopt::unrecorded(r)
+            });
             let gated = matches!(v.spec.stage, Stage::Staging | Stage::Production)
                 && registered.is_none_or(|r| r.stage != v.spec.stage);
             if !unchanged || gated {

@@ -34,7 +34,7 @@ pub(crate) fn missing(what: &str) {
 }
 
 /// Runs `scripts/action-lint.sh ARGS`; `None` when a tool is missing.
-fn lint(args: &[&str]) -> Option<Output> {
+pub(crate) fn lint(args: &[&str]) -> Option<Output> {
     let out = Command::new("bash")
         .arg(Path::new(ROOT).join("scripts/action-lint.sh"))
         .args(args)
@@ -48,7 +48,7 @@ fn lint(args: &[&str]) -> Option<Output> {
     Some(out)
 }
 
-fn text(out: &Output) -> String {
+pub(crate) fn text(out: &Output) -> String {
     format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),

@@ -9,8 +9,8 @@ mod served;
 
 pub use crate::state::LoggedSignature;
 pub use served::{
-    FileRequest, ModelLocation, location_of, logged_model_file, logged_signature, run_file,
-    search_logged_model,
+    FileRequest, LoggedModel, ModelLocation, find_logged_model, location_of, logged_model_file,
+    logged_signature, run_file, search_logged_model,
 };
 
 use serde_json::{Map, Value};

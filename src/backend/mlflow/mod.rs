@@ -3,7 +3,9 @@
 //! stages, aliases and tags, the [`Registry`](crate::backend::Registry)
 //! built on them, and the signature MLflow logged with a model ([`mlmodel`]).
 
+pub mod adopt;
 pub mod client;
+pub mod import;
 pub mod mapping;
 pub mod mlmodel;
 pub mod registry;

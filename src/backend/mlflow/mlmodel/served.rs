@@ -1,5 +1,6 @@
-//! Where a tracking server serves a model version's `MLmodel` file, as
-//! request values, and the fetch that follows a version's `source` to it.
+//! Where a tracking server serves a model version's `MLmodel` file and the
+//! files beside it (`requirements.txt`), as request values, and the fetch
+//! that follows a version's `source` to them.
 //!
 //! Observed on MLflow 3.17.2: the file of a run's artifact comes from
 //! `GET /get-artifact?path=…&run_uuid=…`, the file of an MLflow 3 logged
@@ -127,17 +128,7 @@ pub fn search_logged_model(experiment_id: &str, run_id: &str, name: &str) -> Opt
 
 /// The signature logged with the model at a version's `source` (registered
 /// from `run_id`, when it was), read from its `MLmodel` on the tracking
-/// server:
-///
-/// - `runs:/<run>/<path>`: `<path>/MLmodel` in the run's artifacts (MLflow
-///   2's layout); failing that, in the logged model named after `<path>`'s
-///   first segment that the run logged (MLflow 3's layout, which MLflow's
-///   own `runs:/` resolution also falls back to).
-/// - `models:/m-<id>`: `MLmodel` in that logged model, where MLflow 3's
-///   clients register versions from.
-/// - any other source under the artifact root of `run_id` (what
-///   `register_model(f"{run.info.artifact_uri}/model")` records): through
-///   the run's artifacts.
+/// server, found as [`find_logged_model`] finds it.
 ///
 /// [`LoggedSignature::NotLogged`] when MLflow has no such run, logged model
 /// or file (`RESOURCE_DOES_NOT_EXIST`), the file has no signature, or the
@@ -149,19 +140,106 @@ pub fn logged_signature(
     source: &str,
     run_id: Option<&str>,
 ) -> Result<LoggedSignature, ClientError> {
-    let found = match (location_of(source), run_id) {
-        (ModelLocation::LoggedModel { model_id }, _) => {
-            fetch(client, source, &logged_model_file(model_id, "MLmodel"))?
-        }
-        (ModelLocation::Run { run_id, path }, _) => in_run(client, source, run_id, path)?,
-        (ModelLocation::Elsewhere, Some(run_id)) => under_run(client, source, run_id)?,
-        (ModelLocation::Elsewhere, None) => Some(unserved(source)),
+    let found = match find_logged_model(client, source, run_id)? {
+        Ok(found) => found,
+        Err(why) => return Ok(LoggedSignature::NotLogged(why)),
     };
-    Ok(found.unwrap_or_else(|| LoggedSignature::NotLogged(format!("no MLmodel at {source}"))))
+    match signature_of_mlmodel(&found.mlmodel) {
+        Ok(Some(signature)) => Ok(LoggedSignature::Found(signature)),
+        Ok(None) => Ok(LoggedSignature::NotLogged(format!(
+            "the MLmodel at {source} has no signature"
+        ))),
+        Err(e) => Err(ClientError::Unexpected {
+            path: found.mlmodel_path(),
+            status: 200,
+            snippet: format!("the MLmodel at {source}: {e}"),
+        }),
+    }
 }
 
-fn unserved(source: &str) -> LoggedSignature {
-    LoggedSignature::NotLogged(format!("the registry does not serve artifacts of {source}"))
+/// Where a logged model's files are served: a directory of a run's
+/// artifacts, or of an MLflow 3 logged model's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ModelDir {
+    /// `path` (empty for the root) in the run's artifacts.
+    Run { run_id: String, path: String },
+    /// `path` (empty for the root) in the logged model's artifacts.
+    LoggedModel { model_id: String, path: String },
+}
+
+impl ModelDir {
+    fn file(&self, name: &str) -> FileRequest {
+        match self {
+            ModelDir::Run { run_id, path } => run_file(run_id, &in_dir(path, name)),
+            ModelDir::LoggedModel { model_id, path } => {
+                logged_model_file(model_id, &in_dir(path, name))
+            }
+        }
+    }
+}
+
+/// The model logged at a version's `source`: its `MLmodel` text, and where
+/// the files beside it (`requirements.txt`, `conda.yaml`) are served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedModel {
+    /// The `MLmodel` file as MLflow serves it.
+    pub mlmodel: String,
+    dir: ModelDir,
+}
+
+impl LoggedModel {
+    /// The file `name` beside `MLmodel`; `None` when MLflow has none.
+    pub fn file(&self, client: &Client, name: &str) -> Result<Option<String>, ClientError> {
+        let request = self.dir.file(name);
+        match client.get_text(&request.url, request.path) {
+            Ok(text) => Ok(Some(text)),
+            Err(e) if e.code() == Some("RESOURCE_DOES_NOT_EXIST") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn mlmodel_path(&self) -> String {
+        self.dir.file("MLmodel").path.to_string()
+    }
+}
+
+/// Finds the model logged at a version's `source` by its `MLmodel`:
+///
+/// - `runs:/<run>/<path>`: `<path>/MLmodel` in the run's artifacts (MLflow
+///   2's layout); failing that, in the logged model named after `<path>`'s
+///   first segment that the run logged (MLflow 3's layout, which MLflow's
+///   own `runs:/` resolution also falls back to).
+/// - `models:/m-<id>`: `MLmodel` in that logged model, where MLflow 3's
+///   clients register versions from.
+/// - any other source under the artifact root of `run_id` (what
+///   `register_model(f"{run.info.artifact_uri}/model")` records): through
+///   the run's artifacts.
+///
+/// `Ok(Err(why))` when MLflow has no such run, logged model or file, or
+/// the source is not one MLflow serves; `Err` is MLflow's error.
+pub fn find_logged_model(
+    client: &Client,
+    source: &str,
+    run_id: Option<&str>,
+) -> Result<Result<LoggedModel, String>, ClientError> {
+    let found = match (location_of(source), run_id) {
+        (ModelLocation::LoggedModel { model_id }, _) => fetch(
+            client,
+            ModelDir::LoggedModel {
+                model_id: model_id.to_string(),
+                path: String::new(),
+            },
+        )?
+        .map(Ok),
+        (ModelLocation::Run { run_id, path }, _) => in_run(client, source, run_id, path)?,
+        (ModelLocation::Elsewhere, Some(run_id)) => under_run(client, source, run_id)?,
+        (ModelLocation::Elsewhere, None) => Some(Err(unserved(source))),
+    };
+    Ok(found.unwrap_or_else(|| Err(format!("no MLmodel at {source}"))))
+}
+
+fn unserved(source: &str) -> String {
+    format!("the registry does not serve artifacts of {source}")
 }
 
 /// `runs:/<run_id>/<path>`: the run's artifacts, then the logged model the
@@ -174,12 +252,16 @@ fn in_run(
     source: &str,
     run_id: &str,
     path: &str,
-) -> Result<Option<LoggedSignature>, ClientError> {
-    if let Some(found) = fetch(client, source, &run_file(run_id, &mlmodel_in(path)))? {
-        return Ok(Some(found));
+) -> Result<Option<Result<LoggedModel, String>>, ClientError> {
+    let dir = ModelDir::Run {
+        run_id: run_id.to_string(),
+        path: path.to_string(),
+    };
+    if let Some(found) = fetch(client, dir)? {
+        return Ok(Some(Ok(found)));
     }
     let Some(run) = run(client, run_id)? else {
-        return Ok(Some(LoggedSignature::NotLogged(format!(
+        return Ok(Some(Err(format!(
             "no MLmodel at {source}: run {run_id} does not exist"
         ))));
     };
@@ -191,11 +273,14 @@ fn in_run(
     };
     let found = client.send(&search)?;
     match found["models"][0]["info"]["model_id"].as_str() {
-        Some(model_id) => fetch(
+        Some(model_id) => Ok(fetch(
             client,
-            source,
-            &logged_model_file(model_id, &mlmodel_in(rest)),
-        ),
+            ModelDir::LoggedModel {
+                model_id: model_id.to_string(),
+                path: rest.to_string(),
+            },
+        )?
+        .map(Ok)),
         None => Ok(None),
     }
 }
@@ -206,27 +291,30 @@ fn under_run(
     client: &Client,
     source: &str,
     run_id: &str,
-) -> Result<Option<LoggedSignature>, ClientError> {
+) -> Result<Option<Result<LoggedModel, String>>, ClientError> {
     let Some(run) = run(client, run_id)? else {
-        return Ok(Some(unserved(source)));
+        return Ok(Some(Err(unserved(source))));
     };
     let root = run["info"]["artifact_uri"].as_str().unwrap_or_default();
     let root = root.trim_end_matches('/');
     match source.strip_prefix(root) {
         Some(path) if !root.is_empty() && (path.is_empty() || path.starts_with('/')) => {
-            let path = mlmodel_in(path.trim_matches('/'));
-            fetch(client, source, &run_file(run_id, &path))
+            let dir = ModelDir::Run {
+                run_id: run_id.to_string(),
+                path: path.trim_matches('/').to_string(),
+            };
+            Ok(fetch(client, dir)?.map(Ok))
         }
-        _ => Ok(Some(unserved(source))),
+        _ => Ok(Some(Err(unserved(source)))),
     }
 }
 
-/// `MLmodel` in the artifact directory `path` (empty for the root).
-fn mlmodel_in(path: &str) -> String {
+/// `name` in the artifact directory `path` (empty for the root).
+fn in_dir(path: &str, name: &str) -> String {
     if path.is_empty() {
-        "MLmodel".to_string()
+        name.to_string()
     } else {
-        format!("{path}/MLmodel")
+        format!("{path}/{name}")
     }
 }
 
@@ -239,28 +327,14 @@ fn run(client: &Client, run_id: &str) -> Result<Option<Value>, ClientError> {
     }
 }
 
-/// The signature in the `MLmodel` `file` fetches; `None` when MLflow has no
-/// such file (or run, or logged model).
-fn fetch(
-    client: &Client,
-    source: &str,
-    file: &FileRequest,
-) -> Result<Option<LoggedSignature>, ClientError> {
-    let text = match client.get_text(&file.url, file.path) {
-        Ok(text) => text,
-        Err(e) if e.code() == Some("RESOURCE_DOES_NOT_EXIST") => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    match signature_of_mlmodel(&text) {
-        Ok(Some(signature)) => Ok(Some(LoggedSignature::Found(signature))),
-        Ok(None) => Ok(Some(LoggedSignature::NotLogged(format!(
-            "the MLmodel at {source} has no signature"
-        )))),
-        Err(e) => Err(ClientError::Unexpected {
-            path: file.path.to_string(),
-            status: 200,
-            snippet: format!("the MLmodel at {source}: {e}"),
-        }),
+/// The logged model whose `MLmodel` lies in `dir`; `None` when MLflow has
+/// no such file (or run, or logged model).
+fn fetch(client: &Client, dir: ModelDir) -> Result<Option<LoggedModel>, ClientError> {
+    let file = dir.file("MLmodel");
+    match client.get_text(&file.url, file.path) {
+        Ok(mlmodel) => Ok(Some(LoggedModel { mlmodel, dir })),
+        Err(e) if e.code() == Some("RESOURCE_DOES_NOT_EXIST") => Ok(None),
+        Err(e) => Err(e),
     }
 }
 

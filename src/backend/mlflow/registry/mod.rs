@@ -103,12 +103,23 @@ impl MlflowRegistry {
         }
     }
 
+    /// The client it reads and writes through (for `modelops import`'s
+    /// reads of runs and artifacts).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The alias mirroring each stage.
+    pub fn stage_aliases(&self) -> &BTreeMap<Stage, String> {
+        &self.aliases
+    }
+
     fn send(&self, r: &request::Request) -> Result<Value, BackendError> {
         self.client.send(r).map_err(backend)
     }
 
     /// Every page of a search, concatenated under `field`.
-    fn pages(
+    pub(in crate::backend::mlflow) fn pages(
         &self,
         make: impl Fn(Option<&str>) -> request::Request,
         field: &str,
@@ -301,7 +312,7 @@ fn backend(e: ClientError) -> BackendError {
     BackendError::Conflict(e.to_string())
 }
 
-fn tags_of(v: &Value) -> BTreeMap<String, String> {
+pub(in crate::backend::mlflow) fn tags_of(v: &Value) -> BTreeMap<String, String> {
     v.get("tags")
         .and_then(Value::as_array)
         .map(|tags| {
@@ -317,7 +328,7 @@ fn tags_of(v: &Value) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
-fn text<'v>(v: &'v Value, field: &str) -> &'v str {
+pub(in crate::backend::mlflow) fn text<'v>(v: &'v Value, field: &str) -> &'v str {
     v.get(field).and_then(Value::as_str).unwrap_or("")
 }
 

@@ -2,6 +2,7 @@
 //! [`ActualState`] (stages, metadata, rejections, rollouts).
 
 use super::*;
+use crate::backend::mlflow::adopt;
 
 impl MlflowRegistry {
     /// Every registered model and version, as [`Registry::observe`] returns them.
@@ -131,6 +132,11 @@ impl MlflowRegistry {
                 })
                 .map(|(s, _)| *s);
             let observed_stage = match (applied.as_ref().map(|a| a.stage), aliased) {
+                // A version modelops never moved: MLflow's own fields decide.
+                (None, _) => adopt::unmanaged_stage(
+                    stage,
+                    &adopt::alias_stages(&self.aliases, all_aliases.get(&name), number),
+                ),
                 (Some(applied_stage), Some(alias_stage))
                     if stage == applied_stage && alias_stage != stage =>
                 {
@@ -147,6 +153,10 @@ impl MlflowRegistry {
                     Stage::Development
                 }
                 _ => stage,
+            };
+            let metadata = match applied {
+                None => adopt::with_run_id(metadata, text(v, "run_id")),
+                Some(_) => metadata,
             };
             let registered_at = v
                 .get("creation_timestamp")
