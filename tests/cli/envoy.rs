@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use modelops::backend::metrics::prometheus::PrometheusProvider;
 use modelops::backend::metrics::{MetricQuery, MetricsProvider, Signal};
-use modelops::backend::serving::envoy::{Admin, CDS, EnvoyTarget, LDS};
+use modelops::backend::serving::envoy::{Admin, CDS, EnvoyTarget, LDS, route_file_name};
 use modelops::backend::serving::{Route, ServingError, ServingTarget, VERSION_HEADER};
 use modelops::manifest::config::{MetricsPreset, PrometheusConfig};
 use modelops::manifest::deployment::StickyKey;
@@ -371,7 +371,7 @@ fn a_config_envoy_refuses_keeps_the_previous_routing_and_says_why() {
     );
     assert!(
         message.ends_with(&format!(
-            "the previous lds.json and cds.json in {} are back",
+            "the previous lds.json, rds-{MODEL}.json and cds.json in {} are back",
             envoy.config_dir().display()
         )),
         "{message}"
@@ -484,7 +484,7 @@ fn observe_reads_envoy_not_the_files_after_a_restart_on_other_files() {
         target.observe().unwrap(),
         [(MODEL.to_string(), want)].into()
     );
-    assert!(file(&envoy, LDS).contains("\"weight\": 50"));
+    assert!(file(&envoy, &route_file_name(MODEL)).contains("\"weight\": 50"));
     assert!(ask(other_port, &[("X-User-Id", "u1")]).1.is_some());
     assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
 }
@@ -759,7 +759,7 @@ fn apply_and_status_through_the_binary() {
 fn a_file_envoy_cannot_read_shows_in_its_update_counters() {
     let Some(envoy) = Envoy::start() else { return };
     let mut admin = Admin::new(format!("http://{}", envoy.admin()));
-    let before = admin.counters().unwrap();
+    let before = admin.counters(&[]).unwrap();
     assert_eq!(
         before.keys().map(String::as_str).collect::<Vec<_>>(),
         [
@@ -774,7 +774,7 @@ fn a_file_envoy_cannot_read_shows_in_its_update_counters() {
     std::fs::write(&broken, "{\"version_info\": \"2\", \"resources\": [{").unwrap();
     std::fs::rename(&broken, envoy.config_dir().join(LDS)).unwrap();
     let started = Instant::now();
-    while admin.counters().unwrap()["listener_manager.lds.update_failure"] == 0 {
+    while admin.counters(&[]).unwrap()["listener_manager.lds.update_failure"] == 0 {
         assert!(started.elapsed() < Duration::from_secs(5), "not counted");
         std::thread::sleep(Duration::from_millis(20));
     }

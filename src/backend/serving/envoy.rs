@@ -1,22 +1,35 @@
-//! The Envoy serving target: one listener per model and one cluster per
-//! version, in the two files (`lds.json`, `cds.json`) an Envoy started with
-//! `scripts/envoy.sh bootstrap` watches in `config_dir`. Envoy reloads a
-//! file renamed into place without a restart; modelops never starts or
-//! signals Envoy.
+//! The Envoy serving target: one listener per model, its route
+//! configuration and one cluster per version, in the files an Envoy started
+//! with `scripts/envoy.sh bootstrap` reads in `config_dir`: `lds.json` and
+//! `cds.json`, which the bootstrap names, and `rds-MODEL.json`, which the
+//! model's listener names (RDS from a file). Envoy reloads a file renamed
+//! into place without a restart; modelops never starts or signals Envoy.
+//!
+//! Routing lives in the route configuration, not in the listener: a new
+//! split (a canary stage, a rollback) rewrites the model's route file only,
+//! Envoy applies it to the connections already open, and the listener,
+//! which Envoy would replace and drain (`--drain-time-s`, 600 s by
+//! default) while old connections keep the old routes, stays as it is. The
+//! listener changes only when it is added, removed or moved.
 //!
 //! What Envoy serves is read from its admin API (`config_dump`), never from
 //! the files: a file Envoy refused, or an Envoy restarted on other files,
 //! shows as what it is.
 //!
-//! A change is made in up to three writes, each waited for (bounded) in
-//! `config_dump`: the clusters the new route needs are added (the listener's
-//! inline route is refused while a cluster it names is missing), then the
-//! listeners are replaced, then clusters nothing routes to any more are
-//! removed. Every listener write carries a fresh revision in the model's
-//! listener metadata, so a refusal Envoy reports (`error_state`) is known to
-//! be this write's. When Envoy refuses a write or does not load it in time,
-//! the previous listeners and clusters are written back and the step fails
-//! with Envoy's reason.
+//! A change is made in up to five writes, each waited for (bounded) in
+//! `config_dump`, so nothing ever routes to a cluster Envoy does not hold:
+//! the clusters the new route needs are added (the route configuration is
+//! refused while a cluster it names is missing: `validate_clusters`), then
+//! the route file is written, then the listeners (a listener naming a route
+//! file that does not exist is refused), then a route file no listener
+//! names is removed, then clusters nothing routes to any more. Every write
+//! carries a fresh revision in the model's metadata (a listener keeps its
+//! own while it does not change), so what `config_dump` shows, or a
+//! refusal it reports (`error_state`, for a listener), is known to be this
+//! write's; Envoy reports a route configuration it refused only in its
+//! counters ([`admin::route_counters`]). When Envoy refuses a write or
+//! does not load it in time, the previous files are written back and the
+//! step fails with Envoy's reason.
 
 mod admin;
 pub mod dump;
@@ -29,15 +42,15 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-pub use admin::{Admin, UPDATE_COUNTERS};
-pub use files::{CDS, LDS};
+pub use admin::{Admin, UPDATE_COUNTERS, route_counters};
+pub use files::{CDS, LDS, route_file_name};
 pub use render::{Role, cluster_name, stat_name, upstream_address};
 
 use super::{Route, ServingError, ServingTarget, nginx};
 use crate::manifest::address;
 use crate::manifest::config::EnvoyTargetConfig;
 use crate::state::TrafficRecord;
-use files::{Snapshot, discovery_file, model_of, write_atomic};
+use files::{Snapshot, discovery_file, model_of, route_file, write_atomic};
 
 /// How long Envoy has to load a write before the change is undone. Envoy
 /// reloads a renamed file within milliseconds.
@@ -65,12 +78,22 @@ enum Write<'a> {
         clusters: &'a BTreeMap<String, Value>,
         previous: &'a BTreeMap<String, Value>,
     },
+    /// `model`'s route file with `route`, which must be active at its
+    /// revision when a listener Envoy was given names it (`watched`);
+    /// otherwise the listener's write checks it.
+    Route {
+        model: &'a str,
+        route: &'a Value,
+        watched: bool,
+    },
     /// `lds.json` with these listeners; `model`'s must be active at
-    /// `revision` (or gone, for `None`).
+    /// `revision` (or gone, for `None`), and its route configuration at
+    /// `route` when it names one.
     Listeners {
         listeners: &'a BTreeMap<String, Value>,
         model: &'a str,
         revision: Option<String>,
+        route: Option<String>,
     },
 }
 
@@ -79,7 +102,9 @@ enum Write<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Reached {
     Clusters,
+    Route,
     Listeners,
+    Unroute,
     Cleanup,
 }
 
@@ -110,10 +135,17 @@ impl EnvoyTarget {
                 admin.escape_debug()
             ))
         })?;
+        // Listeners name their route files by absolute path: Envoy's
+        // working directory is not the repository.
+        let dir = std::path::absolute(repo.join(dir)).map_err(|source| ServingError::Io {
+            what: "resolve",
+            path: repo.join(dir).display().to_string(),
+            source,
+        })?;
         Ok(EnvoyTarget {
             name: name.to_string(),
             config: config.clone(),
-            dir: repo.join(dir),
+            dir,
             admin: Admin::new(base),
             load_timeout: LOAD_TIMEOUT,
             writes: 0,
@@ -139,8 +171,9 @@ impl EnvoyTarget {
         format!("{now}.{}", self.writes)
     }
 
-    /// Moves Envoy from `from` to `to` for `model`: clusters added, then
-    /// listeners, then clusters removed, each write waited for.
+    /// Moves Envoy from `from` to `to` for `model`: clusters added, the
+    /// route, the listeners, a route no listener names removed, clusters
+    /// removed, each write waited for.
     fn switch(
         &mut self,
         model: &str,
@@ -156,13 +189,27 @@ impl EnvoyTarget {
                 previous: &from.clusters,
             })?;
         }
+        let (old_route, new_route) = (from.routes.get(model), to.routes.get(model));
+        if let Some(route) = new_route.filter(|_| new_route != old_route) {
+            *reached = Some(Reached::Route);
+            self.write(&Write::Route {
+                model,
+                route,
+                watched: names_route(&from.listeners, model),
+            })?;
+        }
         if to.listeners != from.listeners {
             *reached = Some(Reached::Listeners);
             self.write(&Write::Listeners {
                 listeners: &to.listeners,
                 model,
-                revision: revision_of(to, model),
+                revision: revision_of(&to.listeners, model),
+                route: route_revision(to, model),
             })?;
+        }
+        if new_route.is_none() && old_route.is_some() {
+            *reached = Some(Reached::Unroute);
+            files::remove(&route_file(&self.dir, model))?;
         }
         if to.clusters != both {
             *reached = Some(Reached::Cleanup);
@@ -175,9 +222,10 @@ impl EnvoyTarget {
     }
 
     /// Puts `before` back after a change towards `after` stopped at
-    /// `reached`: every cluster either routing names, the previous
-    /// listeners, then the previous clusters. `Err` says what could not be
-    /// put back.
+    /// `reached`: every cluster either routing names, the previous route,
+    /// the previous listeners, no route file the previous listeners do not
+    /// name, then the previous clusters. `Err` says what could not be put
+    /// back.
     fn undo(
         &mut self,
         model: &str,
@@ -192,12 +240,30 @@ impl EnvoyTarget {
                 previous: &after.clusters,
             })?;
         }
+        let (old_route, new_route) = (before.routes.get(model), after.routes.get(model));
+        let route_changed = reached >= Reached::Route && old_route != new_route;
+        if let Some(route) = old_route.filter(|_| route_changed) {
+            let given = if reached >= Reached::Listeners {
+                &after.listeners
+            } else {
+                &before.listeners
+            };
+            self.write(&Write::Route {
+                model,
+                route,
+                watched: names_route(given, model),
+            })?;
+        }
         if reached >= Reached::Listeners {
             self.write(&Write::Listeners {
                 listeners: &before.listeners,
                 model,
-                revision: revision_of(before, model),
+                revision: revision_of(&before.listeners, model),
+                route: route_revision(before, model),
             })?;
+        }
+        if old_route.is_none() && route_changed {
+            files::remove(&route_file(&self.dir, model))?;
         }
         self.write(&Write::Clusters {
             clusters: &before.clusters,
@@ -215,7 +281,7 @@ impl EnvoyTarget {
     ) -> Result<(), ServingError> {
         // Nothing is written when the admin API does not answer: the change
         // could not be confirmed.
-        self.admin.counters()?;
+        self.admin.counters(&[])?;
         let mut reached = None;
         let Err(e) = self.switch(model, before, after, &mut reached) else {
             return Ok(());
@@ -223,12 +289,10 @@ impl EnvoyTarget {
         let Some(reached) = reached else {
             return Err(e);
         };
+        let files = format!("{LDS}, {} and {CDS}", route_file_name(model));
         let undone = match self.undo(model, before, after, reached) {
-            Ok(()) => format!(
-                "the previous {LDS} and {CDS} in {} are back",
-                self.dir.display()
-            ),
-            Err(undo) => format!("putting the previous {LDS} and {CDS} back failed too: {undo}"),
+            Ok(()) => format!("the previous {files} in {} are back", self.dir.display()),
+            Err(undo) => format!("putting the previous {files} back failed too: {undo}"),
         };
         Err(match e {
             ServingError::Refused(why) => ServingError::Refused(format!(
@@ -247,16 +311,30 @@ impl EnvoyTarget {
             Write::Listeners {
                 revision: Some(r), ..
             } => r.clone(),
+            Write::Route { route, .. } => revision(route).unwrap_or_default().to_string(),
             _ => self.next_version(),
         };
         let (file, text) = match write {
-            Write::Clusters { clusters, .. } => (CDS, discovery_file(&version, clusters.values())),
-            Write::Listeners { listeners, .. } => {
-                (LDS, discovery_file(&version, listeners.values()))
+            Write::Clusters { clusters, .. } => {
+                (CDS.to_string(), discovery_file(&version, clusters.values()))
+            }
+            Write::Route { model, route, .. } => (
+                route_file_name(model),
+                discovery_file(&version, std::iter::once(*route)),
+            ),
+            Write::Listeners { listeners, .. } => (
+                LDS.to_string(),
+                discovery_file(&version, listeners.values()),
+            ),
+        };
+        let more = match write {
+            Write::Clusters { .. } => Vec::new(),
+            Write::Route { model, .. } | Write::Listeners { model, .. } => {
+                route_counters(model).to_vec()
             }
         };
-        let counters = self.admin.counters()?;
-        write_atomic(&self.dir.join(file), &text)?;
+        let counters = self.admin.counters(&more)?;
+        write_atomic(&self.dir.join(&file), &text)?;
         let deadline = Instant::now() + self.load_timeout;
         loop {
             match self.loaded(write, &version, &counters)? {
@@ -296,9 +374,35 @@ impl EnvoyTarget {
                 )
             })
         };
+        // A route configuration Envoy refused shows in its counters only.
+        let route_refused = |now: &BTreeMap<String, u64>, model: &str| {
+            let [rejected, failed] = route_counters(model);
+            let file = route_file_name(model);
+            rose(now, &rejected)
+                .map(|rose| {
+                    format!("Envoy refused the route configuration in {file} ({rose}); Envoy's log says why")
+                })
+                .or_else(|| {
+                    rose(now, &failed).map(|rose| {
+                        format!("Envoy could not read {file} ({rose}); Envoy's log says why")
+                    })
+                })
+        };
         match write {
+            Write::Route { watched: false, .. } => Ok(Some(Ok(()))),
+            Write::Route { model, .. } => {
+                let configs = self.admin.route_configs()?;
+                if configs.get(*model).and_then(|c| c.revision.as_deref()) == Some(version) {
+                    return Ok(Some(Ok(())));
+                }
+                let now = self.admin.counters(&route_counters(model))?;
+                Ok(route_refused(&now, model).map(Err))
+            }
             Write::Listeners {
-                model, revision, ..
+                model,
+                revision,
+                route,
+                ..
             } => {
                 let listeners = self.admin.listeners()?;
                 if let Some(r) = revision {
@@ -311,19 +415,31 @@ impl EnvoyTarget {
                     }
                 }
                 let active = listeners.active.iter().find(|l| l.model == *model);
-                let done = match (revision, active) {
+                let listener_done = match (revision, active) {
                     (None, None) => true,
                     (Some(r), Some(l)) => l.revision.as_deref() == Some(r),
                     _ => false,
                 };
-                if done {
+                let route_done = match route {
+                    None => true,
+                    Some(r) => {
+                        let configs = self.admin.route_configs()?;
+                        configs.get(*model).and_then(|c| c.revision.as_ref()) == Some(r)
+                    }
+                };
+                if listener_done && route_done {
                     return Ok(Some(Ok(())));
                 }
-                let now = self.admin.counters()?;
+                let now = self.admin.counters(&route_counters(model))?;
                 if let Some(rose) = rose(&now, UPDATE_COUNTERS[1]) {
                     return Ok(Some(Err(format!(
                         "Envoy could not read {LDS} ({rose}); Envoy's log says why"
                     ))));
+                }
+                if route.is_some()
+                    && let Some(why) = route_refused(&now, model)
+                {
+                    return Ok(Some(Err(why)));
                 }
                 Ok(None)
             }
@@ -344,7 +460,7 @@ impl EnvoyTarget {
                 if done {
                     return Ok(Some(Ok(())));
                 }
-                let now = self.admin.counters()?;
+                let now = self.admin.counters(&[])?;
                 if let Some(rose) = rose(&now, UPDATE_COUNTERS[2]) {
                     return Ok(Some(Err(format!(
                         "Envoy refused a cluster in {CDS} ({rose}); Envoy's log names it and says why"
@@ -377,21 +493,43 @@ impl EnvoyTarget {
     }
 }
 
-/// The revision in `model`'s listener's metadata in `snapshot`, if it has
-/// one.
-fn revision_of(snapshot: &Snapshot, model: &str) -> Option<String> {
-    snapshot
-        .listeners
+/// The revision in a resource's metadata.
+fn revision(resource: &Value) -> Option<&str> {
+    resource
+        .pointer(&format!(
+            "/metadata/filter_metadata/{}/revision",
+            render::METADATA
+        ))
+        .and_then(Value::as_str)
+}
+
+/// The revision of `model`'s listener in `listeners`, if it has one.
+fn revision_of(listeners: &BTreeMap<String, Value>, model: &str) -> Option<String> {
+    listeners
         .values()
         .find(|l| model_of(l) == Some(model))
-        .and_then(|l| {
-            l.pointer(&format!(
-                "/metadata/filter_metadata/{}/revision",
-                render::METADATA
-            ))
-        })
-        .and_then(Value::as_str)
+        .and_then(revision)
         .map(str::to_string)
+}
+
+/// Whether `model`'s listener in `listeners` takes its routes from a route
+/// configuration (a listener modelops wrote before it used RDS holds its
+/// route inline).
+fn names_route(listeners: &BTreeMap<String, Value>, model: &str) -> bool {
+    listeners
+        .values()
+        .find(|l| model_of(l) == Some(model))
+        .and_then(|l| l.pointer("/filter_chains/0/filters/0/typed_config/rds"))
+        .is_some()
+}
+
+/// The revision `model`'s route configuration must be active at once the
+/// listeners of `snapshot` are: when its listener names it.
+fn route_revision(snapshot: &Snapshot, model: &str) -> Option<String> {
+    let route = snapshot.routes.get(model)?;
+    names_route(&snapshot.listeners, model)
+        .then(|| revision(route).map(str::to_string))
+        .flatten()
 }
 
 impl ServingTarget for EnvoyTarget {
@@ -406,13 +544,14 @@ impl ServingTarget for EnvoyTarget {
 
     fn observe(&mut self) -> Result<BTreeMap<String, TrafficRecord>, ServingError> {
         let listeners = self.admin.listeners()?;
+        let routes = self.admin.route_configs()?;
         let clusters = self.admin.clusters()?;
-        dump::routing(&listeners, &clusters, &self.name).map_err(ServingError::Config)
+        dump::routing(&listeners, &routes, &clusters, &self.name).map_err(ServingError::Config)
     }
 
     fn apply(&mut self, route: &Route) -> Result<(), ServingError> {
         let revision = self.next_version();
-        let resources = render::render(&self.name, &self.config, route, &revision)?;
+        let resources = render::render(&self.name, &self.config, route, &revision, &self.dir)?;
         let before = Snapshot::read(&self.dir)?;
         let after = before.with_model(route.model, resources)?;
         self.change(route.model, &before, &after)
