@@ -31,7 +31,7 @@ use crate::e2e::servers::{Envoy, Prometheus, free_port};
 use crate::fixtures::{CANARY, CHURN, CHURN_FILE, DEPLOY_FILE};
 use crate::nginx::assert_share;
 
-fn traffic(weights: &[(&str, u8)], mirrors: &[(&str, u8)]) -> TrafficRecord {
+pub(crate) fn traffic(weights: &[(&str, u8)], mirrors: &[(&str, u8)]) -> TrafficRecord {
     let shares = |pairs: &[(&str, u8)]| pairs.iter().map(|(v, p)| (v.to_string(), *p)).collect();
     TrafficRecord {
         target: "edge".into(),
@@ -41,7 +41,7 @@ fn traffic(weights: &[(&str, u8)], mirrors: &[(&str, u8)]) -> TrafficRecord {
     }
 }
 
-fn route<'a>(traffic: &'a TrafficRecord, sticky: Option<&'a StickyKey>) -> Route<'a> {
+pub(crate) fn route<'a>(traffic: &'a TrafficRecord, sticky: Option<&'a StickyKey>) -> Route<'a> {
     Route {
         model: MODEL,
         deployment: MODEL,
@@ -55,7 +55,7 @@ fn no_headers(_: usize) -> Vec<(String, String)> {
 }
 
 /// The target `edge` on `envoy`, the fraud detector listening on `listen`.
-fn target(envoy: &Envoy, listen: u16, upstreams: &[&Upstream]) -> EnvoyTarget {
+pub(crate) fn target(envoy: &Envoy, listen: u16, upstreams: &[&Upstream]) -> EnvoyTarget {
     let versions: Vec<(&str, u16)> = upstreams.iter().map(|u| (u.version, u.port)).collect();
     envoy.target(&envoy.config(listen, &versions))
 }
