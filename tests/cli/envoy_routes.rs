@@ -1,16 +1,18 @@
-//! A routing change on a real Envoy reaches the connections clients already
-//! hold open. The envoy target writes a model's routes in its route file
-//! (RDS), so a new split leaves the listener as it is: Envoy applies the new
-//! routes to every open connection. Were the listener replaced, Envoy would
-//! drain its connections for `--drain-time-s` (600 s by default) on the old
-//! routes, and a rollback would not reach a client that keeps its
-//! connection. The Envoy here runs with its default drain settings.
+//! The envoy target's routes on a real Envoy, which runs with its default
+//! drain settings. The target writes a model's routes in its route file
+//! (RDS), so a new split leaves the listener as it is and Envoy applies the
+//! new routes to every open connection. Were the listener replaced, Envoy
+//! would drain its connections for `--drain-time-s` (600 s by default) on
+//! the old routes, and a rollback would not reach a client that keeps its
+//! connection. A route file Envoy refuses or cannot read shows in the
+//! route configuration's counters only, as the target reads them.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use modelops::backend::serving::envoy::{Admin, route_counters, route_file_name};
 use modelops::backend::serving::{ServingTarget, VERSION_HEADER};
 use serde_json::Value;
 
@@ -196,4 +198,69 @@ fn a_routing_change_reaches_an_open_connection_and_leaves_the_listener() {
         )["stats"][0]["value"],
         0
     );
+}
+
+/// Envoy reports a route configuration it refused, or a route file it
+/// could not read, in the counters [`route_counters`] names, and nowhere in
+/// `config_dump`: no `error_state`, the previous routes still active.
+#[test]
+fn a_route_file_envoy_refuses_shows_in_its_counters_only() {
+    let Some(envoy) = Envoy::start() else { return };
+    let v11 = Upstream::start("11");
+    let port = free_port();
+    let mut target = target(&envoy, port, &[&v11]);
+    target
+        .apply(&route(&traffic(&[("11", 100)], &[]), None))
+        .expect("apply");
+    let mut admin = Admin::new(format!("http://{}", envoy.admin()));
+    let names = route_counters(MODEL);
+    let path = envoy.config_dir().join(route_file_name(MODEL));
+    let applied = std::fs::read_to_string(&path).unwrap();
+    let revision = admin.route_configs().unwrap()[MODEL].revision.clone();
+    assert!(revision.is_some());
+
+    // A cluster Envoy does not hold (refused: validate_clusters), then a
+    // file that is not JSON.
+    let unknown = applied.replace("fraud-detector-v11", "fraud-detector-v99");
+    let cases = [
+        (&names[0], unknown.as_str()),
+        (&names[1], "{\"resources\": ["),
+    ];
+    for (counter, text) in cases {
+        let before = admin.counters(&names).unwrap();
+        let temp = envoy.config_dir().join(".route.tmp");
+        std::fs::write(&temp, text).unwrap();
+        std::fs::rename(&temp, &path).unwrap();
+        let started = Instant::now();
+        while admin.counters(&names).unwrap()[counter] == before[counter] {
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "{counter} did not rise:\n{}",
+                envoy.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let configs = admin.route_configs().unwrap();
+        assert_eq!(configs[MODEL].revision, revision, "the previous routes");
+        let dump = self::admin(&envoy, "/config_dump?resource=dynamic_route_configs");
+        assert!(
+            !dump.to_string().contains("error_state"),
+            "Envoy reports no error state: {dump}"
+        );
+        let mut open = KeptOpen::connect(port);
+        assert_eq!(open.ask(), "11");
+    }
+    // Envoy's log says why (it may flush it a moment later).
+    let started = Instant::now();
+    while !envoy
+        .log()
+        .contains("unknown weighted cluster 'fraud-detector-v99'")
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "{}",
+            envoy.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
