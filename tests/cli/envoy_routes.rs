@@ -5,14 +5,18 @@
 //! would drain its connections for `--drain-time-s` (600 s by default) on
 //! the old routes, and a rollback would not reach a client that keeps its
 //! connection. A route file Envoy refuses or cannot read shows in the
-//! route configuration's counters only, as the target reads them.
+//! route configuration's counters only, as the target reads them. Files
+//! written before the target used RDS read back, and the next apply moves
+//! them to a route file.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use modelops::backend::serving::envoy::{Admin, route_counters, route_file_name};
+use modelops::backend::serving::envoy::{
+    Admin, CDS, LDS, render::render, route_counters, route_file_name,
+};
 use modelops::backend::serving::{ServingTarget, VERSION_HEADER};
 use serde_json::Value;
 
@@ -20,6 +24,7 @@ use crate::e2e::MODEL;
 use crate::e2e::http::Upstream;
 use crate::e2e::servers::{Envoy, free_port};
 use crate::envoy::{route, target, traffic};
+use modelops::state::TrafficRecord;
 
 /// One HTTP/1.1 connection kept open across requests.
 struct KeptOpen {
@@ -263,4 +268,61 @@ fn a_route_file_envoy_refuses_shows_in_its_counters_only() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Files modelops wrote before it used RDS (the route inline in the
+/// listener, the idle versions in the listener's metadata) read back as
+/// Envoy serves them, and the next apply moves the model to its route file.
+#[test]
+fn an_inline_route_reads_back_and_the_next_apply_moves_it_to_its_route_file() {
+    let Some(envoy) = Envoy::start() else { return };
+    let (v11, v12) = (Upstream::start("11"), Upstream::start("12"));
+    let port = free_port();
+    let config = envoy.config(port, &[("11", v11.port), ("12", v12.port)]);
+    let old = traffic(&[("11", 100), ("12", 0)], &[]);
+    let r = render("edge", &config, &route(&old, None), "1", envoy.config_dir()).unwrap();
+    // The listener as modelops wrote it then.
+    let mut listener = r.listener.clone();
+    let manager = &mut listener["filter_chains"][0]["filters"][0]["typed_config"];
+    manager.as_object_mut().unwrap().remove("rds");
+    manager["route_config"] =
+        serde_json::json!({"name": MODEL, "virtual_hosts": r.route["virtual_hosts"]});
+    listener["metadata"]["filter_metadata"]["modelops"]["deployment"] = MODEL.into();
+    listener["metadata"]["filter_metadata"]["modelops"]["idle"] = serde_json::json!(["12"]);
+    let write = |file: &str, resources: Vec<&Value>| {
+        let text = serde_json::json!({"version_info": "1", "resources": resources}).to_string();
+        let temp = envoy.config_dir().join(".old.tmp");
+        std::fs::write(&temp, text).unwrap();
+        std::fs::rename(&temp, envoy.config_dir().join(file)).unwrap();
+    };
+    write(CDS, r.clusters.values().collect());
+    std::thread::sleep(Duration::from_millis(200));
+    write(LDS, vec![&listener]);
+
+    let mut target = target(&envoy, port, &[&v11, &v12]);
+    let started = Instant::now();
+    let want = |record: &TrafficRecord| [(MODEL.to_string(), record.clone())].into();
+    while target.observe().unwrap() != want(&old) {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{}",
+            envoy.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(KeptOpen::connect(port).ask(), "11");
+
+    let new = traffic(&[("11", 50), ("12", 50)], &[]);
+    target.apply(&route(&new, None)).expect("apply");
+    assert_eq!(target.observe().unwrap(), want(&new));
+    let lds: Value =
+        serde_json::from_str(&std::fs::read_to_string(envoy.config_dir().join(LDS)).unwrap())
+            .unwrap();
+    let manager = &lds["resources"][0]["filter_chains"][0]["filters"][0]["typed_config"];
+    assert_eq!(manager["rds"]["route_config_name"], MODEL);
+    assert!(manager.get("route_config").is_none());
+    assert!(envoy.config_dir().join(route_file_name(MODEL)).exists());
+    let mut open = KeptOpen::connect(port);
+    let answers: std::collections::BTreeSet<String> = (0..200).map(|_| open.ask()).collect();
+    assert_eq!(answers, ["11", "12"].map(String::from).into());
 }
