@@ -176,6 +176,10 @@ fn canary_stages_are_applied_and_read_back_from_envoy() {
     assert!(target.observe().unwrap().is_empty());
     assert!(envoy_clusters(&envoy).is_empty());
     assert!(
+        !envoy.config_dir().join(route_file_name(MODEL)).exists(),
+        "no route file without its listener"
+    );
+    assert!(
         TcpStream::connect(("127.0.0.1", port)).is_err(),
         "nothing listens on the model's address any more"
     );
@@ -350,7 +354,11 @@ fn a_config_envoy_refuses_keeps_the_previous_routing_and_says_why() {
 
     let mut target = target(&envoy, port, &[&stable, &canary]);
     target.apply(&route(&before, None)).expect("apply");
-    let (lds, cds) = (file(&envoy, LDS), file(&envoy, CDS));
+    let (lds, rds, cds) = (
+        file(&envoy, LDS),
+        file(&envoy, &route_file_name(MODEL)),
+        file(&envoy, CDS),
+    );
 
     // The model moves to an address another process holds: Envoy cannot
     // bind it and says so in config_dump.
@@ -392,6 +400,10 @@ fn a_config_envoy_refuses_keeps_the_previous_routing_and_says_why() {
         serde_json::from_str::<serde_json::Value>(text).unwrap()["resources"].clone()
     };
     assert_eq!(resources(&file(&envoy, LDS)), resources(&lds));
+    assert_eq!(
+        resources(&file(&envoy, &route_file_name(MODEL))),
+        resources(&rds)
+    );
     assert_eq!(resources(&file(&envoy, CDS)), resources(&cds));
     drop(taken);
 }
