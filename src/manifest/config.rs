@@ -236,14 +236,16 @@ pub struct NginxTargetConfig {
     pub health_path: Option<String>,
 }
 
-/// `type: envoy`: one listener per model and one cluster per version, in
-/// the files an Envoy started with `scripts/envoy.sh bootstrap` watches;
-/// what Envoy serves is read from its admin API.
+/// `type: envoy`: one listener and one route configuration per model and
+/// one cluster per version, in the files an Envoy started with
+/// `scripts/envoy.sh bootstrap` watches; what Envoy serves is read from its
+/// admin API.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EnvoyTargetConfig {
     /// Directory holding `lds.json` (listeners) and `cds.json` (clusters),
-    /// which Envoy's bootstrap watches (relative to the repository, or
+    /// which Envoy's bootstrap watches, and a `rds-<model>.json` (routes)
+    /// per model, which its listener names (relative to the repository, or
     /// absolute). Required.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config_dir: Option<String>,

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use modelops::backend::metrics::prometheus::PrometheusProvider;
 use modelops::backend::metrics::{MetricQuery, MetricsProvider, Signal};
-use modelops::backend::serving::envoy::{Admin, CDS, EnvoyTarget, LDS};
+use modelops::backend::serving::envoy::{Admin, CDS, EnvoyTarget, LDS, route_file_name};
 use modelops::backend::serving::{Route, ServingError, ServingTarget, VERSION_HEADER};
 use modelops::manifest::config::{MetricsPreset, PrometheusConfig};
 use modelops::manifest::deployment::StickyKey;
@@ -31,7 +31,7 @@ use crate::e2e::servers::{Envoy, Prometheus, free_port};
 use crate::fixtures::{CANARY, CHURN, CHURN_FILE, DEPLOY_FILE};
 use crate::nginx::assert_share;
 
-fn traffic(weights: &[(&str, u8)], mirrors: &[(&str, u8)]) -> TrafficRecord {
+pub(crate) fn traffic(weights: &[(&str, u8)], mirrors: &[(&str, u8)]) -> TrafficRecord {
     let shares = |pairs: &[(&str, u8)]| pairs.iter().map(|(v, p)| (v.to_string(), *p)).collect();
     TrafficRecord {
         target: "edge".into(),
@@ -41,7 +41,7 @@ fn traffic(weights: &[(&str, u8)], mirrors: &[(&str, u8)]) -> TrafficRecord {
     }
 }
 
-fn route<'a>(traffic: &'a TrafficRecord, sticky: Option<&'a StickyKey>) -> Route<'a> {
+pub(crate) fn route<'a>(traffic: &'a TrafficRecord, sticky: Option<&'a StickyKey>) -> Route<'a> {
     Route {
         model: MODEL,
         deployment: MODEL,
@@ -55,7 +55,7 @@ fn no_headers(_: usize) -> Vec<(String, String)> {
 }
 
 /// The target `edge` on `envoy`, the fraud detector listening on `listen`.
-fn target(envoy: &Envoy, listen: u16, upstreams: &[&Upstream]) -> EnvoyTarget {
+pub(crate) fn target(envoy: &Envoy, listen: u16, upstreams: &[&Upstream]) -> EnvoyTarget {
     let versions: Vec<(&str, u16)> = upstreams.iter().map(|u| (u.version, u.port)).collect();
     envoy.target(&envoy.config(listen, &versions))
 }
@@ -175,6 +175,10 @@ fn canary_stages_are_applied_and_read_back_from_envoy() {
     target.remove(MODEL).expect("remove");
     assert!(target.observe().unwrap().is_empty());
     assert!(envoy_clusters(&envoy).is_empty());
+    assert!(
+        !envoy.config_dir().join(route_file_name(MODEL)).exists(),
+        "no route file without its listener"
+    );
     assert!(
         TcpStream::connect(("127.0.0.1", port)).is_err(),
         "nothing listens on the model's address any more"
@@ -350,7 +354,11 @@ fn a_config_envoy_refuses_keeps_the_previous_routing_and_says_why() {
 
     let mut target = target(&envoy, port, &[&stable, &canary]);
     target.apply(&route(&before, None)).expect("apply");
-    let (lds, cds) = (file(&envoy, LDS), file(&envoy, CDS));
+    let (lds, rds, cds) = (
+        file(&envoy, LDS),
+        file(&envoy, &route_file_name(MODEL)),
+        file(&envoy, CDS),
+    );
 
     // The model moves to an address another process holds: Envoy cannot
     // bind it and says so in config_dump.
@@ -371,7 +379,7 @@ fn a_config_envoy_refuses_keeps_the_previous_routing_and_says_why() {
     );
     assert!(
         message.ends_with(&format!(
-            "the previous lds.json and cds.json in {} are back",
+            "the previous lds.json, rds-{MODEL}.json and cds.json in {} are back",
             envoy.config_dir().display()
         )),
         "{message}"
@@ -392,6 +400,10 @@ fn a_config_envoy_refuses_keeps_the_previous_routing_and_says_why() {
         serde_json::from_str::<serde_json::Value>(text).unwrap()["resources"].clone()
     };
     assert_eq!(resources(&file(&envoy, LDS)), resources(&lds));
+    assert_eq!(
+        resources(&file(&envoy, &route_file_name(MODEL))),
+        resources(&rds)
+    );
     assert_eq!(resources(&file(&envoy, CDS)), resources(&cds));
     drop(taken);
 }
@@ -484,7 +496,7 @@ fn observe_reads_envoy_not_the_files_after_a_restart_on_other_files() {
         target.observe().unwrap(),
         [(MODEL.to_string(), want)].into()
     );
-    assert!(file(&envoy, LDS).contains("\"weight\": 50"));
+    assert!(file(&envoy, &route_file_name(MODEL)).contains("\"weight\": 50"));
     assert!(ask(other_port, &[("X-User-Id", "u1")]).1.is_some());
     assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
 }
@@ -759,7 +771,7 @@ fn apply_and_status_through_the_binary() {
 fn a_file_envoy_cannot_read_shows_in_its_update_counters() {
     let Some(envoy) = Envoy::start() else { return };
     let mut admin = Admin::new(format!("http://{}", envoy.admin()));
-    let before = admin.counters().unwrap();
+    let before = admin.counters(&[]).unwrap();
     assert_eq!(
         before.keys().map(String::as_str).collect::<Vec<_>>(),
         [
@@ -774,7 +786,7 @@ fn a_file_envoy_cannot_read_shows_in_its_update_counters() {
     std::fs::write(&broken, "{\"version_info\": \"2\", \"resources\": [{").unwrap();
     std::fs::rename(&broken, envoy.config_dir().join(LDS)).unwrap();
     let started = Instant::now();
-    while admin.counters().unwrap()["listener_manager.lds.update_failure"] == 0 {
+    while admin.counters(&[]).unwrap()["listener_manager.lds.update_failure"] == 0 {
         assert!(started.elapsed() < Duration::from_secs(5), "not counted");
         std::thread::sleep(Duration::from_millis(20));
     }

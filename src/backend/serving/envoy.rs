@@ -1,43 +1,55 @@
-//! The Envoy serving target: one listener per model and one cluster per
-//! version, in the two files (`lds.json`, `cds.json`) an Envoy started with
-//! `scripts/envoy.sh bootstrap` watches in `config_dir`. Envoy reloads a
-//! file renamed into place without a restart; modelops never starts or
-//! signals Envoy.
+//! The Envoy serving target: one listener per model, its route
+//! configuration and one cluster per version, in the files an Envoy started
+//! with `scripts/envoy.sh bootstrap` reads in `config_dir`: `lds.json` and
+//! `cds.json`, which the bootstrap names, and `rds-MODEL.json`, which the
+//! model's listener names (RDS from a file). Envoy reloads a file renamed
+//! into place without a restart; modelops never starts or signals Envoy.
+//!
+//! Routing lives in the route configuration, not in the listener: a new
+//! split (a canary stage, a rollback) rewrites the model's route file only,
+//! Envoy applies it to the connections already open, and the listener,
+//! which Envoy would replace and drain (`--drain-time-s`, 600 s by
+//! default) while old connections keep the old routes, stays as it is. The
+//! listener changes only when it is added, removed or moved.
 //!
 //! What Envoy serves is read from its admin API (`config_dump`), never from
 //! the files: a file Envoy refused, or an Envoy restarted on other files,
 //! shows as what it is.
 //!
-//! A change is made in up to three writes, each waited for (bounded) in
-//! `config_dump`: the clusters the new route needs are added (the listener's
-//! inline route is refused while a cluster it names is missing), then the
-//! listeners are replaced, then clusters nothing routes to any more are
-//! removed. Every listener write carries a fresh revision in the model's
-//! listener metadata, so a refusal Envoy reports (`error_state`) is known to
-//! be this write's. When Envoy refuses a write or does not load it in time,
-//! the previous listeners and clusters are written back and the step fails
-//! with Envoy's reason.
+//! A change is made in up to five writes, each waited for (bounded) in
+//! `config_dump`, so nothing ever routes to a cluster Envoy does not hold:
+//! the clusters the new route needs are added (the route configuration is
+//! refused while a cluster it names is missing: `validate_clusters`), then
+//! the route file is written, then the listeners (a listener naming a route
+//! file that does not exist is refused), then a route file no listener
+//! names is removed, then clusters nothing routes to any more. Every write
+//! carries a fresh revision in the model's metadata (a listener keeps its
+//! own while it does not change), so what `config_dump` shows, or a
+//! refusal it reports (`error_state`, for a listener), is known to be this
+//! write's; Envoy reports a route configuration it refused only in its
+//! counters ([`admin::route_counters`]). When Envoy refuses a write or
+//! does not load it in time, the previous files are written back and the
+//! step fails with Envoy's reason.
 
 mod admin;
+mod change;
 pub mod dump;
 mod files;
 pub mod render;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use serde_json::Value;
-
-pub use admin::{Admin, UPDATE_COUNTERS};
-pub use files::{CDS, LDS};
+pub use admin::{Admin, UPDATE_COUNTERS, route_counters};
+pub use files::{CDS, LDS, route_file_name};
 pub use render::{Role, cluster_name, stat_name, upstream_address};
 
 use super::{Route, ServingError, ServingTarget, nginx};
 use crate::manifest::address;
 use crate::manifest::config::EnvoyTargetConfig;
 use crate::state::TrafficRecord;
-use files::{Snapshot, discovery_file, model_of, write_atomic};
+use files::Snapshot;
 
 /// How long Envoy has to load a write before the change is undone. Envoy
 /// reloads a renamed file within milliseconds.
@@ -55,32 +67,6 @@ pub struct EnvoyTarget {
     admin: Admin,
     load_timeout: Duration,
     writes: u64,
-}
-
-/// Which file a write replaces, and what Envoy must show afterwards.
-enum Write<'a> {
-    /// `cds.json` with these clusters; those `changed` since the previous
-    /// write must show this write's version (or the same content).
-    Clusters {
-        clusters: &'a BTreeMap<String, Value>,
-        previous: &'a BTreeMap<String, Value>,
-    },
-    /// `lds.json` with these listeners; `model`'s must be active at
-    /// `revision` (or gone, for `None`).
-    Listeners {
-        listeners: &'a BTreeMap<String, Value>,
-        model: &'a str,
-        revision: Option<String>,
-    },
-}
-
-/// How far a change got before it stopped, so undoing it knows what to
-/// write back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Reached {
-    Clusters,
-    Listeners,
-    Cleanup,
 }
 
 impl EnvoyTarget {
@@ -110,10 +96,17 @@ impl EnvoyTarget {
                 admin.escape_debug()
             ))
         })?;
+        // Listeners name their route files by absolute path: Envoy's
+        // working directory is not the repository.
+        let dir = std::path::absolute(repo.join(dir)).map_err(|source| ServingError::Io {
+            what: "resolve",
+            path: repo.join(dir).display().to_string(),
+            source,
+        })?;
         Ok(EnvoyTarget {
             name: name.to_string(),
             config: config.clone(),
-            dir: repo.join(dir),
+            dir,
             admin: Admin::new(base),
             load_timeout: LOAD_TIMEOUT,
             writes: 0,
@@ -139,227 +132,6 @@ impl EnvoyTarget {
         format!("{now}.{}", self.writes)
     }
 
-    /// Moves Envoy from `from` to `to` for `model`: clusters added, then
-    /// listeners, then clusters removed, each write waited for.
-    fn switch(
-        &mut self,
-        model: &str,
-        from: &Snapshot,
-        to: &Snapshot,
-        reached: &mut Option<Reached>,
-    ) -> Result<(), ServingError> {
-        let both = from.clusters_with(to);
-        if both != from.clusters {
-            *reached = Some(Reached::Clusters);
-            self.write(&Write::Clusters {
-                clusters: &both,
-                previous: &from.clusters,
-            })?;
-        }
-        if to.listeners != from.listeners {
-            *reached = Some(Reached::Listeners);
-            self.write(&Write::Listeners {
-                listeners: &to.listeners,
-                model,
-                revision: revision_of(to, model),
-            })?;
-        }
-        if to.clusters != both {
-            *reached = Some(Reached::Cleanup);
-            self.write(&Write::Clusters {
-                clusters: &to.clusters,
-                previous: &both,
-            })?;
-        }
-        Ok(())
-    }
-
-    /// Puts `before` back after a change towards `after` stopped at
-    /// `reached`: every cluster either routing names, the previous
-    /// listeners, then the previous clusters. `Err` says what could not be
-    /// put back.
-    fn undo(
-        &mut self,
-        model: &str,
-        before: &Snapshot,
-        after: &Snapshot,
-        reached: Reached,
-    ) -> Result<(), ServingError> {
-        let both = after.clusters_with(before);
-        if reached == Reached::Cleanup {
-            self.write(&Write::Clusters {
-                clusters: &both,
-                previous: &after.clusters,
-            })?;
-        }
-        if reached >= Reached::Listeners {
-            self.write(&Write::Listeners {
-                listeners: &before.listeners,
-                model,
-                revision: revision_of(before, model),
-            })?;
-        }
-        self.write(&Write::Clusters {
-            clusters: &before.clusters,
-            previous: &both,
-        })
-    }
-
-    /// Changes Envoy from `before` to `after`; when Envoy refuses or does
-    /// not load a write, puts `before` back and fails with Envoy's reason.
-    fn change(
-        &mut self,
-        model: &str,
-        before: &Snapshot,
-        after: &Snapshot,
-    ) -> Result<(), ServingError> {
-        // Nothing is written when the admin API does not answer: the change
-        // could not be confirmed.
-        self.admin.counters()?;
-        let mut reached = None;
-        let Err(e) = self.switch(model, before, after, &mut reached) else {
-            return Ok(());
-        };
-        let Some(reached) = reached else {
-            return Err(e);
-        };
-        let undone = match self.undo(model, before, after, reached) {
-            Ok(()) => format!(
-                "the previous {LDS} and {CDS} in {} are back",
-                self.dir.display()
-            ),
-            Err(undo) => format!("putting the previous {LDS} and {CDS} back failed too: {undo}"),
-        };
-        Err(match e {
-            ServingError::Refused(why) => ServingError::Refused(format!(
-                "Envoy did not take the routing of `{model}`: {why}\n{undone}"
-            )),
-            ServingError::Unavailable(why) => ServingError::Unavailable(format!("{why}\n{undone}")),
-            other => ServingError::Refused(format!(
-                "the routing of `{model}` was not changed: {other}\n{undone}"
-            )),
-        })
-    }
-
-    /// Writes one file and waits until Envoy shows it loaded, or refused.
-    fn write(&mut self, write: &Write) -> Result<(), ServingError> {
-        let version = match write {
-            Write::Listeners {
-                revision: Some(r), ..
-            } => r.clone(),
-            _ => self.next_version(),
-        };
-        let (file, text) = match write {
-            Write::Clusters { clusters, .. } => (CDS, discovery_file(&version, clusters.values())),
-            Write::Listeners { listeners, .. } => {
-                (LDS, discovery_file(&version, listeners.values()))
-            }
-        };
-        let counters = self.admin.counters()?;
-        write_atomic(&self.dir.join(file), &text)?;
-        let deadline = Instant::now() + self.load_timeout;
-        loop {
-            match self.loaded(write, &version, &counters)? {
-                Some(Ok(())) => return Ok(()),
-                Some(Err(why)) => return Err(ServingError::Refused(why)),
-                None if Instant::now() >= deadline => {
-                    return Err(ServingError::Refused(format!(
-                        "Envoy at {} did not load {} (version {version}) within {} s; is it running \
-                         with the bootstrap for {} (scripts/envoy.sh bootstrap)?",
-                        self.admin.base(),
-                        file,
-                        self.load_timeout.as_secs_f64(),
-                        self.dir.display()
-                    )));
-                }
-                None => std::thread::sleep(POLL),
-            }
-        }
-    }
-
-    /// Whether Envoy shows `write` (at `version`) loaded: `None` not yet,
-    /// `Some(Err)` refused, with Envoy's reason. `counters` were read before
-    /// the write.
-    fn loaded(
-        &mut self,
-        write: &Write,
-        version: &str,
-        counters: &BTreeMap<String, u64>,
-    ) -> Result<Option<Result<(), String>>, ServingError> {
-        let rose = |now: &BTreeMap<String, u64>, name: &str| {
-            let (was, is) = (counters.get(name), now.get(name));
-            (is > was).then(|| {
-                format!(
-                    "{name} rose from {} to {}",
-                    was.copied().unwrap_or(0),
-                    is.copied().unwrap_or(0)
-                )
-            })
-        };
-        match write {
-            Write::Listeners {
-                model, revision, ..
-            } => {
-                let listeners = self.admin.listeners()?;
-                if let Some(r) = revision {
-                    let refused = listeners
-                        .refused
-                        .iter()
-                        .find(|f| f.revision.as_deref() == Some(r));
-                    if let Some(f) = refused {
-                        return Ok(Some(Err(f.details.clone())));
-                    }
-                }
-                let active = listeners.active.iter().find(|l| l.model == *model);
-                let done = match (revision, active) {
-                    (None, None) => true,
-                    (Some(r), Some(l)) => l.revision.as_deref() == Some(r),
-                    _ => false,
-                };
-                if done {
-                    return Ok(Some(Ok(())));
-                }
-                let now = self.admin.counters()?;
-                if let Some(rose) = rose(&now, UPDATE_COUNTERS[1]) {
-                    return Ok(Some(Err(format!(
-                        "Envoy could not read {LDS} ({rose}); Envoy's log says why"
-                    ))));
-                }
-                Ok(None)
-            }
-            Write::Clusters { clusters, previous } => {
-                let active = self.admin.clusters()?;
-                let present = clusters.iter().all(|(name, wanted)| {
-                    active.get(name).is_some_and(|c| {
-                        previous.get(name) == Some(wanted)
-                            || c.version_info.as_deref() == Some(version)
-                            || c.config.as_ref() == Some(wanted)
-                    })
-                });
-                let gone = previous
-                    .keys()
-                    .filter(|name| !clusters.contains_key(*name))
-                    .all(|name| !active.contains_key(name));
-                let done = present && gone;
-                if done {
-                    return Ok(Some(Ok(())));
-                }
-                let now = self.admin.counters()?;
-                if let Some(rose) = rose(&now, UPDATE_COUNTERS[2]) {
-                    return Ok(Some(Err(format!(
-                        "Envoy refused a cluster in {CDS} ({rose}); Envoy's log names it and says why"
-                    ))));
-                }
-                if let Some(rose) = rose(&now, UPDATE_COUNTERS[3]) {
-                    return Ok(Some(Err(format!(
-                        "Envoy could not read {CDS} ({rose}); Envoy's log says why"
-                    ))));
-                }
-                Ok(None)
-            }
-        }
-    }
-
     /// The listen address of `model`, as Envoy binds it.
     fn listen(&self, model: &str) -> Result<(std::net::IpAddr, u16), ServingError> {
         let listen = self.config.listen.get(model).ok_or_else(|| {
@@ -377,23 +149,6 @@ impl EnvoyTarget {
     }
 }
 
-/// The revision in `model`'s listener's metadata in `snapshot`, if it has
-/// one.
-fn revision_of(snapshot: &Snapshot, model: &str) -> Option<String> {
-    snapshot
-        .listeners
-        .values()
-        .find(|l| model_of(l) == Some(model))
-        .and_then(|l| {
-            l.pointer(&format!(
-                "/metadata/filter_metadata/{}/revision",
-                render::METADATA
-            ))
-        })
-        .and_then(Value::as_str)
-        .map(str::to_string)
-}
-
 impl ServingTarget for EnvoyTarget {
     fn describe(&self) -> String {
         format!(
@@ -406,13 +161,14 @@ impl ServingTarget for EnvoyTarget {
 
     fn observe(&mut self) -> Result<BTreeMap<String, TrafficRecord>, ServingError> {
         let listeners = self.admin.listeners()?;
+        let routes = self.admin.route_configs()?;
         let clusters = self.admin.clusters()?;
-        dump::routing(&listeners, &clusters, &self.name).map_err(ServingError::Config)
+        dump::routing(&listeners, &routes, &clusters, &self.name).map_err(ServingError::Config)
     }
 
     fn apply(&mut self, route: &Route) -> Result<(), ServingError> {
         let revision = self.next_version();
-        let resources = render::render(&self.name, &self.config, route, &revision)?;
+        let resources = render::render(&self.name, &self.config, route, &revision, &self.dir)?;
         let before = Snapshot::read(&self.dir)?;
         let after = before.with_model(route.model, resources)?;
         self.change(route.model, &before, &after)

@@ -1,7 +1,8 @@
 //! Serving targets: where a model's traffic is split between its versions.
 //! `local` keeps the routing table in the state directory; `nginx` renders
 //! one config fragment per deployment and reloads nginx; `envoy` writes the
-//! listener and cluster files an Envoy watches and reads its admin API.
+//! listener, route and cluster files an Envoy watches and reads its admin
+//! API.
 
 pub mod envoy;
 pub mod local;

@@ -276,7 +276,9 @@ impl Drop for Nginx {
 /// A private Envoy on loopback: its bootstrap from `scripts/envoy.sh
 /// bootstrap` (admin API on a free port, listeners and clusters from the
 /// files in [`Envoy::config_dir`]), run with `--disable-hot-restart` so
-/// several can run at once; killed when dropped.
+/// several can run at once; killed when dropped. Its drain settings are
+/// Envoy's defaults (`--drain-time-s 600`), as a user's would be: no test
+/// relies on a replaced listener letting go of its connections quickly.
 pub struct Envoy {
     dir: tempfile::TempDir,
     config_dir: PathBuf,
@@ -360,9 +362,6 @@ impl Envoy {
                 "-l",
                 "warning",
             ])
-            // A listener replaced by an update closes its idle connections
-            // at once instead of over ten minutes.
-            .args(["--drain-time-s", "1", "--drain-strategy", "immediate"])
             .arg("--log-path")
             .arg(&log)
             .stdin(std::process::Stdio::null())

@@ -1,6 +1,7 @@
 //! Envoy's admin API, read-only: what `config_dump` holds, the counters
-//! that say Envoy refused or could not read an update, and a request
-//! through a model's listener. Requests are values ([`AdminRequest`]); the
+//! that say Envoy refused or could not read an update (of its listeners,
+//! its clusters, or a model's route configuration), and a request through a
+//! model's listener. Requests are values ([`AdminRequest`]); the
 //! exchange goes through the project's HTTP layer (`crate::http`: timeouts,
 //! typed transport errors), without a proxy, since the admin API is on
 //! loopback.
@@ -10,7 +11,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::dump::{self, ActiveCluster, Listeners};
+use super::dump::{self, ActiveCluster, ActiveRouteConfig, Listeners};
+use super::render::stat_name;
 use crate::backend::serving::{ServingError, VERSION_HEADER};
 use crate::http::{ClientOptions, TransportError};
 
@@ -27,6 +29,20 @@ pub const UPDATE_COUNTERS: [&str; 4] = [
     "cluster_manager.cds.update_rejected",
     "cluster_manager.cds.update_failure",
 ];
+
+/// The counters of `model`'s route configuration, like the
+/// [`UPDATE_COUNTERS`] (`update_rejected`, then `update_failure`). Envoy
+/// names them after the connection manager's `stat_prefix` (the model's
+/// [`stat_name`]) and the route configuration's name (the model's), as they
+/// are; they exist once a listener names the route configuration, and
+/// Envoy reports no `error_state` for a route configuration it refused.
+pub fn route_counters(model: &str) -> [String; 2] {
+    let scope = format!("http.{}.rds.{model}", stat_name(model));
+    [
+        format!("{scope}.update_rejected"),
+        format!("{scope}.update_failure"),
+    ]
+}
 
 /// One admin call, as a value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +80,14 @@ impl Admin {
         }
     }
 
+    /// `GET /config_dump?resource=dynamic_route_configs`.
+    pub fn route_configs_request(&self) -> AdminRequest {
+        AdminRequest {
+            url: format!("{}/config_dump?resource=dynamic_route_configs", self.base),
+            what: "its route configurations",
+        }
+    }
+
     /// `GET /config_dump?resource=dynamic_active_clusters`.
     pub fn clusters_request(&self) -> AdminRequest {
         AdminRequest {
@@ -72,11 +96,14 @@ impl Admin {
         }
     }
 
-    /// `GET /stats?format=json&filter=…`, the [`UPDATE_COUNTERS`].
-    pub fn counters_request(&self) -> AdminRequest {
+    /// `GET /stats?format=json&filter=…`, the [`UPDATE_COUNTERS`] and
+    /// `more` (names of the characters model names may hold).
+    pub fn counters_request(&self, more: &[String]) -> AdminRequest {
         let names: Vec<String> = UPDATE_COUNTERS
             .iter()
-            .map(|n| n.replace('.', "\\."))
+            .copied()
+            .chain(more.iter().map(String::as_str))
+            .map(|n| n.replace('.', "\\.").replace('+', "\\+"))
             .collect();
         AdminRequest {
             url: format!(
@@ -95,6 +122,17 @@ impl Admin {
         dump::listeners(&dump).map_err(|why| self.unreadable(&request, &why))
     }
 
+    /// The active route configurations, by name. Envoy answers 404 until
+    /// it has made its first HTTP connection manager (it keeps no list of
+    /// route configurations before): none.
+    pub fn route_configs(&mut self) -> Result<BTreeMap<String, ActiveRouteConfig>, ServingError> {
+        let request = self.route_configs_request();
+        let Some(dump) = self.get_json_unless(&request, 404)? else {
+            return Ok(BTreeMap::new());
+        };
+        dump::route_configs(&dump).map_err(|why| self.unreadable(&request, &why))
+    }
+
     /// The active clusters, by name.
     pub fn clusters(&mut self) -> Result<BTreeMap<String, ActiveCluster>, ServingError> {
         let request = self.clusters_request();
@@ -102,12 +140,18 @@ impl Admin {
         dump::clusters(&dump).map_err(|why| self.unreadable(&request, &why))
     }
 
-    /// The [`UPDATE_COUNTERS`]; a counter Envoy has not used yet is 0.
-    pub fn counters(&mut self) -> Result<BTreeMap<String, u64>, ServingError> {
-        let request = self.counters_request();
+    /// The [`UPDATE_COUNTERS`] and the counters named in `more` (such as
+    /// [`route_counters`]); a counter Envoy has not used, or does not have
+    /// yet, is 0.
+    pub fn counters(&mut self, more: &[String]) -> Result<BTreeMap<String, u64>, ServingError> {
+        let request = self.counters_request(more);
         let answer = self.get_json(&request)?;
-        let mut out: BTreeMap<String, u64> =
-            UPDATE_COUNTERS.iter().map(|n| (n.to_string(), 0)).collect();
+        let mut out: BTreeMap<String, u64> = UPDATE_COUNTERS
+            .iter()
+            .copied()
+            .chain(more.iter().map(String::as_str))
+            .map(|n| (n.to_string(), 0))
+            .collect();
         let stats = answer
             .get("stats")
             .and_then(Value::as_array)
@@ -137,6 +181,16 @@ impl Admin {
     }
 
     fn get_json(&mut self, request: &AdminRequest) -> Result<Value, ServingError> {
+        self.get_json_unless(request, 0)
+            .map(|v| v.expect("no status is 0"))
+    }
+
+    /// The JSON `request` answers, or `None` when it answers `absent`.
+    fn get_json_unless(
+        &mut self,
+        request: &AdminRequest,
+        absent: u16,
+    ) -> Result<Option<Value>, ServingError> {
         let http = self.client()?;
         let failed = |e: TransportError| {
             let hint = if e.unreachable() {
@@ -151,10 +205,15 @@ impl Admin {
         };
         let (status, body) =
             crate::http::exchange(http.get(&request.url), TIMEOUT).map_err(failed)?;
+        if status == absent {
+            return Ok(None);
+        }
         if !(200..300).contains(&status) {
             return Err(failed(TransportError::Refused { status }));
         }
-        serde_json::from_str(&body).map_err(|e| self.unreadable(request, &e.to_string()))
+        serde_json::from_str(&body)
+            .map(Some)
+            .map_err(|e| self.unreadable(request, &e.to_string()))
     }
 
     fn unreadable(&self, request: &AdminRequest, why: &str) -> ServingError {
@@ -225,14 +284,34 @@ mod tests {
             "http://127.0.0.1:9901/config_dump?resource=dynamic_listeners"
         );
         assert_eq!(
+            admin.route_configs_request().url,
+            "http://127.0.0.1:9901/config_dump?resource=dynamic_route_configs"
+        );
+        assert_eq!(
             admin.clusters_request().url,
             "http://127.0.0.1:9901/config_dump?resource=dynamic_active_clusters"
         );
         assert_eq!(
-            admin.counters_request().url,
+            admin.counters_request(&[]).url,
             "http://127.0.0.1:9901/stats?format=json&usedonly&filter=^(\
              listener_manager\\.lds\\.update_rejected|listener_manager\\.lds\\.update_failure|\
              cluster_manager\\.cds\\.update_rejected|cluster_manager\\.cds\\.update_failure)$"
+        );
+        assert_eq!(
+            route_counters("churn.model+x"),
+            [
+                "http.churn_model_x.rds.churn.model+x.update_rejected",
+                "http.churn_model_x.rds.churn.model+x.update_failure"
+            ]
+        );
+        assert!(
+            admin
+                .counters_request(&route_counters("churn.model+x"))
+                .url
+                .ends_with(
+                    "|http\\.churn_model_x\\.rds\\.churn\\.model\\+x\\.update_rejected\
+                     |http\\.churn_model_x\\.rds\\.churn\\.model\\+x\\.update_failure)$"
+                )
         );
     }
 

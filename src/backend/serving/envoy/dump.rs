@@ -1,15 +1,21 @@
 //! What a running Envoy holds, read from its admin API's `config_dump`
-//! (`?resource=dynamic_listeners` and `?resource=dynamic_active_clusters`),
-//! and the routing of each model it serves for modelops. Pure: the JSON
-//! comes in as a value.
+//! (`?resource=dynamic_listeners`, `?resource=dynamic_route_configs` and
+//! `?resource=dynamic_active_clusters`), and the routing of each model it
+//! serves for modelops. Pure: the JSON comes in as a value.
 //!
 //! A listener is modelops's when its metadata says so (`filter_metadata`
-//! `modelops`: model, target, revision); its clusters name the version
-//! they serve the same way. Only active listeners count: a draining one is
-//! finishing requests it accepted before an update, and a warming one
-//! serves nothing yet. A listener Envoy refused is reported under
-//! `error_state`, with the details Envoy gives and, when it was ours, the
-//! revision it carried.
+//! `modelops`: model, target, revision); its route configuration (model,
+//! deployment, revision, idle versions) and its clusters (the version they
+//! serve) say so the same way. Only active listeners count: a draining one
+//! is finishing requests it accepted before an update, and a warming one
+//! serves nothing yet. A listener's routes come from the route
+//! configuration its connection manager names (RDS); a route inline in the
+//! listener, as modelops wrote them before it used RDS, is read too, so an
+//! Envoy still serving those files reads back as it serves. A listener
+//! Envoy refused is reported under `error_state`, with the details Envoy
+//! gives and, when it was ours, the revision it carried. Envoy reports no
+//! such state for a route configuration it refused: that shows only in its
+//! counters ([`super::admin`]).
 
 use std::collections::BTreeMap;
 
@@ -39,8 +45,29 @@ pub struct ActiveListener {
     pub target: Option<String>,
     /// The revision modelops wrote it with.
     pub revision: Option<String>,
-    /// Versions recorded with a weight of 0.
-    pub idle: Vec<String>,
+    /// Where its routes come from, or why that cannot be read.
+    pub routes: Result<Routes, String>,
+}
+
+/// Where a listener's routes come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Routes {
+    /// The route configuration of this name (RDS).
+    Named(String),
+    /// Its own connection manager (an inline route, from before modelops
+    /// used RDS), with the listener's idle versions.
+    Inline(ActiveRoute),
+}
+
+/// An active route configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActiveRouteConfig {
+    /// The model its metadata names, when it is modelops's.
+    pub model: Option<String>,
+    /// The revision modelops wrote it with.
+    pub revision: Option<String>,
+    /// When Envoy last took it.
+    pub last_updated: Option<String>,
     /// Its route, or why it cannot be read.
     pub route: Result<ActiveRoute, String>,
 }
@@ -65,6 +92,8 @@ pub struct ActiveRoute {
     pub mirrors: Vec<(String, u8)>,
     /// What the split hashes, when it is sticky.
     pub sticky: Option<StickyKey>,
+    /// Versions recorded with a weight of 0 (in the metadata).
+    pub idle: Vec<String>,
 }
 
 /// An active cluster.
@@ -113,18 +142,37 @@ pub fn listeners(dump: &Value) -> Result<Listeners, String> {
             model: model.to_string(),
             target: text(meta, "target").map(str::to_string),
             revision: text(meta, "revision").map(str::to_string),
-            idle: meta
-                .get("idle")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_string)
-                        .collect()
-                })
-                .unwrap_or_default(),
-            route: route(listener),
+            routes: routes_of(listener, meta),
         });
+    }
+    Ok(out)
+}
+
+/// Reads `config_dump?resource=dynamic_route_configs`, by name. Of two
+/// with one name (a listener that moved to another file, the old one
+/// draining), the one Envoy took last.
+pub fn route_configs(dump: &Value) -> Result<BTreeMap<String, ActiveRouteConfig>, String> {
+    let mut out: BTreeMap<String, ActiveRouteConfig> = BTreeMap::new();
+    for entry in configs(dump)? {
+        let Some(config) = entry.get("route_config") else {
+            continue;
+        };
+        let Some(name) = text(config, "name") else {
+            continue;
+        };
+        let meta = ours(config);
+        let found = ActiveRouteConfig {
+            model: meta.and_then(|m| text(m, "model")).map(str::to_string),
+            revision: meta.and_then(|m| text(m, "revision")).map(str::to_string),
+            last_updated: text(entry, "last_updated").map(str::to_string),
+            route: route(config, meta),
+        };
+        match out.get(name) {
+            Some(seen) if seen.last_updated >= found.last_updated => {}
+            _ => {
+                out.insert(name.to_string(), found);
+            }
+        }
     }
     Ok(out)
 }
@@ -157,16 +205,20 @@ pub fn clusters(dump: &Value) -> Result<BTreeMap<String, ActiveCluster>, String>
     Ok(out)
 }
 
-/// The routing of every model modelops serves on this Envoy, mapped from
-/// cluster names to versions through the clusters' metadata. `target` is
-/// the serving target's name, for a listener whose metadata lacks one.
+/// The routing of every model modelops serves on this Envoy: each active
+/// listener's routes, mapped from cluster names to versions through the
+/// clusters' metadata. `target` is the serving target's name, for a
+/// listener whose metadata lacks one.
 ///
-/// Fails, naming the model, when a listener routes to a cluster Envoy does
-/// not hold or that serves another model (its requests fail with 503, or
-/// go where modelops did not send them), when its shares are not whole
-/// percents, or when two listeners serve one model.
+/// Fails, naming the model, when a listener's route configuration is
+/// missing (Envoy refused or could not read its file: requests get 404) or
+/// is another model's, when it routes to a cluster Envoy does not hold or
+/// that serves another model (its requests fail with 503, or go where
+/// modelops did not send them), when its shares are not whole percents, or
+/// when two listeners serve one model.
 pub fn routing(
     listeners: &Listeners,
+    route_configs: &BTreeMap<String, ActiveRouteConfig>,
     clusters: &BTreeMap<String, ActiveCluster>,
     target: &str,
 ) -> Result<BTreeMap<String, TrafficRecord>, String> {
@@ -179,10 +231,43 @@ pub fn routing(
                 l.name, l.model
             ));
         }
-        let route = l
-            .route
+        let routes = l
+            .routes
             .as_ref()
             .map_err(|why| format!("Envoy's listener `{}` for `{}`: {why}", l.name, l.model))?;
+        let route = match routes {
+            Routes::Inline(route) => route,
+            Routes::Named(name) => {
+                let config = route_configs.get(name).ok_or_else(|| {
+                    format!(
+                        "Envoy's listener `{}` for `{}` takes its routes from route configuration \
+                         `{name}`, which Envoy does not hold: it answers 404. Envoy refused or \
+                         could not read its file; its log says why",
+                        l.name, l.model
+                    )
+                })?;
+                match &config.model {
+                    Some(model) if *model == l.model => {}
+                    other => {
+                        return Err(format!(
+                            "Envoy's listener `{}` for `{}` takes its routes from route configuration \
+                             `{name}`, which is {}",
+                            l.name,
+                            l.model,
+                            other
+                                .as_ref()
+                                .map_or("not modelops's".to_string(), |m| format!("`{m}`'s"))
+                        ));
+                    }
+                }
+                config.route.as_ref().map_err(|why| {
+                    format!(
+                        "Envoy's route configuration `{name}` for `{}`: {why}",
+                        l.model
+                    )
+                })?
+            }
+        };
         let version = |cluster: &str| -> Result<String, String> {
             match clusters.get(cluster).and_then(|c| c.serves.as_ref()) {
                 Some((model, version)) if *model == l.model => Ok(version.clone()),
@@ -214,7 +299,7 @@ pub fn routing(
                 })?;
             weights.insert(version(cluster)?, percent as u8);
         }
-        for idle in &l.idle {
+        for idle in &route.idle {
             weights.entry(idle.clone()).or_insert(0);
         }
         let mut mirrors = BTreeMap::new();
@@ -234,9 +319,10 @@ pub fn routing(
     Ok(out)
 }
 
-/// The route of a listener's HTTP connection manager: its first virtual
-/// host's first route, as modelops writes it (one route, inline).
-fn route(listener: &Value) -> Result<ActiveRoute, String> {
+/// Where the routes of a listener's HTTP connection manager come from: the
+/// route configuration it names (RDS), or its inline one, whose idle
+/// versions are in the listener's metadata `meta`.
+fn routes_of(listener: &Value, meta: &Value) -> Result<Routes, String> {
     let manager = listener
         .get("filter_chains")
         .and_then(Value::as_array)
@@ -247,10 +333,38 @@ fn route(listener: &Value) -> Result<ActiveRoute, String> {
         .find(|f| text(f, "name") == Some("envoy.filters.network.http_connection_manager"))
         .and_then(|f| f.get("typed_config"))
         .ok_or("no HTTP connection manager")?;
-    let action = manager
-        .pointer("/route_config/virtual_hosts/0/routes/0/route")
-        .ok_or("no inline route (modelops writes one route in the listener)")?;
-    let mut out = ActiveRoute::default();
+    if let Some(name) = manager.pointer("/rds/route_config_name") {
+        return name
+            .as_str()
+            .map(|n| Routes::Named(n.to_string()))
+            .ok_or_else(|| "a route configuration name that is not text".to_string());
+    }
+    let config = manager
+        .get("route_config")
+        .ok_or("no route configuration, named or inline")?;
+    route(config, Some(meta)).map(Routes::Inline)
+}
+
+/// The route of a route configuration: its first virtual host's first
+/// route, as modelops writes it (one route), with the idle versions in the
+/// metadata `meta`.
+fn route(config: &Value, meta: Option<&Value>) -> Result<ActiveRoute, String> {
+    let action = config
+        .pointer("/virtual_hosts/0/routes/0/route")
+        .ok_or("no route (modelops writes one)")?;
+    let mut out = ActiveRoute {
+        idle: meta
+            .and_then(|m| m.get("idle"))
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default(),
+        ..ActiveRoute::default()
+    };
     if let Some(cluster) = text(action, "cluster") {
         out.weighted.push((cluster.to_string(), 100));
     } else if let Some(weighted) = action.get("weighted_clusters") {

@@ -1,9 +1,13 @@
-//! The two files Envoy's bootstrap watches in the target's `config_dir`:
-//! `lds.json` (every model's listener) and `cds.json` (every version's
-//! cluster), each a discovery response `{"version_info", "resources"}`.
-//! modelops composes a change from these files (they hold the other
-//! models' resources), never reads the routing back from them: that comes
-//! from Envoy ([`super::dump`]).
+//! The files Envoy reads in the target's `config_dir`: `lds.json` (every
+//! model's listener) and `cds.json` (every version's cluster), which the
+//! bootstrap names, and `rds-MODEL.json` (a model's route configuration),
+//! which the model's listener names. Each is a discovery response
+//! `{"version_info", "resources"}`; a route file holds exactly one
+//! resource, since Envoy's RDS takes one route configuration per
+//! subscription (it refuses a file with two: "Unexpected RDS resource
+//! length"). modelops composes a change from these files (they hold the
+//! other models' resources), never reads the routing back from them: that
+//! comes from Envoy ([`super::dump`]).
 //!
 //! A file is replaced whole: a temp file in the same directory, synced and
 //! renamed over it, so Envoy, which reloads on the rename, never reads half
@@ -24,35 +28,57 @@ pub const LDS: &str = "lds.json";
 /// Clusters' file name.
 pub const CDS: &str = "cds.json";
 
-/// The resources of both files.
+/// The route files' names: `rds-MODEL.json`.
+const ROUTES: (&str, &str) = ("rds-", ".json");
+
+/// The name of the file holding the route configuration `name` (a model's
+/// name: no `/`).
+pub fn route_file_name(name: &str) -> String {
+    format!("{}{name}{}", ROUTES.0, ROUTES.1)
+}
+
+/// The file in `dir` holding the route configuration `name`.
+pub fn route_file(dir: &Path, name: &str) -> PathBuf {
+    dir.join(route_file_name(name))
+}
+
+/// The resources of the files.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Snapshot {
     /// Listeners by name.
     pub listeners: BTreeMap<String, Value>,
+    /// Route configurations by name, each from its own file.
+    pub routes: BTreeMap<String, Value>,
     /// Clusters by name.
     pub clusters: BTreeMap<String, Value>,
 }
 
 impl Snapshot {
-    /// Reads both files in `dir`; a missing file holds nothing.
+    /// Reads the files in `dir`; a missing file holds nothing.
     pub fn read(dir: &Path) -> Result<Snapshot, ServingError> {
         Ok(Snapshot {
             listeners: read_resources(&dir.join(LDS))?,
+            routes: read_routes(dir)?,
             clusters: read_resources(&dir.join(CDS))?,
         })
     }
 
-    /// Whether `model` has a listener or a cluster here.
+    /// Whether `model` has a listener, a route configuration or a cluster
+    /// here.
     pub fn serves(&self, model: &str) -> bool {
-        self.listeners.values().any(|l| model_of(l) == Some(model))
-            || self.clusters.values().any(|c| model_of(c) == Some(model))
+        [&self.listeners, &self.routes, &self.clusters]
+            .iter()
+            .any(|resources| resources.values().any(|r| model_of(r) == Some(model)))
     }
 
-    /// This snapshot with `model`'s resources replaced by `new`.
+    /// This snapshot with `model`'s resources replaced by `new`. The
+    /// model's listener stays as it is when the new one differs only in its
+    /// revision: a listener Envoy replaces drains its open connections.
     ///
-    /// Fails when one of the new clusters has the name, or the stats name,
-    /// of another model's cluster: Envoy's cluster names are global, and
-    /// two versions counted as one could not be told apart.
+    /// Fails when the new listener or route configuration has the name of
+    /// another model's, or one of the new clusters has the name, or the
+    /// stats name, of another model's cluster: Envoy's cluster names are
+    /// global, and two versions counted as one could not be told apart.
     pub fn with_model(&self, model: &str, new: ModelResources) -> Result<Snapshot, ServingError> {
         let mut out = self.without_model(model);
         let name = new.listener["name"].as_str().unwrap_or(model).to_string();
@@ -62,7 +88,20 @@ impl Snapshot {
                 model_of(other).map_or("another purpose".to_string(), |m| format!("`{m}`"))
             )));
         }
-        out.listeners.insert(name, new.listener);
+        let route = new.route["name"].as_str().unwrap_or(model).to_string();
+        if let Some(other) = out.routes.get(&route) {
+            return Err(ServingError::Config(format!(
+                "Envoy's route configuration `{route}` is in {} for {}; it is not `{model}`'s to replace",
+                route_file_name(&route),
+                model_of(other).map_or("another purpose".to_string(), |m| format!("`{m}`"))
+            )));
+        }
+        let listener = match self.listeners.get(&name) {
+            Some(old) if same_but_revision(old, &new.listener) => old.clone(),
+            _ => new.listener,
+        };
+        out.listeners.insert(name, listener);
+        out.routes.insert(route, new.route);
         let mut stats: BTreeMap<String, &str> = out
             .clusters
             .keys()
@@ -84,22 +123,20 @@ impl Snapshot {
         Ok(out)
     }
 
-    /// This snapshot without `model`'s listener and clusters.
+    /// This snapshot without `model`'s listener, route configuration and
+    /// clusters.
     pub fn without_model(&self, model: &str) -> Snapshot {
-        let keep = |r: &Value| model_of(r) != Some(model);
+        let keep = |resources: &BTreeMap<String, Value>| {
+            resources
+                .iter()
+                .filter(|(_, r)| model_of(r) != Some(model))
+                .map(|(n, r)| (n.clone(), r.clone()))
+                .collect()
+        };
         Snapshot {
-            listeners: self
-                .listeners
-                .iter()
-                .filter(|(_, l)| keep(l))
-                .map(|(n, l)| (n.clone(), l.clone()))
-                .collect(),
-            clusters: self
-                .clusters
-                .iter()
-                .filter(|(_, c)| keep(c))
-                .map(|(n, c)| (n.clone(), c.clone()))
-                .collect(),
+            listeners: keep(&self.listeners),
+            routes: keep(&self.routes),
+            clusters: keep(&self.clusters),
         }
     }
 
@@ -111,6 +148,21 @@ impl Snapshot {
         out.extend(other.clusters.clone());
         out
     }
+}
+
+/// Whether two listeners differ at most in the revision in their metadata.
+fn same_but_revision(a: &Value, b: &Value) -> bool {
+    let strip = |listener: &Value| {
+        let mut listener = listener.clone();
+        if let Some(meta) = listener
+            .pointer_mut(&format!("/metadata/filter_metadata/{METADATA}"))
+            .and_then(Value::as_object_mut)
+        {
+            meta.remove("revision");
+        }
+        listener
+    };
+    strip(a) == strip(b)
 }
 
 /// The model a resource's metadata names.
@@ -130,6 +182,52 @@ pub fn discovery_file<'a>(version: &str, resources: impl Iterator<Item = &'a Val
     .expect("JSON values serialize");
     text.push('\n');
     text
+}
+
+/// The route configurations in `dir`'s route files (`rds-*.json`), by
+/// name. Fails when a file does not hold exactly one, named as the file.
+fn read_routes(dir: &Path) -> Result<BTreeMap<String, Value>, ServingError> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+        Err(source) => {
+            return Err(ServingError::Io {
+                what: "list",
+                path: dir.display().to_string(),
+                source,
+            });
+        }
+    };
+    let mut out = BTreeMap::new();
+    for entry in entries {
+        let entry = entry.map_err(|source| ServingError::Io {
+            what: "list",
+            path: dir.display().to_string(),
+            source,
+        })?;
+        let file = entry.file_name();
+        let Some(name) = file
+            .to_str()
+            .and_then(|f| f.strip_prefix(ROUTES.0))
+            .and_then(|f| f.strip_suffix(ROUTES.1))
+        else {
+            continue;
+        };
+        let path = entry.path();
+        let mut resources = read_resources(&path)?.into_iter();
+        match (resources.next(), resources.next()) {
+            (Some((found, route)), None) if found == name => {
+                out.insert(found, route);
+            }
+            _ => {
+                return Err(ServingError::Config(format!(
+                    "{}: modelops writes one route configuration, `{name}`, in this file",
+                    path.display()
+                )));
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn read_resources(path: &Path) -> Result<BTreeMap<String, Value>, ServingError> {
@@ -195,118 +293,29 @@ pub fn write_atomic(path: &Path, text: &str) -> Result<(), ServingError> {
         .map_err(io("sync directory", dir))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn resource(name: &str, model: &str) -> Value {
-        json!({"name": name, "metadata": {"filter_metadata": {"modelops": {"model": model}}}})
-    }
-
-    fn snapshot(listeners: &[(&str, &str)], clusters: &[(&str, &str)]) -> Snapshot {
-        let map = |pairs: &[(&str, &str)]| {
-            pairs
-                .iter()
-                .map(|(n, m)| (n.to_string(), resource(n, m)))
-                .collect()
-        };
-        Snapshot {
-            listeners: map(listeners),
-            clusters: map(clusters),
+/// Removes `path` (a route file no listener names any more), and syncs its
+/// directory; a missing file is already removed.
+pub fn remove(path: &Path) -> Result<(), ServingError> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(ServingError::Io {
+                what: "remove",
+                path: path.display().to_string(),
+                source: e,
+            });
         }
+        _ => {}
     }
-
-    fn model(listener: &str, clusters: &[&str]) -> ModelResources {
-        ModelResources {
-            listener: resource(listener, "a"),
-            clusters: clusters
-                .iter()
-                .map(|n| (n.to_string(), resource(n, "a")))
-                .collect(),
-        }
-    }
-
-    #[test]
-    fn a_model_is_replaced_and_others_are_kept() {
-        let before = snapshot(
-            &[("a", "a"), ("b", "b")],
-            &[("a-v1", "a"), ("a-v2", "a"), ("b-v1", "b")],
-        );
-        let after = before
-            .with_model("a", model("a", &["a-v2", "a-v3"]))
-            .unwrap();
-        assert_eq!(
-            after,
-            snapshot(
-                &[("a", "a"), ("b", "b")],
-                &[("a-v2", "a"), ("a-v3", "a"), ("b-v1", "b")]
-            )
-        );
-        assert_eq!(
-            before.clusters_with(&after).keys().collect::<Vec<_>>(),
-            ["a-v1", "a-v2", "a-v3", "b-v1"]
-        );
-        assert_eq!(
-            before.without_model("a"),
-            snapshot(&[("b", "b")], &[("b-v1", "b")])
-        );
-        assert!(before.serves("a") && !before.serves("c"));
-    }
-
-    #[test]
-    fn names_another_model_holds_are_refused() {
-        let cases: &[(Snapshot, ModelResources, &str)] = &[
-            (
-                snapshot(&[("a", "b")], &[]),
-                model("a", &[]),
-                "Envoy's listener `a` is in lds.json for `b`; it is not `a`'s to replace",
-            ),
-            (
-                snapshot(&[], &[("a-v1", "b")]),
-                model("a", &["a-v1"]),
-                "`a`'s cluster `a-v1` would share its name or stats name with cluster `a-v1` in cds.json",
-            ),
-            (
-                snapshot(&[], &[("a-v1_0", "b")]),
-                model("a", &["a-v1.0"]),
-                "`a`'s cluster `a-v1.0` would share its name or stats name with cluster `a-v1_0` in cds.json",
-            ),
-            (
-                snapshot(&[], &[]),
-                model("a", &["a-v1.0.0-x+y", "a-v1.0.0-x.y"]),
-                "`a`'s cluster `a-v1.0.0-x.y` would share its name or stats name with cluster `a-v1.0.0-x+y` in cds.json",
-            ),
-        ];
-        for (before, new, want) in cases {
-            let got = before.with_model("a", new.clone()).unwrap_err().to_string();
-            assert_eq!(&got, want);
-        }
-    }
-
-    #[test]
-    fn files_round_trip_and_are_replaced_whole() {
-        let dir = tempfile::tempdir().unwrap();
-        assert_eq!(Snapshot::read(dir.path()).unwrap(), Snapshot::default());
-        let s = snapshot(&[("a", "a")], &[("a-v1", "a")]);
-        write_atomic(
-            &dir.path().join(LDS),
-            &discovery_file("7", s.listeners.values()),
-        )
-        .unwrap();
-        write_atomic(
-            &dir.path().join(CDS),
-            &discovery_file("7", s.clusters.values()),
-        )
-        .unwrap();
-        assert_eq!(Snapshot::read(dir.path()).unwrap(), s);
-        let names: Vec<String> = fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        assert_eq!(names.len(), 2, "no temp file is left: {names:?}");
-
-        fs::write(dir.path().join(CDS), "{\"resources\": 3}").unwrap();
-        let e = Snapshot::read(dir.path()).unwrap_err().to_string();
-        assert!(e.ends_with("cds.json: no `resources` list; modelops writes this file as JSON (`version_info`, `resources`)"), "{e}");
-    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|source| ServingError::Io {
+            what: "sync directory",
+            path: dir.display().to_string(),
+            source,
+        })
 }
+
+#[cfg(test)]
+#[path = "files_tests.rs"]
+mod tests;

@@ -1,11 +1,16 @@
 //! One model's Envoy resources, rendered from its route: a listener on the
-//! model's address whose route (inline in its HTTP connection manager)
-//! splits requests over one cluster per version, and a cluster per shadow
-//! version that receives the mirrored copies. Pure: every shape of routing
-//! is a snapshot test. Everything is JSON built with `serde_json`, so no
-//! name or address from a manifest or config can add a field.
+//! model's address whose HTTP connection manager takes its routes from the
+//! model's route configuration (RDS, from the model's file in
+//! `config_dir`), that route configuration, which splits requests over one
+//! cluster per version, and a cluster per shadow version that receives the
+//! mirrored copies. The listener holds nothing a routing change touches, so
+//! a new split changes the route configuration only: Envoy applies it to
+//! the connections already open, and drains nothing. Pure: every shape of
+//! routing is a snapshot test. Everything is JSON built with `serde_json`,
+//! so no name or address from a manifest or config can add a field.
 //!
-//! Names: the listener is named after the model; a version's cluster is
+//! Names: the listener and its route configuration are named after the
+//! model; a version's cluster is
 //! `MODEL-vVERSION`, a shadow's `MODEL-vVERSION-shadow`, so what a shadow
 //! was sent is counted apart from what a version served. Envoy's stats name
 //! a cluster by its `alt_stat_name`, the cluster's name with every character
@@ -13,9 +18,11 @@
 //! which the metrics preset queries ([`stat_name`]).
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use serde_json::{Value, json};
 
+use super::files::route_file;
 use crate::backend::serving::{Route, ServingError, VERSION_HEADER};
 use crate::manifest::address::{self, Address, Host};
 use crate::manifest::config::EnvoyTargetConfig;
@@ -54,26 +61,32 @@ impl Role {
 /// One model's resources.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelResources {
-    /// Its listener.
+    /// Its listener, which names the route configuration and its file.
     pub listener: Value,
+    /// Its route configuration, named after the model.
+    pub route: Value,
     /// A cluster per version it routes or mirrors to, by name.
     pub clusters: BTreeMap<String, Value>,
 }
 
 /// Renders `route`'s resources for the envoy target `target` configured by
-/// `config`; `revision` goes into the listener's metadata, so every write
-/// changes the listener and Envoy's `config_dump` shows when it is live.
+/// `config`, whose files are in `dir` (absolute: Envoy reads the route
+/// file from the path in the listener). `revision` goes into the metadata
+/// of the route configuration and of the listener, so Envoy's
+/// `config_dump` shows when a write is live (the caller keeps the
+/// listener it has when only the revision differs).
 ///
 /// Fails with [`ServingError::Config`] when the route cannot be served as
 /// asked: no listen address for the model or one Envoy cannot bind, no
 /// upstream for a version, live weights that do not sum to 100, a mirror
-/// above 100%, a sticky key Envoy's configuration cannot carry, or names
-/// outside the characters manifests allow.
+/// above 100%, a sticky key Envoy's configuration cannot carry, names
+/// outside the characters manifests allow, or a `dir` that is not text.
 pub fn render(
     target: &str,
     config: &EnvoyTargetConfig,
     route: &Route,
     revision: &str,
+    dir: &Path,
 ) -> Result<ModelResources, ServingError> {
     let model = route.model;
     let sticky = route.sticky.or(route.traffic.sticky.as_ref());
@@ -111,8 +124,9 @@ pub fn render(
             "the mirror of `{model}` version {version} is {percent}%, above 100%"
         )));
     }
-    // Zero weights route nothing and need no cluster; the listener's
-    // metadata keeps them, so the routing reads back as it was asked.
+    // Zero weights route nothing and need no cluster; the route
+    // configuration's metadata keeps them, so the routing reads back as it
+    // was asked.
     let idle: Vec<&str> = route
         .traffic
         .weights
@@ -168,6 +182,15 @@ pub fn render(
     if !mirrored.is_empty() {
         action["request_mirror_policies"] = Value::Array(mirrored);
     }
+    let (file, dir) = match (route_file(dir, model).to_str(), dir.to_str()) {
+        (Some(file), Some(dir)) => (file.to_string(), dir.to_string()),
+        _ => {
+            return Err(config_error(format!(
+                "config_dir `{}` is not UTF-8 text; Envoy's configuration names it",
+                dir.display()
+            )));
+        }
+    };
     let mut meta = json!({
         "model": model,
         "target": target,
@@ -177,10 +200,27 @@ pub fn render(
     if !idle.is_empty() {
         meta["idle"] = json!(idle);
     }
+    let route_config = json!({
+        "@type": "type.googleapis.com/envoy.config.route.v3.RouteConfiguration",
+        "name": model,
+        "metadata": {"filter_metadata": {METADATA: meta}},
+        // Envoy refuses a route naming a cluster it does not hold (for RDS
+        // it would otherwise answer 503), as it does for an inline route.
+        "validate_clusters": true,
+        "virtual_hosts": [{
+            "name": model,
+            "domains": ["*"],
+            "routes": [{"match": {"prefix": "/"}, "route": action}],
+        }],
+    });
     let listener = json!({
         "@type": "type.googleapis.com/envoy.config.listener.v3.Listener",
         "name": model,
-        "metadata": {"filter_metadata": {METADATA: meta}},
+        "metadata": {"filter_metadata": {METADATA: {
+            "model": model,
+            "target": target,
+            "revision": revision,
+        }}},
         "address": {"socket_address": {"address": ip.to_string(), "port_value": port}},
         "filter_chains": [{
             "filters": [{
@@ -188,13 +228,15 @@ pub fn render(
                 "typed_config": {
                     "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
                     "stat_prefix": stat_name(model),
-                    "route_config": {
-                        "name": model,
-                        "virtual_hosts": [{
-                            "name": model,
-                            "domains": ["*"],
-                            "routes": [{"match": {"prefix": "/"}, "route": action}],
-                        }],
+                    "rds": {
+                        "route_config_name": model,
+                        "config_source": {
+                            "resource_api_version": "V3",
+                            "path_config_source": {
+                                "path": file,
+                                "watched_directory": {"path": dir},
+                            },
+                        },
                     },
                     "http_filters": [{
                         "name": "envoy.filters.http.router",
@@ -206,7 +248,11 @@ pub fn render(
             }],
         }],
     });
-    Ok(ModelResources { listener, clusters })
+    Ok(ModelResources {
+        listener,
+        route: route_config,
+        clusters,
+    })
 }
 
 /// One version's cluster: a single endpoint, a static IP (or unix socket)

@@ -2,6 +2,7 @@
 //! refusal as a table row.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use super::*;
 use crate::state::TrafficRecord;
@@ -47,18 +48,25 @@ fn route<'a>(traffic: &'a TrafficRecord, sticky: Option<&'a StickyKey>) -> Route
     }
 }
 
-/// The listener and the clusters, as the files hold them.
+/// The directory the target writes to.
+const DIR: &str = "/srv/modelops/envoy";
+
+/// The listener, the route configuration and the clusters, as the files
+/// hold them.
 fn resources(traffic: &TrafficRecord, sticky: Option<&StickyKey>) -> String {
     let r = render(
         "edge",
         &config(),
         &route(traffic, sticky),
         "1700000000000.1",
+        Path::new(DIR),
     )
     .expect("renders");
     let clusters: Vec<&Value> = r.clusters.values().collect();
-    serde_json::to_string_pretty(&serde_json::json!({"listener": r.listener, "clusters": clusters}))
-        .unwrap()
+    serde_json::to_string_pretty(
+        &serde_json::json!({"listener": r.listener, "route": r.route, "clusters": clusters}),
+    )
+    .unwrap()
 }
 
 #[test]
@@ -138,33 +146,105 @@ fn shapes_of_routing() {
         ),
     ];
     for (name, traffic, sticky, want) in cases {
-        let r = render("edge", &config(), &route(&traffic, sticky), "1").expect(name);
-        let action = r
-            .listener
-            .pointer("/filter_chains/0/filters/0/typed_config/route_config/virtual_hosts/0/routes/0/route")
-            .unwrap();
+        let r = render(
+            "edge",
+            &config(),
+            &route(&traffic, sticky),
+            "1",
+            Path::new(DIR),
+        )
+        .expect(name);
+        let action = r.route.pointer("/virtual_hosts/0/routes/0/route").unwrap();
         assert_eq!(action, &want, "{name}");
     }
 }
 
 #[test]
-fn idle_versions_are_kept_in_the_metadata() {
+fn idle_versions_are_kept_in_the_route_configurations_metadata() {
     let r = render(
         "edge",
         &config(),
         &route(&traffic(&[("11", 100), ("12", 0)], &[]), None),
         "1",
+        Path::new(DIR),
     )
     .unwrap();
     assert_eq!(
-        r.listener["metadata"],
+        r.route["metadata"],
         json!({"filter_metadata": {"modelops": {
             "model": "fraud-detector", "target": "edge", "deployment": "fraud-detector",
             "revision": "1", "idle": ["12"]}}})
     );
     assert_eq!(
+        r.listener["metadata"],
+        json!({"filter_metadata": {"modelops": {
+            "model": "fraud-detector", "target": "edge", "revision": "1"}}})
+    );
+    assert_eq!(
         r.clusters.keys().collect::<Vec<_>>(),
         ["fraud-detector-v11"]
+    );
+}
+
+/// Every routing renders the same listener: a routing change rewrites the
+/// route file only, and Envoy drains no connection.
+#[test]
+fn the_listener_holds_no_routing() {
+    let header = StickyKey {
+        header: Some("X-User-Id".into()),
+        cookie: None,
+    };
+    let routings: Vec<(TrafficRecord, Option<&StickyKey>)> = vec![
+        (traffic(&[("11", 100)], &[]), None),
+        (traffic(&[("11", 95), ("12", 5)], &[]), None),
+        (traffic(&[("11", 100), ("12", 0)], &[("12", 10)]), None),
+        (traffic(&[("11", 50), ("12", 50)], &[]), Some(&header)),
+        (traffic(&[("12", 100)], &[]), None),
+    ];
+    let listeners: Vec<Value> = routings
+        .iter()
+        .map(|(traffic, sticky)| {
+            render(
+                "edge",
+                &config(),
+                &route(traffic, *sticky),
+                "1",
+                Path::new(DIR),
+            )
+            .unwrap()
+            .listener
+        })
+        .collect();
+    assert!(listeners.iter().all(|l| *l == listeners[0]));
+    assert_eq!(
+        listeners[0].pointer("/filter_chains/0/filters/0/typed_config/rds"),
+        Some(
+            &json!({"route_config_name": "fraud-detector", "config_source": {
+            "resource_api_version": "V3",
+            "path_config_source": {
+                "path": "/srv/modelops/envoy/rds-fraud-detector.json",
+                "watched_directory": {"path": "/srv/modelops/envoy"}}}})
+        )
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_directory_envoy_cannot_be_given_is_refused() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = Path::new(std::ffi::OsStr::from_bytes(b"/srv/\xff"));
+    let got = render(
+        "edge",
+        &config(),
+        &route(&traffic(&[("11", 100)], &[]), None),
+        "1",
+        dir,
+    )
+    .unwrap_err()
+    .to_string();
+    assert_eq!(
+        got,
+        "config_dir `/srv/\u{fffd}` is not UTF-8 text; Envoy's configuration names it"
     );
 }
 
@@ -325,7 +405,7 @@ fn routes_that_cannot_be_served_are_refused() {
             traffic: &traffic,
             sticky,
         };
-        let got = render(target, &config, &route, "1")
+        let got = render(target, &config, &route, "1", Path::new(DIR))
             .unwrap_err()
             .to_string();
         assert_eq!(got, want);
