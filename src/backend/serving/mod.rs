@@ -5,6 +5,7 @@
 //! API.
 
 pub mod envoy;
+pub mod files;
 pub mod local;
 pub mod nginx;
 

@@ -19,13 +19,13 @@ mod render;
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 pub use command::NginxCommand;
 pub use header::RouteHeader;
 pub use render::{render, upstream_address};
 
+use super::files::write_atomic;
 use super::{Route, ServingError, ServingTarget};
 use crate::manifest::config::NginxTargetConfig;
 use crate::state::TrafficRecord;
@@ -223,34 +223,6 @@ impl ServingTarget for NginxTarget {
             ServingError::Unhealthy(format!("probe of `{model}` on {}: {e}", self.describe()))
         })
     }
-}
-
-/// Replaces `path` with `text` so nginx never reads half a file: a temp file
-/// in the same directory (named so `*.conf` does not include it), synced,
-/// renamed over `path`, and the directory synced so the rename survives a
-/// crash.
-fn write_atomic(path: &Path, text: &str) -> Result<(), ServingError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let io = |what: &'static str, at: &Path| {
-        let path = at.display().to_string();
-        move |source| ServingError::Io { what, path, source }
-    };
-    let written = (|| {
-        let mut file = fs::File::create(&temp).map_err(io("create", &temp))?;
-        file.write_all(text.as_bytes())
-            .map_err(io("write", &temp))?;
-        file.sync_all().map_err(io("sync", &temp))?;
-        fs::rename(&temp, path).map_err(io("rename into place", path))
-    })();
-    if written.is_err() {
-        let _ = fs::remove_file(&temp);
-    }
-    written?;
-    fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io("sync directory", dir))
 }
 
 #[cfg(test)]

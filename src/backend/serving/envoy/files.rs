@@ -15,13 +15,13 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
 use super::render::{METADATA, ModelResources, stat_name};
 use crate::backend::serving::ServingError;
+pub use crate::backend::serving::files::write_atomic;
 
 /// Listeners' file name.
 pub const LDS: &str = "lds.json";
@@ -264,33 +264,6 @@ fn read_resources(path: &Path) -> Result<BTreeMap<String, Value>, ServingError> 
         }
     }
     Ok(out)
-}
-
-/// Replaces `path` with `text`: a temp file in the same directory (its name
-/// starts with `.`), synced, renamed over `path`, and the directory synced
-/// so the rename survives a crash.
-pub fn write_atomic(path: &Path, text: &str) -> Result<(), ServingError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    let temp: PathBuf = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let io = |what: &'static str, at: &Path| {
-        let path = at.display().to_string();
-        move |source| ServingError::Io { what, path, source }
-    };
-    let written = (|| {
-        let mut file = fs::File::create(&temp).map_err(io("create", &temp))?;
-        file.write_all(text.as_bytes())
-            .map_err(io("write", &temp))?;
-        file.sync_all().map_err(io("sync", &temp))?;
-        fs::rename(&temp, path).map_err(io("rename into place", path))
-    })();
-    if written.is_err() {
-        let _ = fs::remove_file(&temp);
-    }
-    written?;
-    fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io("sync directory", dir))
 }
 
 /// Removes `path` (a route file no listener names any more), and syncs its

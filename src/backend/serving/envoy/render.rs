@@ -23,6 +23,7 @@ use std::path::Path;
 use serde_json::{Value, json};
 
 use super::files::route_file;
+use crate::backend::serving::files::{is_plain, nonzero};
 use crate::backend::serving::{Route, ServingError, VERSION_HEADER};
 use crate::manifest::address::{self, Address, Host};
 use crate::manifest::config::EnvoyTargetConfig;
@@ -375,22 +376,10 @@ pub fn stat_name(name: &str) -> String {
         .collect()
 }
 
-fn nonzero(shares: &BTreeMap<String, u8>) -> Vec<(&str, u8)> {
-    shares
-        .iter()
-        .filter(|(_, p)| **p > 0)
-        .map(|(v, p)| (v.as_str(), *p))
-        .collect()
-}
-
 /// Model names, deployments and versions name resources and stats: keep
 /// them to the characters manifests allow.
 fn plain(value: &str, what: &str) -> Result<(), ServingError> {
-    let ok = !value.is_empty()
-        && value
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._+-".contains(c));
-    if ok {
+    if is_plain(value) {
         Ok(())
     } else {
         Err(config_error(format!(

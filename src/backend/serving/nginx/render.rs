@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
 use super::header::RouteHeader;
+use crate::backend::serving::files::{is_plain, nonzero};
 use crate::backend::serving::{Route, ServingError, VERSION_HEADER};
 use crate::manifest::config::NginxTargetConfig;
 use crate::manifest::deployment::StickyKey;
@@ -342,22 +343,10 @@ pub fn ident(name: &str) -> String {
         .collect()
 }
 
-fn nonzero(shares: &BTreeMap<String, u8>) -> Vec<(&str, u8)> {
-    shares
-        .iter()
-        .filter(|(_, p)| **p > 0)
-        .map(|(v, p)| (v.as_str(), *p))
-        .collect()
-}
-
 /// Model names and versions appear in comments: keep them to the
 /// characters manifests allow, so none can end a comment line.
 fn plain(value: &str, what: &str) -> Result<(), ServingError> {
-    let ok = !value.is_empty()
-        && value
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._+-".contains(c));
-    if ok {
+    if is_plain(value) {
         Ok(())
     } else {
         Err(config_error(format!(
