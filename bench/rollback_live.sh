@@ -18,8 +18,10 @@
 #   3. RUNS times per target, alternating direction: starts the bounded load
 #      generator (scripts/live/load.py: RATE requests/s for 5 s, every
 #      answer naming its version in x-modelops-version), and 1.5 s in runs
-#      `modelops rollback live-bench-<target> --to 1` (then `--release` and
-#      `--to 2` on the next run). From the load's log: the switch time, from
+#      `modelops rollback live-bench-<target> --to V --force`, V taking turns
+#      between 1 and 2 (from the second run on, after an untimed `--release`
+#      of the previous hold; a version that left Production by a rollback is
+#      no longer known-good, hence --force). From the load's log: the switch time, from
 #      the command's start to the first request after which every answer
 #      comes from the target version; and the requests that failed (non-2xx
 #      or no answer) in the whole window;
@@ -185,23 +187,22 @@ YAML
 
 # One measured rollback on TARGET to VERSION; appends "switch_ms failed total" to OUT.
 measure() {
-    local target="$1" version="$2" listen="$3" out="$4" repo="$WORK/repo-$1" model="live-bench-$1"
+    local target="$1" version="$2" listen="$3" out="$4" first="$5" repo="$WORK/repo-$1" model="live-bench-$1"
     local load="$WORK/load-$target-$version-$RANDOM.jsonl" started
     python3 "$ROOT/scripts/live/load.py" --url "http://$listen/invocations" \
         --requests $((RATE * 5)) --duration 5 --rate "$RATE" --concurrency 16 --out "$load" >/dev/null &
     local load_pid=$!
     sleep 1.5
-    started="$(date +%s.%N)"
-    if [[ "$version" == 1 ]]; then
-        "$BIN" rollback "$model" --repo "$repo" --to 1 --reason bench >"$WORK/rollback.out" 2>&1 ||
-            { cat "$WORK/rollback.out" >&2; die "rollback to 1 failed"; }
-    else
+    # Every run after the first ends the previous rollback's hold first
+    # (untimed), then rolls back; the versions take turns, and one that left
+    # Production by a rollback is no longer known-good, hence --force.
+    if [[ "$first" != 1 ]]; then
         "$BIN" rollback "$model" --repo "$repo" --release >"$WORK/rollback.out" 2>&1 ||
             { cat "$WORK/rollback.out" >&2; die "release failed"; }
-        started="$(date +%s.%N)"
-        "$BIN" rollback "$model" --repo "$repo" --to 2 --reason bench >"$WORK/rollback.out" 2>&1 ||
-            { cat "$WORK/rollback.out" >&2; die "rollback to 2 failed"; }
     fi
+    started="$(date +%s.%N)"
+    "$BIN" rollback "$model" --repo "$repo" --to "$version" --force --reason bench >"$WORK/rollback.out" 2>&1 ||
+        { cat "$WORK/rollback.out" >&2; die "rollback to $version failed"; }
     wait "$load_pid"
     python3 - "$load" "$started" "$version" >>"$out" <<'PY'
 import json, sys
@@ -226,7 +227,7 @@ for target in envoy nginx; do
     : >"$WORK/$target.txt"
     for i in $(seq 1 "$RUNS"); do
         if ((i % 2)); then version=1; else version=2; fi
-        measure "$target" "$version" "$listen" "$WORK/$target.txt"
+        measure "$target" "$version" "$listen" "$WORK/$target.txt" "$((i == 1))"
         log "$target run $i (to version $version): $(tail -n 1 "$WORK/$target.txt")"
     done
     RESULTS+=("$(sort -n "$WORK/$target.txt" | awk -v t="$target" '
