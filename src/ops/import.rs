@@ -148,7 +148,7 @@ pub fn run(ctx: &Context, req: &Request) -> Result<Imported> {
     for (l, d) in &drafts {
         let todos = desired
             .as_ref()
-            .map(|desired| todo::todos(desired, l))
+            .map(|desired| todo::todos(desired, l, ctx.now))
             .unwrap_or_default();
         let rendered = model_yaml(d, &header, &|v| todos.get(&v.version).cloned());
         let path = path_of(&d.name);

@@ -30,7 +30,11 @@ pub fn next_stage(stage: Stage) -> Option<Stage> {
 
 /// The to-dos of each version of `listed` that has a next promotion, by
 /// version; the model must be in `desired` (as import wrote it).
-pub fn todos(desired: &Desired, listed: &ListedModel) -> BTreeMap<VersionId, Todos> {
+pub fn todos(
+    desired: &Desired,
+    listed: &ListedModel,
+    now: jiff::Timestamp,
+) -> BTreeMap<VersionId, Todos> {
     let name = &listed.observed.name;
     let Some(model) = desired.models.get(name) else {
         return BTreeMap::new();
@@ -100,6 +104,7 @@ pub fn todos(desired: &Desired, listed: &ListedModel) -> BTreeMap<VersionId, Tod
             run_metrics: &run_metrics,
             observed: &observed,
             evidence,
+            now,
         });
         let benchmarked = gates::gates_for(policy, next).is_some_and(|g| g.benchmark.is_some());
         let items: Vec<String> = results
