@@ -166,7 +166,17 @@ fn a_rollback_switches_nginx_only_to_an_upstream_that_answers() {
         );
         if matches!(behind, Behind::ModelServer) {
             nginx.wait_for_reload(&workers);
-            let counts = send_many(port, 40, |_| Vec::new());
+            // A reload is asynchronous, and the workers seen before it may
+            // have been an earlier reload's: ask until every request of a
+            // round reaches version 2, for 5 s at most.
+            let started = std::time::Instant::now();
+            let mut counts = send_many(port, 40, |_| Vec::new());
+            while counts != [("2".to_string(), 40)].into()
+                && started.elapsed() < std::time::Duration::from_secs(5)
+            {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                counts = send_many(port, 40, |_| Vec::new());
+            }
             assert_eq!(
                 counts,
                 [("2".to_string(), 40)].into(),
