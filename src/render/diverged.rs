@@ -14,7 +14,9 @@ fn by_model(plan: &Plan) -> Vec<&[Diverged]> {
 }
 
 fn since(d: &Diverged) -> String {
-    d.since.map(|t| format!(" since {t}")).unwrap_or_default()
+    d.since
+        .map(|t| format!(" since {}", crate::state::format::at(t)))
+        .unwrap_or_default()
 }
 
 /// The section for a terminal; empty when nothing diverged.

@@ -102,7 +102,7 @@ fn rollout_lines(r: &RolloutRecord, now: Timestamp) -> String {
         text(&r.strategy),
         r.version,
         text(&r.phase),
-        r.step_started_at
+        crate::state::format::at(r.step_started_at)
     );
     if r.phase == PROGRESSING
         && let Some(s) = stage

@@ -206,7 +206,7 @@ pub fn plan_text(plan: &Plan) -> String {
                 text(&r.model),
                 r.version,
                 r.wanted,
-                r.at,
+                crate::state::format::at(r.at),
                 text(&r.reason)
             );
         }

@@ -26,6 +26,12 @@ fn trimmed(x: f64, decimals: usize) -> String {
     }
 }
 
+/// A time as a person reads it: to the second, in UTC
+/// (`2026-12-03T07:27:24Z`, never nanoseconds).
+pub fn at(t: jiff::Timestamp) -> String {
+    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
 /// `1h`, `45m`, `2d 3h`: an elapsed time as a person reads it.
 pub fn human(secs: i64) -> String {
     let secs = secs.max(0);
@@ -79,5 +85,13 @@ mod tests {
         for (secs, shown) in cases {
             assert_eq!(human(secs), shown, "{secs}");
         }
+    }
+
+    #[test]
+    fn times_show_to_the_second() {
+        let t: jiff::Timestamp = "2026-12-03T07:27:24.068230021Z".parse().unwrap();
+        assert_eq!(at(t), "2026-12-03T07:27:24Z");
+        let t: jiff::Timestamp = "2026-11-26T09:00:00Z".parse().unwrap();
+        assert_eq!(at(t), "2026-11-26T09:00:00Z");
     }
 }

@@ -112,6 +112,25 @@ fn a_refused_promotion_is_diverged_until_git_agrees() {
         .stdout_has(MATCH);
 }
 
+/// A real clock has nanoseconds; what a person reads is to the second.
+#[test]
+fn times_in_the_plan_are_to_the_second() {
+    let repo = applied();
+    repo.file(
+        "observations.yaml",
+        crate::rollouts::observations(&repo, 0.021),
+    );
+    crate::rollouts::promote(&repo);
+    repo.run(&["apply", "--auto-approve"]).code(0);
+    repo.at("2026-11-26T10:00:00.123456789Z");
+    repo.run(&["apply", "--auto-approve"]).code(1);
+    repo.run(&["plan"])
+        .code(0)
+        .stdout_has("(failed rollout since 2026-11-26T10:00:00Z)")
+        .stdout_has("rejected at 2026-11-26T10:00:00Z: ")
+        .stdout_lacks(".123456789");
+}
+
 #[test]
 fn a_failed_canary_is_diverged() {
     let repo = applied();

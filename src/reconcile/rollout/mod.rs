@@ -383,7 +383,11 @@ fn refuse(
     };
     let why = match &decision {
         Some(Decision::Refused(PlanStep::RejectVersion { gates, .. })) => failure_summary(gates),
-        Some(Decision::Held(h)) => format!("rejected at {}: {}", h.at, h.reason),
+        Some(Decision::Held(h)) => format!(
+            "rejected at {}: {}",
+            crate::state::format::at(h.at),
+            h.reason
+        ),
         _ => "see its gates above".to_string(),
     };
     if inputs.record != Some(&kept) {
