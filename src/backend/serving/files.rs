@@ -7,7 +7,8 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::ServingError;
+use super::{Route, ServingError};
+use crate::manifest::rules::valid_name;
 
 /// Replaces `path` with `text`: a temp file in the same directory (its name
 /// starts with `.`), synced, renamed over `path`, and the directory synced
@@ -53,4 +54,33 @@ pub fn is_plain(value: &str) -> bool {
         && value
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "._+-".contains(c))
+}
+
+/// Refuses `value` unless [`is_plain`], naming `what` it is and what would
+/// not carry it (`an nginx fragment cannot carry`).
+pub fn plain(value: &str, what: &str, carrier: &str) -> Result<(), ServingError> {
+    if is_plain(value) {
+        Ok(())
+    } else {
+        Err(ServingError::Config(format!(
+            "{what} `{}` holds characters {carrier}",
+            value.escape_debug()
+        )))
+    }
+}
+
+/// The names a route pastes into a target's configuration: the target's,
+/// the model's and the deployment's (which may also name a file, so it
+/// holds no `/`). Validation refuses bad ones already; a renderer refuses
+/// them again, so no path (a hand-edited state, a saved plan) can paste
+/// text into the configuration.
+pub fn check_names(target: &str, route: &Route, carrier: &str) -> Result<(), ServingError> {
+    if !valid_name(target) {
+        return Err(ServingError::Config(format!(
+            "serving target name `{}` holds characters {carrier}",
+            target.escape_debug()
+        )));
+    }
+    plain(route.model, "model name", carrier)?;
+    plain(route.deployment, "deployment name", carrier)
 }

@@ -23,12 +23,12 @@ use std::path::Path;
 use serde_json::{Value, json};
 
 use super::files::route_file;
-use crate::backend::serving::files::{is_plain, nonzero};
+use crate::backend::serving::files::{check_names, nonzero, plain};
 use crate::backend::serving::{Route, ServingError, VERSION_HEADER};
 use crate::manifest::address::{self, Address, Host};
 use crate::manifest::config::EnvoyTargetConfig;
 use crate::manifest::deployment::StickyKey;
-use crate::manifest::rules::{valid_name, valid_sticky_cookie, valid_sticky_header};
+use crate::manifest::rules::{valid_sticky_cookie, valid_sticky_header};
 
 /// The key of modelops's entries in a resource's `metadata.filter_metadata`.
 pub const METADATA: &str = "modelops";
@@ -70,6 +70,9 @@ pub struct ModelResources {
     pub clusters: BTreeMap<String, Value>,
 }
 
+/// What would not carry a name outside the plain characters (messages).
+const CARRIER: &str = "modelops does not put in Envoy's configuration";
+
 /// Renders `route`'s resources for the envoy target `target` configured by
 /// `config`, whose files are in `dir` (absolute: Envoy reads the route
 /// file from the path in the listener). `revision` goes into the metadata
@@ -91,14 +94,7 @@ pub fn render(
 ) -> Result<ModelResources, ServingError> {
     let model = route.model;
     let sticky = route.sticky.or(route.traffic.sticky.as_ref());
-    if !valid_name(target) {
-        return Err(config_error(format!(
-            "serving target name `{}` holds characters modelops does not put in Envoy's configuration",
-            target.escape_debug()
-        )));
-    }
-    plain(model, "model name")?;
-    plain(route.deployment, "deployment name")?;
+    check_names(target, route, CARRIER)?;
     let listen = config.listen.get(model).ok_or_else(|| {
         config_error(format!(
             "envoy target `{target}` has no listen address for model `{model}` \
@@ -138,7 +134,7 @@ pub fn render(
 
     let mut clusters = BTreeMap::new();
     let mut add = |version: &str, role: Role| -> Result<String, ServingError> {
-        plain(version, &format!("version of `{model}`"))?;
+        plain(version, &format!("version of `{model}`"), CARRIER)?;
         let upstream = upstream_address(target, config, model, version)?;
         let name = cluster_name(model, version, role);
         clusters.insert(
@@ -374,19 +370,6 @@ pub fn stat_name(name: &str) -> String {
             }
         })
         .collect()
-}
-
-/// Model names, deployments and versions name resources and stats: keep
-/// them to the characters manifests allow.
-fn plain(value: &str, what: &str) -> Result<(), ServingError> {
-    if is_plain(value) {
-        Ok(())
-    } else {
-        Err(config_error(format!(
-            "{what} `{}` holds characters modelops does not put in Envoy's configuration",
-            value.escape_debug()
-        )))
-    }
 }
 
 fn config_error(message: String) -> ServingError {

@@ -14,13 +14,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
 use super::header::RouteHeader;
-use crate::backend::serving::files::{is_plain, nonzero};
+use crate::backend::serving::files::{check_names, nonzero, plain};
 use crate::backend::serving::{Route, ServingError, VERSION_HEADER};
 use crate::manifest::config::NginxTargetConfig;
 use crate::manifest::deployment::StickyKey;
-use crate::manifest::rules::{
-    valid_name, valid_nginx_address, valid_sticky_cookie, valid_sticky_header,
-};
+use crate::manifest::rules::{valid_nginx_address, valid_sticky_cookie, valid_sticky_header};
+
+/// What would not carry a name outside the plain characters (messages).
+const CARRIER: &str = "an nginx fragment cannot carry";
 
 /// Renders `route`'s fragment for the nginx target `target` configured by
 /// `config`.
@@ -37,17 +38,7 @@ pub fn render(
     let model = route.model;
     // As in the `local` target: the route's key, else the record's.
     let sticky = route.sticky.or(route.traffic.sticky.as_ref());
-    // Validation refuses these already; the renderer refuses them again, so
-    // no path (a hand-edited state, a saved plan) can paste text into nginx.
-    if !valid_name(target) {
-        return Err(config_error(format!(
-            "serving target name `{}` holds characters an nginx fragment cannot carry",
-            target.escape_debug()
-        )));
-    }
-    plain(model, "model name")?;
-    // The deployment names the fragment's file, so it holds no `/` either.
-    plain(route.deployment, "deployment name")?;
+    check_names(target, route, CARRIER)?;
     let model_id = ident(model);
     let listen = config.listen.get(model).ok_or_else(|| {
         config_error(format!(
@@ -76,7 +67,7 @@ pub fn render(
     let versions: BTreeSet<&str> = live.iter().chain(&mirrors).map(|(v, _)| *v).collect();
     let mut upstreams: BTreeMap<String, (&str, String)> = BTreeMap::new();
     for version in versions {
-        plain(version, &format!("version of `{model}`"))?;
+        plain(version, &format!("version of `{model}`"), CARRIER)?;
         let name = upstream_name(&model_id, version);
         let address = upstream_address(target, config, model, version)?;
         if let Some((other, _)) = upstreams.insert(name.clone(), (version, address)) {
@@ -341,19 +332,6 @@ pub fn ident(name: &str) -> String {
     name.chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
         .collect()
-}
-
-/// Model names and versions appear in comments: keep them to the
-/// characters manifests allow, so none can end a comment line.
-fn plain(value: &str, what: &str) -> Result<(), ServingError> {
-    if is_plain(value) {
-        Ok(())
-    } else {
-        Err(config_error(format!(
-            "{what} `{}` holds characters an nginx fragment cannot carry",
-            value.escape_debug()
-        )))
-    }
 }
 
 /// Addresses are pasted into directives: one word of the characters
