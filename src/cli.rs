@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "modelops", version, propagate_version = true)]
 #[command(
-    after_help = "Exit codes: 0 success (plan --detailed-exitcode: no changes), 1 error, 2 changes (only with --detailed-exitcode).\nEnvironment: MODELOPS_NOW (RFC 3339) overrides the clock."
+    after_help = "Exit codes: 0 success (plan --detailed-exitcode: no changes), 1 error, 2 changes (only with --detailed-exitcode).\nEnvironment: MODELOPS_NOW (RFC 3339) overrides the clock; NO_COLOR turns colour off (see --color)."
 )]
 pub struct Cli {
     /// What to do.
@@ -32,6 +32,21 @@ pub struct Global {
     /// state.dir in modelops.yaml).
     #[arg(long, global = true, value_name = "DIR")]
     pub state: Option<PathBuf>,
+    /// Colour the output: `auto` colours a terminal unless NO_COLOR is set,
+    /// `always` colours pipes too, `never` never.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    pub color: ColorChoice,
+}
+
+/// `--color`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// On a terminal, unless NO_COLOR is set or TERM is dumb.
+    Auto,
+    /// Always, even into a pipe or a file.
+    Always,
+    /// Never.
+    Never,
 }
 
 /// Subcommands.
@@ -120,7 +135,14 @@ pub struct ValidateArgs {
 
 /// `plan`
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  modelops plan                                  # every model\n  modelops plan fraud-detector churn-predictor   # only these two\n  modelops plan -v                               # every gate row, passing ones too\n  modelops plan --out plan.json                  # save it for `modelops apply plan.json`\n  modelops plan --base origin/main --format markdown   # a pull request's plan"
+)]
 pub struct PlanArgs {
+    /// Plan only these models (default: every model). A name the
+    /// repository does not declare is an error.
+    #[arg(value_name = "MODEL")]
+    pub models: Vec<String>,
     /// Which files.
     #[command(flatten)]
     pub rev: RevArgs,
@@ -134,6 +156,10 @@ pub struct PlanArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
     pub format: PlanFormat,
+    /// List every gate row, passing ones too (by default a table shows
+    /// failing and skipped rows, and counts the rest).
+    #[arg(short, long)]
+    pub verbose: bool,
     /// Exit 0 when there are no changes, 1 on error, 2 when there are
     /// changes or a version diverged from git.
     #[arg(long)]
@@ -147,22 +173,29 @@ pub struct PlanArgs {
 
 /// `apply`
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  modelops apply                          # plan every model, ask, apply\n  modelops apply fraud-detector           # only this model\n  modelops plan --out plan.json && modelops apply plan.json\n  modelops apply --auto-approve           # a scheduled job: no question asked\n\nAn argument holding a `.` or a `/` is a saved plan file (model names never do); any other is a model name."
+)]
 pub struct ApplyArgs {
     /// Which files (ignored when a plan file is given).
     #[command(flatten)]
     pub rev: RevArgs,
-    /// A plan saved with `plan --out`: derived again from the commit it
-    /// names and refused unless its steps are the same, or if the state
-    /// changed since.
-    #[arg(value_name = "PLAN_FILE")]
-    pub plan_file: Option<PathBuf>,
+    /// Model names to plan and apply (default: every model), or one plan
+    /// saved with `plan --out`. A saved plan is derived again from the
+    /// commit it names and refused unless its steps are the same, or if the
+    /// state changed since.
+    #[arg(value_name = "MODEL|PLAN_FILE")]
+    pub targets: Vec<String>,
     /// Apply a saved plan made from uncommitted changes (or outside git) as
     /// saved: it cannot be checked against a commit.
-    #[arg(long, requires = "plan_file")]
+    #[arg(long)]
     pub allow_dirty_plan: bool,
     /// Apply without asking for confirmation.
     #[arg(long)]
     pub auto_approve: bool,
+    /// List every gate row of the plan shown before applying.
+    #[arg(short, long)]
+    pub verbose: bool,
 }
 
 /// `status`

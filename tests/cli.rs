@@ -25,6 +25,7 @@
 //! - `latency` — the serving-latency benchmark against a server inside the test.
 //! - `monitor` — `modelops monitor`: signals, unmeasured, retrain webhook/dispatch once per window, rollback.
 //! - `monitor_e2e` — `modelops monitor` on a real Prometheus and nginx: figures from backfilled series, a rollback that switches nginx and the registry, retrain calls once per window.
+//! - `habits` — `plan`/`apply` of named models, the compact gate tables and `-v`, `--color` and `NO_COLOR`.
 //! - `saved_plan` — `apply FILE` derives the plan again from its commit: edited steps and uncommitted plans are refused.
 //! - `audit` — the append-only, hash-chained event log: `history --verify`, state/log mismatches, `unlock --force`, state validated on read.
 //! - `rollback` — `modelops rollback`: serving and registry switch, the hold and its release, the last known-good target (also monitor's).
@@ -76,6 +77,8 @@ mod formats;
 mod gates;
 #[path = "cli/git.rs"]
 mod git;
+#[path = "cli/habits.rs"]
+mod habits;
 #[path = "cli/import.rs"]
 mod import;
 #[path = "cli/init.rs"]

@@ -4,7 +4,7 @@
 //! [`crate::ops::plan`]'s. This asks for confirmation and says what happened.
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Result, bail};
@@ -19,7 +19,13 @@ use crate::render::{applied_text, nothing_planned, plan_text, stale_text};
 
 /// Applies and reports.
 pub fn run(ctx: &Context, args: ApplyArgs) -> Result<ExitCode> {
-    let (plan, config) = match &args.plan_file {
+    let (plan_file, models) = targets(&args.targets)?;
+    if args.allow_dirty_plan && plan_file.is_none() {
+        bail!(
+            "--allow-dirty-plan applies to a saved plan file: name one (modelops apply plan.json)"
+        );
+    }
+    let (plan, config) = match &plan_file {
         // A saved plan needs no confirmation, but is applied only if its
         // commit still derives the same steps, and only onto the state it
         // was computed from (checked again under the lock below).
@@ -38,6 +44,7 @@ pub fn run(ctx: &Context, args: ApplyArgs) -> Result<ExitCode> {
             let req = Request {
                 rev: args.rev.rev.clone(),
                 base: None,
+                models,
             };
             let (p, config) = match compute(ctx, &req)? {
                 // Applying needs only the plan: free the rest first.
@@ -47,7 +54,7 @@ pub fn run(ctx: &Context, args: ApplyArgs) -> Result<ExitCode> {
                     return Ok(ExitCode::FAILURE);
                 }
             };
-            emit(&plan_text(&p));
+            emit(&plan_text(&p, crate::render::Detail::verbose(args.verbose)));
             if !p.errors.is_empty() {
                 return Ok(ExitCode::FAILURE);
             }
@@ -67,7 +74,7 @@ pub fn run(ctx: &Context, args: ApplyArgs) -> Result<ExitCode> {
     }
     let (plan, report, gate_notes) = match crate::ops::apply::run(ctx, plan, &config)? {
         Applied::Stale(changes) => {
-            err(&stale_text(&changes, args.plan_file.is_some()));
+            err(&stale_text(&changes, plan_file.is_some()));
             return Ok(ExitCode::FAILURE);
         }
         Applied::Done {
@@ -87,6 +94,32 @@ pub fn run(ctx: &Context, args: ApplyArgs) -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Splits apply's arguments into a saved plan file and model names: an
+/// argument holding a `.` or a `/` is a file, as no model name can.
+fn targets(args: &[String]) -> Result<(Option<PathBuf>, Vec<String>)> {
+    let (files, models): (Vec<&String>, Vec<&String>) =
+        args.iter().partition(|a| a.contains(['.', '/']));
+    if let Some(file) = models.iter().find(|m| Path::new(m.as_str()).is_file()) {
+        bail!(
+            "`{file}` is read as a model name; to apply the saved plan file of that name, write ./{file}",
+            file = crate::render::terminal(file)
+        );
+    }
+    match (files.as_slice(), models.is_empty()) {
+        ([], _) => Ok((None, models.into_iter().cloned().collect())),
+        ([file], true) => Ok((Some(PathBuf::from(file)), Vec::new())),
+        ([_], false) => bail!(
+            "a saved plan is applied whole, and cannot be limited to models: plan them with `modelops plan {} --out FILE`, then apply FILE",
+            models
+                .iter()
+                .map(|m| m.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+        _ => bail!("apply takes one saved plan file at a time"),
+    }
 }
 
 /// The saved plan at `path` to apply, or `None` when binding it to its
@@ -128,7 +161,10 @@ fn saved_plan(bound: Bound, path: &Path) -> Option<Plan> {
 /// Writes `text` to stderr through the render boundary: a saved plan, a
 /// server's error or a manifest value cannot reach the terminal raw.
 fn err(text: &str) {
-    eprint!("{}", crate::render::terminal(text));
+    eprint!(
+        "{}",
+        crate::render::terminal_painted(text, crate::render::paint::stderr_colour())
+    );
 }
 
 fn confirm() -> Result<bool> {

@@ -25,11 +25,13 @@ use anyhow::{Context as _, Result};
 use jiff::Timestamp;
 
 use crate::backend::Env;
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, ColorChoice, Command};
 use crate::ops::Context;
+use crate::render::paint;
 
 /// Runs the parsed command line.
 pub fn dispatch(cli: Cli) -> Result<ExitCode> {
+    set_colour(cli.global.color);
     let ctx = context(cli.global.repo, cli.global.state)?;
     match cli.command {
         Command::Validate(a) => validate::run(&ctx, a),
@@ -45,6 +47,22 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Import(a) => import::run(&ctx, a),
         Command::Init(a) => init::run(a),
     }
+}
+
+/// Decides, once, whether stdout and stderr are coloured.
+fn set_colour(choice: ColorChoice) {
+    use std::io::IsTerminal;
+    let choice = match choice {
+        ColorChoice::Auto => "auto",
+        ColorChoice::Always => "always",
+        ColorChoice::Never => "never",
+    };
+    let (no_color, term) = (std::env::var("NO_COLOR").ok(), std::env::var("TERM").ok());
+    let on = |tty: bool| paint::decide(choice, tty, no_color.as_deref(), term.as_deref());
+    paint::set_colour(
+        on(std::io::stdout().is_terminal()),
+        on(std::io::stderr().is_terminal()),
+    );
 }
 
 /// The context of `--repo` and `--state`, at `MODELOPS_NOW` or the clock,
@@ -70,7 +88,10 @@ fn context(repo: PathBuf, state: Option<PathBuf>) -> Result<Context> {
 /// unchanged once [`crate::render::json_output`] made it safe. A closed pipe
 /// (`modelops plan | head`) ends output quietly.
 pub fn emit(text: &str) {
-    emit_commands(&crate::render::terminal(text));
+    emit_commands(&crate::render::terminal_painted(
+        text,
+        paint::stdout_colour(),
+    ));
 }
 
 /// Writes GitHub workflow commands (`validate --format github`) as they
@@ -87,7 +108,10 @@ pub fn emit_commands(text: &str) {
 /// Writes a message to stderr through the same net as [`emit`], with a
 /// newline.
 pub fn warn(text: &str) {
-    eprintln!("{}", crate::render::terminal(text));
+    eprintln!(
+        "{}",
+        crate::render::terminal_painted(text, paint::stderr_colour())
+    );
 }
 
 /// Lets a large value go without freeing it, because the process is about

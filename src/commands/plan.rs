@@ -17,6 +17,7 @@ pub fn run(ctx: &Context, args: PlanArgs) -> Result<ExitCode> {
     let req = Request {
         rev: args.rev.rev,
         base: args.base,
+        models: args.models,
     };
     let p = match compute(ctx, &req)? {
         Planned::Plan(p, _, inputs) => {
@@ -29,7 +30,7 @@ pub fn run(ctx: &Context, args: PlanArgs) -> Result<ExitCode> {
         }
     };
     emit(&match args.format {
-        PlanFormat::Text => plan_text(&p),
+        PlanFormat::Text => plan_text(&p, crate::render::Detail::verbose(args.verbose)),
         PlanFormat::Json => plan_json(&p),
         PlanFormat::Markdown => plan_markdown(&p),
     });

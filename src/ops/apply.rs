@@ -192,6 +192,7 @@ pub fn bind_to_commit(
     let req = Request {
         rev: Some(commit.clone()),
         base: saved.source.base.clone(),
+        models: saved.source.models.clone(),
     };
     let derived = match compute(&at_plan_time, &req).with_context(|| {
         format!(

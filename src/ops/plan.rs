@@ -28,6 +28,9 @@ pub struct Request {
     /// The pull request's base revision: plan only what changed since, with
     /// its trusted settings.
     pub base: Option<String>,
+    /// Plan only these models (empty: every model the other options
+    /// leave). A name the repository does not declare is an error.
+    pub models: Vec<String>,
 }
 
 /// A plan computed from the repository and the state, or the validation errors.
@@ -58,6 +61,7 @@ pub fn compute(ctx: &Context, req: &Request) -> Result<Planned> {
         } => (desired, files, commit),
         Loaded::Invalid(diags, files) => return Ok(Planned::Invalid(diags, files)),
     };
+    check_names(&desired, &req.models)?;
     // On a pull request every setting that reaches outside (registry,
     // state, serving targets, providers, benchmarks) is the base's.
     let (scope, diffs, trusted, after_merge) = match base {
@@ -77,6 +81,7 @@ pub fn compute(ctx: &Context, req: &Request) -> Result<Planned> {
             (scope, diffs, trusted, changes)
         }
     };
+    let scope = narrow(scope, &req.models);
     let config = &trusted.config;
     // The files' text is needed again only to locate refused changes, which
     // are rare: free it before the state is read, and re-read if needed.
@@ -141,6 +146,7 @@ pub fn compute(ctx: &Context, req: &Request) -> Result<Planned> {
         revision: rev.map(str::to_string),
         commit,
         base: base.map(str::to_string),
+        models: req.models.clone(),
     };
     p.after_merge = after_merge;
     for m in &mut p.models {
@@ -159,6 +165,48 @@ pub fn compute(ctx: &Context, req: &Request) -> Result<Planned> {
     }
     let config = Box::new(desired.config.clone());
     Ok(Planned::Plan(Box::new(p), config, Inputs(desired, actual)))
+}
+
+/// Refuses model names the repository does not declare, all of them at
+/// once, each with the closest declared name when one is near.
+fn check_names(desired: &Desired, names: &[String]) -> Result<()> {
+    let unknown: Vec<String> = names
+        .iter()
+        .filter(|n| !desired.models.contains_key(n.as_str()))
+        .map(|n| {
+            let hint = crate::manifest::suggest::did_you_mean(
+                n,
+                desired.models.keys().map(String::as_str),
+            );
+            format!("no model named `{n}` in models/{hint}")
+        })
+        .collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "{}
+The models this repository declares: {}.",
+        unknown.join("\n"),
+        desired
+            .models
+            .keys()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+/// `scope` limited to `models`, when any are named.
+fn narrow(scope: Scope, models: &[String]) -> Scope {
+    if models.is_empty() {
+        return scope;
+    }
+    let named = models.iter().cloned();
+    match scope {
+        Scope::All => Scope::Only(named.collect()),
+        Scope::Only(set) => Scope::Only(named.filter(|m| set.contains(m)).collect()),
+    }
 }
 
 /// The models whose manifests (or the policy or config they depend on)

@@ -70,7 +70,12 @@ pub fn plan_markdown(plan: &Plan) -> String {
         for n in notes {
             let next = n
                 .next_at
-                .map(|t| format!(" _(next decision due at {})_", inline(&t.to_string())))
+                .map(|t| {
+                    format!(
+                        " _(next decision due at {})_",
+                        inline(&crate::state::format::at(t))
+                    )
+                })
                 .unwrap_or_default();
             let _ = writeln!(
                 out,
@@ -87,7 +92,7 @@ pub fn plan_markdown(plan: &Plan) -> String {
             "#### :rewind: {} held by rollback\n\nRolled back to version {} at {} by {}: {}. Left alone until its manifest changes or {}.\n",
             code(&h.model),
             inline(&h.to.to_string()),
-            inline(&h.at.to_string()),
+            inline(&crate::state::format::at(h.at)),
             inline(&h.actor),
             prose(&h.reason),
             code(&format!("modelops rollback --release {}", h.model))

@@ -7,6 +7,7 @@ mod diverged;
 mod drill;
 mod markdown;
 mod monitor;
+pub mod paint;
 mod rollback;
 mod safe;
 mod status;
@@ -19,10 +20,13 @@ pub use diagnostics::{
 pub use drill::{drill_json, drill_text};
 pub use markdown::plan_markdown;
 pub use monitor::{monitor_markdown, monitor_text};
+pub use paint::{Paint, paint};
 pub use rollback::rollback_text;
-pub use safe::{code, fence, inline, is_hidden, json as json_output, prose, terminal, text};
+pub use safe::{
+    code, fence, inline, is_hidden, json as json_output, prose, terminal, terminal_painted, text,
+};
 pub use status::status_text;
-pub use text::{describe_step, gate_table, plan_text, summary_line};
+pub use text::{Detail, describe_step, gate_table, plan_text, summary_line};
 
 use serde_json::Value;
 

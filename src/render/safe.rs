@@ -84,27 +84,64 @@ impl fmt::Display for Text<'_> {
 /// `##[` is written `\u{5b}`. modelops' own text never has either, so only
 /// text that came from outside is changed.
 pub fn terminal(output: &str) -> String {
+    terminal_painted(output, false)
+}
+
+/// [`terminal`], with the colour marks of [`super::paint`] written as the
+/// terminal's colour codes when `colour` is on, and dropped when it is off.
+/// Only the few codes of that module can come out: a mark is two
+/// characters, the first a control character that [`text`] escapes in any
+/// value, so a value can at most change a colour, never move the cursor,
+/// hide text or rewrite a line.
+pub fn terminal_painted(output: &str, colour: bool) -> String {
     let mut out = String::with_capacity(output.len());
     for line in output.split_inclusive('\n') {
         let (body, newline) = match line.strip_suffix('\n') {
             Some(b) => (b, "\n"),
             None => (line, ""),
         };
-        let indent = body.len() - body.trim_start().len();
-        for (i, c) in body.char_indices() {
+        // Still in the line's leading whitespace, as written (marks are
+        // not written, so they do not end it).
+        let mut indent = true;
+        let line_start = out.len();
+        let mut chars = body.chars().peekable();
+        while let Some(c) = chars.next() {
+            if c == super::paint::MARK
+                && let Some(code) = chars.peek().and_then(|k| super::paint::sgr(*k))
+            {
+                chars.next();
+                if colour {
+                    out.push_str(code);
+                }
+                continue;
+            }
+            let written = &out[line_start..];
             if c != '\n' && is_hidden(c) {
                 let _ = escape_char(&mut out, c);
-            } else if c == ':' && i == indent && body[i..].starts_with("::") {
+            } else if c == ':' && indent && chars.peek() == Some(&':') {
                 out.push_str("\\u{3a}");
-            } else if c == '[' && body[..i].ends_with("##") {
+            } else if c == '[' && strip_colour(written).ends_with("##") {
                 out.push_str("\\u{5b}");
             } else {
                 out.push(c);
             }
+            indent = indent && c.is_whitespace();
         }
         out.push_str(newline);
     }
     out
+}
+
+/// `text` without the colour codes [`terminal_painted`] wrote into it.
+fn strip_colour(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains('\u{1b}') {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut plain = text.to_string();
+    for code in super::paint::CODES {
+        plain = plain.replace(code, "");
+    }
+    std::borrow::Cow::Owned(plain)
 }
 
 /// JSON output, as it is written. JSON escapes C0 controls already; the

@@ -39,7 +39,7 @@ pub fn status_text(models: &[&RegisteredModel], actual: &ActualState, now: Times
                 let _ = writeln!(
                     out,
                     "             rejected{stage} at {}: {}",
-                    r.at,
+                    crate::state::format::at(r.at),
                     text(&r.reason)
                 );
             }
@@ -74,7 +74,7 @@ fn rollout_lines(r: &RolloutRecord, now: Timestamp) -> String {
         let _ = writeln!(
             out,
             "  rollback at {} by {} ({from}version {}): {}; {state}",
-            r.started_at.unwrap_or(r.step_started_at),
+            crate::state::format::at(r.started_at.unwrap_or(r.step_started_at)),
             text(&field("actor")),
             r.version,
             text(&field("reason"))
@@ -142,7 +142,7 @@ fn rollout_lines(r: &RolloutRecord, now: Timestamp) -> String {
         let _ = writeln!(
             out,
             "    last analysis at {}: {} — {}",
-            a.at,
+            crate::state::format::at(a.at),
             a.verdict.label(),
             text(&a.message)
         );

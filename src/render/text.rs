@@ -2,9 +2,10 @@
 
 use std::fmt::Write;
 
+use super::paint::{Paint, paint};
 use super::safe::text;
 use super::{after_merge_heading, show_change, show_outside_change, show_setting_change};
-use crate::reconcile::gates::GateResult;
+use crate::reconcile::gates::{GateResult, GateStatus};
 use crate::reconcile::{ModelAction, Plan, PlanStep};
 use crate::state::plan::{DivergedCause, StepKind};
 
@@ -134,8 +135,29 @@ fn symbol(step: &PlanStep) -> char {
     }
 }
 
+/// How much of each gate table a text plan shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detail {
+    /// Failing and skipped rows, and a count of the passing ones.
+    Compact,
+    /// Every row (`-v`).
+    Full,
+}
+
+impl Detail {
+    /// Every row with `-v`, else compact.
+    pub fn verbose(verbose: bool) -> Detail {
+        if verbose {
+            Detail::Full
+        } else {
+            Detail::Compact
+        }
+    }
+}
+
 /// The whole plan for a terminal.
-pub fn plan_text(plan: &Plan) -> String {
+pub fn plan_text(plan: &Plan, detail: Detail) -> String {
+    let mut folded = false;
     let mut out = String::new();
     if !plan.outside_changes.is_empty() {
         out.push_str("Note: objects changed outside git since modelops last applied them\n\n");
@@ -149,7 +171,7 @@ pub fn plan_text(plan: &Plan) -> String {
         out.push_str("\nThe plan below puts them back as git declares them.\n\n");
     }
     for w in &plan.warnings {
-        let _ = writeln!(out, "Warning: {}", text(w));
+        let _ = writeln!(out, "{} {}", paint(Paint::Yellow, "Warning:"), text(w));
     }
     if !plan.warnings.is_empty() {
         out.push('\n');
@@ -171,7 +193,11 @@ pub fn plan_text(plan: &Plan) -> String {
         for (_, n) in &notes {
             let _ = writeln!(out, "  {}", text(&n.summary));
             if let Some(next) = n.next_at {
-                let _ = writeln!(out, "    next decision due at {next}");
+                let _ = writeln!(
+                    out,
+                    "    next decision due at {}",
+                    crate::state::format::at(next)
+                );
             }
         }
         out.push('\n');
@@ -185,7 +211,7 @@ pub fn plan_text(plan: &Plan) -> String {
         let _ = writeln!(
             out,
             "Held by rollback at {} ({from}version {}, by {}): {}\n  {} is left alone until its manifest changes or `modelops rollback --release {}`.",
-            h.at,
+            crate::state::format::at(h.at),
             h.to,
             text(&h.actor),
             text(&h.reason),
@@ -233,7 +259,18 @@ pub fn plan_text(plan: &Plan) -> String {
             };
             let _ = writeln!(out, "\n  # {} {verb}", text(&m.model));
             for step in &m.steps {
-                let _ = writeln!(out, "  {} {}", symbol(step), describe_step(step));
+                let mark = symbol(step);
+                let colour = match mark {
+                    '+' => Paint::Green,
+                    '~' => Paint::Yellow,
+                    _ => Paint::Red,
+                };
+                let _ = writeln!(
+                    out,
+                    "  {} {}",
+                    paint(colour, &mark.to_string()),
+                    describe_step(step)
+                );
                 let changes = match step {
                     PlanStep::UpdateModel { changes, .. }
                     | PlanStep::UpdateVersion { changes, .. } => changes.as_slice(),
@@ -245,7 +282,12 @@ pub fn plan_text(plan: &Plan) -> String {
                 if let PlanStep::TransitionStage { gates, .. }
                 | PlanStep::RejectVersion { gates, .. } = step
                 {
-                    for line in gate_table(gates) {
+                    let shown = shown_gates(gates, detail);
+                    folded |= shown.len() < gates.len();
+                    for line in gate_table(&shown) {
+                        let _ = writeln!(out, "      {line}");
+                    }
+                    if let Some(line) = passed_line(gates, shown.len()) {
                         let _ = writeln!(out, "      {line}");
                     }
                 }
@@ -268,7 +310,11 @@ pub fn plan_text(plan: &Plan) -> String {
         );
     }
     if !plan.errors.is_empty() {
-        out.push_str("\nError: git asks for changes that break the stage graph; nothing will be applied:\n\n");
+        out.push('\n');
+        out.push_str(&paint(Paint::Red, "Error:"));
+        out.push_str(
+            " git asks for changes that break the stage graph; nothing will be applied:\n\n",
+        );
         for e in &plan.errors {
             let _ = writeln!(
                 out,
@@ -281,9 +327,49 @@ pub fn plan_text(plan: &Plan) -> String {
         }
         out.push('\n');
     }
-    out.push_str(&summary_line(plan));
+    if folded {
+        out.push_str(&paint(
+            Paint::Dim,
+            "Passing gates are counted, not listed: `-v` lists every row.",
+        ));
+        out.push('\n');
+    }
+    out.push_str(&paint(Paint::Bold, &summary_line(plan)));
     out.push('\n');
     out
+}
+
+/// The rows a table shows: all of them, or (compact) those that failed or
+/// were skipped, and passing ones that carry a note.
+fn shown_gates(gates: &[GateResult], detail: Detail) -> Vec<GateResult> {
+    gates
+        .iter()
+        .filter(|g| detail == Detail::Full || g.status != GateStatus::Pass || g.reason.is_some())
+        .cloned()
+        .collect()
+}
+
+/// "9 gates passed" under a table whose passing rows were folded.
+fn passed_line(gates: &[GateResult], shown: usize) -> Option<String> {
+    let folded = gates.len() - shown;
+    if folded == 0 {
+        return None;
+    }
+    let all = if shown == 0 { "all " } else { "" };
+    let s = if folded == 1 { "" } else { "s" };
+    Some(paint(
+        Paint::Green,
+        &format!("{all}{folded} gate{s} passed"),
+    ))
+}
+
+/// The colour of a gate verdict.
+fn status_paint(status: GateStatus) -> Paint {
+    match status {
+        GateStatus::Pass => Paint::Green,
+        GateStatus::Fail => Paint::Red,
+        GateStatus::Skip => Paint::Yellow,
+    }
 }
 
 /// Gate results as an aligned table, with each failure's or skip's reason
@@ -323,7 +409,17 @@ pub fn gate_table(gates: &[GateResult]) -> Vec<String> {
     };
     let mut out = vec![line(&header)];
     for (g, r) in gates.iter().zip(&rows) {
-        out.push(line(&r.each_ref().map(String::as_str)));
+        let label = g.status.label();
+        let row = line(&r.each_ref().map(String::as_str));
+        // The label is the second cell, after the padded first: painted in
+        // place, so the columns stay aligned.
+        let at = r[0].len() + widths[0] - r[0].chars().count() + 2;
+        let painted = paint(status_paint(g.status), label);
+        out.push(format!(
+            "{}{painted}{}",
+            &row[..at],
+            &row[at + label.len()..]
+        ));
         if let Some(reason) = &g.reason {
             out.push(format!("  ↳ {}", text(reason)));
         }

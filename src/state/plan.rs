@@ -87,6 +87,10 @@ pub struct PlanSource {
     /// `--base`, when the plan is limited to models changed since it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base: Option<String>,
+    /// The models named on the command line, when the plan is limited to
+    /// them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub models: Vec<String>,
 }
 
 /// A change made outside git.

@@ -74,14 +74,14 @@ fn each_failed_gate_names_what_failed() {
         let repo = example_in_git();
         repo.edit(CHURN, case.from, case.to);
         let mut plan = repo
-            .run(&["plan"])
+            .run(&["plan", "-v"])
             .code(1)
             .stdout_has("  ! version 3: mark Rejected, stays Development (gates refuse Development → Staging)\n")
             .stdout_has("Plan: 11 to add, 9 to change, 2 to archive, 1 to reject (failed gates).");
         for s in case.shown {
             plan = plan.stdout_has(s);
         }
-        let json = repo.run(&["plan", "--format", "json"]).code(1).json();
+        let json = repo.run(&["plan", "-v", "--format", "json"]).code(1).json();
         let churn = &json["models"][0];
         let reject = churn["steps"]
             .as_array()
@@ -105,10 +105,10 @@ fn a_rejected_version_stays_unpromoted_until_its_manifest_changes() {
     let repo = example_in_git();
     repo.edit(CHURN, "test_accuracy: 0.883", "test_accuracy: 0.84");
     repo.git_commit("churn-predictor 3 retrained");
-    let plan = repo.run(&["plan"]).code(1);
+    let plan = repo.run(&["plan", "-v"]).code(1);
     snapshot!(plan.stdout());
     let markdown = repo
-        .run(&["plan", "--format", "markdown"])
+        .run(&["plan", "-v", "--format", "markdown"])
         .code(1)
         .stdout_has("**Gates for version 3, Development → Staging: :x: rejected**")
         .stdout_has("| `metric.test_accuracy` | **FAIL** | 0.84 | ≥ 0.85 | manifest |");
@@ -130,7 +130,7 @@ fn a_rejected_version_stays_unpromoted_until_its_manifest_changes() {
 
     // Not tried again while the manifest is the same: no step, and the plan
     // says why git and the registry still differ (diverged: exit 2).
-    repo.run(&["plan", "--detailed-exitcode"])
+    repo.run(&["plan", "-v", "--detailed-exitcode"])
         .code(2)
         .stdout_has("Rejected earlier (failed gates or a failed rollout), not tried again until the manifest entry or policy changes:\n  churn-predictor version 3 (git asks for Staging): rejected at 2026-11-26T09:00:00Z: metric.test_accuracy: 0.84")
         .stdout_has("No changes to apply, but git and the registry disagree");
@@ -139,7 +139,7 @@ fn a_rejected_version_stays_unpromoted_until_its_manifest_changes() {
     // Its evidence cannot be edited in place (a retrained model is a new
     // version), but a policy change evaluates it again.
     repo.edit(CHURN, "test_accuracy: 0.84", "test_accuracy: 0.886");
-    repo.run(&["plan"])
+    repo.run(&["plan", "-v"])
         .code(1)
         .stdout_has("churn-predictor version 3: `metrics` differs from what the registry holds, and a registered version's evidence cannot change");
     repo.edit(CHURN, "test_accuracy: 0.886", "test_accuracy: 0.84");
@@ -148,7 +148,7 @@ fn a_rejected_version_stays_unpromoted_until_its_manifest_changes() {
         "  staging:\n    metrics:\n      test_accuracy: {better: higher, threshold: 0.85, max_regression: 0.01}",
         "  staging:\n    metrics:\n      test_accuracy: {better: higher, threshold: 0.80, max_regression: 0.05}",
     );
-    repo.run(&["plan"])
+    repo.run(&["plan", "-v"])
         .code(0)
         .stdout_has("  ~ version 3: Development → Staging (promoted after validation)\n")
         .stdout_lacks("Rejected earlier");
@@ -174,14 +174,14 @@ fn a_production_promotion_without_evidence_keeps_the_serving_version() {
     );
     // With its canary deployment, the canary is the evidence to come; the
     // owner's sign-off is still missing.
-    repo.run(&["plan"])
+    repo.run(&["plan", "-v"])
         .code(1)
         .stdout_has("evidence.rollout          SKIP    not required")
         .stdout_has("↳ the canary this move starts is the evidence")
         .stdout_has("approval.owner            FAIL    (none)");
     // Without a progressive deployment, nothing is evidence.
     repo.remove("deployments/fraud-detector.yaml");
-    repo.run(&["plan"])
+    repo.run(&["plan", "-v"])
         .code(1)
         .stdout_has("Warning: fraud-detector version 2 stays in Production: version 3, which git puts in Production, was rejected by its gates")
         .stdout_has("evidence.rollout          FAIL    none recorded")
@@ -237,7 +237,7 @@ fn a_benchmark_measures_latency_and_is_run_again_at_apply_time() {
     );
     repo.git_commit("benchmark latency");
     let plan = repo
-        .run(&["plan", "--out", "plan.json"])
+        .run(&["plan", "-v", "--out", "plan.json"])
         .code(0)
         .stdout_has("latency.p99               PASS    p99 ");
     for model in ["churn-predictor", "fraud-detector", "recommendation-ranker"] {
@@ -271,7 +271,7 @@ fn a_benchmark_measures_latency_and_is_run_again_at_apply_time() {
         "    latency_p99_max_ms: 100     # checked against the declared latency_p99_ms metric\n",
         "    latency_p99_max_ms: 100\n    benchmark: {endpoint: \"http://127.0.0.1:9/predict\", payload_file: bench/payload.json, requests: 3}\n",
     );
-    repo.run(&["plan"])
+    repo.run(&["plan", "-v"])
         .code(1)
         .stdout_has("latency.p99               FAIL    not measured")
         .stdout_has("↳ benchmark of http://127.0.0.1:9/predict: all 3 requests failed; first: ");
@@ -285,7 +285,7 @@ fn a_policy_that_turns_checks_off_does_not_evaluate_them() {
         "apiVersion: modelops/v1\nkind: Policy\nmetadata: {name: default}\nspec:\n  staging: &none {metrics: {}, fairness_min: null, signature: {required: false}, latency_p99_max_ms: null, require_pinned_dependencies: false}\n  production: *none\n  production_requires: {rollout_evidence: false, approvals: []}\n",
     );
     repo.edit(CHURN, "test_accuracy: 0.883", "test_accuracy: 0.5");
-    repo.run(&["plan"])
+    repo.run(&["plan", "-v"])
         .code(0)
         .stdout_has("  ~ version 3: Development → Staging (promoted after validation)\n")
         .stdout_lacks("metric.")

@@ -52,7 +52,7 @@ fn a_pull_request_cannot_send_a_file_to_a_host_it_chooses() {
     let attacker = listener();
     let repo = base_with_benchmark(trusted.port);
     // The base branch's own plan runs its benchmark.
-    repo.run(&["plan"])
+    repo.run(&["plan", "-v"])
         .code(0)
         .stdout_has("latency.p99               PASS");
     let before = trusted.connections();
@@ -70,7 +70,7 @@ fn a_pull_request_cannot_send_a_file_to_a_host_it_chooses() {
         "      payload_file: /proc/self/environ\n",
     );
     let plan = repo
-        .run(&["plan", "--base", "HEAD"])
+        .run(&["plan", "-v", "--base", "HEAD"])
         .code(1)
         .stdout_has("latency.p99               FAIL    not measured")
         .stdout_has("↳ not run: this pull request changes the benchmark (endpoint, payload file or load) that HEAD declares; the change takes effect after merge, and the benchmark runs before then only unchanged")
@@ -277,7 +277,7 @@ fn a_benchmark_payload_outside_the_repository_is_never_read_or_sent() {
             &benchmark(port.port, e.path),
         );
         // The repository's own plan (no --base): the rule still holds.
-        repo.run(&["plan"])
+        repo.run(&["plan", "-v"])
             .within(HANG)
             .code(1)
             .stdout_has("latency.p99               FAIL    not measured")

@@ -35,7 +35,7 @@ fn staging_to_production_archives_the_previous_version() {
     promote_12(&repo);
     repo.git_commit("promote fraud-detector 12");
     let plan = repo
-        .run(&["plan", "--detailed-exitcode"])
+        .run(&["plan", "-v", "--detailed-exitcode"])
         .code(2)
         .stdout_has("  # fraud-detector will be updated\n  ~ update version 3 (1 field)\n      approved_by: (none) → \"risk-ml\"\n  ~ version 3: Staging → Production (promoted to serve)\n")
         .stdout_has("      evidence.rollout          PASS    canary succeeded")
@@ -47,7 +47,7 @@ fn staging_to_production_archives_the_previous_version() {
     repo.run(&["apply", "--auto-approve"])
         .code(0)
         .stdout_has("Apply complete: 0 added, 3 changed, 1 archived.");
-    repo.run(&["plan", "--detailed-exitcode"]).code(0);
+    repo.run(&["plan", "-v", "--detailed-exitcode"]).code(0);
     repo.run(&["status", "fraud-detector"])
         .code(0)
         .stdout_has("  2          Archived ")
@@ -82,22 +82,22 @@ fn skipping_staging_is_refused_at_the_stage_line() {
     // Line 85 is blank, 86 `- version: 4`, 87 its stage.
     let located = "[REPO]/models/fraud-detector.yaml:87:14: fraud-detector version 4: cannot move Development → Production: promote it to Staging first (the guidelines' stage graph)";
     let plan = repo
-        .run(&["plan", "--detailed-exitcode"])
+        .run(&["plan", "-v", "--detailed-exitcode"])
         .code(1)
         .stdout_has(
             "Error: git asks for changes that break the stage graph; nothing will be applied:",
         )
         .stdout_has(located);
     snapshot!(plan.stdout());
-    repo.run(&["plan", "--format", "markdown"])
+    repo.run(&["plan", "-v", "--format", "markdown"])
         .code(1)
         .stdout_has("#### :x: Refused changes (nothing will be applied)")
         .stdout_has("- `[REPO]/models/fraud-detector.yaml:87` fraud-detector version 4\\: cannot move Development → Production");
-    let json = repo.run(&["plan", "--format", "json"]).code(1).json();
+    let json = repo.run(&["plan", "-v", "--format", "json"]).code(1).json();
     assert_eq!(json["errors"][0]["line"], 87);
     assert_eq!(json["errors"][0]["column"], 14);
     assert_eq!(json["errors"][0]["rule"], "stage-graph");
-    repo.run(&["plan", "--out", "refused.json"]).code(1);
+    repo.run(&["plan", "-v", "--out", "refused.json"]).code(1);
     assert!(
         !repo.path("refused.json").exists(),
         "a refused plan must not be saved"
@@ -123,7 +123,7 @@ fn a_version_removed_from_git_stays_in_the_registry() {
         .remove("deployments/recommendation-ranker.yaml");
     // The versions stay; the route its removed deployment left is removed.
     let plan = repo
-        .run(&["plan", "--detailed-exitcode"])
+        .run(&["plan", "-v", "--detailed-exitcode"])
         .code(2)
         .stdout_has("Not in git (left as they are):")
         .stdout_has("  fraud-detector version 1 (Archived) is in the registry but not in models/fraud-detector.yaml; versions are never deleted")
@@ -132,7 +132,7 @@ fn a_version_removed_from_git_stays_in_the_registry() {
         .stdout_has("Plan: 0 to add, 1 to change, 0 to archive.");
     snapshot!(plan.stdout());
     repo.run(&["apply", "--auto-approve"]).code(0);
-    repo.run(&["plan", "--detailed-exitcode"])
+    repo.run(&["plan", "-v", "--detailed-exitcode"])
         .code(0)
         .stdout_has("No changes.");
     repo.run(&["status", "fraud-detector"])
@@ -152,7 +152,7 @@ fn changing_a_registered_source_is_refused() {
         "source: runs:/c0a42a8348c8778970e5cb63e6c40e05/model",
         "source: s3://models/fraud-detector/11",
     );
-    repo.run(&["plan"])
+    repo.run(&["plan", "-v"])
         .code(1)
         .stdout_has("[REPO]/models/fraud-detector.yaml:39:15: fraud-detector version 2: source is runs:/c0a42a8348c8778970e5cb63e6c40e05/model in the registry, and a registered version's evidence cannot change (its gates were judged on it); register a new version instead");
     repo.run(&["apply", "--auto-approve"]).code(1);
@@ -171,7 +171,7 @@ fn changed_metadata_is_updated_field_by_field() {
         "through December 2024 (holiday season)",
         "through December 2024",
     );
-    repo.run(&["plan"])
+    repo.run(&["plan", "-v"])
         .code(0)
         .stdout_has("  ~ update version 3 (1 field)\n      changelog: ")
         .stdout_has("Plan: 0 to add, 1 to change, 0 to archive.");
@@ -181,7 +181,7 @@ fn changed_metadata_is_updated_field_by_field() {
     );
     // Evidence is not metadata: the same edit to a metric is refused.
     repo.edit(FRAUD, "test_recall: 0.71", "test_recall: 0.72");
-    repo.run(&["plan"])
+    repo.run(&["plan", "-v"])
         .code(1)
         .stdout_has("fraud-detector version 3: `metrics` differs from what the registry holds, and a registered version's evidence cannot change");
 }
@@ -189,7 +189,7 @@ fn changed_metadata_is_updated_field_by_field() {
 #[test]
 fn saved_plan_is_applied() {
     let repo = example_in_git();
-    repo.run(&["plan", "--out", "plan.json"])
+    repo.run(&["plan", "-v", "--out", "plan.json"])
         .code(0)
         .stdout_has("Plan: 11 to add")
         .stderr_has("Saved the plan to plan.json. Apply it with: modelops apply plan.json");
@@ -200,7 +200,7 @@ fn saved_plan_is_applied() {
     repo.run(&["apply", "plan.json"])
         .code(0)
         .stdout_has("Apply complete: 11 added, 11 changed, 2 archived.");
-    repo.run(&["plan", "--detailed-exitcode"]).code(0);
+    repo.run(&["plan", "-v", "--detailed-exitcode"]).code(0);
     repo.run(&["history", "fraud-detector"])
         .code(0)
         .stdout_has("(by tester commit [COMMIT])");
@@ -211,7 +211,7 @@ fn stale_saved_plan_is_refused_and_says_what_changed() {
     let repo = applied();
     promote_12(&repo);
     repo.git_commit("promote fraud-detector 3");
-    repo.run(&["plan", "--out", "plan.json"]).code(0);
+    repo.run(&["plan", "-v", "--out", "plan.json"]).code(0);
     // Someone else applies first.
     repo.run(&["apply", "--auto-approve"]).code(0);
     let state = std::fs::read(repo.state_file()).expect("state");
@@ -234,7 +234,7 @@ fn stale_saved_plan_is_refused_and_says_what_changed() {
 #[test]
 fn saved_plan_of_another_major_format_is_refused() {
     let repo = example_in_git();
-    repo.run(&["plan", "--out", "plan.json"]).code(0);
+    repo.run(&["plan", "-v", "--out", "plan.json"]).code(0);
     repo.edit(
         "plan.json",
         "\"format_version\": \"1.5\"",
@@ -265,21 +265,21 @@ fn a_stage_changed_outside_git_is_drift_and_is_put_back() {
         .expect("write state");
 
     let plan = repo
-        .run(&["plan", "--detailed-exitcode"])
+        .run(&["plan", "-v", "--detailed-exitcode"])
         .code(2)
         .stdout_has("Note: objects changed outside git since modelops last applied them\n\n  ~ fraud-detector version 2: stage: \"Production\" → \"Archived\"\n")
         .stdout_has("The plan below puts them back as git declares them.")
         .stdout_has("  ~ version 2: Archived → Production (reverting a change made outside git)");
     snapshot!(plan.stdout());
-    repo.run(&["plan", "--format", "markdown"])
+    repo.run(&["plan", "-v", "--format", "markdown"])
         .code(0)
         .stdout_has("#### Changed outside git\n\n| model | version | change |\n|---|---|---|\n| `fraud-detector` | 2 | stage\\: \"Production\" → \"Archived\" |");
-    let json = repo.run(&["plan", "--format", "json"]).code(0).json();
+    let json = repo.run(&["plan", "-v", "--format", "json"]).code(0).json();
     assert_eq!(json["drift"][0]["model"], "fraud-detector");
     assert_eq!(json["drift"][0]["change"]["field"], "stage");
 
     repo.run(&["apply", "--auto-approve"]).code(0);
-    repo.run(&["plan", "--detailed-exitcode"])
+    repo.run(&["plan", "-v", "--detailed-exitcode"])
         .code(0)
         .stdout_lacks("changed outside git");
 }

@@ -291,7 +291,7 @@ fn no_path_takes_a_refused_version_to_production() {
             }
         }
         repo.at(&hour(n));
-        let run = repo.run(&["apply", "--auto-approve"]);
+        let run = repo.run(&["apply", "-v", "--auto-approve"]);
         let out = run.stdout();
         for (i, p) in paths.iter().enumerate() {
             assert_ne!(

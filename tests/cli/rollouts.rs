@@ -143,7 +143,7 @@ fn a_regressed_error_rate_rolls_the_canary_back_and_rejects_the_version() {
     repo.run(&["apply", "--auto-approve"]).code(0);
     assert_eq!(routing(&repo), serde_json::json!({"2": 95, "3": 5}));
     repo.at(&hours(1));
-    repo.run(&["plan"])
+    repo.run(&["plan", "-v"])
         .code(1)
         .stdout_has("  roll back fraud-detector canary at 5%: error_rate_increase 2.049pp > 0.5pp over 5,000 requests; all traffic to version 2; version 3 Rejected")
         .stdout_has("  ~ route v2 100% on local (rollback of version 3)\n")
