@@ -28,7 +28,8 @@ where
     match crate::commands::dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
-            crate::commands::warn(&format!("error: {e:#}"));
+            let label = crate::render::paint(crate::render::Paint::Red, "error:");
+            crate::commands::warn(&format!("{label} {e:#}"));
             ExitCode::FAILURE
         }
     }

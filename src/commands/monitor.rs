@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use anyhow::{Result, bail};
 use serde_json::json;
 
-use super::emit;
+use super::{emit, warn};
 use crate::cli::{MonitorArgs, PlanFormat};
 use crate::ops::monitor::{Monitored, Request};
 use crate::ops::{Context, Loaded, load};
@@ -22,7 +22,7 @@ pub fn run(ctx: &Context, args: MonitorArgs) -> Result<ExitCode> {
     let desired = match load(ctx, None)? {
         Loaded::Valid { desired, .. } => desired,
         Loaded::Invalid(diags, _) => {
-            eprint!("{}", diagnostics_text(&diags));
+            warn(diagnostics_text(&diags).trim_end());
             bail!("the repository is invalid; fix it before monitoring");
         }
     };
@@ -37,7 +37,7 @@ pub fn run(ctx: &Context, args: MonitorArgs) -> Result<ExitCode> {
     } = crate::ops::monitor::run(ctx, &desired, &req)?;
     // On stderr: stdout carries the report (JSON with --format json).
     for outcome in &rollbacks {
-        eprint!("{}", rollback_text(outcome));
+        warn(rollback_text(outcome).trim_end_matches('\n'));
     }
     // The report is printed whatever the actions did; their failures are
     // in it, and end the run with an error.

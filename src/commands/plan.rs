@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, Result};
 
-use super::{emit, release_at_exit};
+use super::{emit, release_at_exit, warn};
 use crate::cli::{PlanArgs, PlanFormat};
 use crate::ops::Context;
 use crate::ops::plan::{Planned, Request, compute};
@@ -25,7 +25,7 @@ pub fn run(ctx: &Context, args: PlanArgs) -> Result<ExitCode> {
             p
         }
         Planned::Invalid(diags, files) => {
-            eprint!("{}", nothing_planned(&diags, files));
+            warn(nothing_planned(&diags, files).trim_end_matches('\n'));
             return Ok(ExitCode::FAILURE);
         }
     };

@@ -39,7 +39,13 @@ pub fn run(ctx: &Context, args: ValidateArgs) -> Result<ExitCode> {
         ValidateFormat::Json => emit(&diagnostics_json(&diags, files)),
         ValidateFormat::Github => emit_commands(&diagnostics_github(&diags)),
         ValidateFormat::Text => {
-            eprint!("{}", crate::render::terminal(&diagnostics_text(&diags)));
+            eprint!(
+                "{}",
+                crate::render::terminal_painted(
+                    &diagnostics_text(&diags),
+                    crate::render::paint::stderr_colour()
+                )
+            );
             eprintln!(
                 "{} in {}.",
                 count(diags.len(), "error"),

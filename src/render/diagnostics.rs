@@ -12,8 +12,8 @@ pub fn diagnostics_text(diags: &[Diagnostic]) -> String {
     for d in diags {
         let (file, message) = (text(&d.file), text(&d.message));
         let _ = match (d.line, d.column) {
-            (Some(l), Some(c)) => writeln!(out, "{file}:{l}:{c}: error: {message}"),
-            _ => writeln!(out, "{file}: error: {message}"),
+            (Some(l), Some(c)) => writeln!(out, "{file}:{l}:{c}: {} {message}", error_label()),
+            _ => writeln!(out, "{file}: {} {message}", error_label()),
         };
     }
     out
@@ -100,4 +100,9 @@ mod tests {
             "::error file=models/a%2Cb.yaml,line=3,col=5,title=modelops%3A schema::50%25 bad%0Anext\n"
         );
     }
+}
+
+/// `error:`, in red on a colour terminal.
+fn error_label() -> String {
+    super::paint(super::Paint::Red, "error:")
 }
