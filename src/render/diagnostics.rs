@@ -88,6 +88,11 @@ fn property(s: &str) -> String {
     data(s).replace(':', "%3A").replace(',', "%2C")
 }
 
+/// `error:`, in red on a colour terminal.
+fn error_label() -> String {
+    super::paint(super::Paint::Red, "error:")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,9 +105,4 @@ mod tests {
             "::error file=models/a%2Cb.yaml,line=3,col=5,title=modelops%3A schema::50%25 bad%0Anext\n"
         );
     }
-}
-
-/// `error:`, in red on a colour terminal.
-fn error_label() -> String {
-    super::paint(super::Paint::Red, "error:")
 }
