@@ -80,6 +80,30 @@ pub enum Command {
     /// Write a manifest for each model an existing MLflow registry holds, so
     /// the repository adopts them as they stand (plan then has nothing to do).
     Import(ImportArgs),
+    /// Print a shell completion script for bash, zsh or fish.
+    Completions(CompletionsArgs),
+}
+
+/// `completions`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Install:\n  bash:  modelops completions bash > ~/.local/share/bash-completion/completions/modelops\n  zsh:   modelops completions zsh > ~/.zfunc/_modelops   # with fpath+=(~/.zfunc) before compinit\n  fish:  modelops completions fish > ~/.config/fish/completions/modelops.fish"
+)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: Shell,
+}
+
+/// A shell `completions` writes for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Shell {
+    /// Bash.
+    Bash,
+    /// Zsh.
+    Zsh,
+    /// Fish.
+    Fish,
 }
 
 /// Format of validation output.

@@ -6,6 +6,7 @@
 
 mod apply;
 mod comment;
+mod completions;
 mod history;
 mod import;
 mod init;
@@ -46,6 +47,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Schema(a) => schema::run(a),
         Command::Import(a) => import::run(&ctx, a),
         Command::Init(a) => init::run(a),
+        Command::Completions(a) => completions::run(a),
     }
 }
 

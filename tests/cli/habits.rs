@@ -156,3 +156,49 @@ fn colour_follows_the_color_flag_and_no_color() {
         assert!(!run.raw_stdout().contains('\u{1b}'), "{format}");
     }
 }
+
+#[test]
+fn completions_complete_subcommands_and_options_in_bash() {
+    let repo = Repo::new();
+    let script = repo.run(&["completions", "bash"]).code(0).stdout();
+    repo.file("modelops.bash", &script);
+    // Bash itself completes `modelops pl` and `modelops plan --det`.
+    let complete = |line: &str| {
+        let words: Vec<&str> = line.split(' ').collect();
+        let program = format!(
+            "source modelops.bash; COMP_WORDS=({}); COMP_CWORD={}; _modelops modelops '{}' '{}'; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            words
+                .iter()
+                .map(|w| format!("'{w}'"))
+                .collect::<Vec<_>>()
+                .join(" "),
+            words.len() - 1,
+            words[words.len() - 1],
+            words[words.len() - 2],
+        );
+        let out = std::process::Command::new("bash")
+            .args(["--norc", "-c", &program])
+            .current_dir(repo.root())
+            .output()
+            .expect("bash runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8")
+    };
+    assert_eq!(complete("modelops pl").trim(), "plan");
+    assert!(complete("modelops plan --det").contains("--detailed-exitcode"));
+    assert!(complete("modelops completions ").contains("fish"));
+    for shell in ["zsh", "fish"] {
+        repo.run(&["completions", shell])
+            .code(0)
+            .stdout_has("import")
+            .stdout_has("rollback")
+            .stdout_has("auto-approve");
+    }
+    repo.run(&["completions", "powershell"])
+        .code(1)
+        .stderr_has("[possible values: bash, zsh, fish]");
+}
