@@ -35,6 +35,8 @@
 //!   policy for URLs and server text.
 //! - [`github`] — the plan's pull-request comment through GitHub's REST API
 //!   (found by a hidden marker, edited in place, split when too long).
+//! - [`progress`] — the progress line on stderr (a terminal only) for work
+//!   that takes seconds: the benchmark, a large apply, drift over a big file.
 //! - [`ops`] — the operations behind the subcommands (plan, apply, rollback,
 //!   monitor): plain requests in, plain results out, no printing of results.
 //! - [`commands`] — one file per subcommand: arguments in, one [`ops`] call,
@@ -57,6 +59,7 @@ pub mod http;
 pub mod manifest;
 pub mod observe;
 pub mod ops;
+pub mod progress;
 pub mod reconcile;
 pub mod render;
 pub mod run;

@@ -184,6 +184,7 @@ pub fn apply_models(
     ctx: &ApplyContext,
 ) -> Vec<ModelOutcome> {
     let writers = registry.writers(models.len());
+    let progress = crate::progress::Progress::new("applying", models.len() as u64, "models");
     if writers.is_empty() {
         drop(writers);
         let mut stopped = false;
@@ -194,6 +195,7 @@ pub fn apply_models(
                     return ModelOutcome::default();
                 }
                 let outcome = apply_all(registry, steps, ctx);
+                progress.add(1);
                 stopped = outcome.failed.is_some();
                 outcome
             })
@@ -204,7 +206,7 @@ pub fn apply_models(
     let outcomes: Vec<Mutex<ModelOutcome>> = models.iter().map(|_| Mutex::default()).collect();
     std::thread::scope(|scope| {
         for mut writer in writers {
-            let (next, failed, outcomes) = (&next, &failed, &outcomes);
+            let (next, failed, outcomes, progress) = (&next, &failed, &outcomes, &progress);
             scope.spawn(move || {
                 loop {
                     let i = next.fetch_add(1, Ordering::SeqCst);
@@ -212,6 +214,7 @@ pub fn apply_models(
                         return;
                     }
                     let outcome = apply_all(writer.as_mut(), models[i], ctx);
+                    progress.add(1);
                     if outcome.failed.is_some() {
                         failed.store(true, Ordering::SeqCst);
                     }

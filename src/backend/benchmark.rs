@@ -106,6 +106,8 @@ pub fn run(spec: &BenchmarkSpec) -> Result<LatencyReport, BenchmarkError> {
     })?;
 
     let next = AtomicU64::new(0);
+    let progress =
+        crate::progress::Progress::new("latency benchmark", u64::from(spec.requests), "requests");
     let threads = spec.concurrency.min(spec.requests);
     let outcomes: Vec<(u64, Result<f64, String>)> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
@@ -118,6 +120,7 @@ pub fn run(spec: &BenchmarkSpec) -> Result<LatencyReport, BenchmarkError> {
                             return mine;
                         }
                         mine.push((index, send_one(&client, &url, spec)));
+                        progress.add(1);
                     }
                 })
             })

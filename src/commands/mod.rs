@@ -65,6 +65,7 @@ fn set_colour(choice: ColorChoice) {
         on(std::io::stdout().is_terminal()),
         on(std::io::stderr().is_terminal()),
     );
+    crate::progress::enable(std::io::stderr().is_terminal() && term.as_deref() != Some("dumb"));
 }
 
 /// The context of `--repo` and `--state`, at `MODELOPS_NOW` or the clock,

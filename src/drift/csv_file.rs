@@ -48,12 +48,17 @@ pub(crate) fn scan(
     mut visit: impl FnMut(usize, u64, Cell<'_>) -> Result<(), DriftError>,
 ) -> Result<u64, DriftError> {
     let mut reader = open(path)?;
+    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let progress = crate::progress::Progress::new("reading the data set", size, "bytes");
     let mut record = csv::ByteRecord::new();
     let mut row = 0u64;
     while reader
         .read_byte_record(&mut record)
         .map_err(|e| csv_error(path, e))?
     {
+        if row % 65_536 == 0 {
+            progress.set(reader.position().byte());
+        }
         for (slot, &column) in columns.iter().enumerate() {
             // The csv reader checks every record has the header's width.
             visit(slot, row, cell(&record[column]))?;

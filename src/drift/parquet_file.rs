@@ -81,7 +81,13 @@ impl Footer {
         let reader = open(path)?;
         let failed = |e: parquet::errors::ParquetError| parquet_error(path, e);
         let mut first_row = 0u64;
+        let progress = crate::progress::Progress::new(
+            "reading the data set",
+            reader.num_row_groups() as u64,
+            "row groups",
+        );
         for group in 0..reader.num_row_groups() {
+            progress.set(group as u64);
             let group = reader.get_row_group(group).map_err(failed)?;
             for (slot, &column) in columns.iter().enumerate() {
                 let mut visit = |row, cell: Cell<'_>| visit(slot, row, cell);

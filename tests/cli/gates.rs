@@ -293,3 +293,46 @@ fn a_policy_that_turns_checks_off_does_not_evaluate_them() {
         .stdout_lacks("latency.p99")
         .stdout_lacks("FAIL");
 }
+
+#[test]
+fn a_long_benchmark_shows_progress_on_a_terminal_only() {
+    // 20 requests one at a time, 60 ms each: over a second per version.
+    let endpoint = Endpoint::start(60);
+    let repo = example_in_git();
+    repo.file("bench/payload.json", r#"{"inputs": [[1, 2, 3]]}"#);
+    repo.edit(
+        "policies/default.yaml",
+        "    latency_p99_max_ms: 100     # checked against the declared latency_p99_ms metric\n",
+        &format!(
+            "    latency_p99_max_ms: 100\n    benchmark:\n      endpoint: http://127.0.0.1:{}/{{model}}/{{version}}/invocations\n      payload_file: bench/payload.json\n      requests: 20\n      concurrency: 1\n",
+            endpoint.port
+        ),
+    );
+    repo.git_commit("benchmark latency");
+    // Piped: no progress line.
+    repo.run(&["plan", "fraud-detector"])
+        .code(0)
+        .stderr_lacks("latency benchmark");
+    // On a terminal (a pseudo-terminal from `script`): drawn, then erased.
+    let line = format!(
+        "{} plan fraud-detector --repo {}",
+        env!("CARGO_BIN_EXE_modelops"),
+        repo.root().display()
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .env("TERM", "xterm")
+        .env_remove("NO_COLOR")
+        .output()
+        .expect("script runs");
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{shown}");
+    assert!(
+        shown.contains("\rlatency benchmark: ") && shown.contains(" requests ("),
+        "no progress line on a terminal:\n{shown:?}"
+    );
+    assert!(
+        shown.contains("\r\u{1b}[K"),
+        "the line is erased: {shown:?}"
+    );
+}
