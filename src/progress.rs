@@ -11,6 +11,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::state::format::thousands;
+
 static ENABLED: AtomicBool = AtomicBool::new(false);
 
 /// How long work runs before its line appears.
@@ -101,22 +103,10 @@ fn line(label: &str, done: u64, total: u64, unit: &str, elapsed: Duration) -> St
     let percent = (done * 100).checked_div(total).unwrap_or(100);
     format!(
         "{label}: {}/{} {unit} ({percent}%), {}s",
-        thousands(done),
-        thousands(total),
+        thousands(done as f64),
+        thousands(total as f64),
         elapsed.as_secs()
     )
-}
-
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 #[cfg(test)]
@@ -137,7 +127,6 @@ mod tests {
             line("applying", 9, 0, "models", Duration::ZERO),
             "applying: 0/0 models (100%), 0s"
         );
-        assert_eq!(thousands(1_234_567), "1,234,567");
     }
 
     #[test]

@@ -56,7 +56,7 @@ pub(crate) fn scan(
         .read_byte_record(&mut record)
         .map_err(|e| csv_error(path, e))?
     {
-        if row % 65_536 == 0 {
+        if row.is_multiple_of(65_536) {
             progress.set(reader.position().byte());
         }
         for (slot, &column) in columns.iter().enumerate() {

@@ -32,6 +32,20 @@ pub fn at(t: jiff::Timestamp) -> String {
     t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
+/// `12,400`: a count as a person reads it.
+pub fn thousands(n: f64) -> String {
+    let n = n.round() as i64;
+    let digits = n.abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 { format!("-{out}") } else { out }
+}
+
 /// `1h`, `45m`, `2d 3h`: an elapsed time as a person reads it.
 pub fn human(secs: i64) -> String {
     let secs = secs.max(0);

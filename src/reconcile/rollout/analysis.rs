@@ -329,16 +329,4 @@ pub fn lacks_data(analysis: &Analysis) -> bool {
     analysis.verdict == Verdict::Inconclusive && !analysis.no_data.is_empty()
 }
 
-/// `12,400`: a count as a person reads it.
-pub fn thousands(n: f64) -> String {
-    let n = n.round() as i64;
-    let digits = n.abs().to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if n < 0 { format!("-{out}") } else { out }
-}
+pub use crate::state::format::thousands;
