@@ -26,6 +26,7 @@
 //! - `monitor` — `modelops monitor`: signals, unmeasured, retrain webhook/dispatch once per window, rollback.
 //! - `monitor_e2e` — `modelops monitor` on a real Prometheus and nginx: figures from backfilled series, a rollback that switches nginx and the registry, retrain calls once per window.
 //! - `habits` — `plan`/`apply` of named models, the compact gate tables and `-v`, `--color` and `NO_COLOR`.
+//! - `readme` — README's quick start, every `sh` block run in one shell on a fresh copy of the example.
 //! - `saved_plan` — `apply FILE` derives the plan again from its commit: edited steps and uncommitted plans are refused.
 //! - `audit` — the append-only, hash-chained event log: `history --verify`, state/log mismatches, `unlock --force`, state validated on read.
 //! - `rollback` — `modelops rollback`: serving and registry switch, the hold and its release, the last known-good target (also monitor's).
@@ -115,6 +116,8 @@ mod prometheus;
 mod promotion;
 #[path = "cli/promotion_paths.rs"]
 mod promotion_paths;
+#[path = "cli/readme.rs"]
+mod readme;
 #[path = "cli/robustness.rs"]
 mod robustness;
 #[path = "cli/rollback.rs"]
