@@ -14,7 +14,7 @@ use super::gate::GateResult;
 
 /// Major.minor of the plan's JSON shape. A minor bump only adds fields;
 /// readers must ignore fields they do not know and reject another major.
-pub const FORMAT_VERSION: &str = "1.5";
+pub const FORMAT_VERSION: &str = "1.6";
 
 /// The result of comparing desired and actual state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -96,7 +96,7 @@ fn a_refused_promotion_is_diverged_until_git_agrees() {
             ),
         ]
     );
-    assert_eq!(json["format_version"], "1.5");
+    assert_eq!(json["format_version"], "1.6");
     repo.run(&["plan", "--format", "markdown"])
         .code(0)
         .stdout_has("#### :warning: Diverged from git (apply will not move these versions)\n")

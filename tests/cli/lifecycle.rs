@@ -45,7 +45,7 @@ fn first_plan_as_markdown() {
 fn first_plan_as_json() {
     let repo = example_in_git();
     let json = repo.run(&["plan", "--format", "json"]).code(0).json();
-    assert_eq!(json["format_version"], "1.5");
+    assert_eq!(json["format_version"], "1.6");
     assert_eq!(json["created_at"], crate::common::NOW);
     assert_eq!(json["source"]["repo"], "[REPO]");
     assert_eq!(json["source"]["commit"], "[COMMIT]");

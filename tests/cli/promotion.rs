@@ -195,7 +195,7 @@ fn saved_plan_is_applied() {
         .stderr_has("Saved the plan to plan.json. Apply it with: modelops apply plan.json");
     let saved: serde_json::Value =
         serde_json::from_str(&repo.read("plan.json")).expect("plan.json is JSON");
-    assert_eq!(saved["format_version"], "1.5");
+    assert_eq!(saved["format_version"], "1.6");
     assert!(!repo.state_file().exists());
     repo.run(&["apply", "plan.json"])
         .code(0)
@@ -237,7 +237,7 @@ fn saved_plan_of_another_major_format_is_refused() {
     repo.run(&["plan", "-v", "--out", "plan.json"]).code(0);
     repo.edit(
         "plan.json",
-        "\"format_version\": \"1.5\"",
+        "\"format_version\": \"1.6\"",
         "\"format_version\": \"2.0\"",
     );
     repo.run(&["apply", "plan.json"])
