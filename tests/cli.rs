@@ -27,6 +27,7 @@
 //! - `monitor_e2e` — `modelops monitor` on a real Prometheus and nginx: figures from backfilled series, a rollback that switches nginx and the registry, retrain calls once per window.
 //! - `habits` — `plan`/`apply` of named models, the compact gate tables and `-v`, `--color` and `NO_COLOR`.
 //! - `readme` — README's quick start, every `sh` block run in one shell on a fresh copy of the example.
+//! - `docs` — every `modelops` command in README and docs/ parses, every link between pages resolves.
 //! - `saved_plan` — `apply FILE` derives the plan again from its commit: edited steps and uncommitted plans are refused.
 //! - `audit` — the append-only, hash-chained event log: `history --verify`, state/log mismatches, `unlock --force`, state validated on read.
 //! - `rollback` — `modelops rollback`: serving and registry switch, the hold and its release, the last known-good target (also monitor's).
@@ -60,6 +61,8 @@ mod comment;
 mod credentials;
 #[path = "cli/diverged.rs"]
 mod diverged;
+#[path = "cli/docs.rs"]
+mod docs;
 #[path = "cli/drift.rs"]
 mod drift;
 #[path = "cli/drill.rs"]
