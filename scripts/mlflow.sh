@@ -21,6 +21,12 @@ install() {
     return 0
   fi
   echo "installing mlflow==$VERSION into $VENV (about a minute)" >&2
+  # A venv whose pip no longer runs (made under another path, then moved)
+  # cannot install anything: make it again.
+  if [ -d "$VENV" ] && ! "$VENV/bin/pip" --version >/dev/null 2>&1; then
+    echo "$VENV is broken (its pip does not run); recreating it" >&2
+    rm -rf "$VENV"
+  fi
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install --quiet --disable-pip-version-check "mlflow==$VERSION" >&2
 }

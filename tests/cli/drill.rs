@@ -210,7 +210,7 @@ fn a_drill_whose_rollback_target_does_not_answer_fails_and_switches_back() {
 
     // The gates: a failed drill does not count, and version 2 cannot serve.
     with_rollback_gates(&repo);
-    repo.run(&["plan"])
+    repo.run(&["plan", "-v"])
         .stdout_has("rollback.drilled          FAIL    last failed 0s ago, no switch confirmed")
         .stdout_has("  ↳ the last drill does not count: it failed: version 2 did not answer 5 probes in a row within 3s")
         .stdout_has(&format!(

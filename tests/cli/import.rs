@@ -252,7 +252,7 @@ fn an_imported_registry_plans_nothing_and_its_gates_name_what_is_missing() {
             "stage: Production",
         );
     repo.file(&fraud_file, &promoted);
-    let refused = repo.run(&["plan"]).code(1);
+    let refused = repo.run(&["plan", "-v"]).code(1);
     let out = refused.stdout();
     assert!(
         out.contains(

@@ -96,7 +96,7 @@ fn gates_read_mlflow_runs_and_logged_models_and_rejections_hold() {
     let repo = crate::common::Repo::new();
     repo.file(&format!("models/{name}.yaml"), manifest);
 
-    let plan = repo.run_with(&["plan"], &env).code(1).stdout_has(
+    let plan = repo.run_with(&["plan", "-v"], &env).code(1).stdout_has(
         "  ! version 2: mark Rejected, stays Development (gates refuse Development → Staging)\n",
     );
     let out = plan.stdout();
