@@ -7,7 +7,7 @@ use super::gates::rollback::with_rollback_evidence;
 use super::gates::{self, Candidate, GateInputs, GateResult, GateStatus};
 use super::{GateCandidate, Observations, Plan, PlanStep, Summary};
 use crate::manifest::{Stage, VersionId};
-use crate::state::{ActualState, VersionMetadata};
+use crate::state::{ActualState, TrafficRecord, VersionMetadata};
 
 /// A gated move of a plan and what its gates read.
 #[derive(Debug, Clone, PartialEq)]
@@ -272,20 +272,8 @@ pub fn recheck_gates(
     }
     for (mi, refused) in refused_production {
         let m = &mut plan.models[mi];
-        // Traffic does not move to a version that stays out of Production:
-        // the routing that would follow it is dropped, the routing now stays.
-        let before = m.steps.len();
-        m.steps.retain(|s| match s {
-            PlanStep::SetTraffic { traffic, .. } => {
-                traffic.weights.get(&refused).is_none_or(|w| *w == 0)
-            }
-            _ => true,
-        });
-        if m.steps.len() != before {
-            notes.push(format!(
-                "{}: traffic stays as it is, since version {refused} was rejected",
-                m.model
-            ));
+        if let Some(note) = route_back(m, &refused, actual) {
+            notes.push(note);
         }
         let before = m.steps.len();
         m.steps.retain(|s| {
@@ -307,4 +295,92 @@ pub fn recheck_gates(
     }
     plan.summary = Summary::of(&plan.models);
     notes
+}
+
+/// Traffic does not stay on, nor move to, a version refused Production at
+/// apply time: every routing step of the model that gives it a share now
+/// sends all traffic to the serving version instead, and where the version
+/// already has a share (a canary at its last stage, whose completion is the
+/// refused move) a step is added that takes it away. As the plan does when
+/// the same gates refuse at plan time. Without a serving version there is
+/// nothing to route to, and the routing steps that favour the refused
+/// version are dropped. Returns what changed, in words.
+fn route_back(m: &mut super::ModelPlan, refused: &str, actual: &ActualState) -> Option<String> {
+    let favours = |t: &TrafficRecord| t.weights.get(refused).is_some_and(|w| *w > 0);
+    let stable = actual
+        .models
+        .get(&m.model)
+        .and_then(|r| r.production())
+        .map(|p| p.version.clone());
+    let Some(stable) = stable else {
+        let before = m.steps.len();
+        m.steps
+            .retain(|s| !matches!(s, PlanStep::SetTraffic { traffic, .. } if favours(traffic)));
+        return (m.steps.len() != before).then(|| {
+            format!(
+                "{}: traffic stays as it is, since version {refused} was rejected",
+                m.model
+            )
+        });
+    };
+    let reason = format!("version {refused} was refused Production at apply time");
+    let mut changed = false;
+    for s in &mut m.steps {
+        if let PlanStep::SetTraffic {
+            traffic,
+            reason: why,
+            ..
+        } = s
+            && favours(traffic)
+        {
+            *traffic = TrafficRecord::all_to(&traffic.target, &stable);
+            *why = reason.clone();
+            changed = true;
+        }
+    }
+    m.steps.retain(
+        |s| !matches!(s, PlanStep::SetTraffic { before: Some(b), traffic, .. } if b == traffic),
+    );
+    let routed = m
+        .steps
+        .iter()
+        .any(|s| matches!(s, PlanStep::SetTraffic { .. }));
+    if let Some(now) = actual.serving.get(&m.model).filter(|t| favours(t))
+        && !routed
+    {
+        // The deployment whose rollout this plan records, else the one
+        // recorded before, else the model's own name.
+        let deployment = m
+            .steps
+            .iter()
+            .find_map(|s| match s {
+                PlanStep::RecordRollout { record, .. } => Some(record.deployment.clone()),
+                _ => None,
+            })
+            .or_else(|| actual.rollouts.get(&m.model).map(|r| r.deployment.clone()))
+            .filter(|d| !d.is_empty())
+            .unwrap_or_else(|| m.model.clone());
+        m.steps.push(PlanStep::SetTraffic {
+            model: m.model.clone(),
+            deployment,
+            before: Some(now.clone()),
+            traffic: TrafficRecord::all_to(&now.target, &stable),
+            reason: reason.clone(),
+        });
+        changed = true;
+    }
+    let routes = m
+        .steps
+        .iter()
+        .any(|s| matches!(s, PlanStep::SetTraffic { .. }));
+    changed.then(|| match routes {
+        true => format!(
+            "{}: all traffic goes to version {stable}, since version {refused} was rejected",
+            m.model
+        ),
+        false => format!(
+            "{}: traffic stays as it is, since version {refused} was rejected",
+            m.model
+        ),
+    })
 }

@@ -717,7 +717,8 @@ fn gates_are_checked_again_at_apply_time() {
     // serving version is not archived.
     a.rollouts.clear();
     let mut now = planned.clone();
-    // The routing that would follow version 2 is dropped with its move.
+    // The routing that would follow version 2 sends everything to version
+    // 1, which stays in Production.
     now.models[0].steps.push(PlanStep::SetTraffic {
         model: "fraud-detector".into(),
         deployment: "fraud-detector".into(),
@@ -733,15 +734,109 @@ fn gates_are_checked_again_at_apply_time() {
     );
     assert_eq!(
         steps(&now),
-        ["version 2: mark Rejected, stays Staging (gates refuse Staging → Production)"]
+        [
+            "version 2: mark Rejected, stays Staging (gates refuse Staging → Production)",
+            "route v1 100% on local (version 2 was refused Production at apply time)"
+        ]
     );
     assert_eq!(now.summary.reject, 1);
     assert!(notes[0].contains("evidence.rollout"), "{notes:?}");
     assert_eq!(
         notes[1],
-        "fraud-detector: traffic stays as it is, since version 2 was rejected"
+        "fraud-detector: all traffic goes to version 1, since version 2 was rejected"
     );
     assert!(notes[2].contains("stays in Production"), "{notes:?}");
+}
+
+#[test]
+fn a_canary_refused_at_completion_hands_its_traffic_back_whatever_its_last_stage() {
+    // Version 2's canary completes in this plan; by apply time its evidence
+    // is gone and the move is refused. Whatever share version 2 serves
+    // (its last stage, or all of it), every request goes back to version 1,
+    // and the step is there even when the completion itself routed nothing.
+    let d = gated(&[("1", "Archived", 0.91), ("2", "Production", 0.95)]);
+    let mut a = gated_actual(&d, &[("1", Stage::Production), ("2", Stage::Staging)]);
+    let record = crate::state::RolloutRecord {
+        strategy: "canary".into(),
+        version: VersionId::Number(2),
+        from_version: Some(VersionId::Number(1)),
+        step: 3,
+        step_started_at: Timestamp::UNIX_EPOCH,
+        phase: "Succeeded".into(),
+        deployment: "fraud-canary".into(),
+        started_at: None,
+        stages: Vec::new(),
+        consecutive_errors: 0,
+        last_analysis: None,
+        result: None,
+        promoted: false,
+    };
+    let planned = {
+        let mut with = a.clone();
+        with.rollouts
+            .insert("fraud-detector".into(), record.clone());
+        plan_all(&d, &with)
+    };
+    // At apply time the record still shows the canary at its last stage,
+    // not completed: no evidence.
+    a.rollouts.insert(
+        "fraud-detector".into(),
+        crate::state::RolloutRecord {
+            phase: "Progressing".into(),
+            ..record
+        },
+    );
+    // (served by version 2 now, the share the completion routes, what apply does)
+    type Weights = &'static [(&'static str, u8)];
+    let cases: [(Weights, Option<Weights>, &[&str]); 3] = [
+        (
+            &[("1", 50), ("2", 50)],
+            Some(&[("2", 100)]),
+            &["route v1 100% on local"],
+        ),
+        (&[("2", 100)], None, &["route v1 100% on local"]),
+        (&[("1", 100)], None, &[]),
+    ];
+    for (serving, completion, routes) in cases {
+        let weights = |w: Weights| crate::state::TrafficRecord {
+            weights: w.iter().map(|(v, p)| (v.to_string(), *p)).collect(),
+            ..crate::state::TrafficRecord::all_to("local", &VersionId::Number(1))
+        };
+        a.serving.insert("fraud-detector".into(), weights(serving));
+        let mut now = planned.clone();
+        if let Some(c) = completion {
+            now.models[0].steps.push(PlanStep::SetTraffic {
+                model: "fraud-detector".into(),
+                deployment: "fraud-canary".into(),
+                before: Some(weights(serving)),
+                traffic: weights(c),
+                reason: "canary completed".into(),
+            });
+        }
+        recheck_gates(
+            &mut now,
+            &a,
+            &Observations::default(),
+            Timestamp::UNIX_EPOCH,
+        );
+        let routing: Vec<String> = steps(&now)
+            .into_iter()
+            .filter(|s| s.starts_with("route"))
+            .map(|s| s.split(" (").next().unwrap_or("").to_string())
+            .collect();
+        assert_eq!(routing, routes, "serving {serving:?}");
+        for step in &now.models[0].steps {
+            if let PlanStep::SetTraffic {
+                deployment,
+                traffic,
+                ..
+            } = step
+            {
+                assert_eq!(deployment, "fraud-canary");
+                assert_eq!(traffic.weights.get("2"), None, "{traffic:?}");
+            }
+        }
+    }
 }
 
 #[test]
