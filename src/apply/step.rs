@@ -10,6 +10,7 @@ use crate::manifest::{Stage, VersionId};
 use crate::reconcile::PlanStep;
 use crate::reconcile::gates::failure_summary;
 use crate::state::drill::DRILL_ACTION;
+use crate::state::sign_off::Override;
 use crate::state::{Event, FieldChange, Rejection};
 
 /// What happened to one model's steps in [`apply_models`].
@@ -88,11 +89,26 @@ pub fn apply_step<R: RegistryOps + ?Sized>(
             registry.set_stage(model, version, *from, *to)?;
             // The gates passed: an earlier rejection no longer stands.
             registry.clear_rejection(model, version)?;
-            let summary = format!("{model} version {version}: {from} → {to} ({reason})");
+            let mut summary = format!("{model} version {version}: {from} → {to} ({reason})");
+            let mut changes = Vec::new();
+            let signed = ctx.sign_offs.get(&(model.clone(), version.clone()));
+            if let Some((by, gates)) = signed.and_then(|s| s.overridden.as_ref()) {
+                registry.record_event(override_record(model, version, by, gates), ctx)?;
+            }
+            if let Some(line) = signed.and_then(|s| s.approvers_line()) {
+                registry.record_sign_off(model, version, &line)?;
+                summary.push_str(&format!("; signed off by {line}"));
+                changes.push(FieldChange {
+                    field: "signed_off_by".into(),
+                    before: None,
+                    after: Some(line.into()),
+                });
+            }
             Record::new(model, "transition_stage", summary)
                 .version(version)
                 .from(*from)
                 .to(*to)
+                .changes(changes)
                 .line(format!("transition_stage {from} -> {to}"))
         }
         PlanStep::RecordRollout {
@@ -165,6 +181,40 @@ pub fn apply_step<R: RegistryOps + ?Sized>(
     };
     registry.record_event(record, ctx)
 }
+
+/// The audit event of an operator's `--approval-override`: which gates it
+/// passed, why, and who gave it.
+fn override_record(
+    model: &str,
+    version: &VersionId,
+    by: &Override,
+    gates: &[String],
+) -> StepRecord {
+    let summary = format!(
+        "{model} version {version}: {} overridden by {}: {}",
+        gates.join(", "),
+        by.actor,
+        by.reason
+    );
+    Record::new(model, APPROVAL_OVERRIDE, summary)
+        .version(version)
+        .changes(vec![
+            FieldChange {
+                field: "override.reason".into(),
+                before: None,
+                after: Some(by.reason.clone().into()),
+            },
+            FieldChange {
+                field: "override.gates".into(),
+                before: None,
+                after: Some(gates.join(", ").into()),
+            },
+        ])
+        .line(format!("{APPROVAL_OVERRIDE} {}", gates.join(",")))
+}
+
+/// The action of an override's event.
+pub const APPROVAL_OVERRIDE: &str = "approval_override";
 
 /// One step, for callers holding a registry: `registry.apply(step, ctx)`.
 impl dyn Registry + '_ {
@@ -561,6 +611,7 @@ mod tests {
             now: jiff::Timestamp::from_second(60).unwrap(),
             commit: None,
             actor: "t".into(),
+            sign_offs: Default::default(),
         };
         for (step, want) in cases {
             let mut registry = Recorder::default();
@@ -582,6 +633,7 @@ mod tests {
             now: jiff::Timestamp::UNIX_EPOCH,
             commit: None,
             actor: "t".into(),
+            sign_offs: Default::default(),
         };
         let mut registry = Recorder::default();
         let err = apply_step(&mut registry, &step, &ctx).unwrap_err();

@@ -1,7 +1,8 @@
 //! Trusted settings: everything in the repository that makes modelops open
 //! a connection, run a command, or read or write outside the repository —
 //! the registry, the state directory, serving targets, metrics providers,
-//! benchmarks and retrain triggers.
+//! benchmarks and retrain triggers — and who counts as an owner on GitHub
+//! (`owners`), which decides whose pull-request review is a sign-off.
 //!
 //! On a pull request (`plan --base B`) the repository is hostile input, so
 //! these settings come from the base revision B, never from the pull
@@ -226,6 +227,12 @@ fn config_settings(c: &ConfigSpec, redact: fn(&str) -> String, out: &mut BTreeMa
                 set(format!("{at}.admin"), e.admin.as_ref());
             }
         }
+    }
+    // Who signs off: a pull request that maps an owner to its author's
+    // account must not approve itself with that mapping.
+    for (name, o) in &c.owners {
+        set(format!("owners.{name}.github_team"), o.github_team.as_ref());
+        set(format!("owners.{name}.github_user"), o.github_user.as_ref());
     }
     for (name, p) in &c.metrics {
         let at = format!("metrics.{name}");

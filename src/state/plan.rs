@@ -87,6 +87,9 @@ pub struct PlanSource {
     /// `--base`, when the plan is limited to models changed since it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base: Option<String>,
+    /// `--pr`, the pull request whose reviews sign off its moves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pr: Option<u64>,
 }
 
 /// A change made outside git.
