@@ -19,7 +19,9 @@ use crate::manifest::config::{GitHubIdentity, valid_login};
 use crate::manifest::{Desired, Stage};
 use crate::reconcile::{GateCandidate, Plan, PlanStep, gated_moves};
 use crate::state::ActualState;
-use crate::state::sign_off::{Approval, Override, PullSignOffs, SignOffEvidence, SignOffRecord};
+use crate::state::sign_off::{
+    Approval, Override, PullSignOffs, SignOffEvidence, SignOffRecord, short,
+};
 
 /// How long one call to GitHub may take.
 const TIMEOUT: Duration = Duration::from_secs(15);
@@ -159,6 +161,22 @@ fn read(
         .entry(key)
         .or_insert_with(|| pull_and_reviews(&client, asked.pr, commit))
         .clone()?;
+    // Reviews of the head sign off the head's files: a plan of any other
+    // files (an older commit, uncommitted changes) is not what they approved.
+    if asked.pr.is_some() && commit != Some(pull.head.as_str()) {
+        let planned = match commit {
+            Some(c) if c.ends_with("-dirty") => "uncommitted changes".to_string(),
+            Some(c) => format!("commit {}", short(c)),
+            None => "files outside git".to_string(),
+        };
+        return Err(format!(
+            "the plan is of {planned}, not of pull request #{}'s head {}, which its reviews \
+             approve; plan --rev {}",
+            pull.number,
+            short(&pull.head),
+            pull.head
+        ));
+    }
     let (approvals, mut not_counted) = reviews::counted(&list, &pull.head, &pull.author);
     let mut by_owner = BTreeMap::new();
     for (name, identity) in verify {
@@ -220,7 +238,7 @@ fn pull_and_reviews(
                 return Err(format!(
                     "commit {} came from no merged pull request, so no review signs off its \
                      promotion",
-                    crate::state::sign_off::short(c)
+                    short(c)
                 ));
             }
             Err(e) => return Err(format!("cannot find the pull request of commit {c}: {e}")),
