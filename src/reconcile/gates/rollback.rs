@@ -295,9 +295,7 @@ pub fn with_rollback_evidence(base: String, results: &[GateResult]) -> String {
     // given, GitHub answers again); a declared one is the manifest's.
     let rows: Vec<String> = results
         .iter()
-        .filter(|g| {
-            g.check.starts_with("rollback.") || super::verified_on_github(g)
-        })
+        .filter(|g| g.check.starts_with("rollback.") || super::verified_on_github(g))
         .map(|g| format!("{}={}", g.check, g.status.label()))
         .collect();
     if rows.is_empty() {
