@@ -322,7 +322,8 @@ fn without_github_the_gate_fails_and_says_why() {
     let mut down = env(&gh);
     down.retain(|(k, _)| *k != "GITHUB_API_URL");
     down.push(("GITHUB_API_URL", "http://127.0.0.1:9".into()));
-    let rows: Vec<(&str, Vec<(&'static str, String)>, &str)> = vec![
+    type Vars = Vec<(&'static str, String)>;
+    let rows: Vec<(&str, Vars, &str)> = vec![
         ("no token", no_token, "GITHUB_TOKEN is not set"),
         (
             "GitHub out of reach",
