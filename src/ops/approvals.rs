@@ -229,9 +229,8 @@ fn pull_and_reviews(
     commit: Option<&str>,
 ) -> Result<(Pull, Vec<Review>), String> {
     let pull = match (pr, commit) {
-        (Some(n), _) => {
-            reviews::pull(client, n).map_err(|e| format!("cannot read pull request #{n}: {e}"))?
-        }
+        (Some(n), _) => reviews::pull(client, n)
+            .map_err(|e| format!("cannot read pull request #{n}: {}", refused(&e)))?,
         (None, Some(c)) if !c.ends_with("-dirty") => match reviews::merged_pull_of(client, c) {
             Ok(Some(p)) => p,
             Ok(None) => {
@@ -241,7 +240,12 @@ fn pull_and_reviews(
                     short(c)
                 ));
             }
-            Err(e) => return Err(format!("cannot find the pull request of commit {c}: {e}")),
+            Err(e) => {
+                return Err(format!(
+                    "cannot find the pull request of commit {c}: {}",
+                    refused(&e)
+                ));
+            }
         },
         _ => {
             return Err(
@@ -253,8 +257,9 @@ fn pull_and_reviews(
     };
     let list = reviews::reviews(client, pull.number).map_err(|e| {
         format!(
-            "cannot read the reviews of pull request #{}: {e}",
-            pull.number
+            "cannot read the reviews of pull request #{}: {}",
+            pull.number,
+            refused(&e)
         )
     })?;
     Ok((pull, list))
@@ -311,6 +316,29 @@ fn members(
     match failed {
         Some(why) if out.is_empty() => Err(why),
         _ => Ok(out),
+    }
+}
+
+/// A failed read of pull requests or reviews, in words: GitHub's own
+/// hints speak of writing comments, which these calls do not.
+fn refused(e: &GitHubError) -> String {
+    match e {
+        GitHubError::Api {
+            call,
+            status,
+            message,
+        } => {
+            let hint = match status {
+                401 => "; the token is not valid",
+                403 | 404 => {
+                    "; the token cannot read this repository's pull requests (it needs pull \
+                     requests: read), or the pull request does not exist"
+                }
+                _ => "",
+            };
+            format!("GitHub refused {call}: {message} (HTTP {status}){hint}")
+        }
+        other => other.to_string(),
     }
 }
 

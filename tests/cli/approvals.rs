@@ -350,6 +350,12 @@ fn without_github_the_gate_fails_and_says_why() {
 #[test]
 fn an_override_is_recorded_with_its_reason_and_who_gave_it() {
     let (repo, _, _) = pull_request();
+    // Without GitHub the move is refused, and the version marked Rejected...
+    let _ = repo
+        .run_with(&["apply", "--auto-approve"], &[("GITHUB_TOKEN", "")])
+        .code(1)
+        .stdout_has("GITHUB_TOKEN is not set");
+    // ...which an override lifts: its verdict is not the one refused.
     let out = repo
         .run_with(
             &[
