@@ -470,3 +470,54 @@ impl ConfigSpec {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_owner_names_one_team_or_one_user() {
+        let team = |t: &str| OwnerIdentity {
+            github_team: Some(t.into()),
+            github_user: None,
+        };
+        let user = |u: &str| OwnerIdentity {
+            github_team: None,
+            github_user: Some(u.into()),
+        };
+        // (identity, what it is, or the field at fault)
+        let rows: Vec<(OwnerIdentity, Result<&str, &str>)> = vec![
+            (team("acme/risk-ml"), Ok("team acme/risk-ml")),
+            (
+                team("my-org/ml_platform.v2"),
+                Ok("team my-org/ml_platform.v2"),
+            ),
+            (user("alice"), Ok("user alice")),
+            (user("a-b-c"), Ok("user a-b-c")),
+            (team("acme"), Err("github_team")),
+            (team("acme/"), Err("github_team")),
+            (team("acme/../../user"), Err("github_team")),
+            (team("-acme/x"), Err("github_team")),
+            (team("acme/x?y=1"), Err("github_team")),
+            (user("-alice"), Err("github_user")),
+            (user("al--ice"), Err("github_user")),
+            (user("alice/../x"), Err("github_user")),
+            (user(&"a".repeat(40)), Err("github_user")),
+            (OwnerIdentity::default(), Err("")),
+            (
+                OwnerIdentity {
+                    github_team: Some("acme/x".into()),
+                    github_user: Some("alice".into()),
+                },
+                Err(""),
+            ),
+        ];
+        for (owner, want) in rows {
+            let got = owner.identity();
+            match want {
+                Ok(shown) => assert_eq!(got.map(|i| i.to_string()).as_deref(), Ok(shown)),
+                Err(field) => assert_eq!(got.map_err(|(f, _)| f), Err(field), "{owner:?}"),
+            }
+        }
+    }
+}

@@ -379,6 +379,44 @@ mod tests {
     }
 
     #[test]
+    fn who_counts_as_an_owner_is_a_trusted_setting() {
+        let config = |owners: &str| {
+            format!("apiVersion: modelops/v1\nkind: Config\nspec:\n  owners:\n{owners}")
+        };
+        let base = [file(
+            "modelops.yaml",
+            &config("    risk-ml: {github_team: acme/risk-ml}\n"),
+        )];
+        let head = [file(
+            "modelops.yaml",
+            &config("    risk-ml: {github_user: mallory}\n    growth: {github_user: bob}\n"),
+        )];
+        let shown: Vec<(String, Option<String>, Option<String>)> =
+            setting_changes(&base, &head, |u| u.to_string())
+                .into_iter()
+                .map(|c| (c.setting, c.base, c.head))
+                .collect();
+        let some = |s: &str| Some(s.to_string());
+        assert_eq!(
+            shown,
+            vec![
+                ("owners.growth.github_user".into(), None, some("bob")),
+                (
+                    "owners.risk-ml.github_team".into(),
+                    some("acme/risk-ml"),
+                    None
+                ),
+                ("owners.risk-ml.github_user".into(), None, some("mallory")),
+            ]
+        );
+        let trusted = TrustedSettings::from_base("main", &base).unwrap();
+        assert_eq!(
+            trusted.config.owner_identities()["risk-ml"].to_string(),
+            "team acme/risk-ml"
+        );
+    }
+
+    #[test]
     fn a_benchmark_runs_only_as_the_base_declares_it() {
         let trusted = TrustedSettings::from_base(
             "main",
