@@ -210,7 +210,14 @@ fn override_record(
                 after: Some(gates.join(", ").into()),
             },
         ])
-        .line(format!("{APPROVAL_OVERRIDE} {}", gates.join(",")))
+        // Registries that keep the one-line form (MLflow) read a stage from
+        // its last word: this one never ends in a stage's name.
+        .line(format!(
+            "{APPROVAL_OVERRIDE} {} by {}: {} (override)",
+            gates.join(","),
+            by.actor,
+            by.reason.replace(['\n', '\r'], " ")
+        ))
 }
 
 /// The action of an override's event.
@@ -459,6 +466,16 @@ mod tests {
                 .push(format!("record_rollout {model} {}", record.version));
             Ok(())
         }
+        fn record_sign_off(
+            &mut self,
+            model: &str,
+            version: &VersionId,
+            approvers: &str,
+        ) -> Result<(), BackendError> {
+            self.0
+                .push(format!("record_sign_off {model} {version} {approvers}"));
+            Ok(())
+        }
         fn record_event(&mut self, r: StepRecord, _: &ApplyContext) -> Result<(), BackendError> {
             let e = &r.event;
             let version = e.version.as_ref().map(|v| v.to_string());
@@ -617,6 +634,84 @@ mod tests {
             let mut registry = Recorder::default();
             apply_step(&mut registry, &step, &ctx).unwrap();
             assert_eq!(registry.0, want, "{step:?}");
+        }
+    }
+
+    #[test]
+    fn a_move_into_production_records_its_sign_off() {
+        use crate::state::sign_off::{Approval, SignOffRecord};
+        let (m, v) = ("fraud-detector".to_string(), VersionId::Number(3));
+        let step = PlanStep::TransitionStage {
+            model: m.clone(),
+            version: v.clone(),
+            from: Stage::Staging,
+            to: Stage::Production,
+            reason: "promoted to serve".into(),
+            gates: vec![],
+            policy: Some("default".into()),
+        };
+        let verified = SignOffRecord {
+            pr: Some(7),
+            approvals: vec![Approval {
+                login: "alice".into(),
+                commit: "3f2a9c1e".into(),
+            }],
+            overridden: None,
+        };
+        let overridden = SignOffRecord {
+            overridden: Some((
+                Override {
+                    reason: "GitHub down,\nINC-7".into(),
+                    actor: "ops".into(),
+                },
+                vec!["approval.owner".into()],
+            )),
+            ..SignOffRecord::default()
+        };
+        let moved = [
+            "expect_stage fraud-detector 3 Staging",
+            "set_stage fraud-detector 3 Staging Production",
+            "clear_rejection fraud-detector 3",
+        ];
+        // (the sign-off, the writes and events after the move's own writes)
+        let cases: Vec<(Option<SignOffRecord>, Vec<&str>)> = vec![
+            (
+                None,
+                vec![
+                    r#"event transition_stage Some("3") Some(Staging)->Some(Production) "fraud-detector version 3: Staging → Production (promoted to serve)" [] | transition_stage Staging -> Production"#,
+                ],
+            ),
+            (
+                Some(verified),
+                vec![
+                    "record_sign_off fraud-detector 3 alice (3f2a9c1) on PR #7",
+                    r#"event transition_stage Some("3") Some(Staging)->Some(Production) "fraud-detector version 3: Staging → Production (promoted to serve); signed off by alice (3f2a9c1) on PR #7" ["signed_off_by"] | transition_stage Staging -> Production"#,
+                ],
+            ),
+            (
+                Some(overridden),
+                vec![
+                    "event approval_override Some(\"3\") None->None \"fraud-detector version 3: approval.owner overridden by ops: GitHub down,\\nINC-7\" [\"override.reason\", \"override.gates\"] | approval_override approval.owner by ops: GitHub down, INC-7 (override)",
+                    r#"event transition_stage Some("3") Some(Staging)->Some(Production) "fraud-detector version 3: Staging → Production (promoted to serve)" [] | transition_stage Staging -> Production"#,
+                ],
+            ),
+        ];
+        for (signed, after) in cases {
+            let ctx = ApplyContext {
+                now: jiff::Timestamp::UNIX_EPOCH,
+                commit: None,
+                actor: "ops".into(),
+                sign_offs: signed
+                    .clone()
+                    .map(|r| ((m.clone(), v.clone()), r))
+                    .into_iter()
+                    .collect(),
+            };
+            let mut registry = Recorder::default();
+            apply_step(&mut registry, &step, &ctx).unwrap();
+            let mut want: Vec<&str> = moved.to_vec();
+            want.extend(after);
+            assert_eq!(registry.0, want, "{signed:?}");
         }
     }
 
