@@ -1,6 +1,7 @@
 //! Sign-offs proven on GitHub: for the owners the trusted configuration
-//! maps to a team or user, reads the pull request (`--pr N`, or the one a
-//! merged commit came from), its reviews and the teams' membership, and
+//! maps to a team or user, reads the pull request (`--pr N`, or the merged
+//! one that last changed the model's manifest), its reviews and the teams'
+//! membership, and
 //! returns [`SignOffEvidence`] for the `approval.<who>` gates to judge.
 //! GitHub is asked only when a move into Production needs a mapped owner's
 //! sign-off; each answer is kept for the rest of the run ([`SignOffs`]), so
@@ -18,6 +19,7 @@ use crate::manifest::VersionId;
 use crate::manifest::config::{GitHubIdentity, valid_login};
 use crate::manifest::{Desired, Stage};
 use crate::reconcile::{GateCandidate, Plan, PlanStep, gated_moves};
+use crate::source::last_change;
 use crate::state::ActualState;
 use crate::state::sign_off::{
     Approval, Override, PullSignOffs, SignOffEvidence, SignOffRecord, short,
@@ -49,6 +51,8 @@ struct Cache {
     members: BTreeMap<(String, String, String), Result<bool, GitHubError>>,
     /// Membership calls made.
     calls: usize,
+    /// Per model, the commit whose pull request signs off its promotion.
+    promoted_in: BTreeMap<String, Option<String>>,
 }
 
 impl SignOffs {
@@ -70,34 +74,46 @@ impl SignOffs {
     }
 }
 
-/// The owners whose sign-off `candidates` need (moves into Production),
-/// under the repository's policies.
-pub fn needed_by_candidates(desired: &Desired, candidates: &[GateCandidate]) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
+/// For each model whose move into Production needs a sign-off: its
+/// manifest file (where its promotion is written), when known, and the
+/// owners whose sign-off it needs.
+pub type Needed = BTreeMap<String, (Option<String>, BTreeSet<String>)>;
+
+/// What `candidates` (moves into Production) need, under the repository's
+/// policies.
+pub fn needed_by_candidates(desired: &Desired, candidates: &[GateCandidate]) -> Needed {
+    let mut out = Needed::new();
     for c in candidates.iter().filter(|c| c.to == Stage::Production) {
         let Some(model) = desired.models.get(&c.model) else {
             continue;
         };
         if let Some(policy) = desired.policies.get(&model.policy) {
-            out.extend(required(
-                &model.owner,
-                &policy.production_requires.approvals,
-            ));
+            out.entry(c.model.clone())
+                .or_insert_with(|| (Some(model.file.clone()), BTreeSet::new()))
+                .1
+                .extend(required(
+                    &model.owner,
+                    &policy.production_requires.approvals,
+                ));
         }
     }
     out
 }
 
-/// The owners whose sign-off a plan's gated moves into Production need,
-/// under the policies the plan carries.
-pub fn needed_by_plan(plan: &Plan, actual: &ActualState) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
+/// What a plan's gated moves into Production need, under the policies the
+/// plan carries (their files are not in the plan: the run's plan found
+/// their pull requests, which [`SignOffs`] keeps).
+pub fn needed_by_plan(plan: &Plan, actual: &ActualState) -> Needed {
+    let mut out = Needed::new();
     for m in gated_moves(plan, actual) {
         if m.to != Stage::Production {
             continue;
         }
         if let Some(policy) = plan.policies.get(&m.policy) {
-            out.extend(required(&m.owner, &policy.production_requires.approvals));
+            out.entry(m.model.clone())
+                .or_insert_with(|| (None, BTreeSet::new()))
+                .1
+                .extend(required(&m.owner, &policy.production_requires.approvals));
         }
     }
     out
@@ -111,55 +127,87 @@ fn required<'a>(owner: &'a str, approvals: &'a [String]) -> impl Iterator<Item =
     })
 }
 
-/// The evidence for the sign-offs of `needed` owners, of which those in
+/// The evidence for the sign-offs `needed`, of which those of owners in
 /// `mapped` (the trusted configuration's) are verified on GitHub: against
-/// `--pr`, else the merged pull request `commit` came from.
+/// `--pr`, else, per model, the merged pull request that last changed its
+/// manifest on `commit`'s first-parent history (the one that brought its
+/// promotion).
 pub fn evidence(
     ctx: &Context,
     asked: &SignOffs,
     mapped: BTreeMap<String, GitHubIdentity>,
-    needed: &BTreeSet<String>,
+    needed: &Needed,
     commit: Option<&str>,
 ) -> SignOffEvidence {
     let overridden = asked.override_reason.as_ref().map(|reason| Override {
         reason: reason.clone(),
         actor: super::actor(&ctx.repo, commit),
     });
-    let verify: Vec<(&String, &GitHubIdentity)> = mapped
-        .iter()
-        .filter(|(name, _)| needed.contains(*name))
-        .collect();
-    let pull = if verify.is_empty() {
-        None
-    } else {
-        Some(read(ctx, asked, &verify, commit))
-    };
+    let mut pulls = BTreeMap::new();
+    for (model, (file, owners)) in needed {
+        let verify: Vec<(&String, &GitHubIdentity)> = mapped
+            .iter()
+            .filter(|(name, _)| owners.contains(*name))
+            .collect();
+        if !verify.is_empty() {
+            let found = read(ctx, asked, model, file.as_deref(), &verify, commit);
+            pulls.insert(model.clone(), found);
+        }
+    }
     SignOffEvidence {
         mapped,
-        pull,
+        pulls,
         overridden,
     }
 }
 
-/// The pull request's sign-offs of the `verify` owners, or why none can be read.
+/// The commit whose pull request signs off `model`'s promotion, without
+/// `--pr`: the last change to its manifest `file` on `commit`'s
+/// first-parent history, else `commit` itself. Kept for the run.
+fn promoted_in(
+    ctx: &Context,
+    cache: &mut Cache,
+    model: &str,
+    file: Option<&str>,
+    commit: Option<&str>,
+) -> Option<String> {
+    cache
+        .promoted_in
+        .entry(model.to_string())
+        .or_insert_with(|| match (commit, file) {
+            (Some(c), Some(f)) if !c.ends_with("-dirty") => {
+                Some(last_change(&ctx.repo, c, f).unwrap_or_else(|| c.to_string()))
+            }
+            (c, _) => c.map(str::to_string),
+        })
+        .clone()
+}
+
+/// The sign-offs of the `verify` owners for `model`, or why none can be read.
 fn read(
     ctx: &Context,
     asked: &SignOffs,
+    model: &str,
+    file: Option<&str>,
     verify: &[(&String, &GitHubIdentity)],
     commit: Option<&str>,
 ) -> Result<PullSignOffs, String> {
     let names: Vec<&str> = verify.iter().map(|(n, _)| n.as_str()).collect();
     let client = client(ctx, &names.join(", "))?;
     let mut cache = asked.cache.borrow_mut();
-    let key = match (asked.pr, commit) {
+    let target = match asked.pr {
+        Some(_) => commit.map(str::to_string),
+        None => promoted_in(ctx, &mut cache, model, file, commit),
+    };
+    let key = match (asked.pr, &target) {
         (Some(n), _) => format!("#{n}"),
-        (None, Some(c)) => c.to_string(),
+        (None, Some(c)) => c.clone(),
         (None, None) => String::new(),
     };
     let (pull, list) = cache
         .pulls
         .entry(key)
-        .or_insert_with(|| pull_and_reviews(&client, asked.pr, commit))
+        .or_insert_with(|| pull_and_reviews(&client, asked.pr, target.as_deref()))
         .clone()?;
     // Reviews of the head sign off the head's files: a plan of any other
     // files (an older commit, uncommitted changes) is not what they approved.
@@ -366,14 +414,14 @@ pub fn records(
     evidence: &SignOffEvidence,
 ) -> BTreeMap<(String, VersionId), SignOffRecord> {
     let mut out = BTreeMap::new();
-    let pull = match &evidence.pull {
-        Some(Ok(p)) => Some(p),
-        _ => None,
-    };
     for m in gated_moves(plan, actual) {
         if m.to != Stage::Production {
             continue;
         }
+        let pull = match evidence.pulls.get(&m.model) {
+            Some(Ok(p)) => Some(p),
+            _ => None,
+        };
         let PlanStep::TransitionStage { gates, .. } =
             &plan.models[m.model_index].steps[m.step_index]
         else {

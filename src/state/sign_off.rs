@@ -63,9 +63,11 @@ pub struct SignOffEvidence {
     /// Owners mapped to GitHub identities (trusted configuration). An owner
     /// not here is judged by `approved_by` alone: declared, not verified.
     pub mapped: BTreeMap<String, GitHubIdentity>,
-    /// The pull request's reviews, or why they could not be read; `None`
-    /// when nothing asked GitHub (no pull request, no commit of one).
-    pub pull: Option<Result<PullSignOffs, String>>,
+    /// For each model whose move needs a mapped owner's sign-off: the
+    /// reviews of the pull request that brought its promotion (`--pr`, or
+    /// the merged one that last changed its manifest), or why they could
+    /// not be read. A model not here was not asked about.
+    pub pulls: BTreeMap<String, Result<PullSignOffs, String>>,
     /// An operator's override of a failing verified sign-off.
     pub overridden: Option<Override>,
 }

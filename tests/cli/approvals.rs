@@ -4,7 +4,7 @@
 //! promotes version 3 with `approved_by: risk-ml` typed in. Only an
 //! approving review of the head by a team member who is not the author
 //! signs it off; apply after merge finds the pull request from the merge
-//! commit and records the approvers; an override is recorded; without
+//! that last changed the model's manifest, and records the approvers; an override is recorded; without
 //! GitHub the gate fails saying why.
 
 #[path = "approvals/server.rs"]
@@ -238,16 +238,29 @@ fn an_unmapped_owner_is_declared_not_verified() {
 
 #[test]
 fn apply_after_merge_finds_the_pull_request_and_records_its_approvers() {
-    let (repo, _, head) = pull_request();
-    // The merge commit on main.
+    let repo = applied();
+    repo.at(LATER);
+    map_owner(&repo, "{github_team: acme/risk-ml}");
+    repo.git_commit("map risk-ml to its team");
+    // The pull request's branch, merged into main...
+    repo.git(&["checkout", "-q", "-b", "promote"]);
+    promote_12(&repo);
+    repo.git_commit("promote fraud-detector 3");
+    let head = repo.head();
+    repo.git(&["checkout", "-q", "main"]);
     repo.git(&[
-        "commit",
+        "merge",
         "-q",
-        "--allow-empty",
+        "--no-ff",
         "-m",
-        "Merge pull request #7",
+        "Merge pull request #7 from acme/promote",
+        "promote",
     ]);
     let merge = repo.head();
+    // ...and another pull request merged after it, before the reconcile job
+    // runs: the promotion is still signed off by #7's reviews.
+    repo.file("NOTES.md", "unrelated\n");
+    repo.git_commit("notes (#8)");
     let gh = github(&head, Some(&merge));
     gh.review(PR, "alice", "APPROVED", &head, "2026-11-27T08:01:00Z");
     let out = run(&repo, &["apply", "--auto-approve"], &env(&gh))
@@ -259,8 +272,9 @@ fn apply_after_merge_finds_the_pull_request_and_records_its_approvers() {
         "the plan names the approver:\n{}",
         out.stdout()
     );
-    // The merge commit's pull request, its reviews, alice's membership:
-    // asked once for the plan and the re-check under the lock.
+    // The pull request of the merge that last changed the model's manifest,
+    // its reviews, alice's membership: asked once for the plan and the
+    // re-check under the lock.
     assert_eq!(
         gh.calls(),
         vec![

@@ -32,7 +32,7 @@ pub fn approval(who: &str, c: &Candidate, evidence: &SignOffEvidence) -> GateRes
         row.source = DECLARED.to_string();
         return row;
     };
-    let row = verified(who, required, identity, evidence);
+    let row = verified(who, required, identity, c, evidence);
     match (&evidence.overridden, row.status) {
         (Some(o), GateStatus::Fail) => GateResult {
             status: GateStatus::Pass,
@@ -54,6 +54,7 @@ fn verified(
     who: &str,
     required: &str,
     identity: &GitHubIdentity,
+    c: &Candidate,
     evidence: &SignOffEvidence,
 ) -> GateResult {
     let check = format!("approval.{who}");
@@ -69,7 +70,7 @@ fn verified(
         source,
         reason: Some(reason),
     };
-    let pull = match &evidence.pull {
+    let pull = match evidence.pulls.get(c.model) {
         None => {
             return fail(
                 "(not verified)",
@@ -261,7 +262,7 @@ mod tests {
                 } else {
                     BTreeMap::new()
                 },
-                pull,
+                pulls: pull.map(|p| ("fraud".to_string(), p)).into_iter().collect(),
                 overridden,
             };
             let g = approval("owner", &c, &evidence);
