@@ -147,7 +147,8 @@ pub struct PlanArgs {
     /// an owner mapped to a GitHub team or user in modelops.yaml (`owners`)
     /// signs off with an approving review of its head commit, read with
     /// GITHUB_TOKEN from GITHUB_REPOSITORY at GITHUB_API_URL. Without it,
-    /// the merged pull request the planned commit came from.
+    /// the merged pull request that last changed each model's manifest.
+    /// Give it with --base: the owners' mapping is then the base's.
     #[arg(long, value_name = "N")]
     pub pr: Option<u64>,
     /// Pass the sign-offs GitHub cannot prove (no token, GitHub down, a
