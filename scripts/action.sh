@@ -15,6 +15,10 @@
 #   INPUT_ARGS                  more arguments for the command, split on whitespace
 #   INPUT_GITHUB_TOKEN          the token, given only to `modelops comment`
 #                               (else GITHUB_TOKEN)
+#   INPUT_APPROVALS_TOKEN       the token `plan` and `apply` read pull-request
+#                               reviews and team membership with (as
+#                               GITHUB_TOKEN), for owners mapped to GitHub
+#                               identities; none by default
 #   GITHUB_EVENT_NAME, GITHUB_EVENT_PATH (pull_request: number, head.sha,
 #   base.sha), GITHUB_OUTPUT, GITHUB_STEP_SUMMARY, GITHUB_REPOSITORY,
 #   GITHUB_API_URL, RUNNER_TEMP
@@ -54,8 +58,10 @@ case "${INPUT_COMMENT:-true}" in
 esac
 read -r -a EXTRA <<<"${INPUT_ARGS:-}"
 TOKEN="${INPUT_GITHUB_TOKEN:-${GITHUB_TOKEN:-}}"
-# modelops reads no token but the comment's; the others run without one.
-unset INPUT_GITHUB_TOKEN GITHUB_TOKEN
+APPROVALS_TOKEN="${INPUT_APPROVALS_TOKEN:-}"
+# The comment's token goes to `modelops comment` only; `plan` and `apply`
+# get the approvals token (or none), to read reviews and team membership.
+unset INPUT_GITHUB_TOKEN GITHUB_TOKEN INPUT_APPROVALS_TOKEN
 
 WORK="${RUNNER_TEMP:-${TMPDIR:-/tmp}}/modelops"
 mkdir -p "$WORK"
@@ -142,10 +148,10 @@ case "$COMMAND" in
   plan)
     plan="$WORK/plan.json"
     BASE_ARGS=()
-    [ -n "$BASE" ] && BASE_ARGS=(--base "$BASE")
+    [ -n "$BASE" ] && BASE_ARGS=(--base "$BASE" --pr "$PR")
     status=0
-    "$BIN" plan --repo "$DIR" "${REV[@]}" "${BASE_ARGS[@]}" --format json --detailed-exitcode \
-      "${EXTRA[@]}" >"$plan" || status=$?
+    GITHUB_TOKEN="$APPROVALS_TOKEN" "$BIN" plan --repo "$DIR" "${REV[@]}" "${BASE_ARGS[@]}" \
+      --format json --detailed-exitcode "${EXTRA[@]}" >"$plan" || status=$?
     output exitcode "$status"
     if [ "$status" -eq 2 ]; then output has-changes true; else output has-changes false; fi
     # A plan with refused changes or failed gates exits 1 but is still a
@@ -165,7 +171,7 @@ case "$COMMAND" in
   apply)
     log="$WORK/apply.txt"
     set +e
-    "$BIN" apply --repo "$DIR" "${EXTRA[@]}" </dev/null | tee "$log"
+    GITHUB_TOKEN="$APPROVALS_TOKEN" "$BIN" apply --repo "$DIR" "${EXTRA[@]}" </dev/null | tee "$log"
     status=${PIPESTATUS[0]}
     set -e
     output exitcode "$status"

@@ -193,6 +193,18 @@ pub struct PlanArgs {
     /// scheduled job to alert on; errors still exit 1.
     #[arg(long)]
     pub fail_on_diverged: bool,
+    /// The pull request whose reviews sign off its moves into Production:
+    /// an owner mapped to a GitHub team or user in modelops.yaml (`owners`)
+    /// signs off with an approving review of its head commit, read with
+    /// GITHUB_TOKEN from GITHUB_REPOSITORY at GITHUB_API_URL. Without it,
+    /// the merged pull request that last changed each model's manifest.
+    /// Give it with --base: the owners' mapping is then the base's.
+    #[arg(long, value_name = "N")]
+    pub pr: Option<u64>,
+    /// Pass the sign-offs GitHub cannot prove (no token, GitHub down, a
+    /// local plan), saying why; the plan shows the override.
+    #[arg(long, value_name = "REASON")]
+    pub approval_override: Option<String>,
 }
 
 /// `apply`
@@ -220,6 +232,12 @@ pub struct ApplyArgs {
     /// List every gate row of the plan shown before applying.
     #[arg(short, long)]
     pub verbose: bool,
+    /// Pass the sign-offs of owners mapped to GitHub identities that GitHub
+    /// cannot prove (no token, GitHub down, a local apply), saying why. The
+    /// audit log records an `approval_override` event with the reason and
+    /// who ran modelops; use it to proceed in an emergency, not as a habit.
+    #[arg(long, value_name = "REASON")]
+    pub approval_override: Option<String>,
 }
 
 /// `status`

@@ -3,6 +3,7 @@
 //! and the state it leaves. Output a person reads is snapshotted with insta.
 //!
 //! - `action` — the GitHub Action: its metadata against GitHub's schema, the example workflows through actionlint, its script run as a runner would.
+//! - `approvals` — sign-offs proven by pull-request reviews against a fake GitHub API: the author, an outdated head, a dismissed review, a non-member never count; a team member's approval of the head does, and apply after merge records it (event log, registry); an override is recorded; no token, GitHub down or membership refused fail the gate saying why.
 //! - `bad_input` — files that must be refused safely (YAML bombs, symlinks, ...).
 //! - `rules` — one case per schema and semantic rule, with its location.
 //! - `credentials` — passwords and tokens in the MLflow URL, its query string, `GITHUB_API_URL`, and echoed back by a server, never printed.
@@ -51,6 +52,8 @@ mod common;
 
 #[path = "cli/action.rs"]
 mod action;
+#[path = "cli/approvals.rs"]
+mod approvals;
 #[path = "cli/audit.rs"]
 mod audit;
 #[path = "cli/bad_input.rs"]

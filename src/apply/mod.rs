@@ -307,6 +307,7 @@ mod tests {
             now: jiff::Timestamp::UNIX_EPOCH,
             commit: None,
             actor: "t".into(),
+            sign_offs: Default::default(),
         };
         let mut registry = FailingRegistry {
             fail_at: 2,
@@ -335,6 +336,7 @@ mod tests {
             now: jiff::Timestamp::UNIX_EPOCH,
             commit: None,
             actor: "t".into(),
+            sign_offs: Default::default(),
         };
         let mut plan = plan_of(2);
         let mut second = plan.models[0].clone();
@@ -367,6 +369,7 @@ mod tests {
             now: jiff::Timestamp::UNIX_EPOCH,
             commit: None,
             actor: "t".into(),
+            sign_offs: Default::default(),
         };
         let mut registry = FailingRegistry {
             fail_at: usize::MAX,

@@ -10,6 +10,7 @@ use crate::manifest::{Stage, VersionId};
 use crate::reconcile::PlanStep;
 use crate::reconcile::gates::failure_summary;
 use crate::state::drill::DRILL_ACTION;
+use crate::state::sign_off::Override;
 use crate::state::{Event, FieldChange, Rejection};
 
 /// What happened to one model's steps in [`apply_models`].
@@ -88,11 +89,26 @@ pub fn apply_step<R: RegistryOps + ?Sized>(
             registry.set_stage(model, version, *from, *to)?;
             // The gates passed: an earlier rejection no longer stands.
             registry.clear_rejection(model, version)?;
-            let summary = format!("{model} version {version}: {from} → {to} ({reason})");
+            let mut summary = format!("{model} version {version}: {from} → {to} ({reason})");
+            let mut changes = Vec::new();
+            let signed = ctx.sign_offs.get(&(model.clone(), version.clone()));
+            if let Some((by, gates)) = signed.and_then(|s| s.overridden.as_ref()) {
+                registry.record_event(override_record(model, version, by, gates), ctx)?;
+            }
+            if let Some(line) = signed.and_then(|s| s.approvers_line()) {
+                registry.record_sign_off(model, version, &line)?;
+                summary.push_str(&format!("; signed off by {line}"));
+                changes.push(FieldChange {
+                    field: "signed_off_by".into(),
+                    before: None,
+                    after: Some(line.into()),
+                });
+            }
             Record::new(model, "transition_stage", summary)
                 .version(version)
                 .from(*from)
                 .to(*to)
+                .changes(changes)
                 .line(format!("transition_stage {from} -> {to}"))
         }
         PlanStep::RecordRollout {
@@ -165,6 +181,47 @@ pub fn apply_step<R: RegistryOps + ?Sized>(
     };
     registry.record_event(record, ctx)
 }
+
+/// The audit event of an operator's `--approval-override`: which gates it
+/// passed, why, and who gave it.
+fn override_record(
+    model: &str,
+    version: &VersionId,
+    by: &Override,
+    gates: &[String],
+) -> StepRecord {
+    let summary = format!(
+        "{model} version {version}: {} overridden by {}: {}",
+        gates.join(", "),
+        by.actor,
+        by.reason
+    );
+    Record::new(model, APPROVAL_OVERRIDE, summary)
+        .version(version)
+        .changes(vec![
+            FieldChange {
+                field: "override.reason".into(),
+                before: None,
+                after: Some(by.reason.clone().into()),
+            },
+            FieldChange {
+                field: "override.gates".into(),
+                before: None,
+                after: Some(gates.join(", ").into()),
+            },
+        ])
+        // Registries that keep the one-line form (MLflow) read a stage from
+        // its last word: this one never ends in a stage's name.
+        .line(format!(
+            "{APPROVAL_OVERRIDE} {} by {}: {} (override)",
+            gates.join(","),
+            by.actor,
+            by.reason.replace(['\n', '\r'], " ")
+        ))
+}
+
+/// The action of an override's event.
+pub const APPROVAL_OVERRIDE: &str = "approval_override";
 
 /// One step, for callers holding a registry: `registry.apply(step, ctx)`.
 impl dyn Registry + '_ {
@@ -412,6 +469,16 @@ mod tests {
                 .push(format!("record_rollout {model} {}", record.version));
             Ok(())
         }
+        fn record_sign_off(
+            &mut self,
+            model: &str,
+            version: &VersionId,
+            approvers: &str,
+        ) -> Result<(), BackendError> {
+            self.0
+                .push(format!("record_sign_off {model} {version} {approvers}"));
+            Ok(())
+        }
         fn record_event(&mut self, r: StepRecord, _: &ApplyContext) -> Result<(), BackendError> {
             let e = &r.event;
             let version = e.version.as_ref().map(|v| v.to_string());
@@ -564,11 +631,90 @@ mod tests {
             now: jiff::Timestamp::from_second(60).unwrap(),
             commit: None,
             actor: "t".into(),
+            sign_offs: Default::default(),
         };
         for (step, want) in cases {
             let mut registry = Recorder::default();
             apply_step(&mut registry, &step, &ctx).unwrap();
             assert_eq!(registry.0, want, "{step:?}");
+        }
+    }
+
+    #[test]
+    fn a_move_into_production_records_its_sign_off() {
+        use crate::state::sign_off::{Approval, SignOffRecord};
+        let (m, v) = ("fraud-detector".to_string(), VersionId::Number(3));
+        let step = PlanStep::TransitionStage {
+            model: m.clone(),
+            version: v.clone(),
+            from: Stage::Staging,
+            to: Stage::Production,
+            reason: "promoted to serve".into(),
+            gates: vec![],
+            policy: Some("default".into()),
+        };
+        let verified = SignOffRecord {
+            pr: Some(7),
+            approvals: vec![Approval {
+                login: "alice".into(),
+                commit: "3f2a9c1e".into(),
+            }],
+            overridden: None,
+        };
+        let overridden = SignOffRecord {
+            overridden: Some((
+                Override {
+                    reason: "GitHub down,\nINC-7".into(),
+                    actor: "ops".into(),
+                },
+                vec!["approval.owner".into()],
+            )),
+            ..SignOffRecord::default()
+        };
+        let moved = [
+            "expect_stage fraud-detector 3 Staging",
+            "set_stage fraud-detector 3 Staging Production",
+            "clear_rejection fraud-detector 3",
+        ];
+        // (the sign-off, the writes and events after the move's own writes)
+        let cases: Vec<(Option<SignOffRecord>, Vec<&str>)> = vec![
+            (
+                None,
+                vec![
+                    r#"event transition_stage Some("3") Some(Staging)->Some(Production) "fraud-detector version 3: Staging → Production (promoted to serve)" [] | transition_stage Staging -> Production"#,
+                ],
+            ),
+            (
+                Some(verified),
+                vec![
+                    "record_sign_off fraud-detector 3 alice (3f2a9c1) on PR #7",
+                    r#"event transition_stage Some("3") Some(Staging)->Some(Production) "fraud-detector version 3: Staging → Production (promoted to serve); signed off by alice (3f2a9c1) on PR #7" ["signed_off_by"] | transition_stage Staging -> Production"#,
+                ],
+            ),
+            (
+                Some(overridden),
+                vec![
+                    "event approval_override Some(\"3\") None->None \"fraud-detector version 3: approval.owner overridden by ops: GitHub down,\\nINC-7\" [\"override.reason\", \"override.gates\"] | approval_override approval.owner by ops: GitHub down, INC-7 (override)",
+                    r#"event transition_stage Some("3") Some(Staging)->Some(Production) "fraud-detector version 3: Staging → Production (promoted to serve)" [] | transition_stage Staging -> Production"#,
+                ],
+            ),
+        ];
+        for (signed, after) in cases {
+            let ctx = ApplyContext {
+                now: jiff::Timestamp::UNIX_EPOCH,
+                commit: None,
+                actor: "ops".into(),
+                sign_offs: signed
+                    .clone()
+                    .map(|r| ((m.clone(), v.clone()), r))
+                    .into_iter()
+                    .collect(),
+            };
+            let mut registry = Recorder::default();
+            apply_step(&mut registry, &step, &ctx).unwrap();
+            let mut want: Vec<&str> = moved.to_vec();
+            want.extend(after);
+            assert_eq!(registry.0, want, "{signed:?}");
         }
     }
 
@@ -585,6 +731,7 @@ mod tests {
             now: jiff::Timestamp::UNIX_EPOCH,
             commit: None,
             actor: "t".into(),
+            sign_offs: Default::default(),
         };
         let mut registry = Recorder::default();
         let err = apply_step(&mut registry, &step, &ctx).unwrap_err();

@@ -504,6 +504,7 @@ impl RegistryOps for LocalStore {
                 stage,
                 metadata_digest: metadata.digest(),
             }),
+            signed_off_by: None,
         });
         m.versions.sort_by(|a, b| a.version.cmp(&b.version));
         Ok(())
@@ -580,6 +581,17 @@ impl RegistryOps for LocalStore {
 
     fn record_event(&mut self, record: StepRecord, ctx: &ApplyContext) -> Result<(), BackendError> {
         self.record(ctx, record.event)
+    }
+
+    fn record_sign_off(
+        &mut self,
+        model: &str,
+        version: &VersionId,
+        approvers: &str,
+    ) -> Result<(), BackendError> {
+        registered_version(&mut self.load()?.state, model, version)?.signed_off_by =
+            Some(approvers.to_string());
+        Ok(())
     }
 }
 
@@ -674,6 +686,7 @@ mod tests {
             now: jiff::Timestamp::from_second(secs).unwrap(),
             commit: Some("abc".into()),
             actor: "t".into(),
+            sign_offs: Default::default(),
         }
     }
 

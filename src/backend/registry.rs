@@ -10,6 +10,7 @@ use jiff::Timestamp;
 
 use crate::manifest::sorted_map::SortedMap;
 use crate::manifest::{Stage, VersionId};
+use crate::state::sign_off::SignOffRecord;
 use crate::state::{
     ActualState, Event, LoggedSignature, Rejection, RolloutRecord, VersionMetadata,
 };
@@ -23,6 +24,10 @@ pub struct ApplyContext {
     pub commit: Option<String>,
     /// Who runs it.
     pub actor: String,
+    /// The sign-off of each move into Production, by (model, version):
+    /// who approved it on GitHub, or the operator's override. Recorded with
+    /// the move.
+    pub sign_offs: BTreeMap<(String, VersionId), SignOffRecord>,
 }
 
 /// A failure talking to or writing a backend.
@@ -185,6 +190,18 @@ pub trait RegistryOps {
     /// commit and actor. A registry may keep only the events it has a place
     /// for (MLflow keeps them as tags on versions).
     fn record_event(&mut self, record: StepRecord, ctx: &ApplyContext) -> Result<(), BackendError>;
+    /// Keeps who signed off `version`'s move into Production on GitHub, as
+    /// one line (`alice (1a2b3c4) on PR #7`), replacing the one before:
+    /// MLflow's version tag `modelops.approvers`, the embedded store's
+    /// `signed_off_by`. The default keeps it only in the event.
+    fn record_sign_off(
+        &mut self,
+        _model: &str,
+        _version: &VersionId,
+        _approvers: &str,
+    ) -> Result<(), BackendError> {
+        Ok(())
+    }
 }
 
 /// A model registry: what it reads, how it makes writes durable, and its

@@ -13,6 +13,7 @@ use super::{emit, warn};
 use crate::cli::ApplyArgs;
 use crate::ops::Context;
 use crate::ops::apply::{Applied, Bound, bind_to_commit, read_plan};
+use crate::ops::approvals::SignOffs;
 use crate::ops::plan::{Planned, Request, compute};
 use crate::reconcile::Plan;
 use crate::render::{applied_text, nothing_planned, plan_text, stale_text};
@@ -25,6 +26,8 @@ pub fn run(ctx: &Context, args: ApplyArgs) -> Result<ExitCode> {
             "--allow-dirty-plan applies to a saved plan file: name one (modelops apply plan.json)"
         );
     }
+    // Shared by the plan and the re-check under the lock: GitHub is asked once.
+    let sign_offs = SignOffs::new(None, args.approval_override.clone());
     let (plan, config) = match &plan_file {
         // A saved plan needs no confirmation, but is applied only if its
         // commit still derives the same steps, and only onto the state it
@@ -33,7 +36,7 @@ pub fn run(ctx: &Context, args: ApplyArgs) -> Result<ExitCode> {
             let config = ctx.config()?;
             let saved = read_plan(path)?;
             match saved_plan(
-                bind_to_commit(ctx, &config, saved, path, args.allow_dirty_plan)?,
+                bind_to_commit(ctx, &config, saved, path, args.allow_dirty_plan, &sign_offs)?,
                 path,
             ) {
                 Some(plan) => (plan, config),
@@ -45,6 +48,7 @@ pub fn run(ctx: &Context, args: ApplyArgs) -> Result<ExitCode> {
                 rev: args.rev.rev.clone(),
                 base: None,
                 models,
+                sign_offs: sign_offs.clone(),
             };
             let (p, config) = match compute(ctx, &req)? {
                 // Applying needs only the plan: free the rest first.
@@ -72,7 +76,7 @@ pub fn run(ctx: &Context, args: ApplyArgs) -> Result<ExitCode> {
         emit("No changes to apply.\n");
         return Ok(ExitCode::SUCCESS);
     }
-    let (plan, report, gate_notes) = match crate::ops::apply::run(ctx, plan, &config)? {
+    let (plan, report, gate_notes) = match crate::ops::apply::run(ctx, plan, &config, &sign_offs)? {
         Applied::Stale(changes) => {
             err(&stale_text(&changes, plan_file.is_some()));
             return Ok(ExitCode::FAILURE);

@@ -9,6 +9,7 @@ use anyhow::{Context as _, Result};
 use super::{emit, release_at_exit, warn};
 use crate::cli::{PlanArgs, PlanFormat};
 use crate::ops::Context;
+use crate::ops::approvals::SignOffs;
 use crate::ops::plan::{Planned, Request, compute};
 use crate::render::{nothing_planned, plan_json, plan_markdown, plan_text};
 
@@ -18,6 +19,7 @@ pub fn run(ctx: &Context, args: PlanArgs) -> Result<ExitCode> {
         rev: args.rev.rev,
         base: args.base,
         models: args.models,
+        sign_offs: SignOffs::new(args.pr, args.approval_override),
     };
     let p = match compute(ctx, &req)? {
         Planned::Plan(p, _, inputs) => {

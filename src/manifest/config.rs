@@ -51,6 +51,28 @@ pub struct ConfigSpec {
         deserialize_with = "through_json"
     )]
     pub metrics: BTreeMap<String, MetricsProviderConfig>,
+    /// The GitHub identity of each owner (a model's `owner`, or a name in a
+    /// policy's `approvals`), such as `{risk-ml: {github_team:
+    /// acme/risk-ml}}`: its `approval.<who>` gate then passes only on an
+    /// approving pull-request review by that team's members or that user.
+    /// On a pull request the base revision's mapping is used.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub owners: BTreeMap<String, OwnerIdentity>,
+}
+
+/// Who signs off for an owner on GitHub: exactly one of `github_team` and
+/// `github_user`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OwnerIdentity {
+    /// A team, as `org/team-slug`: an approving review by any active
+    /// member counts (reading membership needs a token with the
+    /// organisation's members:read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub github_team: Option<String>,
+    /// A GitHub user's login: an approving review by that user counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub github_user: Option<String>,
 }
 
 /// The model registry, by `type` (`local` when `type` is left out). Each
@@ -348,5 +370,154 @@ impl ConfigSpec {
     /// Whether a serving target of this name exists (`local` always does).
     pub fn has_target(&self, name: &str) -> bool {
         name == "local" || self.serving.targets.contains_key(name)
+    }
+}
+
+/// An owner's GitHub identity, checked: what an approving review is
+/// checked against.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GitHubIdentity {
+    /// Active members of a team.
+    Team {
+        /// The organisation's login.
+        org: String,
+        /// The team's slug.
+        slug: String,
+    },
+    /// One user, by login.
+    User(String),
+}
+
+impl std::fmt::Display for GitHubIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GitHubIdentity::Team { org, slug } => write!(f, "team {org}/{slug}"),
+            GitHubIdentity::User(login) => write!(f, "user {login}"),
+        }
+    }
+}
+
+/// A GitHub login (user or organisation): letters, digits and single
+/// hyphens, not at either end, at most 39 characters. Nothing in it can
+/// change a URL's path.
+pub fn valid_login(login: &str) -> bool {
+    !login.is_empty()
+        && login.len() <= 39
+        && !login.starts_with('-')
+        && !login.ends_with('-')
+        && !login.contains("--")
+        && login
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+/// A team's slug: letters, digits, `-`, `_` and `.` (not only dots), at
+/// most 100 characters.
+fn valid_slug(slug: &str) -> bool {
+    !slug.is_empty()
+        && slug.len() <= 100
+        && slug.bytes().any(|b| b != b'.')
+        && slug
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+}
+
+impl OwnerIdentity {
+    /// The identity it names, or what is wrong with it (the field and why).
+    pub fn identity(&self) -> Result<GitHubIdentity, (&'static str, String)> {
+        match (&self.github_team, &self.github_user) {
+            (Some(_), Some(_)) => {
+                Err(("", "give github_team or github_user, not both".to_string()))
+            }
+            (None, None) => Err((
+                "",
+                "give github_team (org/team-slug) or github_user".to_string(),
+            )),
+            (Some(team), None) => {
+                let parsed = team
+                    .split_once('/')
+                    .filter(|(org, slug)| valid_login(org) && valid_slug(slug));
+                match parsed {
+                    Some((org, slug)) => Ok(GitHubIdentity::Team {
+                        org: org.to_string(),
+                        slug: slug.to_string(),
+                    }),
+                    None => Err((
+                        "github_team",
+                        format!("`{team}` is not a team as org/team-slug (such as acme/risk-ml)"),
+                    )),
+                }
+            }
+            (None, Some(user)) if valid_login(user) => Ok(GitHubIdentity::User(user.clone())),
+            (None, Some(user)) => Err((
+                "github_user",
+                format!(
+                    "`{user}` is not a GitHub login: letters, digits and single hyphens, at most 39 characters"
+                ),
+            )),
+        }
+    }
+}
+
+impl ConfigSpec {
+    /// Each owner's GitHub identity, for the owners whose mapping is valid
+    /// (validation reports the others).
+    pub fn owner_identities(&self) -> BTreeMap<String, GitHubIdentity> {
+        self.owners
+            .iter()
+            .filter_map(|(name, o)| Some((name.clone(), o.identity().ok()?)))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_owner_names_one_team_or_one_user() {
+        let team = |t: &str| OwnerIdentity {
+            github_team: Some(t.into()),
+            github_user: None,
+        };
+        let user = |u: &str| OwnerIdentity {
+            github_team: None,
+            github_user: Some(u.into()),
+        };
+        // (identity, what it is, or the field at fault)
+        let rows: Vec<(OwnerIdentity, Result<&str, &str>)> = vec![
+            (team("acme/risk-ml"), Ok("team acme/risk-ml")),
+            (
+                team("my-org/ml_platform.v2"),
+                Ok("team my-org/ml_platform.v2"),
+            ),
+            (user("alice"), Ok("user alice")),
+            (user("a-b-c"), Ok("user a-b-c")),
+            (team("acme"), Err("github_team")),
+            (team("acme/"), Err("github_team")),
+            (team("acme/../../user"), Err("github_team")),
+            (team("-acme/x"), Err("github_team")),
+            (team("acme/x?y=1"), Err("github_team")),
+            (user("-alice"), Err("github_user")),
+            (user("al--ice"), Err("github_user")),
+            (user("alice/../x"), Err("github_user")),
+            (user(&"a".repeat(40)), Err("github_user")),
+            (OwnerIdentity::default(), Err("")),
+            (
+                OwnerIdentity {
+                    github_team: Some("acme/x".into()),
+                    github_user: Some("alice".into()),
+                },
+                Err(""),
+            ),
+        ];
+        for (owner, want) in rows {
+            let got = owner.identity();
+            match want {
+                Ok(shown) => assert_eq!(got.map(|i| i.to_string()).as_deref(), Ok(shown)),
+                Err(field) => assert_eq!(got.map_err(|(f, _)| f), Err(field), "{owner:?}"),
+            }
+        }
     }
 }

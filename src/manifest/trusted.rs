@@ -1,7 +1,8 @@
 //! Trusted settings: everything in the repository that makes modelops open
 //! a connection, run a command, or read or write outside the repository —
 //! the registry, the state directory, serving targets, metrics providers,
-//! benchmarks and retrain triggers.
+//! benchmarks and retrain triggers — and who counts as an owner on GitHub
+//! (`owners`), which decides whose pull-request review is a sign-off.
 //!
 //! On a pull request (`plan --base B`) the repository is hostile input, so
 //! these settings come from the base revision B, never from the pull
@@ -227,6 +228,12 @@ fn config_settings(c: &ConfigSpec, redact: fn(&str) -> String, out: &mut BTreeMa
             }
         }
     }
+    // Who signs off: a pull request that maps an owner to its author's
+    // account must not approve itself with that mapping.
+    for (name, o) in &c.owners {
+        set(format!("owners.{name}.github_team"), o.github_team.as_ref());
+        set(format!("owners.{name}.github_user"), o.github_user.as_ref());
+    }
     for (name, p) in &c.metrics {
         let at = format!("metrics.{name}");
         set(format!("{at}.type"), Some(&p.type_name().to_string()));
@@ -368,6 +375,44 @@ mod tests {
                     some("/tmp/elsewhere")
                 ),
             ]
+        );
+    }
+
+    #[test]
+    fn who_counts_as_an_owner_is_a_trusted_setting() {
+        let config = |owners: &str| {
+            format!("apiVersion: modelops/v1\nkind: Config\nspec:\n  owners:\n{owners}")
+        };
+        let base = [file(
+            "modelops.yaml",
+            &config("    risk-ml: {github_team: acme/risk-ml}\n"),
+        )];
+        let head = [file(
+            "modelops.yaml",
+            &config("    risk-ml: {github_user: mallory}\n    growth: {github_user: bob}\n"),
+        )];
+        let shown: Vec<(String, Option<String>, Option<String>)> =
+            setting_changes(&base, &head, |u| u.to_string())
+                .into_iter()
+                .map(|c| (c.setting, c.base, c.head))
+                .collect();
+        let some = |s: &str| Some(s.to_string());
+        assert_eq!(
+            shown,
+            vec![
+                ("owners.growth.github_user".into(), None, some("bob")),
+                (
+                    "owners.risk-ml.github_team".into(),
+                    some("acme/risk-ml"),
+                    None
+                ),
+                ("owners.risk-ml.github_user".into(), None, some("mallory")),
+            ]
+        );
+        let trusted = TrustedSettings::from_base("main", &base).unwrap();
+        assert_eq!(
+            trusted.config.owner_identities()["risk-ml"].to_string(),
+            "team acme/risk-ml"
         );
     }
 

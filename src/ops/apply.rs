@@ -6,6 +6,7 @@ use std::path::Path;
 
 use anyhow::{Context as _, Result, bail};
 
+use super::approvals::{self, SignOffs};
 use super::plan::{Planned, Request, compute};
 use super::{Context, actor, with_lock};
 use crate::apply::{ApplyReport, apply};
@@ -15,6 +16,7 @@ use crate::manifest::config::ConfigSpec;
 use crate::observe;
 use crate::reconcile::{Observations, Plan, gated_moves, observed, recheck_gates};
 use crate::state::ActualState;
+use crate::state::sign_off::SignOffEvidence;
 
 /// A saved plan checked against its commit.
 pub enum Bound {
@@ -65,13 +67,22 @@ pub enum Applied {
 /// Applies `plan` under the state lock: refused as [`Applied::Stale`] when
 /// the state it was computed from changed; its gated moves evaluated again
 /// immediately before the moves.
-pub fn run(ctx: &Context, plan: Plan, config: &ConfigSpec) -> Result<Applied> {
+///
+/// A move into Production whose sign-off was verified on GitHub records
+/// its approvers (in its event and the registry's `approvers`); one passed
+/// by `--approval-override` records an override event first.
+pub fn run(
+    ctx: &Context,
+    plan: Plan,
+    config: &ConfigSpec,
+    sign_offs: &SignOffs,
+) -> Result<Applied> {
     let mut registry = ctx.registry(config)?;
     with_lock(
         registry.as_mut(),
         ctx.lock_timeout(config),
         "modelops apply",
-        |registry| locked(ctx, plan, config, registry),
+        |registry| locked(ctx, plan, config, sign_offs, registry),
     )
 }
 
@@ -80,6 +91,7 @@ fn locked(
     ctx: &Context,
     plan: Plan,
     config: &ConfigSpec,
+    sign_offs: &SignOffs,
     registry: &mut dyn Registry,
 ) -> Result<Applied> {
     let actual = registry
@@ -94,11 +106,12 @@ fn locked(
     // The gates again, immediately before the moves: a run's metrics, a
     // benchmark or a rollout record may have changed since the plan.
     // (The plan is moved, not copied: it can be large.)
-    let (plan, gate_notes) = recheck(ctx, plan, config, &actual, registry)?;
+    let (plan, gate_notes, evidence) = recheck(ctx, plan, config, sign_offs, &actual, registry)?;
     let apply_ctx = ApplyContext {
         now: ctx.now,
         commit: plan.source.commit.clone(),
         actor: actor(&ctx.repo, plan.source.commit.as_deref()),
+        sign_offs: approvals::records(&plan, &actual, &evidence),
     };
     let mut targets = ctx.serving_targets(config)?;
     let report = apply(&plan, registry, &mut targets, &apply_ctx);
@@ -110,17 +123,18 @@ fn locked(
 }
 
 /// `plan` with its gated moves evaluated again against `actual`, read under
-/// the lock, and what changed.
+/// the lock, what changed, and the sign-offs' evidence they were judged on.
 fn recheck(
     ctx: &Context,
     mut plan: Plan,
     config: &ConfigSpec,
+    sign_offs: &SignOffs,
     actual: &ActualState,
     registry: &mut dyn Registry,
-) -> Result<(Plan, Vec<String>)> {
+) -> Result<(Plan, Vec<String>, SignOffEvidence)> {
     let moves = gated_moves(&plan, actual);
     if moves.is_empty() {
-        return Ok((plan, Vec::new()));
+        return Ok((plan, Vec::new(), SignOffEvidence::default()));
     }
     let runs: Vec<String> = moves
         .iter()
@@ -134,6 +148,15 @@ fn recheck(
         gates: observe::gate_observations(registry, &candidates, &ctx.repo, None),
         metrics: Default::default(),
     };
+    // The sign-offs (GitHub's answers are kept from the plan of this run).
+    let needed = approvals::needed_by_plan(&plan, actual);
+    observations.gates.sign_offs = approvals::evidence(
+        ctx,
+        &sign_offs.for_pr(plan.source.pr),
+        config.owner_identities(),
+        &needed,
+        plan.source.commit.as_deref(),
+    );
     // The rollback gates' evidence again: a drill may have gone stale, an
     // upstream down, since the plan.
     let rollback: Vec<_> = moves
@@ -153,7 +176,7 @@ fn recheck(
         );
     }
     let notes = recheck_gates(&mut plan, actual, &observations, ctx.now);
-    Ok((plan, notes))
+    Ok((plan, notes, observations.gates.sign_offs))
 }
 
 /// The saved plan at `path` checked against the plan its commit derives
@@ -165,6 +188,7 @@ pub fn bind_to_commit(
     mut saved: Plan,
     path: &Path,
     allow_dirty: bool,
+    sign_offs: &SignOffs,
 ) -> Result<Bound> {
     let commit = match saved.source.commit.as_deref() {
         Some(c) if !c.ends_with("-dirty") => c.to_string(),
@@ -193,6 +217,7 @@ pub fn bind_to_commit(
         rev: Some(commit.clone()),
         base: saved.source.base.clone(),
         models: saved.source.models.clone(),
+        sign_offs: sign_offs.for_pr(saved.source.pr),
     };
     let derived = match compute(&at_plan_time, &req).with_context(|| {
         format!(

@@ -222,6 +222,7 @@ fn locked(
         now: ctx.now,
         commit: None,
         actor: actor(&ctx.repo, None),
+        sign_offs: Default::default(),
     };
     registry.apply(
         &PlanStep::RecordDrill {

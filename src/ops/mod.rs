@@ -7,6 +7,7 @@
 //! lock, and who is acting.
 
 pub mod apply;
+pub mod approvals;
 pub mod drill;
 pub mod import;
 pub mod init;

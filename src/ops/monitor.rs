@@ -260,6 +260,7 @@ fn act_locked(
         now: ctx.now,
         commit: None,
         actor: actor(&ctx.repo, None),
+        sign_offs: Default::default(),
     };
     let mut rolled_back = false;
     for (signal, action, why, value, key) in todo.actions {

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{Context as _, Result};
 
+use super::approvals::{self, SignOffs};
 use super::{Context, Loaded, load};
 use crate::http::redact;
 use crate::manifest::config::ConfigSpec;
@@ -31,6 +32,9 @@ pub struct Request {
     /// Plan only these models (empty: every model the other options
     /// leave). A name the repository does not declare is an error.
     pub models: Vec<String>,
+    /// The pull request whose reviews sign off (`--pr`), an operator's
+    /// override, and GitHub's answers so far.
+    pub sign_offs: SignOffs,
 }
 
 /// A plan computed from the repository and the state, or the validation errors.
@@ -110,6 +114,16 @@ pub fn compute(ctx: &Context, req: &Request) -> Result<Planned> {
         ),
         metrics: Default::default(),
     };
+    // Sign-offs of owners mapped to GitHub identities, by the trusted
+    // (base) configuration: a pull request cannot choose who approves it.
+    let needed = approvals::needed_by_candidates(&desired, &candidates);
+    observations.gates.sign_offs = approvals::evidence(
+        ctx,
+        &req.sign_offs,
+        trusted.config.owner_identities(),
+        &needed,
+        commit.as_deref(),
+    );
     let rollback = rollback_candidates(&desired, &actual, &scope);
     if !rollback.is_empty() {
         observe::rollback_evidence(
@@ -147,6 +161,7 @@ pub fn compute(ctx: &Context, req: &Request) -> Result<Planned> {
         commit,
         base: base.map(str::to_string),
         models: req.models.clone(),
+        pr: req.sign_offs.pr,
     };
     p.after_merge = after_merge;
     for m in &mut p.models {

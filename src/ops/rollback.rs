@@ -91,6 +91,7 @@ pub fn locked(
         now: ctx.now,
         commit: None,
         actor: actor(&ctx.repo, None),
+        sign_offs: Default::default(),
     };
     if req.release {
         let Some(r) = actual

@@ -253,6 +253,7 @@ mod tests {
                 ..Default::default()
             },
             rejected: None,
+            signed_off_by: None,
             registered_at: Timestamp::UNIX_EPOCH,
             applied: None,
         })

@@ -60,6 +60,7 @@ fn actual(versions: &[(&str, Stage)]) -> ActualState {
                 stage: *s,
                 metadata: meta(v),
                 rejected: None,
+                signed_off_by: None,
                 registered_at: Timestamp::UNIX_EPOCH,
                 applied: Some(AppliedVersion {
                     stage: *s,
@@ -572,6 +573,7 @@ fn gated_actual(d: &Desired, stages: &[(&str, Stage)]) -> ActualState {
             stage: *stage,
             metadata: metadata_of(dv),
             rejected: None,
+            signed_off_by: None,
             registered_at: Timestamp::UNIX_EPOCH,
             applied: None,
         });

@@ -340,11 +340,17 @@ pub fn plan_text(plan: &Plan, detail: Detail) -> String {
 }
 
 /// The rows a table shows: all of them, or (compact) those that failed or
-/// were skipped, and passing ones that carry a note.
+/// were skipped, passing ones that carry a note, and the sign-offs (who
+/// approved, and whether GitHub proved it, is what a reviewer looks for).
 fn shown_gates(gates: &[GateResult], detail: Detail) -> Vec<GateResult> {
     gates
         .iter()
-        .filter(|g| detail == Detail::Full || g.status != GateStatus::Pass || g.reason.is_some())
+        .filter(|g| {
+            detail == Detail::Full
+                || g.status != GateStatus::Pass
+                || g.reason.is_some()
+                || g.check.starts_with("approval.")
+        })
         .cloned()
         .collect()
 }

@@ -78,6 +78,37 @@ pub fn commit_author(dir: &Path, commit: &str) -> Option<String> {
     (!name.is_empty()).then_some(name)
 }
 
+/// The commit on `commit`'s first-parent history that last changed `path`
+/// (relative to `dir`): on a main branch, the merge (or squash) commit that
+/// brought the change in. At the start of the history (or of a shallow
+/// clone) the commit reached; `None` when it cannot be told (not a commit
+/// here, or more than [`WALK_LIMIT`] commits back).
+pub fn last_change(dir: &Path, commit: &str, path: &str) -> Option<String> {
+    let oid = Oid::from_str(commit).ok()?;
+    let repo = Repository::discover(dir).ok()?;
+    let workdir = std::fs::canonicalize(repo.workdir()?).ok()?;
+    let rel = std::fs::canonicalize(dir)
+        .ok()?
+        .strip_prefix(&workdir)
+        .ok()?
+        .join(path);
+    let blob = |c: &git2::Commit| c.tree().ok()?.get_path(&rel).ok().map(|e| e.id());
+    let mut at = repo.find_commit(oid).ok()?;
+    for _ in 0..WALK_LIMIT {
+        let Ok(parent) = at.parent(0) else {
+            return Some(at.id().to_string());
+        };
+        if blob(&parent) != blob(&at) {
+            return Some(at.id().to_string());
+        }
+        at = parent;
+    }
+    None
+}
+
+/// Most commits [`last_change`] walks back.
+pub const WALK_LIMIT: usize = 10_000;
+
 /// The commit HEAD points at in the repository containing `dir`, if any,
 /// with `-dirty` appended (as `git describe --dirty` does) when a manifest
 /// under `dir` differs from it, so an event never claims a commit that does

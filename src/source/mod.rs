@@ -8,7 +8,7 @@ mod git;
 use std::collections::BTreeMap;
 
 pub use dir::DirSource;
-pub use git::{GitSource, commit_author, head_commit};
+pub use git::{GitSource, commit_author, head_commit, last_change};
 
 use crate::manifest::SourceFile;
 

@@ -90,6 +90,7 @@ mod tests {
             stage: Stage::Staging,
             metadata: Default::default(),
             rejected: None,
+            signed_off_by: None,
             registered_at: t,
             applied: None,
         };

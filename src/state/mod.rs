@@ -19,6 +19,7 @@ pub mod gate;
 pub mod metrics;
 pub mod plan;
 mod rollout;
+pub mod sign_off;
 
 pub use rollout::{Analysis, AnalysisCheck, RolloutRecord, RolloutStage, Verdict};
 
@@ -94,6 +95,11 @@ pub struct RegisteredVersion {
     /// Stage and metadata as modelops last wrote them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub applied: Option<AppliedVersion>,
+    /// Who signed off its last move into Production on GitHub, as one line
+    /// (`alice (1a2b3c4) on PR #7`): the registry's record of it (MLflow's
+    /// tag `modelops.approvers`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed_off_by: Option<String>,
 }
 
 /// Version fields as last applied by modelops: the stage, and a digest of the

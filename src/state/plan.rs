@@ -91,6 +91,9 @@ pub struct PlanSource {
     /// them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub models: Vec<String>,
+    /// `--pr`, the pull request whose reviews sign off its moves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pr: Option<u64>,
 }
 
 /// A change made outside git.

@@ -107,9 +107,11 @@ fn the_text_plan_counts_passing_gates_and_v_lists_them() {
         .code(0)
         .stdout_has("  ~ version 3: Development → Staging (promoted after validation)\n      all 11 gates passed\n")
         .stdout_has("      evidence.rollout          SKIP    not required")
-        .stdout_has("      8 gates passed\n")
+        // The sign-off is always listed: who approved is what a reviewer reads.
+        .stdout_has("      approval.owner            PASS    risk-ml")
+        .stdout_has("      7 gates passed\n")
         .stdout_has("Passing gates are counted, not listed: `-v` lists every row.")
-        .stdout_lacks("PASS");
+        .stdout_lacks("metric.test_accuracy");
     let full = repo
         .run(&["plan", "-v", "fraud-detector"])
         .code(0)

@@ -468,6 +468,31 @@ fn stage_aliases_must_be_ones_mlflow_accepts() {
     );
 }
 
+/// An owner maps to exactly one GitHub identity: a team as org/team-slug,
+/// or a login; an unknown key is a schema error at its place.
+#[test]
+fn owners_map_to_one_github_team_or_user() {
+    let repo = valid();
+    repo.file(
+        "modelops.yaml",
+        "apiVersion: modelops/v1\nkind: Config\nspec:\n  owners:\n    risk-ml: {github_team: acme}\n    growth: {github_user: -bad-}\n    both: {github_team: acme/x, github_user: alice}\n    ok: {github_team: acme/risk-ml}\n",
+    );
+    let err = repo.rejects(
+        "[REPO]/modelops.yaml:5:28: error: owner `risk-ml`: `acme` is not a team as org/team-slug (such as acme/risk-ml)",
+    );
+    for located in [
+        "[REPO]/modelops.yaml:6:27: error: owner `growth`: `-bad-` is not a GitHub login",
+        "[REPO]/modelops.yaml:7:5: error: owner `both`: give github_team or github_user, not both",
+    ] {
+        assert!(err.contains(located), "{located}\n{err}");
+    }
+    repo.file(
+        "modelops.yaml",
+        "apiVersion: modelops/v1\nkind: Config\nspec:\n  owners:\n    risk-ml: {github_org: acme}\n",
+    );
+    repo.rejects("[REPO]/modelops.yaml:5:15: error: unknown field `github_org`");
+}
+
 /// Registries, serving targets and metrics providers take the fields of their
 /// `type` only: another type's field, an unknown type or a missing one is an
 /// error at its place, all reported at once.

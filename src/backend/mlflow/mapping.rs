@@ -11,6 +11,7 @@
 //! | `training_run_id`, `dataset_version`, `approved_by` | tags `modelops.<field>` |
 //! | `metrics`, `fairness`, `dependencies`, `signature` | tags `modelops.<field>`, compact JSON |
 //! | `tags` | tags under their own keys |
+//! | who signed off a move into Production on GitHub (an apply's) | tag `modelops.approvers` |
 //!
 //! A value longer than [`TAG_LIMIT`] characters is split over
 //! `modelops.<field>.0`, `.1`, … (MLflow limits tag values to 5,000
@@ -24,6 +25,10 @@ use crate::state::VersionMetadata;
 
 /// Prefix of every tag modelops owns.
 pub const PREFIX: &str = "modelops.";
+/// The version tag holding who signed off its last move into Production
+/// on GitHub (`alice (1a2b3c4) on PR #7`): written by an apply, never by
+/// the manifest, so a metadata update keeps it.
+pub const APPROVERS_TAG: &str = "modelops.approvers";
 /// Longest tag value written in one piece.
 pub const TAG_LIMIT: usize = 4_000;
 
@@ -190,7 +195,7 @@ pub fn tag_changes(
                 && !k.starts_with(&format!("{PREFIX}event."))
                 && !wanted_map.contains_key(k.as_str())
         })
-        .filter(|k| *k != &format!("{PREFIX}rejected"))
+        .filter(|k| *k != &format!("{PREFIX}rejected") && *k != APPROVERS_TAG)
         .cloned()
         .collect();
     (set, delete)

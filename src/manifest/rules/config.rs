@@ -58,6 +58,22 @@ pub(super) fn check_config(path: &str, c: &ConfigSpec, diags: &mut Vec<Diagnosti
             ServingTargetConfig::Envoy(envoy) => check_envoy(path, &at, name, envoy, diags),
         }
     }
+    for (owner, o) in &c.owners {
+        let at = format!("/spec/owners/{}", escape_segment(owner));
+        if let Err((field, why)) = o.identity() {
+            let at = if field.is_empty() {
+                at
+            } else {
+                format!("{at}/{field}")
+            };
+            diags.push(Diagnostic::pointer(
+                path,
+                at,
+                "owner-identity",
+                format!("owner `{owner}`: {why}"),
+            ));
+        }
+    }
     for (name, p) in &c.metrics {
         let at = format!("/spec/metrics/{}", escape_segment(name));
         match p {

@@ -583,8 +583,10 @@ pub fn evidence(
     }
 }
 
-/// One required sign-off: `approved_by` (a comma-separated list) must name
-/// `who`, where `owner` stands for the model's owner.
+/// One required sign-off as the manifest declares it: `approved_by` (a
+/// comma-separated list) must name `who`, where `owner` stands for the
+/// model's owner. (An owner mapped to a GitHub identity is judged by
+/// [`super::approval`] instead.)
 pub fn approval(who: &str, c: &Candidate) -> GateResult {
     let required = if who == "owner" { c.owner } else { who };
     let approvers: Vec<&str> = c

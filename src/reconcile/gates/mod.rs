@@ -7,6 +7,7 @@
 //! fails with its reason; only checks that do not apply (no baseline on a
 //! first promotion, a waiver) are skipped, and say so.
 
+mod approval;
 mod checks;
 pub mod rollback;
 mod signature;
@@ -18,8 +19,10 @@ use sha2::{Digest, Sha256};
 use crate::manifest::policy::{Gates, PolicySpec};
 use crate::manifest::{Stage, VersionId};
 use crate::state::drill::DrillRecord;
+use crate::state::sign_off::SignOffEvidence;
 use crate::state::{ActualState, LatencyReport, LoggedSignature, VersionMetadata};
 
+pub use approval::{DECLARED, verified_on_github};
 pub use signature::compatibility;
 
 pub use crate::state::gate::{GateResult, GateStatus, any_failed, failure_summary};
@@ -47,6 +50,10 @@ pub struct GateObservations {
     /// their model's first Production version: no other version has served
     /// there, so there is no rollback to be ready for or to drill.
     pub first_production: std::collections::BTreeSet<VersionKey>,
+    /// What proves the `approval.<who>` sign-offs of owners mapped to
+    /// GitHub identities: the pull request's reviews, or why they could not
+    /// be read, and an operator's override.
+    pub sign_offs: SignOffEvidence,
 }
 
 /// The version a gate evaluation is about.
@@ -186,7 +193,7 @@ pub fn evaluate(inputs: &GateInputs) -> Vec<GateResult> {
             ));
         }
         for who in &requires.approvals {
-            out.push(checks::approval(who, c));
+            out.push(approval::approval(who, c, &inputs.observed.sign_offs));
         }
         if requires.rollback_ready {
             out.push(rollback::ready(inputs.observed.rollback_ready.get(&key)));

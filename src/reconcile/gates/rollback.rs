@@ -285,14 +285,17 @@ pub fn drilled(
 }
 
 /// A rejection's key under a policy with rollback gates: the base key
-/// ([`super::rejection_key`]) and which way each rollback gate went. Their
+/// ([`super::rejection_key`]) and which way each rollback gate (and each
+/// sign-off verified on GitHub) went. Their
 /// evidence changes without any edit (a drill is run, an upstream comes
 /// back), so a rejection holds only while they answer as they did; under a
 /// policy without them the key is the base key, as before.
 pub fn with_rollback_evidence(base: String, results: &[GateResult]) -> String {
+    // A verified sign-off changes without an edit too (a review is
+    // given, GitHub answers again); a declared one is the manifest's.
     let rows: Vec<String> = results
         .iter()
-        .filter(|g| g.check.starts_with("rollback."))
+        .filter(|g| g.check.starts_with("rollback.") || super::verified_on_github(g))
         .map(|g| format!("{}={}", g.check, g.status.label()))
         .collect();
     if rows.is_empty() {

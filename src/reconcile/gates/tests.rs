@@ -75,6 +75,7 @@ fn with_production(baseline: VersionMetadata) -> ActualState {
                 stage: Stage::Production,
                 metadata: baseline,
                 rejected: None,
+                signed_off_by: None,
                 registered_at: Timestamp::UNIX_EPOCH,
                 applied: None,
             }],

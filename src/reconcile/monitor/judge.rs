@@ -342,6 +342,7 @@ mod tests {
                     stage: Stage::Production,
                     metadata: metadata_of(v),
                     rejected: None,
+                    signed_off_by: None,
                     registered_at: Timestamp::UNIX_EPOCH,
                     applied: None,
                 }],

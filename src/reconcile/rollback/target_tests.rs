@@ -112,6 +112,7 @@ fn registry(count: u64, production: u64, rejected: &[u64], deleted: &[u64]) -> R
                     stage: Some(Stage::Production),
                     key: None,
                 }),
+                signed_off_by: None,
                 registered_at: at(0),
                 applied: None,
             })

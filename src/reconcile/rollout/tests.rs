@@ -55,6 +55,7 @@ fn registry(d: &Desired, stage_2: Stage, stage_3: Stage) -> ActualState {
             stage,
             metadata: metadata_of(v),
             rejected: None,
+            signed_off_by: None,
             registered_at: Timestamp::UNIX_EPOCH,
             applied: None,
         }

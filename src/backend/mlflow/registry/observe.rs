@@ -186,6 +186,7 @@ impl MlflowRegistry {
                 }),
                 registered_at,
                 applied,
+                signed_off_by: tags.get(super::super::mapping::APPROVERS_TAG).cloned(),
             });
         }
         for m in state.models.values_mut() {

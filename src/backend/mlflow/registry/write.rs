@@ -178,6 +178,27 @@ impl RegistryOps for Writer<'_> {
         Ok(())
     }
 
+    fn record_sign_off(
+        &mut self,
+        model: &str,
+        version: &VersionId,
+        approvers: &str,
+    ) -> Result<(), BackendError> {
+        let this = self.0;
+        let number = this.number(model, version)?;
+        this.send(&request::set_model_version_tag(
+            model,
+            number,
+            mapping::APPROVERS_TAG,
+            approvers,
+        ))?;
+        if let Some(o) = lock(&this.versions).get_mut(&(model.to_string(), version.clone())) {
+            o.tags
+                .insert(mapping::APPROVERS_TAG.to_string(), approvers.to_string());
+        }
+        Ok(())
+    }
+
     fn clear_rejection(&mut self, model: &str, version: &VersionId) -> Result<(), BackendError> {
         let this = self.0;
         let number = this.number(model, version)?;
@@ -281,6 +302,14 @@ impl RegistryOps for MlflowRegistry {
     }
     fn record_rollout(&mut self, model: &str, record: &RolloutRecord) -> Result<(), BackendError> {
         Writer(self).record_rollout(model, record)
+    }
+    fn record_sign_off(
+        &mut self,
+        model: &str,
+        version: &VersionId,
+        approvers: &str,
+    ) -> Result<(), BackendError> {
+        Writer(self).record_sign_off(model, version, approvers)
     }
     fn record_event(&mut self, record: StepRecord, ctx: &ApplyContext) -> Result<(), BackendError> {
         Writer(self).record_event(record, ctx)
