@@ -66,12 +66,12 @@ mod drift;
 mod drill;
 #[path = "cli/e2e.rs"]
 mod e2e;
-#[path = "cli/example_readme.rs"]
-mod example_readme;
 #[path = "cli/envoy.rs"]
 mod envoy;
 #[path = "cli/envoy_routes.rs"]
 mod envoy_routes;
+#[path = "cli/example_readme.rs"]
+mod example_readme;
 #[path = "cli/fixtures.rs"]
 mod fixtures;
 #[path = "cli/formats.rs"]

@@ -203,7 +203,10 @@ fn schema_links_resolve(root: &Path) {
             checked += 1;
         }
     }
-    assert_eq!(checked, 8, "every manifest and modelops.yaml has a $schema line");
+    assert_eq!(
+        checked, 8,
+        "every manifest and modelops.yaml has a $schema line"
+    );
 }
 
 #[test]
@@ -274,7 +277,10 @@ fn the_example_readme_runs_as_written() {
         }
     }
     assert!(commands >= 20, "the page runs {commands} commands");
-    assert!(outputs >= 10 && diffs >= 2, "{outputs} outputs, {diffs} diffs");
+    assert!(
+        outputs >= 10 && diffs >= 2,
+        "{outputs} outputs, {diffs} diffs"
+    );
     // The copy gave itself schemas and repointed every link at them.
     schema_links_resolve(&root);
     // The walkthrough ends with version 2 back in Production after the
@@ -296,11 +302,22 @@ fn the_page_is_parsed_as_commands_outputs_and_diffs() {
             Block::Diff("-a\n+b\n".into()),
         ]
     );
-    assert_eq!(expected_exit("modelops plan  # exit 1"), ("modelops plan", 1));
+    assert_eq!(
+        expected_exit("modelops plan  # exit 1"),
+        ("modelops plan", 1)
+    );
     assert_eq!(expected_exit("modelops plan"), ("modelops plan", 0));
     assert_eq!(
         words(r#"MODELOPS_NOW=x modelops rollback m --reason "error spike" 'a b'"#),
-        ["MODELOPS_NOW=x", "modelops", "rollback", "m", "--reason", "error spike", "a b"]
+        [
+            "MODELOPS_NOW=x",
+            "modelops",
+            "rollback",
+            "m",
+            "--reason",
+            "error spike",
+            "a b"
+        ]
     );
     assert!(shows("  by alice: done\n", "  by …: done"));
     assert!(!shows("by alice\ndone\n", "by …done"));
