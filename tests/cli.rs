@@ -13,6 +13,7 @@
 //! - `drift` — the drift engine's PSI and KL on CSV and Parquet fixtures against a naive Python reference (`tests/drift_reference.py`), within 1e-9.
 //! - `envoy` — the envoy serving target against a real Envoy: splits, mirrors, sticky arms, refusals read from its admin API, a restart on other files; its config rules; the `envoy` metrics preset through a Prometheus scraping Envoy.
 //! - `envoy_routes` — the envoy target's routes (RDS) on a real Envoy with its default drain settings: a routing change reaches a connection a client keeps open and leaves the listener; a route file Envoy refuses shows in its counters only; files with the route inline (before RDS) read back and move to a route file at the next apply.
+//! - `example_readme` — `example-repo/README.md` run as written on a fresh copy of the example: every command exits as the page says, prints what it shows, and the copy's `$schema` links resolve.
 //! - `e2e` — helpers the end-to-end suites share: real Prometheus, nginx and MLflow servers on loopback (skipped when missing, failed with `MODELOPS_E2E=1`), OpenMetrics series, small HTTP fakes.
 //! - `formats` — validation output as JSON and GitHub annotations.
 //! - `layers` — the layer rules: a walk over `src/` names every import that points up (docs/architecture.md).
@@ -76,6 +77,8 @@ mod e2e;
 mod envoy;
 #[path = "cli/envoy_routes.rs"]
 mod envoy_routes;
+#[path = "cli/example_readme.rs"]
+mod example_readme;
 #[path = "cli/fixtures.rs"]
 mod fixtures;
 #[path = "cli/formats.rs"]
