@@ -79,7 +79,9 @@ pub fn run(ctx: &Context, args: HistoryArgs) -> Result<ExitCode> {
             text(&e.summary),
             text(&e.actor)
         );
-        for c in &e.changes {
+        // A rejection's or an exit marker's `key` is modelops' own
+        // bookkeeping (in --format json); the summary line says what it means.
+        for c in e.changes.iter().filter(|c| c.field != "key") {
             let _ = writeln!(out, "      {}", crate::render::show_change(c));
         }
     }

@@ -92,4 +92,9 @@ fn the_quick_start_runs_as_written() {
             "the quick start no longer shows {promised:?}:\n{transcript}"
         );
     }
+    // Bookkeeping keys stay out of the text history.
+    assert!(
+        !transcript.contains("left-production"),
+        "history shows an internal key:\n{transcript}"
+    );
 }
