@@ -47,6 +47,11 @@ pub fn gate_observations(
     trust: Option<(&Desired, &TrustedSettings)>,
 ) -> GateObservations {
     let mut out = GateObservations::default();
+    let sources: Vec<(String, Option<String>)> = candidates
+        .iter()
+        .map(|c| (c.source.clone(), c.run_id.clone()))
+        .collect();
+    registry.read_signatures_ahead(&sources);
     for c in candidates {
         let key = (c.model.clone(), c.version.clone());
         if out.logged_signatures.contains_key(&key) || out.benchmarks.contains_key(&key) {

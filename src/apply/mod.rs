@@ -46,7 +46,8 @@ pub fn apply(
     let mut stopped = outcomes.iter().any(|o| o.failed.is_some());
     for steps in &with_routing {
         let mut outcome = step::ModelOutcome::default();
-        if !stopped {
+        let ran = !stopped;
+        if ran {
             for step in steps.iter() {
                 let result = match step {
                     PlanStep::SetTraffic { .. } => set_traffic(step, targets),
@@ -62,6 +63,10 @@ pub fn apply(
                     }
                 }
             }
+        }
+        if ran {
+            step::end_model(registry, steps, &mut outcome);
+            stopped |= outcome.failed.is_some();
         }
         outcomes.push(outcome);
     }
@@ -81,10 +86,14 @@ pub fn apply(
                 .applied
                 .push(format!("{}: {}", step.model(), describe_step(step)));
         }
-        if let (Some(e), None) = (outcome.failed, &report.failed)
-            && let Some(step) = steps.get(outcome.applied)
-        {
-            report.failed = Some((format!("{}: {}", step.model(), describe_step(step)), e));
+        if let (Some(e), None) = (outcome.failed, &report.failed) {
+            let what = match (steps.get(outcome.applied), steps.first()) {
+                (Some(step), _) => format!("{}: {}", step.model(), describe_step(step)),
+                // Every step applied; ending the model's writes failed.
+                (None, Some(first)) => format!("{}: recording its events' head", first.model()),
+                (None, None) => "recording events".to_string(),
+            };
+            report.failed = Some((what, e));
         }
     }
     if let Err(e) = registry.commit() {

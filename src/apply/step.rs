@@ -56,12 +56,14 @@ pub fn apply_step<R: RegistryOps + ?Sized>(
             stage,
             metadata,
         } => {
-            registry.register_version(model, version, *stage, metadata, ctx.now)?;
             let summary = format!("registered {model} version {version} as {stage}");
-            Record::new(model, "register_version", summary)
+            let record = Record::new(model, "register_version", summary)
                 .version(version)
                 .to(*stage)
-                .line(format!("register_version as {stage}"))
+                .line(format!("register_version as {stage}"));
+            // The event may ride on the registration (one write in MLflow).
+            return registry
+                .register_version_recorded(model, version, *stage, metadata, record, ctx);
         }
         PlanStep::UpdateVersion {
             model,
@@ -168,9 +170,12 @@ pub fn apply_step<R: RegistryOps + ?Sized>(
 
 /// One step, for callers holding a registry: `registry.apply(step, ctx)`.
 impl dyn Registry + '_ {
-    /// Applies one step and records its event ([`apply_step`]).
+    /// Applies one step and records its event ([`apply_step`]), then ends
+    /// its model's writes ([`RegistryOps::end_model`]).
     pub fn apply(&mut self, step: &PlanStep, ctx: &ApplyContext) -> Result<(), BackendError> {
-        apply_step(self, step, ctx)
+        let applied = apply_step(self, step, ctx);
+        let ended = self.end_model(step.model());
+        applied.and(ended)
     }
 }
 
@@ -226,7 +231,9 @@ pub fn apply_models(
         .collect()
 }
 
-/// One model's steps in order, stopping at the first failure.
+/// One model's steps in order, stopping at the first failure, then the
+/// end of its writes ([`RegistryOps::end_model`]); a failure there, after
+/// every step applied, is the model's failure.
 fn apply_all<R: RegistryOps + ?Sized>(
     registry: &mut R,
     steps: &[PlanStep],
@@ -242,7 +249,23 @@ fn apply_all<R: RegistryOps + ?Sized>(
             }
         }
     }
+    end_model(registry, steps, &mut outcome);
     outcome
+}
+
+/// [`RegistryOps::end_model`] for the model of `steps`; its failure counts
+/// when no step failed before it.
+pub fn end_model<R: RegistryOps + ?Sized>(
+    registry: &mut R,
+    steps: &[PlanStep],
+    outcome: &mut ModelOutcome,
+) {
+    let Some(first) = steps.first() else { return };
+    if let Err(e) = registry.end_model(first.model())
+        && outcome.failed.is_none()
+    {
+        outcome.failed = Some(e);
+    }
 }
 
 /// Builds a step's [`StepRecord`]; the registry stamps sequence, time,

@@ -185,6 +185,28 @@ pub trait RegistryOps {
     /// commit and actor. A registry may keep only the events it has a place
     /// for (MLflow keeps them as tags on versions).
     fn record_event(&mut self, record: StepRecord, ctx: &ApplyContext) -> Result<(), BackendError>;
+    /// [`RegistryOps::register_version`] and then [`RegistryOps::record_event`]
+    /// of its `record` (the default). A registry that can carry the event
+    /// in the registration itself (MLflow: as a tag of `model-versions/create`)
+    /// does both in one write.
+    fn register_version_recorded(
+        &mut self,
+        model: &str,
+        version: &VersionId,
+        stage: Stage,
+        metadata: &VersionMetadata,
+        record: StepRecord,
+        ctx: &ApplyContext,
+    ) -> Result<(), BackendError> {
+        self.register_version(model, version, stage, metadata, ctx.now)?;
+        self.record_event(record, ctx)
+    }
+    /// Ends `model`'s steps of this run, also after a failed one: a
+    /// registry that keeps a write to once per model (MLflow's event-chain
+    /// head) sends it here. The default has nothing to send.
+    fn end_model(&mut self, _model: &str) -> Result<(), BackendError> {
+        Ok(())
+    }
 }
 
 /// A model registry: what it reads, how it makes writes durable, and its
@@ -244,4 +266,10 @@ pub trait Registry: RegistryOps {
     ) -> Option<Result<LoggedSignature, BackendError>> {
         None
     }
+
+    /// Reads ahead, side by side, the signatures [`Registry::logged_signature`]
+    /// will be asked for, `(source, run_id)` each, so that asking one by one
+    /// then waits on nothing. A registry without a network (the default)
+    /// does nothing.
+    fn read_signatures_ahead(&mut self, _sources: &[(String, Option<String>)]) {}
 }
