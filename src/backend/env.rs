@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use super::metrics::deadline::{DEADLINE_VAR, Deadline};
-use super::mlflow::cache::ReadCache;
+use super::mlflow::cache::{ReadCache, RunFetch};
 use super::mlflow::client::Credentials;
 
 /// What the environment says about backends, read once.
@@ -86,7 +86,9 @@ impl Env {
                 server_url: var("GITHUB_SERVER_URL"),
                 run_id: var("GITHUB_RUN_ID"),
             },
-            mlflow_reads: ReadCache::new(),
+            mlflow_reads: ReadCache::new(RunFetch::from_var(
+                var("MODELOPS_MLFLOW_RUNS").as_deref(),
+            )),
         }
     }
 

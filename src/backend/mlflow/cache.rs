@@ -21,12 +21,40 @@ use crate::state::LoggedSignature;
 /// A run as `runs/get` answered it (`run`), or `None` when MLflow has no such run.
 pub type RunAnswer = Option<Arc<Value>>;
 
+/// How runs not yet read are asked for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RunFetch {
+    /// `runs/search` by id (`attributes.run_id IN (…)`, [`RUN_SEARCH_CHUNK`]
+    /// ids a request) in every experiment: one request answers many runs.
+    /// Measured faster than concurrent `runs/get` (docs/mlflow.md), so the
+    /// default. Falls back to `runs/get` when the search is refused.
+    #[default]
+    Search,
+    /// One `runs/get` per run, `readers` at once.
+    Get,
+}
+
+impl RunFetch {
+    /// `MODELOPS_MLFLOW_RUNS=get` chooses [`RunFetch::Get`] (for measuring
+    /// the difference, bench/mlflow.sh); anything else the default.
+    pub fn from_var(value: Option<&str>) -> RunFetch {
+        match value {
+            Some("get") => RunFetch::Get,
+            _ => RunFetch::Search,
+        }
+    }
+}
+
+/// Run ids per `runs/search`.
+pub const RUN_SEARCH_CHUNK: usize = 100;
+
 /// The reads of one command; cloning shares it.
 #[derive(Clone, Default)]
 pub struct ReadCache(Arc<Inner>);
 
 #[derive(Default)]
 struct Inner {
+    fetch: RunFetch,
     runs: Mutex<BTreeMap<String, RunAnswer>>,
     signatures: Mutex<BTreeMap<(String, Option<String>), LoggedSignature>>,
 }
@@ -36,9 +64,12 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl ReadCache {
-    /// A new, empty cache (one per command).
-    pub fn new() -> ReadCache {
-        ReadCache::default()
+    /// A new, empty cache (one per command), asking for runs as `fetch` says.
+    pub fn new(fetch: RunFetch) -> ReadCache {
+        ReadCache(Arc::new(Inner {
+            fetch,
+            ..Inner::default()
+        }))
     }
 
     /// The run `run_id`, sent for only when this command has not read it.
@@ -55,9 +86,9 @@ impl ReadCache {
         Ok(answer)
     }
 
-    /// Every run of `run_ids`, those not yet read sent for `readers` at once
-    /// (`runs/get` each: measured faster than `runs/search` by id, see
-    /// docs/mlflow.md). The first failure is returned.
+    /// Every run of `run_ids`, those not yet read asked for as the cache's
+    /// [`RunFetch`] says, `readers` requests at once. The first failure is
+    /// returned.
     pub fn runs(
         &self,
         client: &Client,
@@ -71,6 +102,17 @@ impl ReadCache {
             m.dedup();
             m
         };
+        if self.0.fetch == RunFetch::Search && missing.len() > 1 {
+            // What the search could not answer is asked for one by one below.
+            let _ = self.search(client, &missing, readers);
+        }
+        let missing: Vec<&String> = {
+            let known = lock(&self.0.runs);
+            missing
+                .into_iter()
+                .filter(|r| !known.contains_key(*r))
+                .collect()
+        };
         for answer in bounded::map(&missing, readers, |r| self.run(client, r)) {
             answer?;
         }
@@ -79,6 +121,55 @@ impl ReadCache {
             .iter()
             .filter_map(|r| Some((r.clone(), known.get(r)?.clone())))
             .collect())
+    }
+
+    /// Asks `runs/search` for `run_ids` in every experiment, chunks of
+    /// [`RUN_SEARCH_CHUNK`] ids `readers` at once, and keeps each answer: a
+    /// run found, or `None` for an id a search answered without it.
+    fn search(
+        &self,
+        client: &Client,
+        run_ids: &[&String],
+        readers: usize,
+    ) -> Result<(), ClientError> {
+        let mut experiments = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = client.send(&request::search_experiments(token.as_deref()))?;
+            for e in page["experiments"].as_array().into_iter().flatten() {
+                if let Some(id) = e["experiment_id"].as_str() {
+                    experiments.push(id.to_string());
+                }
+            }
+            match page["next_page_token"].as_str() {
+                Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                _ => break,
+            }
+        }
+        let chunks: Vec<&[&String]> = run_ids.chunks(RUN_SEARCH_CHUNK).collect();
+        let answers = bounded::map(&chunks, readers, |chunk| {
+            let ids: Vec<&str> = chunk.iter().map(|r| r.as_str()).collect();
+            match request::search_runs_by_id(&experiments, &ids) {
+                Some(r) => client.send(&r).map(Some),
+                None => Ok(None),
+            }
+        });
+        for (chunk, answer) in chunks.iter().zip(answers) {
+            let Some(mut answer) = answer? else { continue };
+            let mut found: BTreeMap<String, RunAnswer> =
+                chunk.iter().map(|r| (r.to_string(), None)).collect();
+            if let Some(runs) = answer["runs"].as_array_mut() {
+                for run in runs.drain(..) {
+                    if let Some(id) = run["info"]["run_id"].as_str()
+                        && let Some(slot) = found.get_mut(id)
+                    {
+                        *slot = Some(Arc::new(run));
+                    }
+                }
+            }
+            lock(&self.0.runs).extend(found);
+        }
+        Ok(())
     }
 
     /// The signature read for `(source, run_id)` earlier in this command.

@@ -112,7 +112,7 @@ impl MlflowRegistry {
             heads: Mutex::default(),
             unwritten_heads: Mutex::default(),
             locked: false,
-            reads: ReadCache::new(),
+            reads: ReadCache::default(),
             writers: WRITERS,
             readers: READERS,
         }
