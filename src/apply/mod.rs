@@ -78,7 +78,15 @@ pub fn apply(
         rejected: 0,
     };
     for (steps, outcome) in groups.iter().zip(outcomes) {
-        for step in &steps[..outcome.applied.min(steps.len())] {
+        let ahead = outcome
+            .ahead
+            .iter()
+            .filter(|&&j| j >= outcome.applied)
+            .filter_map(|&j| steps.get(j));
+        for step in steps[..outcome.applied.min(steps.len())]
+            .iter()
+            .chain(ahead)
+        {
             if matches!(step, PlanStep::RejectVersion { .. }) {
                 report.rejected += 1;
             }

@@ -17,6 +17,9 @@ use crate::state::{Event, FieldChange, Rejection};
 pub struct ModelOutcome {
     /// How many of its steps were applied, from the first.
     pub applied: usize,
+    /// Steps after those that were applied ahead of their turn (a move
+    /// made with its version's registration), by index.
+    pub ahead: Vec<usize>,
     /// The error of the step after those, if one failed.
     pub failed: Option<BackendError>,
 }
@@ -56,14 +59,16 @@ pub fn apply_step<R: RegistryOps + ?Sized>(
             stage,
             metadata,
         } => {
-            let summary = format!("registered {model} version {version} as {stage}");
-            let record = Record::new(model, "register_version", summary)
-                .version(version)
-                .to(*stage)
-                .line(format!("register_version as {stage}"));
+            let record = registration_record(model, version, *stage);
             // The event may ride on the registration (one write in MLflow).
-            return registry
-                .register_version_recorded(model, version, *stage, metadata, record, ctx);
+            return registry.register_version_recorded(
+                model,
+                version,
+                *stage,
+                metadata,
+                vec![record],
+                ctx,
+            );
         }
         PlanStep::UpdateVersion {
             model,
@@ -90,12 +95,7 @@ pub fn apply_step<R: RegistryOps + ?Sized>(
             registry.set_stage(model, version, *from, *to)?;
             // The gates passed: an earlier rejection no longer stands.
             registry.clear_rejection(model, version)?;
-            let summary = format!("{model} version {version}: {from} → {to} ({reason})");
-            Record::new(model, "transition_stage", summary)
-                .version(version)
-                .from(*from)
-                .to(*to)
-                .line(format!("transition_stage {from} -> {to}"))
+            move_record(model, version, *from, *to, reason)
         }
         PlanStep::RecordRollout {
             model,
@@ -231,18 +231,108 @@ pub fn apply_models(
         .collect()
 }
 
+/// The event of registering `version` at `stage`.
+fn registration_record(model: &str, version: &VersionId, stage: Stage) -> StepRecord {
+    let summary = format!("registered {model} version {version} as {stage}");
+    Record::new(model, "register_version", summary)
+        .version(version)
+        .to(stage)
+        .line(format!("register_version as {stage}"))
+}
+
+/// The event of moving `version` from `from` to `to`.
+fn move_record(
+    model: &str,
+    version: &VersionId,
+    from: Stage,
+    to: Stage,
+    reason: &str,
+) -> StepRecord {
+    let summary = format!("{model} version {version}: {from} → {to} ({reason})");
+    Record::new(model, "transition_stage", summary)
+        .version(version)
+        .from(from)
+        .to(to)
+        .line(format!("transition_stage {from} -> {to}"))
+}
+
+/// The step after `i` that moves the version step `i` registers at
+/// Development out of Development, when the steps between touch other
+/// versions' registration, stage or rejection only: registering the version at that
+/// stage directly has the same outcome, and both steps' events say what
+/// happened.
+fn moved_later(steps: &[PlanStep], i: usize) -> Option<usize> {
+    let PlanStep::RegisterVersion {
+        version,
+        stage: Stage::Development,
+        ..
+    } = &steps[i]
+    else {
+        return None;
+    };
+    for (j, step) in steps.iter().enumerate().skip(i + 1) {
+        match step {
+            PlanStep::TransitionStage {
+                version: v,
+                from: Stage::Development,
+                ..
+            } if v == version => return Some(j),
+            PlanStep::TransitionStage { version: v, .. }
+            | PlanStep::RegisterVersion { version: v, .. }
+            | PlanStep::RejectVersion { version: v, .. }
+                if v != version => {}
+            _ => return None,
+        }
+    }
+    None
+}
+
 /// One model's steps in order, stopping at the first failure, then the
 /// end of its writes ([`RegistryOps::end_model`]); a failure there, after
-/// every step applied, is the model's failure.
+/// every step applied, is the model's failure. Where the registry
+/// [`RegistryOps::registers_where_moved`], a new version's registration
+/// and its move out of Development are made together, where the
+/// registration stands.
 fn apply_all<R: RegistryOps + ?Sized>(
     registry: &mut R,
     steps: &[PlanStep],
     ctx: &ApplyContext,
 ) -> ModelOutcome {
     let mut outcome = ModelOutcome::default();
-    for step in steps {
-        match apply_step(registry, step, ctx) {
-            Ok(()) => outcome.applied += 1,
+    let fuse = registry.registers_where_moved();
+    for (i, step) in steps.iter().enumerate() {
+        if outcome.ahead.contains(&i) {
+            outcome.applied += 1;
+            continue;
+        }
+        let later = if fuse { moved_later(steps, i) } else { None };
+        let result = match (step, later.map(|j| &steps[j])) {
+            (
+                PlanStep::RegisterVersion {
+                    model,
+                    version,
+                    metadata,
+                    ..
+                },
+                Some(PlanStep::TransitionStage { to, reason, .. }),
+            ) => registry.register_version_recorded(
+                model,
+                version,
+                *to,
+                metadata,
+                vec![
+                    registration_record(model, version, Stage::Development),
+                    move_record(model, version, Stage::Development, *to, reason),
+                ],
+                ctx,
+            ),
+            _ => apply_step(registry, step, ctx),
+        };
+        match result {
+            Ok(()) => {
+                outcome.applied += 1;
+                outcome.ahead.extend(later);
+            }
             Err(e) => {
                 outcome.failed = Some(e);
                 break;

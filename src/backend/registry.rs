@@ -185,21 +185,33 @@ pub trait RegistryOps {
     /// commit and actor. A registry may keep only the events it has a place
     /// for (MLflow keeps them as tags on versions).
     fn record_event(&mut self, record: StepRecord, ctx: &ApplyContext) -> Result<(), BackendError>;
-    /// [`RegistryOps::register_version`] and then [`RegistryOps::record_event`]
-    /// of its `record` (the default). A registry that can carry the event
-    /// in the registration itself (MLflow: as a tag of `model-versions/create`)
-    /// does both in one write.
+    /// Registers `version` directly at `stage` and records `records`, the
+    /// events of the steps this stands for, in order. The default is
+    /// [`RegistryOps::register_version`] and then
+    /// [`RegistryOps::record_event`] of each. A registry that can carry the
+    /// events in the registration itself (MLflow: as tags of
+    /// `model-versions/create`) does it in one write.
     fn register_version_recorded(
         &mut self,
         model: &str,
         version: &VersionId,
         stage: Stage,
         metadata: &VersionMetadata,
-        record: StepRecord,
+        records: Vec<StepRecord>,
         ctx: &ApplyContext,
     ) -> Result<(), BackendError> {
         self.register_version(model, version, stage, metadata, ctx.now)?;
-        self.record_event(record, ctx)
+        for record in records {
+            self.record_event(record, ctx)?;
+        }
+        Ok(())
+    }
+    /// Whether the applier may register a new version directly at the
+    /// stage a later step of the same apply moves it to from Development
+    /// (both steps' events recorded): for a registry where that saves
+    /// requests (MLflow). The default keeps every step apart.
+    fn registers_where_moved(&self) -> bool {
+        false
     }
     /// Ends `model`'s steps of this run, also after a failed one: a
     /// registry that keeps a write to once per model (MLflow's event-chain

@@ -74,7 +74,7 @@ impl RegistryOps for Writer<'_> {
     }
 
     /// One `model-versions/create` carrying every tag: the metadata, the
-    /// stage it is registered at, the digest, and the step's event (chained
+    /// stage it is registered at, the digest, and the steps' events (chained
     /// to the model's last); then `transition-stage` and the stage alias.
     /// Cut short after the create, the version shows at MLflow's `None`
     /// stage with modelops' stage tag naming another: the plan lists it as
@@ -85,10 +85,15 @@ impl RegistryOps for Writer<'_> {
         version: &VersionId,
         stage: Stage,
         metadata: &VersionMetadata,
-        record: StepRecord,
+        records: Vec<StepRecord>,
         ctx: &ApplyContext,
     ) -> Result<(), BackendError> {
-        self.create_version(model, version, stage, metadata, Some((&record.line, ctx)))
+        let lines: Vec<&str> = records.iter().map(|r| r.line.as_str()).collect();
+        self.create_version(model, version, stage, metadata, Some((&lines, ctx)))
+    }
+
+    fn registers_where_moved(&self) -> bool {
+        true
     }
 
     fn end_model(&mut self, model: &str) -> Result<(), BackendError> {
@@ -269,15 +274,15 @@ impl RegistryOps for MlflowRegistry {
 }
 
 impl Writer<'_> {
-    /// [`RegistryOps::register_version`], with the event of the step as a
-    /// tag of the create when given (line, context).
+    /// [`RegistryOps::register_version`], with the events of the steps as
+    /// tags of the create when given (their lines, context).
     fn create_version(
         &mut self,
         model: &str,
         version: &VersionId,
         stage: Stage,
         metadata: &VersionMetadata,
-        event: Option<(&str, &ApplyContext)>,
+        events: Option<(&[&str], &ApplyContext)>,
     ) -> Result<(), BackendError> {
         let this = self.0;
         let next = lock(&this.next_number).get(model).copied().unwrap_or(1);
@@ -292,14 +297,19 @@ impl Writer<'_> {
         let mut tags = version_tags(&version.to_string(), metadata);
         tags.push((STAGE_TAG.to_string(), stage.as_str().to_string()));
         tags.push((DIGEST_TAG.to_string(), metadata.digest()));
-        let event = match event {
-            Some((line, ctx)) => {
-                let (key, value, head) = this.event_tag(model, ctx, line)?;
+        // Each event chains to the one before, so the head moves as they
+        // are made; it is kept only once the create succeeded.
+        let mut head = None;
+        if let Some((lines, ctx)) = events {
+            let before = this.head_of(model)?;
+            for line in lines {
+                let (key, value, next) = this.event_tag(model, ctx, line)?;
                 tags.push((key, value));
-                Some(head)
+                lock(&this.heads).insert(model.to_string(), next.clone());
+                head = Some(next);
             }
-            None => None,
-        };
+            lock(&this.heads).insert(model.to_string(), before);
+        }
         let run_id = metadata
             .source
             .strip_prefix("runs:/")
@@ -315,7 +325,7 @@ impl Writer<'_> {
         let number: u64 = text(&created["model_version"], "version")
             .parse()
             .unwrap_or(0);
-        if let Some(head) = event {
+        if let Some(head) = head {
             this.moved_head(model, head);
         }
         lock(&this.next_number).insert(model.to_string(), number + 1);
