@@ -49,6 +49,7 @@ pub fn gate_observations(
     let mut out = GateObservations::default();
     let sources: Vec<(String, Option<String>)> = candidates
         .iter()
+        .filter(|c| c.signature)
         .map(|c| (c.source.clone(), c.run_id.clone()))
         .collect();
     registry.read_signatures_ahead(&sources);
@@ -57,7 +58,12 @@ pub fn gate_observations(
         if out.logged_signatures.contains_key(&key) || out.benchmarks.contains_key(&key) {
             continue;
         }
-        if let Some(read) = registry.logged_signature(&c.source, c.run_id.as_deref()) {
+        // A version without a declared signature has nothing to compare.
+        let read = match c.signature {
+            true => registry.logged_signature(&c.source, c.run_id.as_deref()),
+            false => None,
+        };
+        if let Some(read) = read {
             out.logged_signatures
                 .insert(key.clone(), read.map_err(|e| e.to_string()));
         }
