@@ -102,11 +102,13 @@ start_postgres() {
 # prints the proxy's URL.
 start_proxy() {
     local upstream="${1##*:}" delay="$2" count="$3" portfile="$3.port"
-    python3 "$BENCH_DIR/latency_proxy.py" "$upstream" "$delay" "$count" "$portfile" &
-    PIDS+=($!)
-    for _ in $(seq 1 100); do [[ -f "$portfile" ]] && break; sleep 0.05; done
+    # Its output goes to a file: a command substitution would wait for it.
+    python3 "$BENCH_DIR/latency_proxy.py" "$upstream" "$delay" "$count" "$portfile" >"$count.proxy" 2>&1 &
+    echo $! >"$count.pid"
+    for _ in $(seq 1 200); do [[ -f "$portfile" ]] && break; sleep 0.05; done
     echo "http://127.0.0.1:$(cat "$portfile")"
 }
+stop_proxy() { kill "$(cat "$1.pid")" 2>/dev/null || true; }
 count() { wc -l <"$1" | tr -d ' '; }
 # A plan was printed (exit 1 is expected too: a generated version or two
 # fails its gates, and plan says so with 1); no read failed.
@@ -139,6 +141,7 @@ run_setup() {
     local url purl
     url="$(MLFLOW_WORKERS=$workers MLFLOW_BACKEND_STORE_URI="${store:-sqlite:///$dir/mlflow/mlflow.db}" "$ROOT/scripts/mlflow.sh" start "$dir/mlflow")"
     purl="$(start_proxy "$url" "$delay" "$dir/requests.log")"
+    PIDS+=("$(cat "$dir/requests.log.pid")")
     export MLFLOW_TRACKING_URI="$purl"
 
     local before start
@@ -178,6 +181,7 @@ run_setup() {
     log "  steady plan: ${RESULT[$setup.plan]} s (median of $RUNS: ${times[*]}), $req requests"
     RESULT[$setup.server]="$workers worker(s), ${store:+PostgreSQL 15}${store:-SQLite}$([[ $delay != 0 ]] && echo ", +${delay} ms a request")"
     if [[ "$setup" == pg4-20ms && "$COMPARE_RUNS" == 1 ]]; then compare_runs "$dir" "$purl"; fi
+    stop_proxy "$dir/requests.log"
     "$ROOT/scripts/mlflow.sh" stop "$dir/mlflow"
 }
 

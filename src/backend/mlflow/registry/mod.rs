@@ -427,7 +427,13 @@ impl Registry for MlflowRegistry {
     }
 
     fn commit(&mut self) -> Result<(), BackendError> {
-        // Every step is durable in MLflow as soon as it is sent.
+        // Every step is durable in MLflow as soon as it is sent. Head tags
+        // still behind their model's last event (a model this run did not
+        // write, after an earlier apply was cut short) are brought up to it;
+        // one that cannot be written now is left for the next apply, which
+        // reads the head from the events themselves.
+        let behind: Vec<String> = lock(&self.unwritten_heads).iter().cloned().collect();
+        crate::http::bounded::map(&behind, self.writers, |model| self.write_head(model));
         Ok(())
     }
 
