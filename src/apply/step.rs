@@ -683,6 +683,79 @@ mod tests {
     }
 
     #[test]
+    fn a_new_versions_move_out_of_development_joins_its_registration_only_past_other_versions() {
+        let m = "fraud-detector".to_string();
+        let register = |n: u64, stage: Stage| PlanStep::RegisterVersion {
+            model: m.clone(),
+            version: VersionId::Number(n),
+            stage,
+            metadata: VersionMetadata::default(),
+        };
+        let transition = |n: u64, from: Stage, to: Stage| PlanStep::TransitionStage {
+            model: m.clone(),
+            version: VersionId::Number(n),
+            from,
+            to,
+            reason: "r".into(),
+            gates: Vec::new(),
+            policy: None,
+        };
+        let rollout = PlanStep::RecordRollout {
+            model: m.clone(),
+            record: rollout(),
+            summary: "s".into(),
+        };
+        use Stage::*;
+        // (steps, index of a registration, the move it joins)
+        let cases: Vec<(Vec<PlanStep>, usize, Option<usize>)> = vec![
+            (
+                vec![
+                    register(1, Development),
+                    register(2, Development),
+                    transition(2, Development, Production),
+                    transition(1, Development, Archived),
+                ],
+                0,
+                Some(3),
+            ),
+            (
+                vec![
+                    register(1, Development),
+                    transition(1, Development, Staging),
+                ],
+                0,
+                Some(1),
+            ),
+            // Registered at its stage already: nothing to join.
+            (
+                vec![register(1, Staging), transition(1, Staging, Production)],
+                0,
+                None,
+            ),
+            // No move out of Development.
+            (
+                vec![register(1, Development), register(2, Staging)],
+                0,
+                None,
+            ),
+            // A step between that is not another version's registration,
+            // move or rejection.
+            (
+                vec![
+                    register(2, Development),
+                    rollout,
+                    transition(2, Development, Production),
+                ],
+                0,
+                None,
+            ),
+        ];
+        for (steps, i, want) in cases {
+            assert_eq!(moved_later(&steps, i), want, "{steps:?}");
+        }
+    }
+
+    #[test]
     fn a_routing_step_is_refused_without_a_write() {
         let step = PlanStep::SetTraffic {
             model: "fraud-detector".into(),
