@@ -185,7 +185,9 @@ run_setup() {
     RESULT[$setup.plan]=$(median "${times[@]}")
     RESULT[$setup.plan_req]=$req
     log "  steady plan: ${RESULT[$setup.plan]} s (median of $RUNS: ${times[*]}), $req requests"
-    RESULT[$setup.server]="$workers worker(s), ${store:+PostgreSQL 15}${store:-SQLite}$([[ $delay != 0 ]] && echo ", +${delay} ms a request")"
+    local added=""
+    [[ "$delay" == 0 ]] || added=", +${delay} ms a request"
+    RESULT[$setup.server]="$workers worker(s), ${store:+PostgreSQL 15}${store:-SQLite}$added"
     stop_proxy "$dir/requests.log"
     "$ROOT/scripts/mlflow.sh" stop "$dir/mlflow"
 }

@@ -66,6 +66,7 @@ pub fn apply_step<R: RegistryOps + ?Sized>(
                 version,
                 *stage,
                 metadata,
+                None,
                 vec![record],
                 ctx,
             );
@@ -150,19 +151,9 @@ pub fn apply_step<R: RegistryOps + ?Sized>(
             ..
         } => {
             registry.expect_stage(model, version, *from)?;
-            let reason = failure_summary(gates);
-            let rejection = Rejection {
-                reason: reason.clone(),
-                at: ctx.now,
-                stage: Some(*to),
-                key: Some(key.clone()),
-            };
+            let (rejection, record) = rejection_of(model, version, *from, *to, gates, key, ctx);
             registry.set_rejection(model, version, &rejection)?;
-            let summary = format!("{model} version {version}: Rejected for {to}: {reason}");
-            Record::new(model, "reject_version", summary)
-                .version(version)
-                .from(*from)
-                .line(format!("reject_version for {to}"))
+            record
         }
     };
     registry.record_event(record, ctx)
@@ -256,11 +247,36 @@ fn move_record(
         .line(format!("transition_stage {from} -> {to}"))
 }
 
+/// The rejection a [`PlanStep::RejectVersion`] sets, and its event.
+fn rejection_of(
+    model: &str,
+    version: &VersionId,
+    from: Stage,
+    to: Stage,
+    gates: &[crate::reconcile::gates::GateResult],
+    key: &str,
+    ctx: &ApplyContext,
+) -> (Rejection, StepRecord) {
+    let reason = failure_summary(gates);
+    let summary = format!("{model} version {version}: Rejected for {to}: {reason}");
+    let rejection = Rejection {
+        reason,
+        at: ctx.now,
+        stage: Some(to),
+        key: Some(key.to_string()),
+    };
+    let record = Record::new(model, "reject_version", summary)
+        .version(version)
+        .from(from)
+        .line(format!("reject_version for {to}"));
+    (rejection, record)
+}
+
 /// The step after `i` that moves the version step `i` registers at
-/// Development out of Development, when the steps between touch other
-/// versions' registration, stage or rejection only: registering the version at that
-/// stage directly has the same outcome, and both steps' events say what
-/// happened.
+/// Development out of Development, or rejects it there, when the steps
+/// between touch other versions' registration, stage or rejection only:
+/// registering the version at that stage (or with that rejection) directly
+/// has the same outcome, and both steps' events say what happened.
 fn moved_later(steps: &[PlanStep], i: usize) -> Option<usize> {
     let PlanStep::RegisterVersion {
         version,
@@ -273,6 +289,11 @@ fn moved_later(steps: &[PlanStep], i: usize) -> Option<usize> {
     for (j, step) in steps.iter().enumerate().skip(i + 1) {
         match step {
             PlanStep::TransitionStage {
+                version: v,
+                from: Stage::Development,
+                ..
+            }
+            | PlanStep::RejectVersion {
                 version: v,
                 from: Stage::Development,
                 ..
@@ -320,12 +341,34 @@ fn apply_all<R: RegistryOps + ?Sized>(
                 version,
                 *to,
                 metadata,
+                None,
                 vec![
                     registration_record(model, version, Stage::Development),
                     move_record(model, version, Stage::Development, *to, reason),
                 ],
                 ctx,
             ),
+            (
+                PlanStep::RegisterVersion {
+                    model,
+                    version,
+                    metadata,
+                    ..
+                },
+                Some(PlanStep::RejectVersion { to, gates, key, .. }),
+            ) => {
+                let dev = Stage::Development;
+                let (rejection, rejected) = rejection_of(model, version, dev, *to, gates, key, ctx);
+                registry.register_version_recorded(
+                    model,
+                    version,
+                    dev,
+                    metadata,
+                    Some(&rejection),
+                    vec![registration_record(model, version, dev), rejected],
+                    ctx,
+                )
+            }
             _ => apply_step(registry, step, ctx),
         };
         match result {
@@ -683,7 +726,7 @@ mod tests {
     }
 
     #[test]
-    fn a_new_versions_move_out_of_development_joins_its_registration_only_past_other_versions() {
+    fn a_new_versions_move_or_rejection_joins_its_registration_only_past_other_versions() {
         let m = "fraud-detector".to_string();
         let register = |n: u64, stage: Stage| PlanStep::RegisterVersion {
             model: m.clone(),
@@ -699,6 +742,15 @@ mod tests {
             reason: "r".into(),
             gates: Vec::new(),
             policy: None,
+        };
+        let reject = |n: u64| PlanStep::RejectVersion {
+            model: m.clone(),
+            version: VersionId::Number(n),
+            from: Stage::Development,
+            to: Stage::Staging,
+            policy: "default".into(),
+            gates: vec![gate(GateStatus::Fail)],
+            key: "k".into(),
         };
         let rollout = PlanStep::RecordRollout {
             model: m.clone(),
@@ -725,6 +777,17 @@ mod tests {
                 ],
                 0,
                 Some(1),
+            ),
+            // Rejected where it was registered: the rejection joins it.
+            (
+                vec![
+                    register(1, Development),
+                    register(2, Development),
+                    reject(2),
+                    transition(1, Development, Production),
+                ],
+                1,
+                Some(2),
             ),
             // Registered at its stage already: nothing to join.
             (

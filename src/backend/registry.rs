@@ -185,31 +185,38 @@ pub trait RegistryOps {
     /// commit and actor. A registry may keep only the events it has a place
     /// for (MLflow keeps them as tags on versions).
     fn record_event(&mut self, record: StepRecord, ctx: &ApplyContext) -> Result<(), BackendError>;
-    /// Registers `version` directly at `stage` and records `records`, the
-    /// events of the steps this stands for, in order. The default is
-    /// [`RegistryOps::register_version`] and then
-    /// [`RegistryOps::record_event`] of each. A registry that can carry the
-    /// events in the registration itself (MLflow: as tags of
-    /// `model-versions/create`) does it in one write.
+    /// Registers `version` directly at `stage`, marked with `rejection` when
+    /// given, and records `records`, the events of the steps this stands
+    /// for, in order. The default is [`RegistryOps::register_version`],
+    /// [`RegistryOps::set_rejection`] and then [`RegistryOps::record_event`]
+    /// of each. A registry that can carry the rejection and the events in
+    /// the registration itself (MLflow: as tags of `model-versions/create`)
+    /// does it in one write.
+    #[allow(clippy::too_many_arguments)]
     fn register_version_recorded(
         &mut self,
         model: &str,
         version: &VersionId,
         stage: Stage,
         metadata: &VersionMetadata,
+        rejection: Option<&Rejection>,
         records: Vec<StepRecord>,
         ctx: &ApplyContext,
     ) -> Result<(), BackendError> {
         self.register_version(model, version, stage, metadata, ctx.now)?;
+        if let Some(r) = rejection {
+            self.set_rejection(model, version, r)?;
+        }
         for record in records {
             self.record_event(record, ctx)?;
         }
         Ok(())
     }
     /// Whether the applier may register a new version directly at the
-    /// stage a later step of the same apply moves it to from Development
-    /// (both steps' events recorded): for a registry where that saves
-    /// requests (MLflow). The default keeps every step apart.
+    /// stage a later step of the same apply moves it to from Development,
+    /// or with the rejection a later step gives it there (both steps'
+    /// events recorded): for a registry where that saves requests (MLflow).
+    /// The default keeps every step apart.
     fn registers_where_moved(&self) -> bool {
         false
     }

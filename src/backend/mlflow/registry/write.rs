@@ -70,12 +70,13 @@ impl RegistryOps for Writer<'_> {
         metadata: &VersionMetadata,
         _at: Timestamp,
     ) -> Result<(), BackendError> {
-        self.create_version(model, version, stage, metadata, None)
+        self.create_version(model, version, stage, metadata, None, None)
     }
 
     /// One `model-versions/create` carrying every tag: the metadata, the
-    /// stage it is registered at, the digest, and the steps' events (chained
-    /// to the model's last); then `transition-stage` and the stage alias.
+    /// stage it is registered at, the digest, a rejection, and the steps'
+    /// events (chained to the model's last); then `transition-stage` and the
+    /// stage alias.
     /// Cut short after the create, the version shows at MLflow's `None`
     /// stage with modelops' stage tag naming another: the plan lists it as
     /// changed outside git and the next apply moves it.
@@ -85,11 +86,20 @@ impl RegistryOps for Writer<'_> {
         version: &VersionId,
         stage: Stage,
         metadata: &VersionMetadata,
+        rejection: Option<&Rejection>,
         records: Vec<StepRecord>,
         ctx: &ApplyContext,
     ) -> Result<(), BackendError> {
         let lines: Vec<&str> = records.iter().map(|r| r.line.as_str()).collect();
-        self.create_version(model, version, stage, metadata, Some((&lines, ctx)))
+        let rejection = rejection.map(|r| serde_json::to_string(r).expect("rejections serialize"));
+        self.create_version(
+            model,
+            version,
+            stage,
+            metadata,
+            rejection,
+            Some((&lines, ctx)),
+        )
     }
 
     fn registers_where_moved(&self) -> bool {
@@ -282,6 +292,7 @@ impl Writer<'_> {
         version: &VersionId,
         stage: Stage,
         metadata: &VersionMetadata,
+        rejection: Option<String>,
         events: Option<(&[&str], &ApplyContext)>,
     ) -> Result<(), BackendError> {
         let this = self.0;
@@ -297,6 +308,9 @@ impl Writer<'_> {
         let mut tags = version_tags(&version.to_string(), metadata);
         tags.push((STAGE_TAG.to_string(), stage.as_str().to_string()));
         tags.push((DIGEST_TAG.to_string(), metadata.digest()));
+        if let Some(r) = rejection {
+            tags.push((REJECTED_TAG.to_string(), r));
+        }
         // Each event chains to the one before, so the head moves as they
         // are made; it is kept only once the create succeeded.
         let mut head = None;
