@@ -308,4 +308,21 @@ mod tests {
             Some("MODELOPS_METRICS_DEADLINE=soon is not a positive number of seconds")
         );
     }
+
+    #[test]
+    fn an_mlflow_registry_writes_as_many_models_at_once_as_configured() {
+        let configured = |writers: Option<u32>| {
+            with_registry(RegistryConfig::Mlflow(MlflowRegistryConfig {
+                uri: Some("http://mlflow:5000".into()),
+                writers,
+                ..Default::default()
+            }))
+        };
+        // (writers configured, models to write, writers used)
+        let cases = [(None, 100, 8), (Some(3), 100, 3), (Some(16), 5, 5)];
+        for (writers, models, want) in cases {
+            let r = registry(&configured(writers), &env(None, None), Path::new("/state")).unwrap();
+            assert_eq!(r.writers(models).len(), want, "{writers:?} {models}");
+        }
+    }
 }
