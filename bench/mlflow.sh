@@ -187,7 +187,9 @@ run_setup() {
     log "  steady plan: ${RESULT[$setup.plan]} s (median of $RUNS: ${times[*]}), $req requests"
     local added=""
     [[ "$delay" == 0 ]] || added=", +${delay} ms a request"
-    RESULT[$setup.server]="$workers worker(s), ${store:+PostgreSQL 15}${store:-SQLite}$added"
+    local kind="SQLite"
+    [[ -z "$store" ]] || kind="PostgreSQL 15"
+    RESULT[$setup.server]="$workers worker(s), $kind$added"
     stop_proxy "$dir/requests.log"
     "$ROOT/scripts/mlflow.sh" stop "$dir/mlflow"
 }
