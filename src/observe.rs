@@ -47,12 +47,23 @@ pub fn gate_observations(
     trust: Option<(&Desired, &TrustedSettings)>,
 ) -> GateObservations {
     let mut out = GateObservations::default();
+    let sources: Vec<(String, Option<String>)> = candidates
+        .iter()
+        .filter(|c| c.signature)
+        .map(|c| (c.source.clone(), c.run_id.clone()))
+        .collect();
+    registry.read_signatures_ahead(&sources);
     for c in candidates {
         let key = (c.model.clone(), c.version.clone());
         if out.logged_signatures.contains_key(&key) || out.benchmarks.contains_key(&key) {
             continue;
         }
-        if let Some(read) = registry.logged_signature(&c.source, c.run_id.as_deref()) {
+        // A version without a declared signature has nothing to compare.
+        let read = match c.signature {
+            true => registry.logged_signature(&c.source, c.run_id.as_deref()),
+            false => None,
+        };
+        if let Some(read) = read {
             out.logged_signatures
                 .insert(key.clone(), read.map_err(|e| e.to_string()));
         }

@@ -105,6 +105,8 @@ mod live;
 mod mlflow;
 #[path = "cli/mlflow_gates.rs"]
 mod mlflow_gates;
+#[path = "cli/mlflow_requests.rs"]
+mod mlflow_requests;
 #[path = "cli/mlflow_signature.rs"]
 mod mlflow_signature;
 #[path = "cli/monitor.rs"]

@@ -46,7 +46,8 @@ pub fn apply(
     let mut stopped = outcomes.iter().any(|o| o.failed.is_some());
     for steps in &with_routing {
         let mut outcome = step::ModelOutcome::default();
-        if !stopped {
+        let ran = !stopped;
+        if ran {
             for step in steps.iter() {
                 let result = match step {
                     PlanStep::SetTraffic { .. } => set_traffic(step, targets),
@@ -63,6 +64,10 @@ pub fn apply(
                 }
             }
         }
+        if ran {
+            step::end_model(registry, steps, &mut outcome);
+            stopped |= outcome.failed.is_some();
+        }
         outcomes.push(outcome);
     }
     let groups: Vec<&[PlanStep]> = registry_only.into_iter().chain(with_routing).collect();
@@ -73,7 +78,15 @@ pub fn apply(
         rejected: 0,
     };
     for (steps, outcome) in groups.iter().zip(outcomes) {
-        for step in &steps[..outcome.applied.min(steps.len())] {
+        let ahead = outcome
+            .ahead
+            .iter()
+            .filter(|&&j| j >= outcome.applied)
+            .filter_map(|&j| steps.get(j));
+        for step in steps[..outcome.applied.min(steps.len())]
+            .iter()
+            .chain(ahead)
+        {
             if matches!(step, PlanStep::RejectVersion { .. }) {
                 report.rejected += 1;
             }
@@ -81,10 +94,14 @@ pub fn apply(
                 .applied
                 .push(format!("{}: {}", step.model(), describe_step(step)));
         }
-        if let (Some(e), None) = (outcome.failed, &report.failed)
-            && let Some(step) = steps.get(outcome.applied)
-        {
-            report.failed = Some((format!("{}: {}", step.model(), describe_step(step)), e));
+        if let (Some(e), None) = (outcome.failed, &report.failed) {
+            let what = match (steps.get(outcome.applied), steps.first()) {
+                (Some(step), _) => format!("{}: {}", step.model(), describe_step(step)),
+                // Every step applied; ending the model's writes failed.
+                (None, Some(first)) => format!("{}: recording its events' head", first.model()),
+                (None, None) => "recording events".to_string(),
+            };
+            report.failed = Some((what, e));
         }
     }
     if let Err(e) = registry.commit() {

@@ -18,6 +18,9 @@ use crate::state::{Event, FieldChange, Rejection};
 pub struct ModelOutcome {
     /// How many of its steps were applied, from the first.
     pub applied: usize,
+    /// Steps after those that were applied ahead of their turn (a move
+    /// made with its version's registration), by index.
+    pub ahead: Vec<usize>,
     /// The error of the step after those, if one failed.
     pub failed: Option<BackendError>,
 }
@@ -57,12 +60,17 @@ pub fn apply_step<R: RegistryOps + ?Sized>(
             stage,
             metadata,
         } => {
-            registry.register_version(model, version, *stage, metadata, ctx.now)?;
-            let summary = format!("registered {model} version {version} as {stage}");
-            Record::new(model, "register_version", summary)
-                .version(version)
-                .to(*stage)
-                .line(format!("register_version as {stage}"))
+            let record = registration_record(model, version, *stage);
+            // The event may ride on the registration (one write in MLflow).
+            return registry.register_version_recorded(
+                model,
+                version,
+                *stage,
+                metadata,
+                None,
+                vec![record],
+                ctx,
+            );
         }
         PlanStep::UpdateVersion {
             model,
@@ -89,27 +97,24 @@ pub fn apply_step<R: RegistryOps + ?Sized>(
             registry.set_stage(model, version, *from, *to)?;
             // The gates passed: an earlier rejection no longer stands.
             registry.clear_rejection(model, version)?;
-            let mut summary = format!("{model} version {version}: {from} → {to} ({reason})");
-            let mut changes = Vec::new();
+            let mut record = move_record(model, version, *from, *to, reason);
             let signed = ctx.sign_offs.get(&(model.clone(), version.clone()));
             if let Some((by, gates)) = signed.and_then(|s| s.overridden.as_ref()) {
                 registry.record_event(override_record(model, version, by, gates), ctx)?;
             }
             if let Some(line) = signed.and_then(|s| s.approvers_line()) {
                 registry.record_sign_off(model, version, &line)?;
-                summary.push_str(&format!("; signed off by {line}"));
-                changes.push(FieldChange {
+                record
+                    .event
+                    .summary
+                    .push_str(&format!("; signed off by {line}"));
+                record.event.changes.push(FieldChange {
                     field: "signed_off_by".into(),
                     before: None,
                     after: Some(line.into()),
                 });
             }
-            Record::new(model, "transition_stage", summary)
-                .version(version)
-                .from(*from)
-                .to(*to)
-                .changes(changes)
-                .line(format!("transition_stage {from} -> {to}"))
+            record
         }
         PlanStep::RecordRollout {
             model,
@@ -164,19 +169,9 @@ pub fn apply_step<R: RegistryOps + ?Sized>(
             ..
         } => {
             registry.expect_stage(model, version, *from)?;
-            let reason = failure_summary(gates);
-            let rejection = Rejection {
-                reason: reason.clone(),
-                at: ctx.now,
-                stage: Some(*to),
-                key: Some(key.clone()),
-            };
+            let (rejection, record) = rejection_of(model, version, *from, *to, gates, key, ctx);
             registry.set_rejection(model, version, &rejection)?;
-            let summary = format!("{model} version {version}: Rejected for {to}: {reason}");
-            Record::new(model, "reject_version", summary)
-                .version(version)
-                .from(*from)
-                .line(format!("reject_version for {to}"))
+            record
         }
     };
     registry.record_event(record, ctx)
@@ -225,9 +220,12 @@ pub const APPROVAL_OVERRIDE: &str = "approval_override";
 
 /// One step, for callers holding a registry: `registry.apply(step, ctx)`.
 impl dyn Registry + '_ {
-    /// Applies one step and records its event ([`apply_step`]).
+    /// Applies one step and records its event ([`apply_step`]), then ends
+    /// its model's writes ([`RegistryOps::end_model`]).
     pub fn apply(&mut self, step: &PlanStep, ctx: &ApplyContext) -> Result<(), BackendError> {
-        apply_step(self, step, ctx)
+        let applied = apply_step(self, step, ctx);
+        let ended = self.end_model(step.model());
+        applied.and(ended)
     }
 }
 
@@ -286,23 +284,188 @@ pub fn apply_models(
         .collect()
 }
 
-/// One model's steps in order, stopping at the first failure.
+/// The event of registering `version` at `stage`.
+fn registration_record(model: &str, version: &VersionId, stage: Stage) -> StepRecord {
+    let summary = format!("registered {model} version {version} as {stage}");
+    Record::new(model, "register_version", summary)
+        .version(version)
+        .to(stage)
+        .line(format!("register_version as {stage}"))
+}
+
+/// The event of moving `version` from `from` to `to`.
+fn move_record(
+    model: &str,
+    version: &VersionId,
+    from: Stage,
+    to: Stage,
+    reason: &str,
+) -> StepRecord {
+    let summary = format!("{model} version {version}: {from} → {to} ({reason})");
+    Record::new(model, "transition_stage", summary)
+        .version(version)
+        .from(from)
+        .to(to)
+        .line(format!("transition_stage {from} -> {to}"))
+}
+
+/// The rejection a [`PlanStep::RejectVersion`] sets, and its event.
+fn rejection_of(
+    model: &str,
+    version: &VersionId,
+    from: Stage,
+    to: Stage,
+    gates: &[crate::reconcile::gates::GateResult],
+    key: &str,
+    ctx: &ApplyContext,
+) -> (Rejection, StepRecord) {
+    let reason = failure_summary(gates);
+    let summary = format!("{model} version {version}: Rejected for {to}: {reason}");
+    let rejection = Rejection {
+        reason,
+        at: ctx.now,
+        stage: Some(to),
+        key: Some(key.to_string()),
+    };
+    let record = Record::new(model, "reject_version", summary)
+        .version(version)
+        .from(from)
+        .line(format!("reject_version for {to}"));
+    (rejection, record)
+}
+
+/// The step after `i` that moves the version step `i` registers at
+/// Development out of Development, or rejects it there, when the steps
+/// between touch other versions' registration, stage or rejection only:
+/// registering the version at that stage (or with that rejection) directly
+/// has the same outcome, and both steps' events say what happened.
+fn moved_later(steps: &[PlanStep], i: usize) -> Option<usize> {
+    let PlanStep::RegisterVersion {
+        version,
+        stage: Stage::Development,
+        ..
+    } = &steps[i]
+    else {
+        return None;
+    };
+    for (j, step) in steps.iter().enumerate().skip(i + 1) {
+        match step {
+            PlanStep::TransitionStage {
+                version: v,
+                from: Stage::Development,
+                ..
+            }
+            | PlanStep::RejectVersion {
+                version: v,
+                from: Stage::Development,
+                ..
+            } if v == version => return Some(j),
+            PlanStep::TransitionStage { version: v, .. }
+            | PlanStep::RegisterVersion { version: v, .. }
+            | PlanStep::RejectVersion { version: v, .. }
+                if v != version => {}
+            _ => return None,
+        }
+    }
+    None
+}
+
+/// One model's steps in order, stopping at the first failure, then the
+/// end of its writes ([`RegistryOps::end_model`]); a failure there, after
+/// every step applied, is the model's failure. Where the registry
+/// [`RegistryOps::registers_where_moved`], a new version's registration
+/// and its move out of Development are made together, where the
+/// registration stands.
 fn apply_all<R: RegistryOps + ?Sized>(
     registry: &mut R,
     steps: &[PlanStep],
     ctx: &ApplyContext,
 ) -> ModelOutcome {
     let mut outcome = ModelOutcome::default();
-    for step in steps {
-        match apply_step(registry, step, ctx) {
-            Ok(()) => outcome.applied += 1,
+    let fuse = registry.registers_where_moved();
+    for (i, step) in steps.iter().enumerate() {
+        if outcome.ahead.contains(&i) {
+            outcome.applied += 1;
+            continue;
+        }
+        // A move with a sign-off to record (or an override) is applied as
+        // its own step, where the sign-off is written.
+        let later = if fuse { moved_later(steps, i) } else { None }.filter(|&j| {
+            !matches!(&steps[j], PlanStep::TransitionStage { model, version, .. }
+                if ctx.sign_offs.contains_key(&(model.clone(), version.clone())))
+        });
+        let result = match (step, later.map(|j| &steps[j])) {
+            (
+                PlanStep::RegisterVersion {
+                    model,
+                    version,
+                    metadata,
+                    ..
+                },
+                Some(PlanStep::TransitionStage { to, reason, .. }),
+            ) => registry.register_version_recorded(
+                model,
+                version,
+                *to,
+                metadata,
+                None,
+                vec![
+                    registration_record(model, version, Stage::Development),
+                    move_record(model, version, Stage::Development, *to, reason),
+                ],
+                ctx,
+            ),
+            (
+                PlanStep::RegisterVersion {
+                    model,
+                    version,
+                    metadata,
+                    ..
+                },
+                Some(PlanStep::RejectVersion { to, gates, key, .. }),
+            ) => {
+                let dev = Stage::Development;
+                let (rejection, rejected) = rejection_of(model, version, dev, *to, gates, key, ctx);
+                registry.register_version_recorded(
+                    model,
+                    version,
+                    dev,
+                    metadata,
+                    Some(&rejection),
+                    vec![registration_record(model, version, dev), rejected],
+                    ctx,
+                )
+            }
+            _ => apply_step(registry, step, ctx),
+        };
+        match result {
+            Ok(()) => {
+                outcome.applied += 1;
+                outcome.ahead.extend(later);
+            }
             Err(e) => {
                 outcome.failed = Some(e);
                 break;
             }
         }
     }
+    end_model(registry, steps, &mut outcome);
     outcome
+}
+
+/// [`RegistryOps::end_model`] for the model of `steps`; its failure counts
+/// when no step failed before it.
+pub fn end_model<R: RegistryOps + ?Sized>(
+    registry: &mut R,
+    steps: &[PlanStep],
+    outcome: &mut ModelOutcome,
+) {
+    let Some(first) = steps.first() else { return };
+    if let Err(e) = registry.end_model(first.model())
+        && outcome.failed.is_none()
+    {
+        outcome.failed = Some(e);
+    }
 }
 
 /// Builds a step's [`StepRecord`]; the registry stamps sequence, time,
@@ -715,6 +878,99 @@ mod tests {
             let mut want: Vec<&str> = moved.to_vec();
             want.extend(after);
             assert_eq!(registry.0, want, "{signed:?}");
+        }
+    }
+
+    #[test]
+    fn a_new_versions_move_or_rejection_joins_its_registration_only_past_other_versions() {
+        let m = "fraud-detector".to_string();
+        let register = |n: u64, stage: Stage| PlanStep::RegisterVersion {
+            model: m.clone(),
+            version: VersionId::Number(n),
+            stage,
+            metadata: VersionMetadata::default(),
+        };
+        let transition = |n: u64, from: Stage, to: Stage| PlanStep::TransitionStage {
+            model: m.clone(),
+            version: VersionId::Number(n),
+            from,
+            to,
+            reason: "r".into(),
+            gates: Vec::new(),
+            policy: None,
+        };
+        let reject = |n: u64| PlanStep::RejectVersion {
+            model: m.clone(),
+            version: VersionId::Number(n),
+            from: Stage::Development,
+            to: Stage::Staging,
+            policy: "default".into(),
+            gates: vec![gate(GateStatus::Fail)],
+            key: "k".into(),
+        };
+        let rollout = PlanStep::RecordRollout {
+            model: m.clone(),
+            record: rollout(),
+            summary: "s".into(),
+        };
+        use Stage::*;
+        // (steps, index of a registration, the move it joins)
+        let cases: Vec<(Vec<PlanStep>, usize, Option<usize>)> = vec![
+            (
+                vec![
+                    register(1, Development),
+                    register(2, Development),
+                    transition(2, Development, Production),
+                    transition(1, Development, Archived),
+                ],
+                0,
+                Some(3),
+            ),
+            (
+                vec![
+                    register(1, Development),
+                    transition(1, Development, Staging),
+                ],
+                0,
+                Some(1),
+            ),
+            // Rejected where it was registered: the rejection joins it.
+            (
+                vec![
+                    register(1, Development),
+                    register(2, Development),
+                    reject(2),
+                    transition(1, Development, Production),
+                ],
+                1,
+                Some(2),
+            ),
+            // Registered at its stage already: nothing to join.
+            (
+                vec![register(1, Staging), transition(1, Staging, Production)],
+                0,
+                None,
+            ),
+            // No move out of Development.
+            (
+                vec![register(1, Development), register(2, Staging)],
+                0,
+                None,
+            ),
+            // A step between that is not another version's registration,
+            // move or rejection.
+            (
+                vec![
+                    register(2, Development),
+                    rollout,
+                    transition(2, Development, Production),
+                ],
+                0,
+                None,
+            ),
+        ];
+        for (steps, i, want) in cases {
+            assert_eq!(moved_later(&steps, i), want, "{steps:?}");
         }
     }
 

@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use super::metrics::deadline::{DEADLINE_VAR, Deadline};
+use super::mlflow::cache::{ReadCache, RunFetch};
 use super::mlflow::client::Credentials;
 
 /// What the environment says about backends, read once.
@@ -27,6 +28,11 @@ pub struct Env {
     pub metrics_deadline: Result<Duration, String>,
     /// What a workflow runner sets for GitHub clients.
     pub github: GitHubEnv,
+    /// Not a variable: what this command has read from MLflow that does not
+    /// change under it (runs, logged signatures), made empty with the rest
+    /// and shared by every registry the factory builds from this value (and
+    /// its clones), so a run is read once per command.
+    pub mlflow_reads: ReadCache,
 }
 
 /// The `GITHUB_*` variables the GitHub clients read (the pull-request
@@ -80,6 +86,9 @@ impl Env {
                 server_url: var("GITHUB_SERVER_URL"),
                 run_id: var("GITHUB_RUN_ID"),
             },
+            mlflow_reads: ReadCache::new(RunFetch::from_var(
+                var("MODELOPS_MLFLOW_RUNS").as_deref(),
+            )),
         }
     }
 

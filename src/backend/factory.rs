@@ -17,6 +17,7 @@ use super::metrics::file::FileProvider;
 use super::metrics::prometheus::PrometheusProvider;
 use super::mlflow::MlflowRegistry;
 use super::mlflow::client::{Client, Endpoint};
+use super::mlflow::registry as mlflow;
 use super::serving::envoy::EnvoyTarget;
 use super::serving::local::LocalRouting;
 use super::serving::nginx::NginxTarget;
@@ -40,9 +41,7 @@ pub fn registry(config: &ConfigSpec, env: &Env, state_dir: &Path) -> Result<Box<
     }
     Ok(match &config.registry {
         RegistryConfig::Local(_) => Box::new(LocalStore::new(state_dir)),
-        RegistryConfig::Mlflow(m) => {
-            Box::new(mlflow_at(configured_uri(m)?, &m.stage_aliases, env)?)
-        }
+        RegistryConfig::Mlflow(m) => Box::new(mlflow_at(configured_uri(m)?, config, env)?),
     })
 }
 
@@ -54,7 +53,7 @@ pub fn mlflow(config: &ConfigSpec, env: &Env) -> Result<Option<MlflowRegistry>> 
         return Ok(Some(m));
     }
     match &config.registry {
-        RegistryConfig::Mlflow(m) => mlflow_at(configured_uri(m)?, &m.stage_aliases, env).map(Some),
+        RegistryConfig::Mlflow(m) => mlflow_at(configured_uri(m)?, config, env).map(Some),
         _ => Ok(None),
     }
 }
@@ -63,7 +62,7 @@ pub fn mlflow(config: &ConfigSpec, env: &Env) -> Result<Option<MlflowRegistry>> 
 /// when the variable is set.
 fn mlflow_from_env(config: &ConfigSpec, env: &Env) -> Result<Option<MlflowRegistry>> {
     match &env.mlflow_uri {
-        Some(uri) => mlflow_at(uri, config.registry.stage_aliases(), env).map(Some),
+        Some(uri) => mlflow_at(uri, config, env).map(Some),
         None => Ok(None),
     }
 }
@@ -78,16 +77,24 @@ fn configured_uri(m: &MlflowRegistryConfig) -> Result<&str> {
     }
 }
 
-/// The MLflow registry at `uri`, with the environment's credentials.
-fn mlflow_at(
-    uri: &str,
-    stage_aliases: &BTreeMap<String, String>,
-    env: &Env,
-) -> Result<MlflowRegistry> {
+/// The MLflow registry at `uri`, with the environment's credentials, the
+/// configuration's stage aliases and concurrency (`registry.writers`,
+/// `registry.readers` of a `type: mlflow` registry; the defaults otherwise),
+/// reading through the command's cache.
+fn mlflow_at(uri: &str, config: &ConfigSpec, env: &Env) -> Result<MlflowRegistry> {
     let endpoint = Endpoint::new(uri, &env.mlflow_credentials).map_err(anyhow::Error::msg)?;
     let client = Client::with_keep_alive(endpoint, MLFLOW_TIMEOUT, env.http_keep_alive)
         .map_err(anyhow::Error::msg)?;
-    Ok(MlflowRegistry::new(client, stage_aliases))
+    let (writers, readers) = match &config.registry {
+        RegistryConfig::Mlflow(m) => (
+            m.writers.map_or(mlflow::WRITERS, |w| w as usize),
+            m.readers.map_or(mlflow::READERS, |r| r as usize),
+        ),
+        RegistryConfig::Local(_) => (mlflow::WRITERS, mlflow::READERS),
+    };
+    Ok(MlflowRegistry::new(client, config.registry.stage_aliases())
+        .with_reads(env.mlflow_reads.clone())
+        .with_concurrency(writers, readers))
 }
 
 /// The serving targets: `local` always, and those `modelops.yaml` declares.
@@ -300,5 +307,22 @@ mod tests {
             err.as_deref(),
             Some("MODELOPS_METRICS_DEADLINE=soon is not a positive number of seconds")
         );
+    }
+
+    #[test]
+    fn an_mlflow_registry_writes_as_many_models_at_once_as_configured() {
+        let configured = |writers: Option<u32>| {
+            with_registry(RegistryConfig::Mlflow(MlflowRegistryConfig {
+                uri: Some("http://mlflow:5000".into()),
+                writers,
+                ..Default::default()
+            }))
+        };
+        // (writers configured, models to write, writers used)
+        let cases = [(None, 100, 8), (Some(3), 100, 3), (Some(16), 5, 5)];
+        for (writers, models, want) in cases {
+            let r = registry(&configured(writers), &env(None, None), Path::new("/state")).unwrap();
+            assert_eq!(r.writers(models).len(), want, "{writers:?} {models}");
+        }
     }
 }

@@ -202,6 +202,47 @@ pub trait RegistryOps {
     ) -> Result<(), BackendError> {
         Ok(())
     }
+    /// Registers `version` directly at `stage`, marked with `rejection` when
+    /// given, and records `records`, the events of the steps this stands
+    /// for, in order. The default is [`RegistryOps::register_version`],
+    /// [`RegistryOps::set_rejection`] and then [`RegistryOps::record_event`]
+    /// of each. A registry that can carry the rejection and the events in
+    /// the registration itself (MLflow: as tags of `model-versions/create`)
+    /// does it in one write.
+    #[allow(clippy::too_many_arguments)]
+    fn register_version_recorded(
+        &mut self,
+        model: &str,
+        version: &VersionId,
+        stage: Stage,
+        metadata: &VersionMetadata,
+        rejection: Option<&Rejection>,
+        records: Vec<StepRecord>,
+        ctx: &ApplyContext,
+    ) -> Result<(), BackendError> {
+        self.register_version(model, version, stage, metadata, ctx.now)?;
+        if let Some(r) = rejection {
+            self.set_rejection(model, version, r)?;
+        }
+        for record in records {
+            self.record_event(record, ctx)?;
+        }
+        Ok(())
+    }
+    /// Whether the applier may register a new version directly at the
+    /// stage a later step of the same apply moves it to from Development,
+    /// or with the rejection a later step gives it there (both steps'
+    /// events recorded): for a registry where that saves requests (MLflow).
+    /// The default keeps every step apart.
+    fn registers_where_moved(&self) -> bool {
+        false
+    }
+    /// Ends `model`'s steps of this run, also after a failed one: a
+    /// registry that keeps a write to once per model (MLflow's event-chain
+    /// head) sends it here. The default has nothing to send.
+    fn end_model(&mut self, _model: &str) -> Result<(), BackendError> {
+        Ok(())
+    }
 }
 
 /// A model registry: what it reads, how it makes writes durable, and its
@@ -261,4 +302,10 @@ pub trait Registry: RegistryOps {
     ) -> Option<Result<LoggedSignature, BackendError>> {
         None
     }
+
+    /// Reads ahead, side by side, the signatures [`Registry::logged_signature`]
+    /// will be asked for, `(source, run_id)` each, so that asking one by one
+    /// then waits on nothing. A registry without a network (the default)
+    /// does nothing.
+    fn read_signatures_ahead(&mut self, _sources: &[(String, Option<String>)]) {}
 }

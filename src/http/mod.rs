@@ -11,7 +11,9 @@
 //! - [`retry`] decides whether and when a failed call is tried again.
 //! - [`redact`] is the redaction policy for every URL, error and body shown.
 //! - [`url`] takes credentials out of a URL and joins paths onto a base.
+//! - [`bounded`] sends independent calls side by side, a bounded number at once.
 
+pub mod bounded;
 pub mod error;
 pub mod redact;
 pub mod retry;

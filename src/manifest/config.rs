@@ -132,6 +132,17 @@ pub struct MlflowRegistryConfig {
     /// Registry aliases that mirror stages, such as `{Production: production, Staging: staging}`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub stage_aliases: BTreeMap<String, String>,
+    /// How many models apply writes at once (default 8). Each writer has one
+    /// request in flight; size it to the server's workers times
+    /// (1 + round trip / server time per request), see docs/mlflow.md.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 64))]
+    pub writers: Option<u32>,
+    /// How many reads (runs, `MLmodel` files) plan and apply send at once
+    /// (default 16); sized like `writers`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 64))]
+    pub readers: Option<u32>,
 }
 
 /// A registry without `type` is `local`: the schema's `local` branch does not

@@ -82,6 +82,7 @@ impl GatedMove {
                 .get(&self.policy)
                 .and_then(|p| gates::gates_for(p, self.to))
                 .and_then(|g| g.benchmark.clone()),
+            signature: metadata.signature.is_some(),
         })
     }
 }

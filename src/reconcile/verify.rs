@@ -47,6 +47,9 @@ pub struct GateCandidate {
     pub run_id: Option<String>,
     /// The latency benchmark its policy names for that stage.
     pub benchmark: Option<Benchmark>,
+    /// Whether it declares a signature: only then do its gates compare the
+    /// one logged with the model, so only then is it read.
+    pub signature: bool,
 }
 
 /// Versions git moves into Staging or Production, in scope: the ones whose
@@ -77,6 +80,7 @@ pub fn gate_candidates(
                 source: v.spec.source.clone(),
                 run_id: v.spec.training_run_id.clone(),
                 benchmark: gates.benchmark.clone(),
+                signature: v.spec.signature.is_some(),
             });
         }
     }

@@ -587,6 +587,11 @@ fn a_server_lost_in_the_middle_of_an_apply_is_reported_and_the_next_apply_conver
         3,
         "no version registered twice"
     );
+    // The events written before the loss and after it form one chain, and
+    // the head tag (left behind by the lost apply) names its last event.
+    repo.run_with(&["history", "--verify", &name], &env)
+        .code(0)
+        .stdout_has("events intact");
 }
 
 /// A stage alias names one version, and Staging may hold several: three

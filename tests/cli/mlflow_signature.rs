@@ -7,6 +7,7 @@
 
 use std::path::PathBuf;
 
+use modelops::backend::mlflow::cache::ReadCache;
 use modelops::backend::mlflow::client::{Client, ClientError};
 use modelops::backend::mlflow::mlmodel::{LoggedSignature, logged_signature};
 use modelops::manifest::model::{Signature, SignatureColumn};
@@ -99,8 +100,10 @@ fn write_mlmodel(dir: PathBuf, text: &str) {
     std::fs::write(dir.join("MLmodel"), text).unwrap();
 }
 
+/// A fresh cache per read: each case reads what the server has now.
 fn read(client: &Client, source: &str, run: Option<&str>) -> LoggedSignature {
-    logged_signature(client, source, run).unwrap_or_else(|e| panic!("{source}: {e}"))
+    logged_signature(client, &ReadCache::default(), source, run)
+        .unwrap_or_else(|e| panic!("{source}: {e}"))
 }
 
 fn assert_not_logged(got: LoggedSignature, want: &str) {
@@ -211,7 +214,7 @@ fn an_unreadable_mlmodel_is_an_error() {
         "signature:\n  inputs: '[{\"type\": \"tensor\", \"tensor-spec\": {\"dtype\": \"float16\", \"shape\": [-1]}}]'\n",
     );
     let source = format!("runs:/{run}/model");
-    match logged_signature(&client, &source, Some(&run)) {
+    match logged_signature(&client, &ReadCache::default(), &source, Some(&run)) {
         Err(e @ ClientError::Unexpected { .. }) => assert_eq!(
             e.to_string(),
             format!(

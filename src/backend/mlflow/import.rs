@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::Value;
 
+use super::cache::ReadCache;
 use super::client::Client;
 use super::mlmodel::{find_logged_model, signature_of_mlmodel};
 use super::registry::{tags_of, text};
@@ -172,6 +173,7 @@ impl MlflowRegistry {
     /// versions at once; each version's failures stay its own.
     fn read_runs_and_artifacts(&self, models: &mut [ListedModel]) {
         let client = self.client();
+        let cache = self.reads();
         let jobs: Vec<(usize, usize)> = models
             .iter()
             .enumerate()
@@ -199,7 +201,7 @@ impl MlflowRegistry {
                         let Some((source, run)) = inputs.get(i) else {
                             break;
                         };
-                        let reads = read_version(client, source, run.as_deref());
+                        let reads = read_version(client, cache, source, run.as_deref());
                         results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(reads);
                     }
                 });
@@ -225,9 +227,14 @@ struct VersionReads {
 }
 
 /// The run and the logged model's files of the version at `source`.
-fn read_version(client: &Client, source: &str, run_id: Option<&str>) -> VersionReads {
-    let run = run_id.map(|r| read_run(client, r));
-    let (signature, requirements) = match find_logged_model(client, source, run_id) {
+fn read_version(
+    client: &Client,
+    cache: &ReadCache,
+    source: &str,
+    run_id: Option<&str>,
+) -> VersionReads {
+    let run = run_id.map(|r| read_run(client, cache, r));
+    let (signature, requirements) = match find_logged_model(client, cache, source, run_id) {
         Ok(Ok(logged)) => (
             signature_of_mlmodel(&logged.mlmodel)
                 .map_err(|e| format!("the MLmodel at {source}: {e}")),
@@ -245,15 +252,13 @@ fn read_version(client: &Client, source: &str, run_id: Option<&str>) -> VersionR
     }
 }
 
-/// `runs/get`, read into [`RunDetails`].
-fn read_run(client: &Client, run_id: &str) -> Result<RunDetails, String> {
-    let answer = client
-        .send(&request::get_run(run_id))
-        .map_err(|e| match e.code() {
-            Some("RESOURCE_DOES_NOT_EXIST") => format!("MLflow has no run {run_id}"),
-            _ => e.to_string(),
-        })?;
-    Ok(run_details(&answer["run"]))
+/// `runs/get` (once per command, through `cache`), read into [`RunDetails`].
+fn read_run(client: &Client, cache: &ReadCache, run_id: &str) -> Result<RunDetails, String> {
+    match cache.run(client, run_id) {
+        Ok(Some(run)) => Ok(run_details(&run)),
+        Ok(None) => Err(format!("MLflow has no run {run_id}")),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// A `runs/get` answer's `run` as [`RunDetails`].

@@ -4,6 +4,7 @@
 //! built on them, and the signature MLflow logged with a model ([`mlmodel`]).
 
 pub mod adopt;
+pub mod cache;
 pub mod client;
 pub mod import;
 pub mod mapping;

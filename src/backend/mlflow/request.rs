@@ -286,6 +286,38 @@ pub fn get_run(run_id: &str) -> Request {
     Request::get("runs/get", vec![("run_id", run_id.to_string())])
 }
 
+/// `experiments/search`, one page of every experiment (deleted ones too:
+/// `runs/get` answers for their runs, so a search by id must see them).
+pub fn search_experiments(token: Option<&str>) -> Request {
+    let mut query = vec![
+        ("max_results", "1000".to_string()),
+        ("view_type", "ALL".to_string()),
+    ];
+    page(&mut query, token);
+    Request::get("experiments/search", query)
+}
+
+/// `runs/search` for the runs `run_ids` in `experiment_ids`, deleted ones
+/// too, in one page (`max_results` is the number of ids). `None` when an
+/// id holds a quote, which the filter cannot write.
+pub fn search_runs_by_id(experiment_ids: &[String], run_ids: &[&str]) -> Option<Request> {
+    if run_ids.iter().any(|r| r.contains(['\'', '"', '\\'])) {
+        return None;
+    }
+    let ids: Vec<String> = run_ids.iter().map(|r| format!("'{r}'")).collect();
+    Some(Request::with_body(
+        Method::Post,
+        "runs/search",
+        json!({
+            "experiment_ids": experiment_ids,
+            "filter": format!("attributes.run_id IN ({})", ids.join(", ")),
+            "run_view_type": "ALL",
+            "max_results": run_ids.len(),
+        }),
+        true,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -397,6 +429,22 @@ mod tests {
             assert_eq!(c.request.body, c.body, "{}", c.url);
             assert_eq!(c.request.idempotent, c.idempotent, "{}", c.url);
         }
+    }
+
+    #[test]
+    fn runs_are_searched_by_id_in_every_experiment() {
+        let r = search_runs_by_id(&["0".into(), "7".into()], &["a1", "b2"]).unwrap();
+        assert_eq!(r.relative_url(), "api/2.0/mlflow/runs/search");
+        assert!(r.idempotent);
+        assert_eq!(
+            r.body.unwrap(),
+            json!({"experiment_ids": ["0", "7"], "filter": "attributes.run_id IN ('a1', 'b2')", "run_view_type": "ALL", "max_results": 2})
+        );
+        assert!(search_runs_by_id(&["0".into()], &["a'1"]).is_none());
+        assert_eq!(
+            search_experiments(None).relative_url(),
+            "api/2.0/mlflow/experiments/search?max_results=1000&view_type=ALL"
+        );
     }
 
     #[test]

@@ -9,9 +9,10 @@
 //! `/api/2.0/mlflow/`. Both answer the file as it is (`text/plain`) and a
 //! missing file as JSON `RESOURCE_DOES_NOT_EXIST` (404).
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::signature_of_mlmodel;
+use crate::backend::mlflow::cache::ReadCache;
 use crate::backend::mlflow::client::{Client, ClientError};
 use crate::backend::mlflow::request::{self, Method, Request};
 use crate::state::LoggedSignature;
@@ -134,27 +135,38 @@ pub fn search_logged_model(experiment_id: &str, run_id: &str, name: &str) -> Opt
 /// or file (`RESOURCE_DOES_NOT_EXIST`), the file has no signature, or the
 /// source is not one MLflow serves. An `MLmodel` that cannot be read is an
 /// [`ClientError::Unexpected`] saying what is wrong with it; any other
-/// failure is MLflow's error.
+/// failure is MLflow's error. Runs come through `cache`, and the answer is
+/// kept there: asked again in the same command, nothing is sent.
 pub fn logged_signature(
     client: &Client,
+    cache: &ReadCache,
     source: &str,
     run_id: Option<&str>,
 ) -> Result<LoggedSignature, ClientError> {
-    let found = match find_logged_model(client, source, run_id)? {
-        Ok(found) => found,
-        Err(why) => return Ok(LoggedSignature::NotLogged(why)),
-    };
-    match signature_of_mlmodel(&found.mlmodel) {
-        Ok(Some(signature)) => Ok(LoggedSignature::Found(signature)),
-        Ok(None) => Ok(LoggedSignature::NotLogged(format!(
-            "the MLmodel at {source} has no signature"
-        ))),
-        Err(e) => Err(ClientError::Unexpected {
-            path: found.mlmodel_path(),
-            status: 200,
-            snippet: format!("the MLmodel at {source}: {e}"),
-        }),
+    if let Some(known) = cache.signature(source, run_id) {
+        return Ok(known);
     }
+    let found = match find_logged_model(client, cache, source, run_id)? {
+        Ok(found) => found,
+        Err(why) => {
+            let answer = LoggedSignature::NotLogged(why);
+            cache.keep_signature(source, run_id, &answer);
+            return Ok(answer);
+        }
+    };
+    let answer = match signature_of_mlmodel(&found.mlmodel) {
+        Ok(Some(signature)) => LoggedSignature::Found(signature),
+        Ok(None) => LoggedSignature::NotLogged(format!("the MLmodel at {source} has no signature")),
+        Err(e) => {
+            return Err(ClientError::Unexpected {
+                path: found.mlmodel_path(),
+                status: 200,
+                snippet: format!("the MLmodel at {source}: {e}"),
+            });
+        }
+    };
+    cache.keep_signature(source, run_id, &answer);
+    Ok(answer)
 }
 
 /// Where a logged model's files are served: a directory of a run's
@@ -216,9 +228,11 @@ impl LoggedModel {
 ///   the run's artifacts.
 ///
 /// `Ok(Err(why))` when MLflow has no such run, logged model or file, or
-/// the source is not one MLflow serves; `Err` is MLflow's error.
+/// the source is not one MLflow serves; `Err` is MLflow's error. Runs are
+/// read through `cache` (once per command).
 pub fn find_logged_model(
     client: &Client,
+    cache: &ReadCache,
     source: &str,
     run_id: Option<&str>,
 ) -> Result<Result<LoggedModel, String>, ClientError> {
@@ -231,8 +245,8 @@ pub fn find_logged_model(
             },
         )?
         .map(Ok),
-        (ModelLocation::Run { run_id, path }, _) => in_run(client, source, run_id, path)?,
-        (ModelLocation::Elsewhere, Some(run_id)) => under_run(client, source, run_id)?,
+        (ModelLocation::Run { run_id, path }, _) => in_run(client, cache, source, run_id, path)?,
+        (ModelLocation::Elsewhere, Some(run_id)) => under_run(client, cache, source, run_id)?,
         (ModelLocation::Elsewhere, None) => Some(Err(unserved(source))),
     };
     Ok(found.unwrap_or_else(|| Err(format!("no MLmodel at {source}"))))
@@ -242,17 +256,24 @@ fn unserved(source: &str) -> String {
     format!("the registry does not serve artifacts of {source}")
 }
 
-/// `runs:/<run_id>/<path>`: the run's artifacts, then the logged model the
-/// run logged under `path`'s first segment. Checking the run's artifacts
-/// first costs one call for MLflow 2's layout; MLflow's client prefers the
-/// logged model when both hold the file, which MLflow 3's clients never
-/// write.
+/// `runs:/<run_id>/<path>`: the run (read once per command, and the gates
+/// read it anyway: a run MLflow does not have costs no artifact read), then
+/// the run's artifacts, then the logged model the run logged under
+/// `path`'s first segment. Checking the run's artifacts first costs one
+/// call for MLflow 2's layout; MLflow's client prefers the logged model
+/// when both hold the file, which MLflow 3's clients never write.
 fn in_run(
     client: &Client,
+    cache: &ReadCache,
     source: &str,
     run_id: &str,
     path: &str,
 ) -> Result<Option<Result<LoggedModel, String>>, ClientError> {
+    let Some(run) = cache.run(client, run_id)? else {
+        return Ok(Some(Err(format!(
+            "no MLmodel at {source}: run {run_id} does not exist"
+        ))));
+    };
     let dir = ModelDir::Run {
         run_id: run_id.to_string(),
         path: path.to_string(),
@@ -260,11 +281,6 @@ fn in_run(
     if let Some(found) = fetch(client, dir)? {
         return Ok(Some(Ok(found)));
     }
-    let Some(run) = run(client, run_id)? else {
-        return Ok(Some(Err(format!(
-            "no MLmodel at {source}: run {run_id} does not exist"
-        ))));
-    };
     let (name, rest) = path.split_once('/').unwrap_or((path, ""));
     let experiment = run["info"]["experiment_id"].as_str().unwrap_or_default();
     let search = match search_logged_model(experiment, run_id, name) {
@@ -289,10 +305,11 @@ fn in_run(
 /// under the artifact root of the run it was registered from.
 fn under_run(
     client: &Client,
+    cache: &ReadCache,
     source: &str,
     run_id: &str,
 ) -> Result<Option<Result<LoggedModel, String>>, ClientError> {
-    let Some(run) = run(client, run_id)? else {
+    let Some(run) = cache.run(client, run_id)? else {
         return Ok(Some(Err(unserved(source))));
     };
     let root = run["info"]["artifact_uri"].as_str().unwrap_or_default();
@@ -318,15 +335,6 @@ fn in_dir(path: &str, name: &str) -> String {
     }
 }
 
-/// `runs/get`'s `run`, `None` when MLflow has no such run.
-fn run(client: &Client, run_id: &str) -> Result<Option<Value>, ClientError> {
-    match client.send(&request::get_run(run_id)) {
-        Ok(mut v) => Ok(Some(v["run"].take())),
-        Err(e) if e.code() == Some("RESOURCE_DOES_NOT_EXIST") => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
 /// The logged model whose `MLmodel` lies in `dir`; `None` when MLflow has
 /// no such file (or run, or logged model).
 fn fetch(client: &Client, dir: ModelDir) -> Result<Option<LoggedModel>, ClientError> {
@@ -341,6 +349,7 @@ fn fetch(client: &Client, dir: ModelDir) -> Result<Option<LoggedModel>, ClientEr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     #[test]
     fn sources_locate_their_model() {

@@ -15,6 +15,7 @@ use std::sync::{Mutex, MutexGuard};
 use jiff::Timestamp;
 use serde_json::{Value, json};
 
+use super::cache::ReadCache;
 use super::client::{Client, ClientError};
 use super::mapping::{self, PREFIX, mlflow_stage, stage_of, tag_changes, version_tags};
 use super::request;
@@ -42,8 +43,11 @@ const EVENT_TAG: &str = "modelops.event.";
 /// the SHA-256 of that event's tag value. Each event's value names the hash
 /// of the one before (`prev_hash`, [`crate::state::chain`]).
 const EVENTS_HEAD_TAG: &str = "modelops.events.head";
-/// How many models are written at once.
-const WRITERS: usize = 8;
+/// How many models are written at once, unless `registry.writers` says.
+pub const WRITERS: usize = 8;
+/// How many reads (runs, `MLmodel` files) are sent at once, unless
+/// `registry.readers` says.
+pub const READERS: usize = 16;
 /// The registered model whose existence is the apply lock: creating a model
 /// is atomic in MLflow, so RESOURCE_ALREADY_EXISTS means someone holds it.
 pub const LOCK_MODEL: &str = "modelops-lock";
@@ -74,7 +78,14 @@ pub struct MlflowRegistry {
     model_aliases: Mutex<BTreeMap<String, BTreeMap<String, u64>>>,
     /// Per model: the number and hash of its last chained event.
     heads: Mutex<BTreeMap<String, (u64, String)>>,
+    /// Models whose head tag is behind their last recorded event.
+    unwritten_heads: Mutex<std::collections::BTreeSet<String>>,
     locked: bool,
+    /// Runs and signatures read by this command (shared with the other
+    /// registries it builds).
+    reads: ReadCache,
+    writers: usize,
+    readers: usize,
 }
 
 impl MlflowRegistry {
@@ -99,8 +110,33 @@ impl MlflowRegistry {
             next_number: Mutex::default(),
             model_aliases: Mutex::default(),
             heads: Mutex::default(),
+            unwritten_heads: Mutex::default(),
             locked: false,
+            reads: ReadCache::default(),
+            writers: WRITERS,
+            readers: READERS,
         }
+    }
+
+    /// This registry reading runs and signatures through `reads`, the
+    /// command's cache, so that what another registry of the same command
+    /// read is not sent for again.
+    pub fn with_reads(mut self, reads: ReadCache) -> MlflowRegistry {
+        self.reads = reads;
+        self
+    }
+
+    /// This registry writing `writers` models at once and sending up to
+    /// `readers` reads at once (each at least 1).
+    pub fn with_concurrency(mut self, writers: usize, readers: usize) -> MlflowRegistry {
+        self.writers = writers.max(1);
+        self.readers = readers.max(1);
+        self
+    }
+
+    /// The command's cache of runs and signatures this registry reads through.
+    pub fn reads(&self) -> &ReadCache {
+        &self.reads
     }
 
     /// The client it reads and writes through (for `modelops import`'s
@@ -149,10 +185,28 @@ impl MlflowRegistry {
             })
     }
 
-    /// Records an audit event as a tag on the version,
-    /// `modelops.event.<unix ms>.<n>`, chained to the model's last event,
-    /// then moves the model's head tag to it. A model's steps are applied
-    /// one after another, so its head is never written concurrently.
+    /// The tag recording an audit event of `model`, `modelops.event.<unix
+    /// ms>.<n>`, chained to the model's last event, and the head it makes:
+    /// `(key, value, (n, hash))`.
+    fn event_tag(
+        &self,
+        model: &str,
+        ctx: &ApplyContext,
+        step: &str,
+    ) -> Result<(String, String, (u64, String)), BackendError> {
+        let (last, prev) = self.head_of(model)?;
+        let n = last + 1;
+        let value = json!({"step": step, "at": ctx.now.to_string(), "commit": ctx.commit, "actor": ctx.actor, "prev_hash": prev})
+            .to_string();
+        let hash = crate::state::chain::hash(value.as_bytes());
+        let key = format!("{EVENT_TAG}{}.{n}", ctx.now.as_millisecond());
+        Ok((key, value, (n, hash)))
+    }
+
+    /// Records an audit event as a tag on the version ([`Self::event_tag`]).
+    /// The model's head tag follows once per model, at
+    /// [`RegistryOps::end_model`]. A model's steps are applied one after
+    /// another, so its head is never written concurrently.
     fn record(
         &self,
         model: &str,
@@ -160,28 +214,45 @@ impl MlflowRegistry {
         ctx: &ApplyContext,
         step: &str,
     ) -> Result<(), BackendError> {
-        let (last, prev) = self.head_of(model)?;
-        let n = last + 1;
-        let value = json!({"step": step, "at": ctx.now.to_string(), "commit": ctx.commit, "actor": ctx.actor, "prev_hash": prev})
-            .to_string();
-        self.send(&request::set_model_version_tag(
-            model,
-            number,
-            &format!("{EVENT_TAG}{}.{n}", ctx.now.as_millisecond()),
-            &value,
-        ))?;
-        let hash = crate::state::chain::hash(value.as_bytes());
-        self.send(&request::set_registered_model_tag(
-            model,
-            EVENTS_HEAD_TAG,
-            &json!({"seq": n, "hash": hash}).to_string(),
-        ))?;
-        lock(&self.heads).insert(model.to_string(), (n, hash));
+        let (key, value, head) = self.event_tag(model, ctx, step)?;
+        self.send(&request::set_model_version_tag(model, number, &key, &value))?;
+        self.moved_head(model, head);
         Ok(())
     }
 
-    /// The model's last chained event (number, hash), read once from its
-    /// head tag; `(0, genesis)` for a model without one.
+    /// `model`'s last event is now `head`: its head tag is written at the
+    /// end of the model's steps.
+    fn moved_head(&self, model: &str, head: (u64, String)) {
+        lock(&self.heads).insert(model.to_string(), head);
+        lock(&self.unwritten_heads).insert(model.to_string());
+    }
+
+    /// Writes `model`'s head tag when events were recorded since it was
+    /// last written. Until it is, the head tag names an earlier event: the
+    /// chain's events are all on the versions, `history --verify` reports
+    /// the head as behind, and the next apply reads the head from the
+    /// events themselves ([`Self::observe_state`]) and writes it.
+    fn write_head(&self, model: &str) -> Result<(), BackendError> {
+        if !lock(&self.unwritten_heads).remove(model) {
+            return Ok(());
+        }
+        let Some((n, hash)) = lock(&self.heads).get(model).cloned() else {
+            return Ok(());
+        };
+        let written = self.send(&request::set_registered_model_tag(
+            model,
+            EVENTS_HEAD_TAG,
+            &json!({"seq": n, "hash": hash}).to_string(),
+        ));
+        if written.is_err() {
+            lock(&self.unwritten_heads).insert(model.to_string());
+        }
+        written.map(|_| ())
+    }
+
+    /// The model's last chained event (number, hash): as observed (its head
+    /// tag, or its last event when that is further on), else read once
+    /// from its head tag; `(0, genesis)` for a model without one.
     fn head_of(&self, model: &str) -> Result<(u64, String), BackendError> {
         if let Some(h) = lock(&self.heads).get(model) {
             return Ok(h.clone());
@@ -264,12 +335,17 @@ impl MlflowRegistry {
         Ok(out)
     }
 
+    /// Moves version `number` to `to`: its MLflow stage, then the stage
+    /// aliases (off the version when `from`'s alias names it, onto it for
+    /// `to`), then, with `stage_tag`, the tag saying modelops moved it (a
+    /// new version carries that tag from its creation).
     fn transition(
         &self,
         model: &str,
         number: u64,
         from: Stage,
         to: Stage,
+        stage_tag: bool,
     ) -> Result<(), BackendError> {
         self.send(&request::transition_stage(model, number, mlflow_stage(to)))?;
         let current = lock(&self.model_aliases)
@@ -292,12 +368,14 @@ impl MlflowRegistry {
                 .or_default()
                 .insert(alias.clone(), number);
         }
-        self.send(&request::set_model_version_tag(
-            model,
-            number,
-            STAGE_TAG,
-            to.as_str(),
-        ))?;
+        if stage_tag {
+            self.send(&request::set_model_version_tag(
+                model,
+                number,
+                STAGE_TAG,
+                to.as_str(),
+            ))?;
+        }
         Ok(())
     }
 }
@@ -342,14 +420,20 @@ impl Registry for MlflowRegistry {
     }
 
     fn writers(&self, models: usize) -> Vec<Box<dyn RegistryOps + Send + '_>> {
-        // Models are independent: up to WRITERS of them are written at once.
-        (0..WRITERS.min(models))
+        // Models are independent: up to `writers` of them are written at once.
+        (0..self.writers.min(models))
             .map(|_| Box::new(Writer(self)) as Box<dyn RegistryOps + Send>)
             .collect()
     }
 
     fn commit(&mut self) -> Result<(), BackendError> {
-        // Every step is durable in MLflow as soon as it is sent.
+        // Every step is durable in MLflow as soon as it is sent. Head tags
+        // still behind their model's last event (a model this run did not
+        // write, after an earlier apply was cut short) are brought up to it;
+        // one that cannot be written now is left for the next apply, which
+        // reads the head from the events themselves.
+        let behind: Vec<String> = lock(&self.unwritten_heads).iter().cloned().collect();
+        crate::http::bounded::map(&behind, self.writers, |model| self.write_head(model));
         Ok(())
     }
 
@@ -378,6 +462,10 @@ impl Registry for MlflowRegistry {
         run_id: Option<&str>,
     ) -> Option<Result<LoggedSignature, BackendError>> {
         self.read_logged_signature(source, run_id)
+    }
+
+    fn read_signatures_ahead(&mut self, sources: &[(String, Option<String>)]) {
+        self.prefetch_signatures(sources)
     }
 
     fn unlock(&mut self) -> Result<(), BackendError> {

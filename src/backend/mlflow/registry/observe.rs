@@ -24,6 +24,11 @@ impl MlflowRegistry {
         let mut known_versions = BTreeMap::new();
         let mut next_numbers: BTreeMap<String, u64> = BTreeMap::new();
         let mut all_aliases = BTreeMap::new();
+        // Each model's last chained event: its head tag, or the last event
+        // on its versions when that is further on (an apply cut short
+        // before it wrote the head).
+        let mut heads: BTreeMap<String, (u64, String)> = BTreeMap::new();
+        let mut behind: std::collections::BTreeSet<String> = Default::default();
         for m in &models {
             let name = text(m, "name").to_string();
             if name.starts_with("modelops-lock") {
@@ -45,6 +50,11 @@ impl MlflowRegistry {
                 })
                 .unwrap_or_default();
             all_aliases.insert(name.clone(), aliases);
+            heads.insert(
+                name.clone(),
+                parse_head(tags.get(EVENTS_HEAD_TAG))
+                    .unwrap_or_else(|| (0, crate::state::chain::genesis())),
+            );
             if let Some(record) = tags.get(ROLLOUT_TAG) {
                 let record = serde_json::from_str(record).map_err(|e| BackendError::Corrupt {
                     path: format!("{name} in MLflow"),
@@ -92,6 +102,13 @@ impl MlflowRegistry {
             let next = next_numbers.entry(name.clone()).or_insert(1);
             *next = (*next).max(number + 1);
             let tags = tags_of(v);
+            if let Some(head) = heads.get_mut(&name)
+                && let Some(last) = last_event(&tags)
+                && last.0 > head.0
+            {
+                *head = last;
+                behind.insert(name.clone());
+            }
             let id = match tags
                 .get(&format!("{PREFIX}version"))
                 .and_then(|t| t.parse::<VersionId>().ok())
@@ -194,6 +211,8 @@ impl MlflowRegistry {
         }
         *lock(&self.versions) = known_versions;
         *lock(&self.model_aliases) = all_aliases;
+        *lock(&self.heads) = heads;
+        *lock(&self.unwritten_heads) = behind;
         state.assigns_numbers = true;
         state.next_numbers = state
             .models
@@ -211,4 +230,15 @@ impl MlflowRegistry {
         }
         Ok(state)
     }
+}
+
+/// The chained event with the highest number among a version's tags, as a
+/// head: `(n, hash of its value)`.
+fn last_event(tags: &BTreeMap<String, String>) -> Option<(u64, String)> {
+    tags.iter()
+        .filter(|(k, _)| k.starts_with(EVENT_TAG))
+        .filter(|(_, v)| v.contains("\"prev_hash\""))
+        .filter_map(|(k, v)| Some((k.rsplit('.').next()?.parse::<u64>().ok()?, v)))
+        .max_by_key(|(n, _)| *n)
+        .map(|(n, v)| (n, crate::state::chain::hash(v.as_bytes())))
 }

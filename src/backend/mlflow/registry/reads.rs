@@ -2,18 +2,26 @@
 //! are servable, logged signatures, and the audit events kept in tags.
 
 use super::*;
+use crate::http::bounded;
 
 impl MlflowRegistry {
-    /// Each run's metrics, `None` for a run MLflow does not have.
+    /// Each run's metrics, `None` for a run MLflow does not have. Runs not
+    /// yet read by this command are sent for `readers` at once; each is
+    /// read once per command (the signature check and the re-check under
+    /// the lock reuse it).
     pub(super) fn read_run_metrics(
         &mut self,
         runs: &[String],
     ) -> Result<BTreeMap<String, Option<SortedMap<String, f64>>>, BackendError> {
-        let mut out = BTreeMap::new();
-        for run in runs {
-            let metrics = match self.client.send(&request::get_run(run)) {
-                Ok(v) => Some(
-                    v["run"]["data"]["metrics"]
+        let read = self
+            .reads
+            .runs(&self.client, runs, self.readers)
+            .map_err(backend)?;
+        Ok(read
+            .into_iter()
+            .map(|(id, run)| {
+                let metrics = run.map(|run| {
+                    run["data"]["metrics"]
                         .as_array()
                         .map(|ms| {
                             ms.iter()
@@ -25,14 +33,40 @@ impl MlflowRegistry {
                                 })
                                 .collect()
                         })
-                        .unwrap_or_default(),
-                ),
-                Err(e) if e.code() == Some("RESOURCE_DOES_NOT_EXIST") => None,
-                Err(e) => return Err(backend(e)),
-            };
-            out.insert(run.clone(), metrics);
-        }
-        Ok(out)
+                        .unwrap_or_default()
+                });
+                (id, metrics)
+            })
+            .collect())
+    }
+
+    /// Reads the signatures logged at these `(source, run_id)`s, `readers`
+    /// at once, into the command's cache, where
+    /// [`Self::read_logged_signature`] finds them. A failure is not kept:
+    /// the one-by-one read says it.
+    pub(super) fn prefetch_signatures(&mut self, sources: &[(String, Option<String>)]) {
+        let mut wanted: Vec<&(String, Option<String>)> = sources
+            .iter()
+            .filter(|(s, r)| self.reads.signature(s, r.as_deref()).is_none())
+            .collect();
+        wanted.sort();
+        wanted.dedup();
+        // Their runs first, all at once: a missing run ends the search for
+        // its MLmodel without another request.
+        let runs: Vec<String> = wanted
+            .iter()
+            .filter_map(|(s, r)| match super::super::mlmodel::location_of(s) {
+                super::super::mlmodel::ModelLocation::Run { run_id, .. } => {
+                    Some(run_id.to_string())
+                }
+                _ => r.clone(),
+            })
+            .collect();
+        let _ = self.reads.runs(&self.client, &runs, self.readers);
+        let (client, reads) = (&self.client, &self.reads);
+        bounded::map(&wanted, self.readers, |(source, run_id)| {
+            super::super::mlmodel::logged_signature(client, reads, source, run_id.as_deref())
+        });
     }
 
     /// Why `version`'s artifacts cannot be served, or `None` when they can.
@@ -66,7 +100,10 @@ impl MlflowRegistry {
         source: &str,
         run_id: Option<&str>,
     ) -> Option<Result<LoggedSignature, BackendError>> {
-        Some(super::super::mlmodel::logged_signature(&self.client, source, run_id).map_err(backend))
+        Some(
+            super::super::mlmodel::logged_signature(&self.client, &self.reads, source, run_id)
+                .map_err(backend),
+        )
     }
 
     /// `model`'s audit events, read back from its versions' event tags.

@@ -20,7 +20,13 @@ impl RegistryOps for Writer<'_> {
             .client
             .send(&request::create_registered_model(model, description, &tags))
         {
-            Ok(_) => {}
+            // A new model: no events yet, so its chain starts at genesis
+            // (nothing to read back before its first event).
+            Ok(_) => {
+                lock(&this.heads)
+                    .entry(model.to_string())
+                    .or_insert_with(|| (0, crate::state::chain::genesis()));
+            }
             // Done by an earlier, interrupted apply: converge.
             Err(e) if e.code() == Some("RESOURCE_ALREADY_EXISTS") => {
                 this.send(&request::set_registered_model_tag(
@@ -64,54 +70,44 @@ impl RegistryOps for Writer<'_> {
         metadata: &VersionMetadata,
         _at: Timestamp,
     ) -> Result<(), BackendError> {
-        let this = self.0;
-        let next = lock(&this.next_number).get(model).copied().unwrap_or(1);
-        if let VersionId::Number(n) = version
-            && *n != next
-        {
-            return Err(BackendError::Conflict(format!(
-                "MLflow numbers versions itself: the next version of {model} is {next}, but git declares {n}; \
-                 versions are never renumbered, so declare {next} (or register the missing ones) in git"
-            )));
-        }
-        let mut tags = version_tags(&version.to_string(), metadata);
-        tags.push((STAGE_TAG.to_string(), stage.as_str().to_string()));
-        tags.push((DIGEST_TAG.to_string(), metadata.digest()));
-        let run_id = metadata
-            .source
-            .strip_prefix("runs:/")
-            .and_then(|r| r.split('/').next())
-            .map(str::to_string);
-        let created = this.send(&request::create_model_version(
+        self.create_version(model, version, stage, metadata, None, None)
+    }
+
+    /// One `model-versions/create` carrying every tag: the metadata, the
+    /// stage it is registered at, the digest, a rejection, and the steps'
+    /// events (chained to the model's last); then `transition-stage` and the
+    /// stage alias.
+    /// Cut short after the create, the version shows at MLflow's `None`
+    /// stage with modelops' stage tag naming another: the plan lists it as
+    /// changed outside git and the next apply moves it.
+    fn register_version_recorded(
+        &mut self,
+        model: &str,
+        version: &VersionId,
+        stage: Stage,
+        metadata: &VersionMetadata,
+        rejection: Option<&Rejection>,
+        records: Vec<StepRecord>,
+        ctx: &ApplyContext,
+    ) -> Result<(), BackendError> {
+        let lines: Vec<&str> = records.iter().map(|r| r.line.as_str()).collect();
+        let rejection = rejection.map(|r| serde_json::to_string(r).expect("rejections serialize"));
+        self.create_version(
             model,
-            &metadata.source,
-            run_id.as_deref(),
-            metadata.changelog.as_deref(),
-            &tags,
-        ))?;
-        let number: u64 = text(&created["model_version"], "version")
-            .parse()
-            .unwrap_or(0);
-        lock(&this.next_number).insert(model.to_string(), number + 1);
-        lock(&this.versions).insert(
-            (model.to_string(), version.clone()),
-            Observed {
-                number,
-                tags: tags.into_iter().collect(),
-            },
-        );
-        if let VersionId::Number(n) = version
-            && *n != number
-        {
-            return Err(BackendError::Conflict(format!(
-                "MLflow registered {model} as version {number}, not {n} as git declares: another client registered a version meanwhile; \
-                 it is left as it is (versions are never deleted)"
-            )));
-        }
-        if stage != Stage::Development {
-            this.transition(model, number, Stage::Development, stage)?;
-        }
-        Ok(())
+            version,
+            stage,
+            metadata,
+            rejection,
+            Some((&lines, ctx)),
+        )
+    }
+
+    fn registers_where_moved(&self) -> bool {
+        true
+    }
+
+    fn end_model(&mut self, model: &str) -> Result<(), BackendError> {
+        self.0.write_head(model)
     }
 
     fn update_version(
@@ -154,7 +150,7 @@ impl RegistryOps for Writer<'_> {
         to: Stage,
     ) -> Result<(), BackendError> {
         let number = self.0.number(model, version)?;
-        self.0.transition(model, number, from, to)
+        self.0.transition(model, number, from, to, true)
     }
 
     fn set_rejection(
@@ -313,5 +309,87 @@ impl RegistryOps for MlflowRegistry {
     }
     fn record_event(&mut self, record: StepRecord, ctx: &ApplyContext) -> Result<(), BackendError> {
         Writer(self).record_event(record, ctx)
+    }
+}
+
+impl Writer<'_> {
+    /// [`RegistryOps::register_version`], with the events of the steps as
+    /// tags of the create when given (their lines, context).
+    fn create_version(
+        &mut self,
+        model: &str,
+        version: &VersionId,
+        stage: Stage,
+        metadata: &VersionMetadata,
+        rejection: Option<String>,
+        events: Option<(&[&str], &ApplyContext)>,
+    ) -> Result<(), BackendError> {
+        let this = self.0;
+        let next = lock(&this.next_number).get(model).copied().unwrap_or(1);
+        if let VersionId::Number(n) = version
+            && *n != next
+        {
+            return Err(BackendError::Conflict(format!(
+                "MLflow numbers versions itself: the next version of {model} is {next}, but git declares {n}; \
+                 versions are never renumbered, so declare {next} (or register the missing ones) in git"
+            )));
+        }
+        let mut tags = version_tags(&version.to_string(), metadata);
+        tags.push((STAGE_TAG.to_string(), stage.as_str().to_string()));
+        tags.push((DIGEST_TAG.to_string(), metadata.digest()));
+        if let Some(r) = rejection {
+            tags.push((REJECTED_TAG.to_string(), r));
+        }
+        // Each event chains to the one before, so the head moves as they
+        // are made; it is kept only once the create succeeded.
+        let mut head = None;
+        if let Some((lines, ctx)) = events {
+            let before = this.head_of(model)?;
+            for line in lines {
+                let (key, value, next) = this.event_tag(model, ctx, line)?;
+                tags.push((key, value));
+                lock(&this.heads).insert(model.to_string(), next.clone());
+                head = Some(next);
+            }
+            lock(&this.heads).insert(model.to_string(), before);
+        }
+        let run_id = metadata
+            .source
+            .strip_prefix("runs:/")
+            .and_then(|r| r.split('/').next())
+            .map(str::to_string);
+        let created = this.send(&request::create_model_version(
+            model,
+            &metadata.source,
+            run_id.as_deref(),
+            metadata.changelog.as_deref(),
+            &tags,
+        ))?;
+        let number: u64 = text(&created["model_version"], "version")
+            .parse()
+            .unwrap_or(0);
+        if let Some(head) = head {
+            this.moved_head(model, head);
+        }
+        lock(&this.next_number).insert(model.to_string(), number + 1);
+        lock(&this.versions).insert(
+            (model.to_string(), version.clone()),
+            Observed {
+                number,
+                tags: tags.into_iter().collect(),
+            },
+        );
+        if let VersionId::Number(n) = version
+            && *n != number
+        {
+            return Err(BackendError::Conflict(format!(
+                "MLflow registered {model} as version {number}, not {n} as git declares: another client registered a version meanwhile; \
+                 it is left as it is (versions are never deleted)"
+            )));
+        }
+        if stage != Stage::Development {
+            this.transition(model, number, Stage::Development, stage, false)?;
+        }
+        Ok(())
     }
 }
