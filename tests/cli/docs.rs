@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use clap::Parser;
 use modelops::cli::Cli;
 
+use crate::example_readme::words;
+
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 /// README.md and every page under docs/.
@@ -39,38 +41,6 @@ fn code_lines(text: &str) -> Vec<(usize, &str)> {
         }
     }
     out
-}
-
-/// Words as a POSIX shell splits them, for the simple lines docs hold:
-/// single and double quotes, stopping at a comment, a pipe, `&&`, `;` or a
-/// redirection.
-fn words(line: &str) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut word = String::new();
-    let mut quote: Option<char> = None;
-    let mut started = false;
-    for c in line.chars() {
-        match (quote, c) {
-            (Some(q), c) if c == q => quote = None,
-            (Some(_), c) => word.push(c),
-            (None, '\'' | '"') => {
-                quote = Some(c);
-                started = true;
-            }
-            (None, '#' | '|' | ';' | '>' | '&') if word.is_empty() => break,
-            (None, c) if c.is_whitespace() => {
-                if started || !word.is_empty() {
-                    words.push(std::mem::take(&mut word));
-                    started = false;
-                }
-            }
-            (None, c) => word.push(c),
-        }
-    }
-    if started || !word.is_empty() {
-        words.push(word);
-    }
-    words
 }
 
 /// A placeholder a reader fills in (`FILE`, `N`, `<name>`, `...`).

@@ -77,8 +77,9 @@ fn expected_exit(line: &str) -> (&str, i32) {
 }
 
 /// Splits a command line into words as a POSIX shell would for the quoting
-/// the page uses: single and double quotes, no expansions.
-fn words(line: &str) -> Vec<String> {
+/// the pages use: single and double quotes, no expansions; an unquoted
+/// comment, pipe, `;`, `&` or redirection ends the command.
+pub fn words(line: &str) -> Vec<String> {
     let mut words = Vec::new();
     let mut word = String::new();
     let mut in_word = false;
@@ -91,6 +92,7 @@ fn words(line: &str) -> Vec<String> {
                 quote = Some(c);
                 in_word = true;
             }
+            (None, '#' | '|' | ';' | '>' | '&') if !in_word => break,
             (None, c) if c.is_whitespace() => {
                 if in_word {
                     words.push(std::mem::take(&mut word));

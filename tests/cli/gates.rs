@@ -222,19 +222,26 @@ impl Endpoint {
     }
 }
 
-#[test]
-fn a_benchmark_measures_latency_and_is_run_again_at_apply_time() {
-    let endpoint = Endpoint::start(2);
+/// The example whose default policy benchmarks `endpoint` with 20
+/// requests, `concurrency` at a time.
+fn benchmarked(endpoint: &Endpoint, concurrency: u32) -> Repo {
     let repo = example_in_git();
     repo.file("bench/payload.json", r#"{"inputs": [[1, 2, 3]]}"#);
     repo.edit(
         "policies/default.yaml",
         "    latency_p99_max_ms: 100     # checked against the declared latency_p99_ms metric\n",
         &format!(
-            "    latency_p99_max_ms: 100\n    benchmark:\n      endpoint: http://127.0.0.1:{}/{{model}}/{{version}}/invocations\n      payload_file: bench/payload.json\n      requests: 20\n      concurrency: 4\n",
+            "    latency_p99_max_ms: 100\n    benchmark:\n      endpoint: http://127.0.0.1:{}/{{model}}/{{version}}/invocations\n      payload_file: bench/payload.json\n      requests: 20\n      concurrency: {concurrency}\n",
             endpoint.port
         ),
     );
+    repo
+}
+
+#[test]
+fn a_benchmark_measures_latency_and_is_run_again_at_apply_time() {
+    let endpoint = Endpoint::start(2);
+    let repo = benchmarked(&endpoint, 4);
     repo.git_commit("benchmark latency");
     let plan = repo
         .run(&["plan", "-v", "--out", "plan.json"])
@@ -298,16 +305,7 @@ fn a_policy_that_turns_checks_off_does_not_evaluate_them() {
 fn a_long_benchmark_shows_progress_on_a_terminal_only() {
     // 20 requests one at a time, 60 ms each: over a second per version.
     let endpoint = Endpoint::start(60);
-    let repo = example_in_git();
-    repo.file("bench/payload.json", r#"{"inputs": [[1, 2, 3]]}"#);
-    repo.edit(
-        "policies/default.yaml",
-        "    latency_p99_max_ms: 100     # checked against the declared latency_p99_ms metric\n",
-        &format!(
-            "    latency_p99_max_ms: 100\n    benchmark:\n      endpoint: http://127.0.0.1:{}/{{model}}/{{version}}/invocations\n      payload_file: bench/payload.json\n      requests: 20\n      concurrency: 1\n",
-            endpoint.port
-        ),
-    );
+    let repo = benchmarked(&endpoint, 1);
     repo.git_commit("benchmark latency");
     // Piped: no progress line.
     repo.run(&["plan", "fraud-detector"])
