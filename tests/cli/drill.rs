@@ -189,8 +189,15 @@ fn a_drill_whose_rollback_target_does_not_answer_fails_and_switches_back() {
         .code(1)
         .stdout_has("Rollback drill of fraud-detector on edge: FAILED.\n")
         .stdout_has("  why: version 2 did not answer 5 probes in a row within 3s; last: probe of `fraud-detector` on nginx target edge (")
-        .stdout_has("/healthz answered 502\n")
         .stdout_has("  switched back: v2 95%, v3 5%\n");
+    // nginx answers 502 for the closed port; on a loaded machine another
+    // test may have taken that port meanwhile and hold the connection, and
+    // then the probe times out instead. Either way version 2 never answered.
+    let out = run.stdout();
+    assert!(
+        out.contains("/healthz answered 502\n") || out.contains("/healthz: no answer within"),
+        "{out}"
+    );
     eprintln!("{}", run.stdout());
     assert!(
         started.elapsed() < Duration::from_secs(20),

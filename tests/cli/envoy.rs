@@ -331,7 +331,9 @@ fn a_config_envoy_refuses_keeps_the_previous_routing_and_says_why() {
         .with_load_timeout(Duration::from_millis(500));
     let started = Instant::now();
     let e = unwatched.apply(&route(&before, None)).unwrap_err();
-    assert!(started.elapsed() < Duration::from_secs(5));
+    // Bounded by the 500 ms load timeout, not Envoy's default; generous
+    // for a loaded CI machine.
+    assert!(started.elapsed() < Duration::from_secs(15));
     let message = e.to_string();
     assert!(
         message.starts_with(&format!(

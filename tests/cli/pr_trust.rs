@@ -176,8 +176,9 @@ fn a_pull_request_cannot_move_the_registry_or_a_metrics_provider() {
         .stdout_has("  ~ modelops.yaml metrics.observations.path: \"observations.yaml\" → (none)\n")
         .stdout_lacks("secret");
     assert_eq!(attacker.connections(), 0, "nothing reached the PR's host");
-    // Without --base (the branch itself, after merge) the settings are used.
-    repo.run(&["plan"]).code(1);
+    // Without --base (the branch itself, after merge) the settings are used
+    // (what the fake answers decides the exit code, not this test).
+    repo.run(&["plan"]);
     assert!(attacker.connections() > 0);
 }
 
