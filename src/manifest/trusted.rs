@@ -281,6 +281,18 @@ mod tests {
         }
     }
 
+    /// Each setting change as (setting, base value, head value), URLs as
+    /// written.
+    fn shown_changes(
+        base: &[SourceFile],
+        head: &[SourceFile],
+    ) -> Vec<(String, Option<String>, Option<String>)> {
+        setting_changes(base, head, |u| u.to_string())
+            .into_iter()
+            .map(|c| (c.setting, c.base, c.head))
+            .collect()
+    }
+
     const CONFIG: &str = "apiVersion: modelops/v1\nkind: Config\nspec:\n  registry: {type: mlflow, uri: 'http://u:pw@mlflow:5000'}\n  metrics:\n    prom: {type: prometheus, url: 'http://prom:9090'}\n";
 
     fn policy(endpoint: &str) -> String {
@@ -354,11 +366,7 @@ mod tests {
             "modelops.yaml",
             &config("127.0.0.1:9902", "/tmp/elsewhere", ", preset: envoy"),
         )];
-        let shown: Vec<(String, Option<String>, Option<String>)> =
-            setting_changes(&base, &head, |u| u.to_string())
-                .into_iter()
-                .map(|c| (c.setting, c.base, c.head))
-                .collect();
+        let shown = shown_changes(&base, &head);
         let some = |s: &str| Some(s.to_string());
         assert_eq!(
             shown,
@@ -391,11 +399,7 @@ mod tests {
             "modelops.yaml",
             &config("    risk-ml: {github_user: mallory}\n    growth: {github_user: bob}\n"),
         )];
-        let shown: Vec<(String, Option<String>, Option<String>)> =
-            setting_changes(&base, &head, |u| u.to_string())
-                .into_iter()
-                .map(|c| (c.setting, c.base, c.head))
-                .collect();
+        let shown = shown_changes(&base, &head);
         let some = |s: &str| Some(s.to_string());
         assert_eq!(
             shown,
