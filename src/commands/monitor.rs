@@ -15,14 +15,14 @@ use crate::cli::{MonitorArgs, PlanFormat};
 use crate::ops::monitor::{Monitored, Request};
 use crate::ops::{Context, Loaded, load};
 use crate::reconcile::monitor::ModelReport;
-use crate::render::{diagnostics_text, monitor_markdown, monitor_text, rollback_text};
+use crate::render::{monitor_markdown, monitor_text, rollback_text};
 
 /// Measures, reports, acts.
 pub fn run(ctx: &Context, args: MonitorArgs) -> Result<ExitCode> {
     let desired = match load(ctx, None)? {
         Loaded::Valid { desired, .. } => desired,
         Loaded::Invalid(diags, _) => {
-            warn(diagnostics_text(&diags).trim_end());
+            warn(crate::render::diagnostics_painted(&diags).trim_end());
             bail!("the repository is invalid; fix it before monitoring");
         }
     };

@@ -8,7 +8,7 @@ use super::{emit, emit_commands, release_at_exit};
 use crate::cli::{ValidateArgs, ValidateFormat};
 use crate::ops::{Context, Loaded, load};
 use crate::render::count;
-use crate::render::{diagnostics_github, diagnostics_json, diagnostics_text};
+use crate::render::{diagnostics_github, diagnostics_json};
 
 /// Validates and prints the result.
 pub fn run(ctx: &Context, args: ValidateArgs) -> Result<ExitCode> {
@@ -42,7 +42,7 @@ pub fn run(ctx: &Context, args: ValidateArgs) -> Result<ExitCode> {
             eprint!(
                 "{}",
                 crate::render::terminal_painted(
-                    &diagnostics_text(&diags),
+                    &crate::render::diagnostics_painted(&diags),
                     crate::render::paint::stderr_colour()
                 )
             );

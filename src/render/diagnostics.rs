@@ -6,14 +6,24 @@ use super::safe::{json, terminal, text};
 use crate::manifest::Diagnostic;
 
 /// `path:line:col: error: message`, one per line (a message that quotes a
-/// value with a newline stays on its line: see [`text`]).
+/// value with a newline stays on its line: see [`text`]). Plain: for an
+/// error message that travels further.
 pub fn diagnostics_text(diags: &[Diagnostic]) -> String {
+    diagnostic_lines(diags, "error:")
+}
+
+/// [`diagnostics_text`] with `error:` marked red, for a terminal.
+pub fn diagnostics_painted(diags: &[Diagnostic]) -> String {
+    diagnostic_lines(diags, &super::paint(super::Paint::Red, "error:"))
+}
+
+fn diagnostic_lines(diags: &[Diagnostic], label: &str) -> String {
     let mut out = String::new();
     for d in diags {
         let (file, message) = (text(&d.file), text(&d.message));
         let _ = match (d.line, d.column) {
-            (Some(l), Some(c)) => writeln!(out, "{file}:{l}:{c}: {} {message}", error_label()),
-            _ => writeln!(out, "{file}: {} {message}", error_label()),
+            (Some(l), Some(c)) => writeln!(out, "{file}:{l}:{c}: {label} {message}"),
+            _ => writeln!(out, "{file}: {label} {message}"),
         };
     }
     out
@@ -33,7 +43,7 @@ pub fn count(n: usize, noun: &str) -> String {
 pub fn nothing_planned(diags: &[Diagnostic], files: usize) -> String {
     format!(
         "{}{} in {}; nothing planned.\n",
-        diagnostics_text(diags),
+        diagnostics_painted(diags),
         count(diags.len(), "error"),
         count(files, "file")
     )
@@ -86,11 +96,6 @@ fn data(s: &str) -> String {
 
 fn property(s: &str) -> String {
     data(s).replace(':', "%3A").replace(',', "%2C")
-}
-
-/// `error:`, in red on a colour terminal.
-fn error_label() -> String {
-    super::paint(super::Paint::Red, "error:")
 }
 
 #[cfg(test)]

@@ -15,7 +15,8 @@ mod text;
 
 pub use apply::{ApplyWords, applied_text, stale_text};
 pub use diagnostics::{
-    count, diagnostics_github, diagnostics_json, diagnostics_text, nothing_planned,
+    count, diagnostics_github, diagnostics_json, diagnostics_painted, diagnostics_text,
+    nothing_planned,
 };
 pub use drill::{drill_json, drill_text};
 pub use markdown::plan_markdown;
